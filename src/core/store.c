@@ -1,0 +1,2 @@
+/* Placeholder: the store lands with issue 3. */
+#include "core/store.h"

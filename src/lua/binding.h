@@ -1,0 +1,17 @@
+/* The Lua binding: luaopen_kura builds the `kura` module table from the
+ * parts below, each of which adds its fields to the table on top of the
+ * stack. The binding keeps no global state; it finds its runtime with
+ * kr_runtime_from_lua. */
+#ifndef KR_BINDING_H
+#define KR_BINDING_H
+
+#include <lua.h>
+
+int luaopen_kura(lua_State *L);
+
+/* Each takes the module table at the top of the stack and adds to it. */
+void kr_lua_open_runtime(lua_State *L); /* spawn, sleep, after, every, now, log */
+void kr_lua_open_json(lua_State *L);    /* kura.json */
+void kr_lua_open_client(lua_State *L);  /* kura.client, kura.credential */
+
+#endif

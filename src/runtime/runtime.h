@@ -1,0 +1,57 @@
+/* The runtime: one libuv loop and one lua_State, with tasks (coroutines)
+ * scheduled on the loop. The binding (src/lua/) suspends tasks while a
+ * request is in flight and wakes them from completion callbacks.
+ */
+#ifndef KR_RUNTIME_H
+#define KR_RUNTIME_H
+
+#include <lua.h>
+#include <uv.h>
+
+typedef struct kr_runtime kr_runtime;
+typedef struct kr_task kr_task;
+
+/* What the command line or the host configures for the runtime's shared
+ * client. Strings are owned by the runtime (copied). */
+typedef struct kr_runtime_config {
+  const char *backend;          /* NULL: KURA_BACKEND, else "memory" */
+  double default_ttl;           /* seconds; <= 0: MOMENTO_TTL_SECONDS or 60 */
+  const char *momento_endpoint; /* NULL: KURA_MOMENTO_ENDPOINT */
+} kr_runtime_config;
+
+/* loop NULL: the runtime makes and owns its loop. */
+int kr_runtime_new(uv_loop_t *loop, const kr_runtime_config *cfg, kr_runtime **out);
+/* Closes the state, the handles and (if owned) the loop. */
+void kr_runtime_free(kr_runtime *rt);
+
+lua_State *kr_runtime_lua(kr_runtime *rt);
+uv_loop_t *kr_runtime_loop(kr_runtime *rt);
+const kr_runtime_config *kr_runtime_config_get(kr_runtime *rt);
+/* The runtime that owns L (any coroutine of it); NULL outside a runtime.
+ * Cheap: reads lua_getextraspace. */
+kr_runtime *kr_runtime_from_lua(lua_State *L);
+
+/* Run the chunk in `src` (from a file: kr_runtime_run_file) as the main task,
+ * then the loop until no task and no timer is left. Returns the exit status
+ * kura uses: 0, 1 if any task raised an error no one caught, 2 if the script
+ * could not be loaded (the message is printed on stderr). `argv` becomes the
+ * global `arg` as the stock `lua` command sets it. */
+int kr_runtime_run_file(kr_runtime *rt, const char *path, int argc, char **argv, int script_index);
+int kr_runtime_run_string(kr_runtime *rt, const char *chunk, const char *chunkname);
+
+/* --- suspending tasks from C ----------------------------------------------- */
+
+/* The task running in L, prepared to be suspended: returns a handle to pass to
+ * a completion callback. Raises a Lua error ("attempt to yield ..." with the
+ * call's name) if L cannot yield (not a task, or inside a metamethod or a C
+ * callback). After this the C function must `return lua_yield(L, 0);`. */
+kr_task *kr_task_prepare_wait(lua_State *L, const char *what);
+/* The task's coroutine: push the results onto it, then kr_task_wake. */
+lua_State *kr_task_state(kr_task *t);
+/* Resume the task on the loop with the `nres` values pushed onto its state as
+ * the results of the call that suspended it. Safe from any loop callback,
+ * including while another task runs (the resume is then deferred to the next
+ * loop turn). */
+void kr_task_wake(kr_task *t, int nres);
+
+#endif
