@@ -1,8 +1,205 @@
-/* Placeholder: the CLI lands with the runtime (issue 2). */
+/* The kura command: parses the command line and drives a runtime. Nothing
+ * else lives here; see src/runtime/runtime.h. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-int main(void)
+#include <lua.h>
+#include <uv.h>
+
+#include "kura.h"
+#include "runtime/runtime.h"
+
+static const char usage_main[] =
+  "usage: kura <command> [options]\n"
+  "\n"
+  "Commands:\n"
+  "  run [options] FILE [args]  run a Lua script on the runtime (FILE - reads stdin)\n"
+  "  version                    print the version of kura and of its parts\n"
+  "  help [command]             this text, or the usage of a command\n"
+  "\n"
+  "Shortcuts:\n"
+  "  kura FILE.lua [args]       same as kura run FILE.lua [args]\n"
+  "  kura -e 'lua code' [args]  run a chunk given on the command line\n"
+  "  kura - [args]              run a script read from standard input\n"
+  "  kura --version, kura --help\n"
+  "\n"
+  "Exit status: 0; 1 if a task raised an error no one caught; 2 if the script\n"
+  "could not be loaded (missing file, syntax error) or the usage was wrong.\n";
+
+static const char usage_run[] =
+  "usage: kura run [options] FILE [args]\n"
+  "       kura run [options] -e 'lua code' [args]\n"
+  "\n"
+  "Runs FILE (- for standard input) as the main task, then the event loop until\n"
+  "every task has finished and every timer is stopped. The script sees its\n"
+  "arguments in `arg` (arg[0] = FILE) and as `...`; `kura` is a global.\n"
+  "\n"
+  "Options:\n"
+  "  --backend URL           the shared client's backend: memory (default),\n"
+  "                          redis://host:port[/db], redis-cluster://h:p,...,\n"
+  "                          momento, momento-http (default: $KURA_BACKEND)\n"
+  "  --default-ttl SECONDS   the client's default TTL (default:\n"
+  "                          $MOMENTO_TTL_SECONDS, else 60)\n"
+  "  --momento-endpoint URL  Momento endpoint; http://host:port is plaintext\n"
+  "                          (default: $KURA_MOMENTO_ENDPOINT)\n"
+  "  -e CODE                 run CODE instead of a file\n"
+  "  -h, --help              this text\n"
+  "  --                      end of options\n"
+  "\n"
+  "Environment: KURA_LOG=debug|info|warn|error (kura.log threshold),\n"
+  "KURA_LUA_PATH=DIR loads kura.* modules from DIR/kura/ before the embedded ones.\n";
+
+static const char usage_version[] =
+  "usage: kura version\n"
+  "\n"
+  "Prints the version of kura, of Lua and of libuv.\n";
+
+struct run_opts {
+  kr_runtime_config cfg;
+  const char *code;   /* -e CODE, or NULL */
+  const char *file;   /* the script, "-" for stdin */
+  int script_index;   /* argv index that becomes arg[0] */
+};
+
+/* Returns -1 to go on, else the exit status. */
+static int option_value(int argc, char **argv, int *i, const char *name, const char **out)
 {
-  fprintf(stderr, "kura: not built yet\n");
+  const char *a = argv[*i];
+  size_t n = strlen(name);
+  if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+    return 1; /* not this option */
+  if (a[n] == '=') {
+    *out = a + n + 1;
+  } else if (*i + 1 < argc) {
+    *out = argv[++*i];
+  } else {
+    fprintf(stderr, "kura: option %s needs a value (see kura run --help)\n", name);
+    return 2;
+  }
+  return 0;
+}
+
+static int parse_option(int argc, char **argv, int *i, struct run_opts *o)
+{
+  const char *v = NULL;
+  int r;
+  if ((r = option_value(argc, argv, i, "--backend", &o->cfg.backend)) != 1)
+    return r;
+  if ((r = option_value(argc, argv, i, "--momento-endpoint", &o->cfg.momento_endpoint)) != 1)
+    return r;
+  if ((r = option_value(argc, argv, i, "-e", &o->code)) != 1) {
+    o->script_index = *i;
+    return r;
+  }
+  if ((r = option_value(argc, argv, i, "--default-ttl", &v)) != 1) {
+    if (r != 0)
+      return r;
+    char *end;
+    o->cfg.default_ttl = strtod(v, &end);
+    if (*v == '\0' || *end != '\0' || !(o->cfg.default_ttl > 0)) {
+      fprintf(stderr, "kura: --default-ttl wants a number of seconds > 0, not '%s'\n", v);
+      return 2;
+    }
+    return 0;
+  }
+  fprintf(stderr, "kura: unknown option '%s' (see kura run --help)\n", argv[*i]);
   return 2;
+}
+
+/* Parses `kura run` options from argv[i]; returns -1 to run, else a status. */
+static int parse_run(int argc, char **argv, int i, struct run_opts *o)
+{
+  for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+    if (strcmp(argv[i], "--") == 0) {
+      i++;
+      break;
+    }
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      fputs(usage_run, stdout);
+      return 0;
+    }
+    int r = parse_option(argc, argv, &i, o);
+    if (r != 0)
+      return r;
+    if (o->code) {
+      i++;
+      break; /* what follows -e CODE are the chunk's arguments */
+    }
+  }
+  if (!o->code) {
+    if (i >= argc) {
+      fprintf(stderr, "kura: no script to run (see kura run --help)\n");
+      return 2;
+    }
+    o->file = argv[i];
+    o->script_index = i;
+  }
+  return -1;
+}
+
+static int run(int argc, char **argv, struct run_opts *o)
+{
+  kr_runtime *rt;
+  if (kr_runtime_new(NULL, &o->cfg, &rt) != KURA_OK) {
+    fprintf(stderr, "kura: cannot create the runtime\n");
+    return 1;
+  }
+  int status;
+  if (o->code) {
+    kr_runtime_set_args(rt, argc, argv, o->script_index);
+    status = kr_runtime_run_string(rt, o->code, "=(command line)");
+  } else {
+    status = kr_runtime_run_file(rt, o->file, argc, argv, o->script_index);
+  }
+  kr_runtime_free(rt);
+  fflush(stdout);
+  return status;
+}
+
+static int version(void)
+{
+  printf("kura %s (%s, libuv %s)\n", kura_version(), LUA_RELEASE, uv_version_string());
+  return 0;
+}
+
+static int help(const char *cmd)
+{
+  if (cmd && strcmp(cmd, "run") == 0)
+    fputs(usage_run, stdout);
+  else if (cmd && strcmp(cmd, "version") == 0)
+    fputs(usage_version, stdout);
+  else if (!cmd || strcmp(cmd, "help") == 0)
+    fputs(usage_main, stdout);
+  else {
+    fprintf(stderr, "kura: no command '%s' (see kura --help)\n", cmd);
+    return 2;
+  }
+  return 0;
+}
+
+static int is_help(const char *a)
+{
+  return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
+}
+
+int main(int argc, char **argv)
+{
+  struct run_opts o;
+  memset(&o, 0, sizeof o);
+  if (argc < 2) {
+    fputs(usage_main, stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (is_help(cmd))
+    return help(NULL);
+  if (strcmp(cmd, "help") == 0)
+    return help(argc > 2 ? argv[2] : NULL);
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-v") == 0)
+    return version();
+  if (strcmp(cmd, "version") == 0)
+    return argc > 2 && is_help(argv[2]) ? help("version") : version();
+  int r = parse_run(argc, argv, strcmp(cmd, "run") == 0 ? 2 : 1, &o);
+  return r >= 0 ? r : run(argc, argv, &o);
 }

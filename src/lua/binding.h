@@ -13,5 +13,6 @@ int luaopen_kura(lua_State *L);
 void kr_lua_open_runtime(lua_State *L); /* spawn, sleep, after, every, now, log */
 void kr_lua_open_json(lua_State *L);    /* kura.json */
 void kr_lua_open_client(lua_State *L);  /* kura.client, kura.credential */
+void kr_lua_open_log(lua_State *L);     /* kura.log (called by kr_lua_open_runtime) */
 
 #endif

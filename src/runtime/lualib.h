@@ -1,4 +1,4 @@
-/* The Lua library lua/kura/*.lua, compiled into the binary (see
+/* The Lua library lua/kura/NAME.lua, compiled into the binary (see
  * cmake/embed_lua.cmake). Entries end with a NULL name. */
 #ifndef KR_LUALIB_H
 #define KR_LUALIB_H

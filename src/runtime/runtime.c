@@ -1,2 +1,281 @@
-/* Placeholder: the runtime lands with issue 2. */
-#include "runtime/runtime.h"
+/* The runtime: owns one libuv loop (or borrows the host's) and one lua_State,
+ * runs a script's main chunk as a task and drives the loop until no task and
+ * no timer is left. Scheduling itself is in task.c and timeout.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "kura.h"
+#include "lua/binding.h"
+#include "runtime/rt_internal.h"
+
+/* --- allocation and panics ------------------------------------------------------ */
+
+/* Every allocation of the Lua state comes here, so the runtime knows (and
+ * may later limit) how much memory its scripts hold. */
+static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+  kr_runtime *rt = ud;
+  size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    free(ptr);
+    rt->lua_bytes -= old;
+    return NULL;
+  }
+  void *p = realloc(ptr, nsize);
+  if (p)
+    rt->lua_bytes += nsize - old;
+  return p;
+}
+
+static int rt_panic(lua_State *L)
+{
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "kura: PANIC: unprotected error in a call to Lua: %s\n",
+          msg ? msg : "(error object is not a string)");
+  return 0; /* Lua aborts the process */
+}
+
+/* --- life cycle ------------------------------------------------------------------ */
+
+static char *dup_or_env(const char *s, const char *env)
+{
+  if (!s)
+    s = getenv(env);
+  return s && *s ? strdup(s) : NULL;
+}
+
+static void config_copy(kr_runtime_config *dst, const kr_runtime_config *src)
+{
+  kr_runtime_config none = {0};
+  if (!src)
+    src = &none;
+  dst->backend = dup_or_env(src->backend, "KURA_BACKEND");
+  dst->momento_endpoint = dup_or_env(src->momento_endpoint, "KURA_MOMENTO_ENDPOINT");
+  dst->default_ttl = src->default_ttl;
+  if (!(dst->default_ttl > 0)) {
+    const char *e = getenv("MOMENTO_TTL_SECONDS");
+    double v = e ? strtod(e, NULL) : 0;
+    dst->default_ttl = v > 0 ? v : 60;
+  }
+}
+
+static int open_libs(lua_State *L)
+{
+  luaL_openlibs(L);
+  kr_task_open(L);
+  kr_timer_open(L);
+  luaL_requiref(L, "kura", luaopen_kura, 1);
+  return 0;
+}
+
+static void on_close(uv_handle_t *h)
+{
+  kr_runtime *rt = h->data;
+  rt->handles_open--;
+}
+
+static void handles_init(kr_runtime *rt)
+{
+  uv_check_init(rt->loop, &rt->check);
+  uv_idle_init(rt->loop, &rt->idle);
+  uv_timer_init(rt->loop, &rt->timer);
+  rt->check.data = rt->idle.data = rt->timer.data = rt;
+  rt->handles_open = 3;
+}
+
+int kr_runtime_new(uv_loop_t *loop, const kr_runtime_config *cfg, kr_runtime **out)
+{
+  *out = NULL;
+  kr_runtime *rt = calloc(1, sizeof *rt);
+  if (!rt)
+    return KURA_ENOMEM;
+  config_copy(&rt->cfg, cfg);
+  rt->loop = loop;
+  if (!loop) {
+    if (uv_loop_init(&rt->own_loop) != 0) {
+      kr_runtime_free(rt);
+      return KURA_EINTERNAL;
+    }
+    rt->loop = &rt->own_loop;
+    rt->owns_loop = 1;
+  }
+  handles_init(rt);
+  rt->L = lua_newstate(rt_alloc, rt);
+  if (!rt->L) {
+    kr_runtime_free(rt);
+    return KURA_ENOMEM;
+  }
+  *(kr_runtime **)lua_getextraspace(rt->L) = rt;
+  lua_atpanic(rt->L, rt_panic);
+  lua_pushcfunction(rt->L, open_libs);
+  if (lua_pcall(rt->L, 0, 0, 0) != LUA_OK) {
+    fprintf(stderr, "kura: cannot start the runtime: %s\n", lua_tostring(rt->L, -1));
+    kr_runtime_free(rt);
+    return KURA_EINTERNAL;
+  }
+  *out = rt;
+  return KURA_OK;
+}
+
+static void close_loop(kr_runtime *rt)
+{
+  uv_handle_t *hs[] = {(uv_handle_t *)&rt->check, (uv_handle_t *)&rt->idle,
+                       (uv_handle_t *)&rt->timer};
+  for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+    uv_close(hs[i], on_close);
+  while (rt->handles_open > 0)
+    uv_run(rt->loop, UV_RUN_NOWAIT);
+}
+
+static void close_leftover(uv_handle_t *h, void *arg)
+{
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+void kr_runtime_free(kr_runtime *rt)
+{
+  if (!rt)
+    return;
+  rt->closing = 1;
+  if (rt->L)
+    lua_close(rt->L); /* finalizers run; wakes they cause are ignored */
+  rt->L = NULL;
+  if (rt->loop)
+    close_loop(rt);
+  if (rt->owns_loop && uv_loop_close(&rt->own_loop) == UV_EBUSY) {
+    /* Handles someone forgot: close them so the loop can go. */
+    uv_walk(&rt->own_loop, close_leftover, NULL);
+    uv_run(&rt->own_loop, UV_RUN_DEFAULT);
+    uv_loop_close(&rt->own_loop);
+  }
+  free(rt->heap);
+  free((char *)rt->cfg.backend);
+  free((char *)rt->cfg.momento_endpoint);
+  free(rt);
+}
+
+/* --- accessors -------------------------------------------------------------------- */
+
+lua_State *kr_runtime_lua(kr_runtime *rt)
+{
+  return rt->L;
+}
+
+uv_loop_t *kr_runtime_loop(kr_runtime *rt)
+{
+  return rt->loop;
+}
+
+const kr_runtime_config *kr_runtime_config_get(kr_runtime *rt)
+{
+  return &rt->cfg;
+}
+
+kr_runtime *kr_runtime_from_lua(lua_State *L)
+{
+  return *(kr_runtime **)lua_getextraspace(L);
+}
+
+size_t kr_runtime_lua_bytes(kr_runtime *rt)
+{
+  return rt->lua_bytes;
+}
+
+void kr_runtime_set_exit_status(kr_runtime *rt, int status)
+{
+  if (status > rt->exit_status)
+    rt->exit_status = status;
+}
+
+void kr_runtime_on_idle(uv_idle_t *h)
+{
+  (void)h; /* Only here so that the poll phase does not block. */
+}
+
+void kr_runtime_on_check(uv_check_t *h)
+{
+  kr_task_queue_drain(h->data);
+}
+
+/* --- running scripts ------------------------------------------------------------------ */
+
+void kr_runtime_set_args(kr_runtime *rt, int argc, char **argv, int script_index)
+{
+  lua_State *L = rt->L;
+  lua_createtable(L, argc - script_index, script_index + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script_index);
+  }
+  lua_setglobal(L, "arg");
+}
+
+/* Runs the loop until no task and no timer is left; returns the exit status. */
+static int drive(kr_runtime *rt)
+{
+  while (rt->ntasks > 0 || rt->ntimers > 0) {
+    if (uv_run(rt->loop, UV_RUN_ONCE) == 0 && (rt->ntasks > 0 || rt->ntimers > 0)) {
+      fprintf(stderr, "kura: %d task(s) wait for something that can no longer "
+                      "happen (deadlock)\n", rt->ntasks);
+      kr_runtime_set_exit_status(rt, 1);
+      break;
+    }
+  }
+  lua_gc(rt->L, LUA_GCCOLLECT); /* unreachable failed tasks report themselves */
+  kr_task_report_unjoined(rt);
+  if (rt->uncaught > 0)
+    kr_runtime_set_exit_status(rt, 1);
+  return rt->exit_status;
+}
+
+/* The loaded chunk is on top of the stack: run it as the main task with the
+ * script's arguments (arg[1..n]) as `...`. */
+static int run_main(kr_runtime *rt)
+{
+  lua_State *L = rt->L;
+  int n = 0;
+  if (lua_getglobal(L, "arg") == LUA_TTABLE) {
+    n = (int)luaL_len(L, -1);
+    luaL_checkstack(L, n + 2, "too many arguments");
+    for (int i = 1; i <= n; i++)
+      lua_rawgeti(L, -i, i);
+    lua_remove(L, -n - 1);
+  } else {
+    lua_pop(L, 1);
+  }
+  kr_task_spawn(rt, L, n, 1);
+  lua_pop(L, 1);
+  return drive(rt);
+}
+
+static int load_failed(kr_runtime *rt)
+{
+  fprintf(stderr, "kura: %s\n", lua_tostring(rt->L, -1));
+  lua_pop(rt->L, 1);
+  return 2;
+}
+
+int kr_runtime_run_file(kr_runtime *rt, const char *path, int argc, char **argv, int script_index)
+{
+  if (argv)
+    kr_runtime_set_args(rt, argc, argv, script_index);
+  if (path && strcmp(path, "-") == 0)
+    path = NULL; /* standard input */
+  if (luaL_loadfilex(rt->L, path, NULL) != LUA_OK)
+    return load_failed(rt);
+  return run_main(rt);
+}
+
+int kr_runtime_run_string(kr_runtime *rt, const char *chunk, const char *chunkname)
+{
+  if (luaL_loadbufferx(rt->L, chunk, strlen(chunk), chunkname, "t") != LUA_OK)
+    return load_failed(rt);
+  return run_main(rt);
+}

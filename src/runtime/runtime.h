@@ -5,6 +5,8 @@
 #ifndef KR_RUNTIME_H
 #define KR_RUNTIME_H
 
+#include <stddef.h>
+
 #include <lua.h>
 #include <uv.h>
 
@@ -14,7 +16,9 @@ typedef struct kr_task kr_task;
 /* What the command line or the host configures for the runtime's shared
  * client. Strings are owned by the runtime (copied). */
 typedef struct kr_runtime_config {
-  const char *backend;          /* NULL: KURA_BACKEND, else "memory" */
+  const char *backend;          /* NULL: KURA_BACKEND, else "memory". In the copy
+                                 * kr_runtime_config_get returns, NULL still means
+                                 * "not set" (memory, or momento with a credential) */
   double default_ttl;           /* seconds; <= 0: MOMENTO_TTL_SECONDS or 60 */
   const char *momento_endpoint; /* NULL: KURA_MOMENTO_ENDPOINT */
 } kr_runtime_config;
@@ -38,20 +42,34 @@ kr_runtime *kr_runtime_from_lua(lua_State *L);
  * global `arg` as the stock `lua` command sets it. */
 int kr_runtime_run_file(kr_runtime *rt, const char *path, int argc, char **argv, int script_index);
 int kr_runtime_run_string(kr_runtime *rt, const char *chunk, const char *chunkname);
+/* Sets the global `arg` as lua.c does: arg[0] = argv[script_index], the
+ * script's arguments at 1.., the interpreter's before it at negative indices.
+ * run_file does this itself when given argv; the main chunk gets arg[1..n]
+ * as `...`. */
+void kr_runtime_set_args(kr_runtime *rt, int argc, char **argv, int script_index);
+/* The status kr_runtime_run_* return is the highest of this and 1 if a task
+ * error went uncaught (kura.set_exit_status from Lua). */
+void kr_runtime_set_exit_status(kr_runtime *rt, int status);
+/* Bytes the Lua state holds (all its allocations go through the runtime). */
+size_t kr_runtime_lua_bytes(kr_runtime *rt);
 
 /* --- suspending tasks from C ----------------------------------------------- */
 
 /* The task running in L, prepared to be suspended: returns a handle to pass to
- * a completion callback. Raises a Lua error ("attempt to yield ..." with the
- * call's name) if L cannot yield (not a task, or inside a metamethod or a C
- * callback). After this the C function must `return lua_yield(L, 0);`. */
+ * a completion callback. Raises a Lua error ("<what>: cannot suspend here
+ * (...): <reason>") if L cannot yield (not a task, or inside a metamethod or a
+ * C callback). After this the C function must `return lua_yield(L, 0);`. The
+ * task stays anchored until it finishes, so the handle is valid until the
+ * wake (and, while the runtime lives, after it). */
 kr_task *kr_task_prepare_wait(lua_State *L, const char *what);
 /* The task's coroutine: push the results onto it, then kr_task_wake. */
 lua_State *kr_task_state(kr_task *t);
 /* Resume the task on the loop with the `nres` values pushed onto its state as
  * the results of the call that suspended it. Safe from any loop callback,
- * including while another task runs (the resume is then deferred to the next
- * loop turn). */
+ * including while another task runs, and even before the C function that
+ * prepared the wait has yielded: the resume is always queued and happens from
+ * the loop (a uv_check handle), never from inside the caller. A second wake,
+ * or a wake while the runtime is being freed, is ignored. */
 void kr_task_wake(kr_task *t, int nres);
 
 #endif

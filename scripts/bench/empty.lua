@@ -1,0 +1,2 @@
+-- An empty script: scripts/bench/startup.sh times `kura run empty.lua`
+-- (start-up and shut-down of the runtime) beside `lua5.4 empty.lua`.
