@@ -148,4 +148,11 @@ typedef void (*kr_store_batch_fn)(void *ud, size_t i, const void *val, size_t vl
 int kr_store_get_batch(kr_cache *c, size_t n, const void *const *keys,
                        const size_t *klens, kr_store_batch_fn fn, void *ud);
 
+/* Batched set: stores n items (ttls_ms NULL: none expire). Sizes are all
+ * checked before anything is stored; then items are stored in order and the
+ * first failure is returned (earlier items stay stored). 0 or KURA_E*. */
+int kr_store_set_batch(kr_cache *c, size_t n, const void *const *keys,
+                       const size_t *klens, const void *const *vals,
+                       const size_t *vlens, const uint64_t *ttls_ms);
+
 #endif

@@ -1,0 +1,174 @@
+/* Internal layout of the embedded store, shared by store.c (registry,
+ * caches, the item API) and store_log.c (one shard's segments, index and
+ * eviction). Nothing here is part of the store's contract.
+ *
+ * A store is split into KR_NSHARDS shards by key hash; each shard has its own
+ * lock, index, segment logs, ghost table and statistics, so threads touching
+ * different shards never write the same cache line. Items live packed in
+ * segments (append-only byte arrays); the index holds one 8-byte slot per
+ * item: a 26-bit fingerprint (which also gives the slot's home position, so
+ * the table can grow or delete without reading items) and a 38-bit location
+ * (22-bit segment number, 16-bit offset).
+ */
+#ifndef KR_STORE_INT_H
+#define KR_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/store.h"
+
+#define KR_NSHARDS 64u
+#define KR_MAX_CACHES 4096u          /* caches per store (slot numbers) */
+#define KR_SLOT_BITS 12
+#define KR_SEG_MAX (64u * 1024u)     /* normal segment size, unbounded store */
+#define KR_SEG_MIN 1024u
+#define KR_SMALL 0                   /* S3-FIFO's probation log */
+#define KR_MAIN 1                    /* S3-FIFO's main log */
+
+typedef struct kr_seg {
+  struct kr_seg *older, *newer; /* FIFO order within its queue */
+  uint64_t max_exp;             /* latest expiry of its items; UINT64_MAX: one never expires */
+  uint32_t idx;                 /* number in the shard's segment table (>= 1) */
+  uint32_t cap, used;           /* data bytes allocated / appended */
+  uint32_t live_bytes, live_items;
+  uint8_t queue;                /* KR_SMALL or KR_MAIN */
+  uint8_t dedicated;            /* holds one large item at offset 0 */
+  uint8_t data[];
+} kr_seg;
+
+typedef struct kr_queue {
+  kr_seg *oldest, *newest;
+  kr_seg *open;                 /* the segment appends go to, or NULL */
+  uint64_t bytes;               /* data bytes of its segments */
+} kr_queue;
+
+/* Per-cache counters kept per shard, summed on demand. */
+typedef struct kr_cstat {
+  uint64_t items, bytes, hits, misses, evictions, expirations;
+} kr_cstat;
+
+typedef struct kr_lock {
+  atomic_int v;
+} kr_lock;
+
+typedef struct kr_shard {
+  kr_lock lock;
+  struct kr_store *store;
+  uint64_t now;                 /* clock of the current call (ms) */
+  uint64_t *tab;                /* index slots; 0 = empty */
+  uint32_t cap, count;          /* slots, occupied slots */
+  kr_seg **segs;                /* segment table, [0] unused */
+  uint32_t segcap, nsegs;       /* table size, next never-used number */
+  uint32_t *freeidx, nfree, freecap; /* recycled segment numbers */
+  kr_queue q[2];
+  uint32_t *ghost, gmask;       /* fingerprints of items recently evicted from SMALL */
+  _Atomic uint64_t bytes;       /* memory held; written under the lock only */
+  uint64_t hits, misses, evictions, expirations;
+  kr_cstat *cst;                /* indexed by cache slot */
+  uint32_t ncst;
+  uint32_t sweep_pos;           /* index position where the sweep goes on */
+  uint32_t pending;             /* segment to compact or free after this call */
+} __attribute__((aligned(64))) kr_shard;
+
+struct kr_store {
+  kr_shard shards[KR_NSHARDS];
+  _Atomic uint64_t used;        /* sum of the shards' bytes */
+  _Atomic uint64_t max_memory;
+  kr_clock_fn clock;
+  void *clock_ud;
+  atomic_uint victim;           /* cursor for evicting from other shards */
+  atomic_uint sweep_shard;      /* cursor for kr_store_sweep */
+  atomic_int refs;
+  pthread_mutex_t mu;           /* guards the cache list below */
+  struct kr_cache **caches;     /* live caches sorted by name */
+  size_t ncaches, capcaches;
+  struct kr_cache *by_slot[KR_MAX_CACHES];
+  _Atomic uint32_t slot_gen[KR_MAX_CACHES]; /* 0: slot free */
+  uint32_t next_gen;
+  char *name;                   /* NULL for a private store */
+  struct kr_store *next;        /* registry list */
+};
+
+struct kr_cache {
+  kr_store *store;
+  atomic_int refs;
+  _Atomic uint32_t gen;         /* changes on flush; items carry it */
+  atomic_int alive;
+  uint32_t slot;
+  size_t len;
+  char name[];
+};
+
+/* An item as parsed from its segment bytes. */
+typedef struct kr_item {
+  uint8_t *p;                   /* header start: flags byte */
+  uint8_t *expp;                /* the 5-byte expiry */
+  uint8_t *key, *val;
+  uint64_t cid;                 /* gen << KR_SLOT_BITS | slot */
+  uint64_t exp;                 /* 0 = never */
+  uint32_t klen, vlen, size;
+  uint32_t seg;                 /* number of its segment */
+} kr_item;
+
+#define KR_ITEM_FREQ 3u
+#define KR_ITEM_DEAD 0x80u
+#define KR_EXP_MAX ((1ull << 40) - 1)
+
+/* --- spinlock --------------------------------------------------------------- */
+void kr_lock_slow(kr_lock *l);
+static inline void kr_lock_acquire(kr_lock *l)
+{
+  if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
+    return;
+  kr_lock_slow(l);
+}
+static inline int kr_lock_try(kr_lock *l)
+{
+  return !atomic_load_explicit(&l->v, memory_order_relaxed) &&
+         !atomic_exchange_explicit(&l->v, 1, memory_order_acquire);
+}
+static inline void kr_lock_release(kr_lock *l)
+{
+  atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
+/* --- store_log.c: one shard, called with its lock held ---------------------- */
+uint64_t kr_hash(const void *key, size_t n, uint64_t seed);
+size_t kr_item_size(uint64_t cid, size_t klen, size_t vlen);
+int kr_shard_init(kr_shard *sh, struct kr_store *s);
+void kr_shard_free(kr_shard *sh);
+kr_cstat *kr_shard_cst(kr_shard *sh, uint32_t slot);
+int kr_shard_ghost_has(kr_shard *sh, uint64_t h);
+/* 1 and *pos, *it when a live item matches; an expired match is dropped. */
+int kr_shard_find(kr_shard *sh, uint64_t h, uint64_t cid, const void *key,
+                  size_t klen, uint32_t *pos, kr_item *it);
+/* Makes room (evicting if over budget) for one item of `size` bytes in queue
+ * q and one more index slot; *dst is where kr_shard_append must write it. No
+ * eviction happens after it until the call ends, so finds stay valid. */
+int kr_shard_reserve(kr_shard *sh, int q, size_t size, kr_seg **dst);
+/* Writes an item into dst (reserved) and returns its location. */
+uint64_t kr_shard_append(kr_shard *sh, kr_seg *dst, uint64_t cid,
+                         const void *key, size_t klen, const void *val,
+                         size_t vlen, uint64_t exp, unsigned freq);
+void kr_shard_insert(kr_shard *sh, uint64_t h, uint64_t loc);
+void kr_shard_replace(kr_shard *sh, uint32_t pos, uint64_t loc);
+/* The item stays findable no longer: its bytes become dead. */
+void kr_shard_kill(kr_shard *sh, kr_item *it);
+void kr_shard_delete(kr_shard *sh, uint32_t pos, kr_item *it);
+void kr_shard_set_exp(kr_shard *sh, uint32_t pos, kr_item *it, uint64_t exp);
+void kr_shard_discard(kr_shard *sh, kr_seg *dst);
+/* Work deferred to the end of a call: compaction of a mostly dead segment. */
+void kr_shard_maintain(kr_shard *sh);
+size_t kr_shard_sweep(kr_shard *sh, size_t budget);
+void kr_shard_prefetch(kr_shard *sh, uint64_t h);
+void kr_shard_prefetch_item(kr_shard *sh, uint64_t h);
+
+static inline int kr_cid_live(struct kr_store *s, uint64_t cid)
+{
+  uint32_t slot = (uint32_t)(cid & (KR_MAX_CACHES - 1));
+  return atomic_load_explicit(&s->slot_gen[slot], memory_order_relaxed) ==
+         (uint32_t)(cid >> KR_SLOT_BITS);
+}
+
+#endif

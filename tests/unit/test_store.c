@@ -1,0 +1,651 @@
+/* Unit tests of the embedded store (src/core/store.h): every item call,
+ * expiry through an injected clock, eviction under a budget, increments at
+ * the int64 limits, the six conditional sets, caches, size limits, the sweep,
+ * the registry and several threads sharing one store. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/store.h"
+#include "ktest.h"
+
+typedef struct fake_clock {
+  uint64_t now;
+} fake_clock;
+
+static uint64_t fake_now(void *ud)
+{
+  return ((fake_clock *)ud)->now;
+}
+
+/* A private store with cache "c" and, when clk is given, a fake clock. */
+static kr_cache *setup(kr_store **s, fake_clock *clk)
+{
+  if (kr_store_new(s) != 0)
+    return NULL;
+  if (clk)
+    kr_store_set_clock(*s, fake_now, clk);
+  kr_cache *c = NULL;
+  if (kr_store_create_cache(*s, "c", 1) != 0 || kr_store_cache(*s, "c", 1, &c) != 0)
+    return NULL;
+  return c;
+}
+
+static void teardown(kr_store *s, kr_cache *c)
+{
+  kr_cache_release(c);
+  kr_store_release(s);
+}
+
+static int set_str(kr_cache *c, const char *k, const char *v, uint64_t ttl)
+{
+  return kr_store_set(c, k, strlen(k), v, strlen(v), ttl);
+}
+
+/* 1 when key k holds exactly v. */
+static int has(kr_cache *c, const char *k, const char *v)
+{
+  char buf[256];
+  size_t n = 0;
+  int r = kr_store_get(c, k, strlen(k), buf, sizeof buf, &n);
+  return r == KR_HIT && n == strlen(v) && memcmp(buf, v, n) == 0;
+}
+
+static int absent(kr_cache *c, const char *k)
+{
+  char buf[8];
+  size_t n;
+  return kr_store_get(c, k, strlen(k), buf, sizeof buf, &n) == KR_MISS;
+}
+
+KTEST(set_get_delete)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  KCHECK(absent(c, "a"));
+  KCHECK_EQ(set_str(c, "a", "one", 0), KR_HIT);
+  KCHECK(has(c, "a", "one"));
+  KCHECK_EQ(set_str(c, "a", "uno-overwritten", 0), KR_HIT);
+  KCHECK(has(c, "a", "uno-overwritten"));
+  KCHECK_EQ(kr_store_exists(c, "a", 1), KR_HIT);
+  KCHECK_EQ(kr_store_exists(c, "b", 1), KR_MISS);
+  KCHECK_EQ(kr_store_delete(c, "a", 1), KR_HIT);
+  KCHECK_EQ(kr_store_delete(c, "a", 1), KR_MISS);
+  KCHECK(absent(c, "a"));
+  KCHECK_EQ(set_str(c, "empty", "", 0), KR_HIT);
+  KCHECK(has(c, "empty", ""));
+  kr_store_stats st;
+  kr_store_cache_stats(s, "c", 1, &st);
+  KCHECK_EQ(st.items, 1);
+  KCHECK_EQ(st.hits, 3);
+  KCHECK_EQ(st.misses, 2);
+  KCHECK(st.bytes > 0);
+  kr_store_stats_get(s, &st);
+  KCHECK_EQ(st.items, 1);
+  KCHECK_EQ(st.hits, 3);
+  teardown(s, c);
+}
+
+KTEST(binary_keys_values)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  const char k1[] = {'k', 0, 'x'}, k2[] = {'k', 0, 'y'};
+  const char v1[] = {0, 1, 0, 2, 0};
+  KCHECK_EQ(kr_store_set(c, k1, 3, v1, 5, 0), KR_HIT);
+  KCHECK_EQ(kr_store_set(c, k2, 3, "y", 1, 0), KR_HIT);
+  char buf[16];
+  size_t n = 0;
+  KCHECK_EQ(kr_store_get(c, k1, 3, buf, sizeof buf, &n), KR_HIT);
+  KCHECK_EQ(n, 5);
+  KCHECK(memcmp(buf, v1, 5) == 0);
+  KCHECK_EQ(kr_store_get(c, k2, 3, buf, sizeof buf, &n), KR_HIT);
+  KCHECK_EQ(n, 1);
+  KCHECK_EQ(kr_store_get(c, "k", 1, buf, sizeof buf, &n), KR_MISS);
+  teardown(s, c);
+}
+
+KTEST(get_erange_retry)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  KCHECK_EQ(set_str(c, "k", "0123456789", 0), KR_HIT);
+  char small[4], big[16];
+  size_t n = 0;
+  KCHECK_EQ(kr_store_get(c, "k", 1, small, sizeof small, &n), KURA_ERANGE);
+  KCHECK_EQ(n, 10);
+  KCHECK_EQ(kr_store_get(c, "k", 1, big, n, &n), KR_HIT);
+  KCHECK(memcmp(big, "0123456789", 10) == 0);
+  kr_store_stats st;
+  kr_store_cache_stats(s, "c", 1, &st);
+  KCHECK_EQ(st.hits, 1);
+  KCHECK_EQ(st.misses, 0);
+  teardown(s, c);
+}
+
+KTEST(expiry_lazy)
+{
+  fake_clock clk = {1000};
+  kr_store *s;
+  kr_cache *c = setup(&s, &clk);
+  KCHECK(c);
+  KCHECK_EQ(set_str(c, "t", "v", 100), KR_HIT);
+  KCHECK_EQ(set_str(c, "forever", "v", KR_TTL_NONE), KR_HIT);
+  clk.now = 1099;
+  KCHECK(has(c, "t", "v"));
+  clk.now = 1100;
+  KCHECK(absent(c, "t"));
+  KCHECK_EQ(kr_store_exists(c, "t", 1), KR_MISS);
+  clk.now = 1000000000;
+  KCHECK(has(c, "forever", "v"));
+  kr_store_stats st;
+  kr_store_cache_stats(s, "c", 1, &st);
+  KCHECK_EQ(st.expirations, 1);
+  KCHECK_EQ(st.items, 1);
+  teardown(s, c);
+}
+
+KTEST(ttl_calls)
+{
+  fake_clock clk = {5000};
+  kr_store *s;
+  kr_cache *c = setup(&s, &clk);
+  KCHECK(c);
+  uint64_t rem = 0;
+  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KR_MISS);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 10, KR_TTL_UPDATE), KR_MISS);
+  KCHECK_EQ(set_str(c, "k", "v", 1000), KR_HIT);
+  clk.now += 250;
+  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KR_HIT);
+  KCHECK_EQ(rem, 750);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 500, KR_TTL_INCREASE), KR_SKIPPED);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 900, KR_TTL_DECREASE), KR_SKIPPED);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 2000, KR_TTL_INCREASE), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KR_HIT);
+  KCHECK_EQ(rem, 2000);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 100, KR_TTL_DECREASE), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KR_HIT);
+  KCHECK_EQ(rem, 100);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 50000, KR_TTL_UPDATE), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 10, KR_TTL_UPDATE), KR_HIT);
+  clk.now += 10;
+  KCHECK(absent(c, "k"));
+  KCHECK_EQ(set_str(c, "n", "v", KR_TTL_NONE), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KR_HIT);
+  KCHECK(rem == UINT64_MAX);
+  KCHECK_EQ(kr_store_ttl_set(c, "n", 1, 10, KR_TTL_INCREASE), KR_SKIPPED);
+  KCHECK_EQ(kr_store_ttl_set(c, "n", 1, 10, KR_TTL_DECREASE), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KR_HIT);
+  KCHECK_EQ(rem, 10);
+  teardown(s, c);
+}
+
+KTEST(increment)
+{
+  fake_clock clk = {0};
+  kr_store *s;
+  kr_cache *c = setup(&s, &clk);
+  KCHECK(c);
+  int64_t v = 0;
+  KCHECK_EQ(kr_store_increment(c, "n", 1, 5, 100, &v), KR_HIT);
+  KCHECK_EQ(v, 5);
+  KCHECK(has(c, "n", "5"));
+  uint64_t rem = 0;
+  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KR_HIT);
+  KCHECK_EQ(rem, 100);
+  KCHECK_EQ(kr_store_increment(c, "n", 1, 5, 99999, &v), KR_HIT);
+  KCHECK_EQ(v, 10);
+  KCHECK(has(c, "n", "10"));
+  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KR_HIT);
+  KCHECK_EQ(rem, 100); /* an existing item keeps its TTL */
+  KCHECK_EQ(kr_store_increment(c, "n", 1, -25, 0, &v), KR_HIT);
+  KCHECK_EQ(v, -15);
+  KCHECK(has(c, "n", "-15"));
+  const char *bad[] = {"abc", "", "-", "007", "-0", "+5", " 5", "5 ", "1.5", "00",
+                       "99999999999999999999"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    KCHECK_EQ(set_str(c, "b", bad[i], 0), KR_HIT);
+    KCHECK_EQ(kr_store_increment(c, "b", 1, 1, 0, &v), KURA_EPRECOND);
+  }
+  KCHECK_EQ(set_str(c, "z", "0", 0), KR_HIT);
+  KCHECK_EQ(kr_store_increment(c, "z", 1, 0, 0, &v), KR_HIT);
+  KCHECK_EQ(v, 0);
+  teardown(s, c);
+}
+
+KTEST(increment_limits)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  int64_t v = 0;
+  KCHECK_EQ(set_str(c, "max", "9223372036854775807", 0), KR_HIT);
+  KCHECK_EQ(kr_store_increment(c, "max", 3, 1, 0, &v), KURA_EPRECOND);
+  KCHECK(has(c, "max", "9223372036854775807"));
+  KCHECK_EQ(kr_store_increment(c, "max", 3, 0, 0, &v), KR_HIT);
+  KCHECK(v == INT64_MAX);
+  KCHECK_EQ(set_str(c, "min", "-9223372036854775808", 0), KR_HIT);
+  KCHECK_EQ(kr_store_increment(c, "min", 3, 0, 0, &v), KR_HIT);
+  KCHECK(v == INT64_MIN);
+  KCHECK_EQ(kr_store_increment(c, "min", 3, -1, 0, &v), KURA_EPRECOND);
+  KCHECK_EQ(kr_store_increment(c, "min", 3, 1, 0, &v), KR_HIT);
+  KCHECK(v == INT64_MIN + 1);
+  KCHECK(has(c, "min", "-9223372036854775807"));
+  KCHECK_EQ(set_str(c, "over", "9223372036854775808", 0), KR_HIT);
+  KCHECK_EQ(kr_store_increment(c, "over", 4, 0, 0, &v), KURA_EPRECOND);
+  KCHECK_EQ(set_str(c, "under", "-9223372036854775809", 0), KR_HIT);
+  KCHECK_EQ(kr_store_increment(c, "under", 5, 0, 0, &v), KURA_EPRECOND);
+  KCHECK_EQ(kr_store_increment(c, "new", 3, INT64_MIN, 0, &v), KR_HIT);
+  KCHECK(has(c, "new", "-9223372036854775808"));
+  teardown(s, c);
+}
+
+/* One conditional set on key k (absent, or holding "old") with cmp. */
+static int cond_case(kr_cache *c, enum kr_set_cond cond, int present, const char *cmp)
+{
+  kr_store_delete(c, "k", 1);
+  if (present)
+    set_str(c, "k", "old", 0);
+  return kr_store_set_if(c, cond, "k", 1, "new", 3, cmp, strlen(cmp), 0);
+}
+
+KTEST(conditional_sets)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  /* Each row: absent, present & equal, present & not equal. */
+  static const struct {
+    enum kr_set_cond cond;
+    int absent, equal, differ;
+  } rows[] = {
+      {KR_SET_ALWAYS, KR_HIT, KR_HIT, KR_HIT},
+      {KR_SET_IF_ABSENT, KR_HIT, KR_SKIPPED, KR_SKIPPED},
+      {KR_SET_IF_PRESENT, KR_SKIPPED, KR_HIT, KR_HIT},
+      {KR_SET_IF_EQUAL, KR_SKIPPED, KR_HIT, KR_SKIPPED},
+      {KR_SET_IF_NOT_EQUAL, KR_HIT, KR_SKIPPED, KR_HIT},
+      {KR_SET_IF_PRESENT_AND_NOT_EQUAL, KR_SKIPPED, KR_SKIPPED, KR_HIT},
+      {KR_SET_IF_ABSENT_OR_EQUAL, KR_HIT, KR_HIT, KR_SKIPPED},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    KCHECK_EQ(cond_case(c, rows[i].cond, 0, "old"), rows[i].absent);
+    KCHECK(rows[i].absent == KR_HIT ? has(c, "k", "new") : absent(c, "k"));
+    KCHECK_EQ(cond_case(c, rows[i].cond, 1, "old"), rows[i].equal);
+    KCHECK(has(c, "k", rows[i].equal == KR_HIT ? "new" : "old"));
+    KCHECK_EQ(cond_case(c, rows[i].cond, 1, "other"), rows[i].differ);
+    KCHECK(has(c, "k", rows[i].differ == KR_HIT ? "new" : "old"));
+  }
+  teardown(s, c);
+}
+
+KTEST(caches)
+{
+  kr_store *s;
+  KCHECK_EQ(kr_store_new(&s), 0);
+  KCHECK_EQ(kr_store_create_cache(s, "beta", 4), 0);
+  KCHECK_EQ(kr_store_create_cache(s, "alpha", 5), 0);
+  KCHECK_EQ(kr_store_create_cache(s, "alp", 3), 0);
+  KCHECK_EQ(kr_store_create_cache(s, "beta", 4), KURA_EEXIST);
+  KCHECK_EQ(kr_store_create_cache(s, "", 0), KURA_EINVAL);
+  KCHECK_EQ(kr_store_create_cache(s, "  ", 2), KURA_EINVAL);
+  KCHECK_EQ(kr_store_delete_cache(s, "gamma", 5), KURA_ENOTFOUND);
+  KCHECK_EQ(kr_store_flush_cache(s, "gamma", 5), KURA_ENOTFOUND);
+  char **names;
+  size_t n;
+  KCHECK_EQ(kr_store_list_caches(s, &names, &n), 0);
+  KCHECK_EQ(n, 3);
+  KCHECK(strcmp(names[0], "alp") == 0 && strcmp(names[1], "alpha") == 0 &&
+         strcmp(names[2], "beta") == 0);
+  kr_store_free_names(names, n);
+
+  kr_cache *a, *b;
+  KCHECK_EQ(kr_store_cache(s, "alpha", 5, &a), 0);
+  KCHECK_EQ(kr_store_cache(s, "beta", 4, &b), 0);
+  KCHECK_EQ(set_str(a, "k", "in-alpha", 0), KR_HIT);
+  KCHECK_EQ(set_str(b, "k", "in-beta", 0), KR_HIT);
+  KCHECK(has(a, "k", "in-alpha") && has(b, "k", "in-beta"));
+
+  KCHECK_EQ(kr_store_flush_cache(s, "alpha", 5), 0);
+  KCHECK(absent(a, "k"));
+  KCHECK(has(b, "k", "in-beta"));
+  kr_store_stats st;
+  KCHECK_EQ(kr_store_cache_stats(s, "alpha", 5, &st), 0);
+  KCHECK_EQ(st.items, 0);
+  KCHECK_EQ(st.bytes, 0);
+  KCHECK_EQ(set_str(a, "k2", "v", 0), KR_HIT);
+  KCHECK(has(a, "k2", "v"));
+
+  KCHECK_EQ(kr_store_delete_cache(s, "alpha", 5), 0);
+  KCHECK(!kr_cache_alive(a));
+  KCHECK(kr_cache_alive(b));
+  char buf[8];
+  size_t vl;
+  KCHECK_EQ(kr_store_get(a, "k2", 2, buf, sizeof buf, &vl), KURA_ENOTFOUND);
+  KCHECK_EQ(set_str(a, "k", "v", 0), KURA_ENOTFOUND);
+  KCHECK_EQ(kr_store_cache(s, "alpha", 5, &a), 0 - 0 + KURA_ENOTFOUND);
+  KCHECK_EQ(kr_store_cache_stats(s, "alpha", 5, &st), KURA_ENOTFOUND);
+
+  /* The same name again is a new, empty cache; the old handle stays dead. */
+  KCHECK_EQ(kr_store_create_cache(s, "alpha", 5), 0);
+  kr_cache *a2;
+  KCHECK_EQ(kr_store_cache(s, "alpha", 5, &a2), 0);
+  KCHECK(absent(a2, "k2"));
+  KCHECK_EQ(kr_store_get(a, "k2", 2, buf, sizeof buf, &vl), KURA_ENOTFOUND);
+  KCHECK_EQ(set_str(a2, "k2", "again", 0), KR_HIT);
+  KCHECK(has(a2, "k2", "again"));
+  kr_cache_release(a);
+  kr_cache_release(a2);
+  kr_cache_release(b);
+  kr_store_release(s);
+}
+
+KTEST(size_limits)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  size_t big = KR_STORE_MAX_ITEM + 1;
+  char *buf = calloc(1, big);
+  char *out = malloc(big);
+  KCHECK(buf && out);
+  KCHECK_EQ(kr_store_set(c, buf, KR_STORE_MAX_KEY, "v", 1, 0), KR_HIT);
+  size_t n = 0;
+  KCHECK_EQ(kr_store_get(c, buf, KR_STORE_MAX_KEY, out, big, &n), KR_HIT);
+  KCHECK_EQ(kr_store_set(c, buf, KR_STORE_MAX_KEY + 1, "v", 1, 0), KURA_EINVAL);
+  KCHECK_EQ(kr_store_get(c, buf, KR_STORE_MAX_KEY + 1, out, big, &n), KURA_EINVAL);
+  buf[100] = 7;
+  KCHECK_EQ(kr_store_set(c, "big", 3, buf, KR_STORE_MAX_ITEM - 3, 0), KR_HIT);
+  KCHECK_EQ(kr_store_get(c, "big", 3, out, big, &n), KR_HIT);
+  KCHECK_EQ(n, KR_STORE_MAX_ITEM - 3);
+  KCHECK(memcmp(out, buf, n) == 0);
+  KCHECK_EQ(kr_store_set(c, "big", 3, buf, KR_STORE_MAX_ITEM - 2, 0), KURA_EINVAL);
+  KCHECK_EQ(kr_store_delete(c, "big", 3), KR_HIT);
+  kr_store_set_max_memory(s, 1 << 20);
+  KCHECK_EQ(kr_store_set(c, "big", 3, buf, 2 << 20, 0), KURA_ELIMIT);
+  KCHECK_EQ(kr_store_set(c, "mid", 3, buf, 512 << 10, 0), KR_HIT);
+  KCHECK_EQ(kr_store_get(c, "mid", 3, out, big, &n), KR_HIT);
+  free(buf);
+  free(out);
+  teardown(s, c);
+}
+
+static void key_of(char *k, unsigned i)
+{
+  snprintf(k, 32, "key:%012u", i);
+}
+
+KTEST(eviction_budget)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  const uint64_t max = 4u << 20;
+  kr_store_set_max_memory(s, max);
+  char k[32], v[100], buf[128];
+  memset(v, 'x', sizeof v);
+  size_t n;
+  unsigned total = 200000;
+  for (unsigned i = 0; i < total; i++) {
+    key_of(k, i);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v, 0), KR_HIT);
+    if (i % 16 == 0) /* a hot key read often must survive */
+      KCHECK_EQ(kr_store_get(c, "hot", 3, buf, sizeof buf, &n), i ? KR_HIT : KR_MISS);
+    if (i == 0)
+      KCHECK_EQ(set_str(c, "hot", "h", 0), KR_HIT);
+  }
+  kr_store_stats st;
+  kr_store_stats_get(s, &st);
+  KCHECK(st.bytes <= max);
+  KCHECK(st.evictions > 0);
+  KCHECK(st.items + st.evictions == total + 1);
+  KCHECK(st.items > 20000); /* the budget is used, not wasted */
+  key_of(k, total - 1);
+  KCHECK_EQ(kr_store_get(c, k, strlen(k), buf, sizeof buf, &n), KR_HIT);
+  key_of(k, 0);
+  KCHECK_EQ(kr_store_get(c, k, strlen(k), buf, sizeof buf, &n), KR_MISS);
+  kr_store_stats cs;
+  kr_store_cache_stats(s, "c", 1, &cs);
+  KCHECK_EQ(cs.items, st.items);
+  KCHECK_EQ(cs.evictions, st.evictions);
+  teardown(s, c);
+}
+
+KTEST(overwrites_stay_bounded)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  char k[32], v[64];
+  memset(v, 'v', sizeof v);
+  for (unsigned i = 0; i < 2000; i++) {
+    key_of(k, i);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v, 0), KR_HIT);
+  }
+  kr_store_stats first, st;
+  kr_store_stats_get(s, &first);
+  for (unsigned r = 0; r < 200; r++)
+    for (unsigned i = 0; i < 2000; i++) {
+      key_of(k, i);
+      KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v, 0), KR_HIT);
+    }
+  kr_store_stats_get(s, &st);
+  KCHECK_EQ(st.items, 2000);
+  /* 400,000 overwrites of 2,000 keys: dead bytes are reclaimed by compaction. */
+  KCHECK(st.bytes < first.bytes * 3);
+  teardown(s, c);
+}
+
+KTEST(sweep_bounded)
+{
+  fake_clock clk = {0};
+  kr_store *s;
+  kr_cache *c = setup(&s, &clk);
+  KCHECK(c);
+  char k[32];
+  for (unsigned i = 0; i < 10000; i++) {
+    key_of(k, i);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), "v", 1, i < 5000 ? 10 : 1000000), KR_HIT);
+  }
+  KCHECK_EQ(kr_store_sweep(s, 1000), 0);
+  clk.now = 10;
+  size_t total = 0, calls = 0, got;
+  while ((got = kr_store_sweep(s, 640)) > 0 || calls < 64) {
+    KCHECK(got <= 640 + 64);
+    total += got;
+    calls++;
+    KCHECK(calls < 10000);
+  }
+  KCHECK_EQ(total, 5000);
+  kr_store_stats st;
+  kr_store_stats_get(s, &st);
+  KCHECK_EQ(st.items, 5000);
+  KCHECK_EQ(st.expirations, 5000);
+  key_of(k, 9999);
+  KCHECK(has(c, k, "v"));
+  teardown(s, c);
+}
+
+KTEST(flush_garbage_reclaimed)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  char k[32];
+  for (unsigned i = 0; i < 5000; i++) {
+    key_of(k, i);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), "v", 1, 0), KR_HIT);
+  }
+  KCHECK_EQ(kr_store_flush_cache(s, "c", 1), 0);
+  kr_store_stats st;
+  kr_store_stats_get(s, &st);
+  KCHECK_EQ(st.items, 5000); /* garbage until reclaimed */
+  for (int i = 0; i < 200; i++)
+    kr_store_sweep(s, 1000);
+  kr_store_stats_get(s, &st);
+  KCHECK_EQ(st.items, 0);
+  KCHECK_EQ(st.expirations, 0);
+  teardown(s, c);
+}
+
+static void collect(void *ud, size_t i, const void *val, size_t vlen)
+{
+  char *got = ud;
+  got[i] = val ? (vlen ? *(const char *)val : 'E') : '-';
+}
+
+KTEST(batches)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  enum { N = 40 };
+  char kb[N][8], vb[N][2];
+  const void *keys[N], *vals[N];
+  size_t klens[N], vlens[N];
+  uint64_t ttls[N];
+  for (int i = 0; i < N; i++) {
+    snprintf(kb[i], sizeof kb[i], "b%d", i);
+    vb[i][0] = (char)('A' + i % 26);
+    keys[i] = kb[i];
+    klens[i] = strlen(kb[i]);
+    vals[i] = vb[i];
+    vlens[i] = (i == 7) ? 0 : 1;
+    ttls[i] = 0;
+  }
+  KCHECK_EQ(kr_store_set_batch(c, N / 2, keys, klens, vals, vlens, ttls), 0);
+  KCHECK_EQ(kr_store_set_batch(c, 1, keys + N - 1, klens + N - 1, vals, vlens, NULL), 0);
+  char got[N + 1] = {0};
+  KCHECK_EQ(kr_store_get_batch(c, N, keys, klens, collect, got), 0);
+  for (int i = 0; i < N; i++) {
+    char want = i < N / 2 ? (i == 7 ? 'E' : vb[i][0]) : (i == N - 1 ? 'A' : '-');
+    KCHECK_EQ(got[i], want);
+  }
+  size_t bad = KR_STORE_MAX_KEY + 1;
+  KCHECK_EQ(kr_store_get_batch(c, 1, keys, &bad, collect, got), KURA_EINVAL);
+  KCHECK_EQ(kr_store_set_batch(c, 1, keys, &bad, vals, vlens, NULL), KURA_EINVAL);
+  teardown(s, c);
+}
+
+static void *open_default(void *arg)
+{
+  kr_store *s = NULL;
+  if (kr_store_open("test-registry", &s) != 0)
+    return NULL;
+  *(kr_store **)arg = s;
+  return s;
+}
+
+KTEST(registry)
+{
+  pthread_t t[4];
+  kr_store *got[4] = {0};
+  for (int i = 0; i < 4; i++)
+    KCHECK_EQ(pthread_create(&t[i], NULL, open_default, &got[i]), 0);
+  for (int i = 0; i < 4; i++)
+    pthread_join(t[i], NULL);
+  kr_store *mine, *other;
+  KCHECK_EQ(kr_store_open("test-registry", &mine), 0);
+  KCHECK_EQ(kr_store_open("test-registry-2", &other), 0);
+  KCHECK(other != mine);
+  for (int i = 0; i < 4; i++)
+    KCHECK(got[i] == mine);
+  KCHECK_EQ(kr_store_create_cache(mine, "shared", 6), 0);
+  KCHECK_EQ(kr_store_create_cache(got[2], "shared", 6), KURA_EEXIST);
+  for (int i = 0; i < 4; i++)
+    kr_store_release(got[i]);
+  kr_store_release(mine);
+  kr_store_release(other);
+  KCHECK_EQ(kr_store_open("test-registry", &mine), 0);
+  char **names;
+  size_t n;
+  KCHECK_EQ(kr_store_list_caches(mine, &names, &n), 0);
+  KCHECK_EQ(n, 0); /* the last release freed it; this is a new store */
+  kr_store_free_names(names, n);
+  kr_store_release(mine);
+}
+
+enum { HAMMER_N = 20000, HAMMER_COUNTERS = 8 };
+
+typedef struct hammer {
+  kr_store *s;
+  unsigned id;
+  int errors;
+} hammer;
+
+static void *hammer_run(void *arg)
+{
+  hammer *h = arg;
+  kr_cache *c;
+  if (kr_store_cache(h->s, "c", 1, &c) != 0) {
+    h->errors++;
+    return NULL;
+  }
+  char k[32], v[64], buf[64];
+  size_t n;
+  int64_t out;
+  for (unsigned i = 0; i < HAMMER_N; i++) {
+    unsigned key = (i * 7919u + h->id) % 512;
+    key_of(k, key);
+    snprintf(v, sizeof v, "value-%u-%u", h->id, i);
+    size_t kl = strlen(k);
+    switch (i % 5) {
+    case 0:
+      h->errors += kr_store_set(c, k, kl, v, strlen(v), 1000000) != KR_HIT;
+      break;
+    case 1:
+      h->errors += kr_store_get(c, k, kl, buf, sizeof buf, &n) < 0;
+      break;
+    case 2:
+      h->errors += kr_store_delete(c, k, kl) < 0;
+      break;
+    default:
+      h->errors += kr_store_set_if(c, KR_SET_IF_ABSENT, k, kl, v, strlen(v), NULL, 0, 0) < 0;
+      break;
+    }
+    snprintf(k, sizeof k, "counter-%u", i % HAMMER_COUNTERS);
+    h->errors += kr_store_increment(c, k, strlen(k), 1, 0, &out) != KR_HIT;
+    if (i % 1000 == 0)
+      kr_store_sweep(h->s, 100);
+  }
+  kr_cache_release(c);
+  return NULL;
+}
+
+KTEST(threads_hammer)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  kr_store_set_max_memory(s, 8u << 20);
+  pthread_t t[4];
+  hammer h[4];
+  for (unsigned i = 0; i < 4; i++) {
+    h[i] = (hammer){s, i, 0};
+    KCHECK_EQ(pthread_create(&t[i], NULL, hammer_run, &h[i]), 0);
+  }
+  for (int i = 0; i < 4; i++)
+    pthread_join(t[i], NULL);
+  int64_t sum = 0, v;
+  for (unsigned i = 0; i < HAMMER_COUNTERS; i++) {
+    char k[32];
+    snprintf(k, sizeof k, "counter-%u", i);
+    KCHECK_EQ(kr_store_increment(c, k, strlen(k), 0, 0, &v), KR_HIT);
+    sum += v;
+  }
+  for (int i = 0; i < 4; i++)
+    KCHECK_EQ(h[i].errors, 0);
+  KCHECK_EQ(sum, 4 * HAMMER_N);
+  teardown(s, c);
+}
+
+KTEST_MAIN(KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(get_erange_retry),
+           KENTRY(expiry_lazy), KENTRY(ttl_calls), KENTRY(increment),
+           KENTRY(increment_limits), KENTRY(conditional_sets), KENTRY(caches),
+           KENTRY(size_limits), KENTRY(eviction_budget), KENTRY(overwrites_stay_bounded),
+           KENTRY(sweep_bounded), KENTRY(flush_garbage_reclaimed), KENTRY(batches),
+           KENTRY(registry), KENTRY(threads_hammer))
