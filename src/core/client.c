@@ -1,0 +1,642 @@
+/* The cache client: configuration, validation, the backend table, and for
+ * backends that complete later from the loop, the pending requests with their
+ * deadlines and the retries of idempotent calls. See client.h. */
+#include "core/client.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A request handed to a remote backend: the client's own copy (the caller's
+ * memory is gone once submit returns), its deadline and attempt count. It
+ * lives until the backend completes its current attempt, which may be after
+ * the caller was told TIMEOUT (user_done). */
+typedef struct pending {
+  struct pending *prev, *next; /* the deadline list (FIFO: one timeout) */
+  kr_client *c;
+  kr_request req;              /* deep copy; points into this allocation */
+  kr_client_cb cb;
+  void *udata;
+  uint64_t deadline;           /* uv_now() ms */
+  int attempt;                 /* 1-based */
+  int user_done;               /* the caller's callback has run */
+  int linked;
+} pending;
+
+struct kr_client {
+  uv_loop_t *loop;
+  const kr_backend_ops *ops;
+  void *be;                    /* the backend's state */
+  kr_client_config cfg;        /* strings point into `strings` */
+  char *strings;               /* owned copies of cfg's strings */
+  size_t strings_len;
+  uint64_t default_ttl_ms;
+  uint64_t timeout_ms;
+  int max_attempts;
+  uv_timer_t timer;            /* deadlines of pending requests */
+  int has_timer;
+  pending *head, *tail;
+  size_t npending;             /* submitted, not completed by the backend */
+  int closing;
+  int backend_closed;
+  int timer_closed;
+  void (*closed)(void *ud);
+  void *closed_ud;
+  char errstr[256];
+};
+
+/* --- policy ---------------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  uint64_t timeout_ms;
+  int attempts;
+} presets[KR_PRESET_COUNT_] = {
+  [KR_PRESET_LAPTOP] = {"laptop", 5000, 3},
+  [KR_PRESET_IN_REGION] = {"in_region", 1100, 3},
+  [KR_PRESET_LOW_LATENCY] = {"low_latency", 500, 3},
+  [KR_PRESET_LAMBDA] = {"lambda", 1100, 3},
+};
+
+int kr_preset_parse(const char *name, enum kr_preset *out)
+{
+  for (int i = 0; i < KR_PRESET_COUNT_; i++) {
+    if (name && strcmp(name, presets[i].name) == 0) {
+      *out = (enum kr_preset)i;
+      return 0;
+    }
+  }
+  return KURA_EINVAL;
+}
+
+const char *kr_preset_name(enum kr_preset p)
+{
+  return p < KR_PRESET_COUNT_ ? presets[p].name : "?";
+}
+
+uint64_t kr_preset_timeout_ms(enum kr_preset p)
+{
+  return p < KR_PRESET_COUNT_ ? presets[p].timeout_ms : presets[0].timeout_ms;
+}
+
+int kr_preset_max_attempts(enum kr_preset p)
+{
+  return p < KR_PRESET_COUNT_ ? presets[p].attempts : 1;
+}
+
+static const struct {
+  const char *name;
+  int idempotent;
+} ops_info[KR_OP_COUNT_] = {
+  [KR_OP_GET] = {"get", 1},
+  [KR_OP_SET] = {"set", 1},
+  [KR_OP_SET_IF] = {"set_if", 0},
+  [KR_OP_DELETE] = {"delete", 1},
+  [KR_OP_KEY_EXISTS] = {"key_exists", 1},
+  [KR_OP_KEYS_EXIST] = {"keys_exist", 1},
+  [KR_OP_GET_BATCH] = {"get_batch", 1},
+  [KR_OP_SET_BATCH] = {"set_batch", 1},
+  [KR_OP_INCREMENT] = {"increment", 0},
+  [KR_OP_TTL_GET] = {"item_get_ttl", 1},
+  [KR_OP_TTL_SET] = {"update_ttl", 0},
+  [KR_OP_CREATE_CACHE] = {"create_cache", 0},
+  [KR_OP_DELETE_CACHE] = {"delete_cache", 0},
+  [KR_OP_FLUSH_CACHE] = {"flush_cache", 0},
+  [KR_OP_LIST_CACHES] = {"list_caches", 0},
+};
+
+int kr_op_idempotent(enum kr_op op)
+{
+  return op < KR_OP_COUNT_ && ops_info[op].idempotent;
+}
+
+const char *kr_op_name(enum kr_op op)
+{
+  return op < KR_OP_COUNT_ ? ops_info[op].name : "?";
+}
+
+int kr_err_transient(int err)
+{
+  return err == KURA_ETIMEOUT || err == KURA_ECONN || err == KURA_EUNAVAIL ||
+         err == KURA_EINTERNAL || err == KURA_ELIMIT;
+}
+
+int kr_should_retry(enum kr_op op, int err, int attempt, int max_attempts)
+{
+  return attempt < max_attempts && kr_op_idempotent(op) && kr_err_transient(err);
+}
+
+int kr_seconds_to_ms(double seconds, uint64_t *out)
+{
+  if (!(seconds > 0) || isinf(seconds))
+    return KURA_EINVAL; /* also NaN */
+  double ms = seconds * 1000.0;
+  if (ms > 9.0e15) /* beyond any clock: treat as "very long" */
+    ms = 9.0e15;
+  uint64_t v = (uint64_t)llround(ms);
+  *out = v ? v : 1;
+  return 0;
+}
+
+void kr_format_key(char *out, size_t cap, const void *key, size_t len)
+{
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *k = key;
+  size_t o = 0, limit = 40;
+  if (cap == 0)
+    return;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = k[i];
+    int plain = ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '\'';
+    if (i >= limit || o + (plain ? 1 : 4) + 4 > cap) {
+      if (o + 4 <= cap)
+        memcpy(out + o, "...", 3), o += 3;
+      break;
+    }
+    if (plain) {
+      out[o++] = (char)ch;
+    } else {
+      out[o++] = '\\';
+      out[o++] = 'x';
+      out[o++] = hex[ch >> 4];
+      out[o++] = hex[ch & 15];
+    }
+  }
+  out[o] = '\0';
+}
+
+int kr_check_cache_name(const char *name, size_t len, char *msg, size_t cap)
+{
+  size_t i = 0;
+  while (i < len && isspace((unsigned char)name[i]))
+    i++;
+  if (i == len) {
+    snprintf(msg, cap, "cache name must not be %s", len ? "blank" : "empty");
+    return KURA_EINVAL;
+  }
+  if (len > KR_STORE_MAX_CACHE_NAME) {
+    char shown[64];
+    kr_format_key(shown, sizeof shown, name, len);
+    snprintf(msg, cap, "cache name '%s' is %zu bytes, over the %u-byte limit",
+             shown, len, KR_STORE_MAX_CACHE_NAME);
+    return KURA_EINVAL;
+  }
+  return 0;
+}
+
+/* --- validation ------------------------------------------------------------ */
+
+int kr_client_fail(kr_client *c, int err, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->errstr, sizeof c->errstr, fmt, ap);
+  va_end(ap);
+  return err;
+}
+
+static int check_item(kr_client *c, const kr_request *r, const void *key,
+                      size_t klen, size_t vlen)
+{
+  if (klen > KR_STORE_MAX_KEY) {
+    char k[64];
+    kr_format_key(k, sizeof k, key, klen);
+    return kr_client_fail(c, KURA_EINVAL,
+                          "key '%s' is %zu bytes, over the %u-byte limit (cache '%.*s')",
+                          k, klen, KR_STORE_MAX_KEY, (int)r->cache_len, r->cache);
+  }
+  if (klen + vlen > KR_STORE_MAX_ITEM) {
+    char k[64];
+    kr_format_key(k, sizeof k, key, klen);
+    return kr_client_fail(c, KURA_EINVAL,
+                          "item '%s' is %zu bytes (key + value), over the %u-byte limit",
+                          k, klen + vlen, KR_STORE_MAX_ITEM);
+  }
+  return 0;
+}
+
+static int check_batch(kr_client *c, const kr_request *r)
+{
+  if (r->n && (!r->keys || !r->klens))
+    return kr_client_fail(c, KURA_EINVAL, "%s: no keys given", kr_op_name(r->op));
+  if (r->op == KR_OP_SET_BATCH && r->n && (!r->vals || !r->vlens))
+    return kr_client_fail(c, KURA_EINVAL, "set_batch: no values given");
+  for (size_t i = 0; i < r->n; i++) {
+    size_t vlen = r->op == KR_OP_SET_BATCH ? r->vlens[i] : 0;
+    int rc = check_item(c, r, r->keys[i], r->klens[i], vlen);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+int kr_client_validate(kr_client *c, const kr_request *r)
+{
+  if (r->op >= KR_OP_COUNT_)
+    return kr_client_fail(c, KURA_EINVAL, "unknown operation %d", (int)r->op);
+  if (r->op == KR_OP_LIST_CACHES)
+    return 0;
+  /* Inlined fast check for the common case: a short name that starts with a
+   * visible character is valid without a scan. */
+  if (!(r->cache_len && r->cache_len <= KR_STORE_MAX_CACHE_NAME &&
+        !isspace((unsigned char)r->cache[0]))) {
+    int rc = kr_check_cache_name(r->cache, r->cache_len, c->errstr, sizeof c->errstr);
+    if (rc)
+      return rc;
+  }
+  switch (r->op) {
+  case KR_OP_CREATE_CACHE:
+  case KR_OP_DELETE_CACHE:
+  case KR_OP_FLUSH_CACHE:
+    return 0;
+  case KR_OP_KEYS_EXIST:
+  case KR_OP_GET_BATCH:
+  case KR_OP_SET_BATCH:
+    return check_batch(c, r);
+  case KR_OP_SET_IF:
+    if (r->cond > KR_SET_IF_ABSENT_OR_EQUAL)
+      return kr_client_fail(c, KURA_EINVAL, "unknown set condition %d", (int)r->cond);
+    return check_item(c, r, r->key, r->klen, r->vlen > r->cmplen ? r->vlen : r->cmplen);
+  case KR_OP_TTL_SET:
+    if (r->ttl_mode > KR_TTL_DECREASE)
+      return kr_client_fail(c, KURA_EINVAL, "unknown TTL mode %d", (int)r->ttl_mode);
+    return check_item(c, r, r->key, r->klen, 0);
+  default:
+    return check_item(c, r, r->key, r->klen, r->op == KR_OP_SET ? r->vlen : 0);
+  }
+}
+
+/* --- pending requests of remote backends ----------------------------------- */
+
+static void list_unlink(kr_client *c, pending *p)
+{
+  if (!p->linked)
+    return;
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    c->head = p->next;
+  if (p->next)
+    p->next->prev = p->prev;
+  else
+    c->tail = p->prev;
+  p->prev = p->next = NULL;
+  p->linked = 0;
+  if (!c->head && c->has_timer)
+    uv_timer_stop(&c->timer);
+}
+
+static void on_deadline(uv_timer_t *t);
+
+static void arm_timer(kr_client *c)
+{
+  if (!c->head || c->closing)
+    return;
+  uint64_t now = uv_now(c->loop);
+  uint64_t d = c->head->deadline > now ? c->head->deadline - now : 0;
+  uv_timer_start(&c->timer, on_deadline, d, 0);
+}
+
+static void list_append(kr_client *c, pending *p)
+{
+  p->prev = c->tail;
+  p->next = NULL;
+  if (c->tail)
+    c->tail->next = p;
+  else
+    c->head = p;
+  c->tail = p;
+  p->linked = 1;
+  if (c->head == p)
+    arm_timer(c);
+}
+
+static void deliver_error(pending *p, int err, const char *msg)
+{
+  kr_result res = {.err = err, .msg = msg};
+  p->user_done = 1;
+  p->cb(p->udata, &p->req, &res);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+  kr_client *c = t->data;
+  uint64_t now = uv_now(c->loop);
+  while (c->head && c->head->deadline <= now) {
+    pending *p = c->head;
+    char msg[160];
+    list_unlink(c, p);
+    snprintf(msg, sizeof msg, "%s on cache '%.*s' got no answer within %llu ms",
+             kr_op_name(p->req.op), (int)(p->req.cache_len < 64 ? p->req.cache_len : 64),
+             p->req.cache ? p->req.cache : "", (unsigned long long)c->timeout_ms);
+    deliver_error(p, KURA_ETIMEOUT, msg); /* freed when the backend completes */
+  }
+  arm_timer(c);
+}
+
+static void on_backend_done(void *udata, const kr_request *req, const kr_result *res)
+{
+  pending *p = udata;
+  kr_client *c = p->c;
+  (void)req;
+  if (!p->user_done && res->err && !c->closing &&
+      kr_should_retry(p->req.op, res->err, p->attempt, c->max_attempts)) {
+    p->attempt++;
+    c->ops->submit(c->be, &p->req, on_backend_done, p);
+    return;
+  }
+  list_unlink(c, p);
+  c->npending--;
+  if (!p->user_done) {
+    p->user_done = 1;
+    p->cb(p->udata, &p->req, res);
+  }
+  free(p);
+}
+
+/* Bytes needed to copy r's data after the record (pointer arrays first). */
+static size_t request_size(const kr_request *r)
+{
+  size_t sz = r->cache_len + r->klen + r->vlen + r->cmplen;
+  sz += r->n * (2 * sizeof(void *) + 2 * sizeof(size_t) + sizeof(uint64_t));
+  for (size_t i = 0; i < r->n; i++)
+    sz += r->klens[i] + (r->vlens ? r->vlens[i] : 0);
+  return sz;
+}
+
+static const void *copy_bytes(char **at, const void *src, size_t len)
+{
+  char *dst = *at;
+  if (len)
+    memcpy(dst, src, len);
+  *at += len;
+  return dst;
+}
+
+static void request_copy_batch(kr_request *d, const kr_request *r, char **at)
+{
+  const void **keys = (const void **)*at;
+  size_t *klens = (size_t *)(keys + r->n);
+  const void **vals = (const void **)(klens + r->n);
+  size_t *vlens = (size_t *)(vals + r->n);
+  uint64_t *ttls = (uint64_t *)(vlens + r->n);
+  *at = (char *)(ttls + r->n);
+  for (size_t i = 0; i < r->n; i++) {
+    klens[i] = r->klens[i];
+    keys[i] = copy_bytes(at, r->keys[i], klens[i]);
+    vlens[i] = r->vlens ? r->vlens[i] : 0;
+    vals[i] = r->vals ? copy_bytes(at, r->vals[i], vlens[i]) : NULL;
+    ttls[i] = r->ttls ? r->ttls[i] : 0;
+  }
+  d->keys = keys, d->klens = klens;
+  d->vals = r->vals ? vals : NULL, d->vlens = r->vals ? vlens : NULL;
+  d->ttls = r->ttls ? ttls : NULL;
+}
+
+static pending *pending_new(kr_client *c, const kr_request *r)
+{
+  pending *p = malloc(sizeof *p + request_size(r));
+  if (!p)
+    return NULL;
+  memset(p, 0, sizeof *p);
+  char *at = (char *)(p + 1);
+  kr_request *d = &p->req;
+  *d = *r;
+  if (r->n) /* first: its arrays need the alignment the record has */
+    request_copy_batch(d, r, &at);
+  d->cache = copy_bytes(&at, r->cache, r->cache_len);
+  d->key = copy_bytes(&at, r->key, r->klen);
+  d->val = copy_bytes(&at, r->val, r->vlen);
+  d->cmp = copy_bytes(&at, r->cmp, r->cmplen);
+  p->c = c;
+  p->attempt = 1;
+  return p;
+}
+
+static int submit_remote(kr_client *c, const kr_request *req, kr_client_cb cb, void *udata)
+{
+  pending *p = pending_new(c, req);
+  if (!p)
+    return kr_client_fail(c, KURA_ENOMEM, "out of memory queueing %s", kr_op_name(req->op));
+  p->cb = cb;
+  p->udata = udata;
+  p->deadline = uv_now(c->loop) + c->timeout_ms;
+  c->npending++;
+  list_append(c, p);
+  c->ops->submit(c->be, &p->req, on_backend_done, p);
+  return 0;
+}
+
+int kr_client_submit(kr_client *c, kr_request *req, kr_client_cb cb, void *udata)
+{
+  if (c->closing)
+    return kr_client_fail(c, KURA_ECANCELLED, "the client is closed");
+  int rc = kr_client_validate(c, req);
+  if (rc)
+    return rc;
+  if (req->ttl_ms == 0)
+    req->ttl_ms = c->default_ttl_ms;
+  if (c->ops->flags & KR_BACKEND_INLINE) {
+    c->ops->submit(c->be, req, cb, udata);
+    return 0;
+  }
+  return submit_remote(c, req, cb, udata);
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+static const struct {
+  const char *prefix; /* "memory" exactly, or a URL scheme with "://" */
+  int exact;
+  const char *name;
+  const kr_backend_ops *ops; /* NULL: not built into this kura yet */
+} backends[] = {
+  {"memory", 1, "memory", &kr_backend_memory_ops},
+  {"redis://", 0, "redis", &kr_backend_redis_ops},
+  {"rediss://", 0, "redis", NULL},
+  {"redis-cluster://", 0, "redis-cluster", NULL},
+  {"momento", 1, "momento", NULL},
+  {"momento-http", 1, "momento-http", NULL},
+};
+
+static int find_backend(const char *spec, const kr_backend_ops **ops, char *err, size_t errlen)
+{
+  for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+    size_t n = strlen(backends[i].prefix);
+    if (backends[i].exact ? strcmp(spec, backends[i].prefix) != 0
+                          : strncmp(spec, backends[i].prefix, n) != 0)
+      continue;
+    if (!backends[i].ops) {
+      snprintf(err, errlen, "backend '%s' is not built into this kura yet", backends[i].name);
+      return KURA_EINVAL;
+    }
+    *ops = backends[i].ops;
+    return 0;
+  }
+  char shown[64];
+  kr_format_key(shown, sizeof shown, spec, strlen(spec));
+  snprintf(err, errlen,
+           "unknown backend '%s' (expected memory, redis://host:port, "
+           "redis-cluster://host:port,..., momento or momento-http)", shown);
+  return KURA_EINVAL;
+}
+
+/* Copies cfg's strings into one owned block. */
+static int copy_config(kr_client *c, const kr_client_config *cfg)
+{
+  const char *src[4] = {cfg->backend, cfg->momento_endpoint, cfg->store, cfg->credential};
+  size_t lens[4], total = 0;
+  for (int i = 0; i < 4; i++) {
+    lens[i] = !src[i] ? 0 : i == 3 ? cfg->credential_len : strlen(src[i]);
+    total += lens[i] + 1;
+  }
+  c->cfg = *cfg;
+  c->strings = malloc(total);
+  if (!c->strings)
+    return KURA_ENOMEM;
+  c->strings_len = total;
+  char *at = c->strings;
+  const char **dst[4] = {&c->cfg.backend, &c->cfg.momento_endpoint, &c->cfg.store,
+                         &c->cfg.credential};
+  for (int i = 0; i < 4; i++) {
+    *dst[i] = src[i] ? at : NULL;
+    if (src[i])
+      memcpy(at, src[i], lens[i]);
+    at[lens[i]] = '\0';
+    at += lens[i] + 1;
+  }
+  return 0;
+}
+
+static void client_free(kr_client *c)
+{
+  void (*closed)(void *) = c->closed;
+  void *ud = c->closed_ud;
+  if (c->strings) {
+    volatile char *s = c->strings; /* the credential lives here: wipe it */
+    for (size_t i = 0; i < c->strings_len; i++)
+      s[i] = 0;
+    free(c->strings);
+  }
+  free(c);
+  if (closed)
+    closed(ud);
+}
+
+static void maybe_free(kr_client *c)
+{
+  if (c->closing && c->backend_closed && (!c->has_timer || c->timer_closed))
+    client_free(c);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+  kr_client *c = h->data;
+  c->timer_closed = 1;
+  maybe_free(c);
+}
+
+static int settle_config(kr_client *c, const kr_client_config *cfg, char *err, size_t errlen)
+{
+  double ttl = cfg->default_ttl > 0 ? cfg->default_ttl : 60;
+  if (cfg->preset >= KR_PRESET_COUNT_ || kr_seconds_to_ms(ttl, &c->default_ttl_ms)) {
+    snprintf(err, errlen, "invalid default_ttl or configuration");
+    return KURA_EINVAL;
+  }
+  c->timeout_ms = kr_preset_timeout_ms(cfg->preset);
+  if (cfg->timeout > 0 && kr_seconds_to_ms(cfg->timeout, &c->timeout_ms)) {
+    snprintf(err, errlen, "invalid timeout");
+    return KURA_EINVAL;
+  }
+  c->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : kr_preset_max_attempts(cfg->preset);
+  return 0;
+}
+
+int kr_client_new_with(uv_loop_t *loop, const kr_client_config *cfg,
+                       const kr_backend_ops *ops, kr_client **out,
+                       char *err, size_t errlen)
+{
+  char dummy[8];
+  if (!err)
+    err = dummy, errlen = sizeof dummy;
+  *out = NULL;
+  if (!loop && !(ops->flags & KR_BACKEND_INLINE)) {
+    snprintf(err, errlen, "backend '%s' needs an event loop", ops->name);
+    return KURA_EINVAL;
+  }
+  kr_client *c = calloc(1, sizeof *c);
+  if (!c || copy_config(c, cfg)) {
+    free(c);
+    snprintf(err, errlen, "out of memory");
+    return KURA_ENOMEM;
+  }
+  c->loop = loop;
+  c->ops = ops;
+  int rc = settle_config(c, cfg, err, errlen);
+  if (!rc && (rc = ops->open(c, &c->cfg, &c->be)) != 0)
+    snprintf(err, errlen, "%s", c->errstr[0] ? c->errstr : kura_strerror(rc));
+  if (rc) {
+    c->closing = c->backend_closed = 1;
+    client_free(c);
+    return rc;
+  }
+  if (loop && !(ops->flags & KR_BACKEND_INLINE)) {
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    c->has_timer = 1;
+  }
+  *out = c;
+  return 0;
+}
+
+int kr_client_new(uv_loop_t *loop, const kr_client_config *cfg, kr_client **out,
+                  char *err, size_t errlen)
+{
+  const kr_backend_ops *ops = NULL;
+  char dummy[8];
+  if (!err)
+    err = dummy, errlen = sizeof dummy;
+  *out = NULL;
+  int rc = find_backend(cfg->backend ? cfg->backend : "memory", &ops, err, errlen);
+  if (rc)
+    return rc;
+  return kr_client_new_with(loop, cfg, ops, out, err, errlen);
+}
+
+void kr_client_close(kr_client *c, void (*closed)(void *ud), void *ud)
+{
+  if (c->closing)
+    return;
+  c->closing = 1;
+  c->closed = closed;
+  c->closed_ud = ud;
+  if (c->has_timer) {
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+  }
+  /* The backend fails what is pending (on_backend_done sees `closing` and
+   * does not retry), then reports through kr_client_backend_closed. */
+  c->ops->close(c->be);
+}
+
+void kr_client_backend_closed(kr_client *c)
+{
+  c->backend_closed = 1;
+  c->be = NULL;
+  maybe_free(c);
+}
+
+/* --- accessors ------------------------------------------------------------- */
+
+uv_loop_t *kr_client_loop(kr_client *c) { return c->loop; }
+const kr_client_config *kr_client_config_get(kr_client *c) { return &c->cfg; }
+int kr_client_is_inline(const kr_client *c) { return (c->ops->flags & KR_BACKEND_INLINE) != 0; }
+const char *kr_client_errstr(const kr_client *c) { return c->errstr; }
+const char *kr_client_backend_name(const kr_client *c) { return c->ops->name; }
+uint64_t kr_client_default_ttl_ms(const kr_client *c) { return c->default_ttl_ms; }
+uint64_t kr_client_timeout_ms(const kr_client *c) { return c->timeout_ms; }
+int kr_client_max_attempts(const kr_client *c) { return c->max_attempts; }
+size_t kr_client_pending(const kr_client *c) { return c->npending; }
