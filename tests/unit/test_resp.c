@@ -1,0 +1,465 @@
+/* Tests of the asynchronous RESP connection (src/core/resp.c) against a real
+ * redis-server that each test starts on a free loopback port, plus a silent
+ * TCP server in the test itself for the deadline cases. */
+#include "core/resp.h"
+#include "kura.h"
+#include "ktest.h"
+#include "redis_server.h"
+
+static void on_closed(kr_resp *c, void *udata)
+{
+  *(int *)udata = 1;
+}
+
+/* Close c and check that every handle went away (nothing leaks). */
+static int close_and_drain(uv_loop_t *loop, kr_resp *c)
+{
+  int closed = 0;
+  kr_resp_close(c, on_closed, &closed);
+  uv_run(loop, UV_RUN_DEFAULT);
+  return closed && uv_loop_close(loop) == 0;
+}
+
+static kr_resp *open_conn(uv_loop_t *loop, int port, const char *password, int db)
+{
+  kr_resp_opts o = {.host = "127.0.0.1", .port = port, .password = password, .db = db};
+  kr_resp *c = NULL;
+  return kr_resp_open(loop, &o, &c) == 0 ? c : NULL;
+}
+
+/* One command's outcome, copied out of the callback. */
+struct result {
+  int done, status, type;
+  long long integer;
+  size_t len;
+  char str[512];
+};
+
+static void on_result(kr_resp *c, int status, const redisReply *reply, void *udata)
+{
+  struct result *r = udata;
+  r->done = 1;
+  r->status = status;
+  if (reply) {
+    r->type = reply->type;
+    r->integer = reply->integer;
+    r->len = reply->len;
+    if (reply->str && reply->len < sizeof r->str)
+      memcpy(r->str, reply->str, reply->len);
+  }
+}
+
+/* Run one command to completion. */
+static int cmd(uv_loop_t *loop, kr_resp *c, struct result *r, int argc, const char **argv,
+               const size_t *lens)
+{
+  memset(r, 0, sizeof *r);
+  if (kr_resp_command(c, argc, argv, lens, 0, on_result, r))
+    return -1;
+  return run_until(loop, &r->done);
+}
+
+#define CMD(r, ...)                                                           \
+  do {                                                                        \
+    const char *a_[] = {__VA_ARGS__};                                         \
+    KCHECK(cmd(loop, c, (r), (int)(sizeof a_ / sizeof a_[0]), a_, NULL) == 0); \
+  } while (0)
+
+/* --- tests ------------------------------------------------------------------ */
+
+static void roundtrip(struct server *s, int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  kr_resp *c = open_conn(loop, s->port, NULL, 0);
+  KCHECK(c != NULL);
+  char value[300];
+  for (int i = 0; i < 300; i++)
+    value[i] = (char)(i * 7 + 13); /* every byte, \0 \r \n included */
+  const char *set[] = {"SET", "bin\0key", value};
+  size_t setl[] = {3, 7, sizeof value};
+  struct result r;
+  KCHECK(cmd(loop, c, &r, 3, set, setl) == 0);
+  KCHECK_EQ(r.status, 0);
+  KCHECK_EQ(r.type, REDIS_REPLY_STATUS);
+  const char *get[] = {"GET", "bin\0key"};
+  size_t getl[] = {3, 7};
+  KCHECK(cmd(loop, c, &r, 2, get, getl) == 0);
+  KCHECK_EQ(r.type, REDIS_REPLY_STRING);
+  KCHECK_EQ(r.len, sizeof value);
+  KCHECK(memcmp(r.str, value, sizeof value) == 0);
+  CMD(&r, "GET", "missing");
+  KCHECK_EQ(r.type, REDIS_REPLY_NIL);
+  CMD(&r, "INCRBY", "bin");  /* wrong arity: an error reply, not a failure */
+  KCHECK_EQ(r.status, 0);
+  KCHECK_EQ(r.type, REDIS_REPLY_ERROR);
+  KCHECK(strncmp(r.str, "ERR", 3) == 0);
+  KCHECK_EQ(kr_resp_pending(c), 0);
+  KCHECK(close_and_drain(loop, c));
+}
+
+KTEST(set_get_binary)
+{
+  struct server s = {0};
+  KCHECK(server_start(&s, NULL) == 0);
+  roundtrip(&s, ktest_failed_);
+  server_stop(&s, SIGTERM);
+}
+
+/* 10,000 ECHOs submitted in one turn: one write, replies in order. */
+struct echo_state {
+  int next, bad, done;
+};
+
+static void on_echo(kr_resp *c, int status, const redisReply *reply, void *udata)
+{
+  struct echo_state *e = (struct echo_state *)c->data;
+  char want[32];
+  snprintf(want, sizeof want, "v%d", e->next++);
+  if (status || reply->type != REDIS_REPLY_STRING || strcmp(reply->str, want) != 0 ||
+      (intptr_t)udata != e->next - 1)
+    e->bad++;
+  if (e->next == 10000)
+    e->done = 1;
+}
+
+static void pipeline(struct server *s, int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  kr_resp *c = open_conn(loop, s->port, NULL, 0);
+  KCHECK(c != NULL);
+  struct result r;
+  CMD(&r, "PING");
+  KCHECK(kr_resp_ready(c));
+  uint64_t writes = c->stats.writes;
+  struct echo_state e = {0};
+  c->data = &e;
+  for (int i = 0; i < 10000; i++) {
+    char v[32];
+    snprintf(v, sizeof v, "v%d", i);
+    const char *a[] = {"ECHO", v};
+    KCHECK(kr_resp_command(c, 2, a, NULL, 5000, on_echo, (void *)(intptr_t)i) == 0);
+  }
+  KCHECK_EQ(kr_resp_pending(c), 10000);
+  KCHECK(run_until(loop, &e.done) == 0);
+  KCHECK_EQ(e.bad, 0);
+  KCHECK_EQ(c->stats.writes - writes, 1);
+  KCHECK_EQ(kr_resp_pending(c), 0);
+  KCHECK(close_and_drain(loop, c));
+}
+
+KTEST(pipeline_10k_one_write)
+{
+  struct server s = {0};
+  KCHECK(server_start(&s, NULL) == 0);
+  pipeline(&s, ktest_failed_);
+  server_stop(&s, SIGTERM);
+}
+
+/* A server in the test: accepts, reads nothing back, replies only when told. */
+struct silent {
+  uv_tcp_t listener, peer;
+  int accepted;
+  uv_write_t wr;
+};
+
+static void on_silent_conn(uv_stream_t *l, int status)
+{
+  struct silent *s = l->data;
+  if (status < 0 || s->accepted)
+    return;
+  uv_tcp_init(l->loop, &s->peer);
+  if (uv_accept(l, (uv_stream_t *)&s->peer) == 0)
+    s->accepted = 1;
+}
+
+static int silent_start(uv_loop_t *loop, struct silent *s)
+{
+  struct sockaddr_in a;
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  memset(s, 0, sizeof *s);
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  uv_tcp_init(loop, &s->listener);
+  s->listener.data = s;
+  if (uv_tcp_bind(&s->listener, (struct sockaddr *)&a, 0) ||
+      uv_listen((uv_stream_t *)&s->listener, 8, on_silent_conn) ||
+      uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len))
+    return -1;
+  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void silent_stop(struct silent *s)
+{
+  uv_close((uv_handle_t *)&s->listener, NULL);
+  if (s->accepted)
+    uv_close((uv_handle_t *)&s->peer, NULL);
+}
+
+static void deadline(int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  struct silent srv;
+  int port = silent_start(loop, &srv);
+  KCHECK(port > 0);
+  kr_resp *c = open_conn(loop, port, NULL, 0);
+  KCHECK(c != NULL);
+  struct result late, second;
+  memset(&late, 0, sizeof late);
+  memset(&second, 0, sizeof second);
+  const char *ping[] = {"PING"};
+  uint64_t t0 = uv_now(loop);
+  KCHECK(kr_resp_command(c, 1, ping, NULL, 200, on_result, &late) == 0);
+  KCHECK(run_until(loop, &late.done) == 0);
+  KCHECK_EQ(late.status, KURA_ETIMEOUT);
+  KCHECK(uv_now(loop) - t0 >= 200);
+  KCHECK_EQ(c->stats.timeouts, 1);
+  KCHECK(srv.accepted);
+  /* The late reply to the first PING must not be taken for the second's. */
+  KCHECK(kr_resp_command(c, 1, ping, NULL, 5000, on_result, &second) == 0);
+  uv_run(loop, UV_RUN_NOWAIT);
+  uv_buf_t b = uv_buf_init("+LATE\r\n+SECOND\r\n", 16);
+  KCHECK(uv_write(&srv.wr, (uv_stream_t *)&srv.peer, &b, 1, NULL) == 0);
+  KCHECK(run_until(loop, &second.done) == 0);
+  KCHECK_EQ(second.status, 0);
+  KCHECK(strcmp(second.str, "SECOND") == 0);
+  silent_stop(&srv);
+  KCHECK(close_and_drain(loop, c));
+}
+
+KTEST(deadline_silent_server)
+{
+  deadline(ktest_failed_);
+}
+
+/* Closing fails everything pending with KURA_ECANCELLED, also from inside a
+ * callback, and refuses new commands. */
+struct closer {
+  int done, timedout, cancelled, others;
+};
+
+static void on_cancel(kr_resp *c, int status, const redisReply *reply, void *udata)
+{
+  struct closer *k = udata;
+  if (status == KURA_ECANCELLED)
+    k->cancelled++;
+  else
+    k->others++;
+  if (k->timedout + k->cancelled + k->others == 5)
+    k->done = 1;
+}
+
+static void on_close_here(kr_resp *c, int status, const redisReply *reply, void *udata)
+{
+  kr_resp_close(c, NULL, NULL);
+  const char *ping[] = {"PING"};
+  if (kr_resp_command(c, 1, ping, NULL, 0, on_cancel, udata) != KURA_ECANCELLED)
+    ((struct closer *)udata)->others += 100;
+  struct closer *k = udata;
+  k->timedout += status == KURA_ETIMEOUT;
+  k->others += status != KURA_ETIMEOUT;
+  k->done = k->timedout + k->cancelled + k->others == 5;
+}
+
+static void close_pending(int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  struct silent srv;
+  int port = silent_start(loop, &srv);
+  KCHECK(port > 0);
+  kr_resp *c = open_conn(loop, port, NULL, 0);
+  KCHECK(c != NULL);
+  struct closer k = {0};
+  const char *ping[] = {"PING"};
+  KCHECK(kr_resp_command(c, 1, ping, NULL, 100, on_close_here, &k) == 0);
+  for (int i = 0; i < 4; i++)
+    KCHECK(kr_resp_command(c, 1, ping, NULL, 10000, on_cancel, &k) == 0);
+  KCHECK(run_until(loop, &k.done) == 0);
+  KCHECK_EQ(k.timedout, 1);
+  KCHECK_EQ(k.cancelled, 4);
+  KCHECK_EQ(k.others, 0);
+  silent_stop(&srv);
+  uv_run(loop, UV_RUN_DEFAULT);
+  KCHECK(uv_loop_close(loop) == 0);
+}
+
+KTEST(close_fails_pending)
+{
+  close_pending(ktest_failed_);
+}
+
+/* Load from 50 chains of commands; the server is killed mid-way. */
+struct load {
+  struct server *srv;
+  int replies, econn, etimeout, eother, active, killed, finished;
+  size_t inflight_at_kill;
+};
+
+static void on_load(kr_resp *c, int status, const redisReply *reply, void *udata)
+{
+  struct load *l = c->data;
+  if (status) {
+    l->econn += status == KURA_ECONN;
+    l->etimeout += status == KURA_ETIMEOUT;
+    l->eother += status != KURA_ECONN && status != KURA_ETIMEOUT;
+    l->finished = --l->active == 0;
+    return;
+  }
+  l->replies++;
+  const char *a[] = {"INCR", "load"};
+  if (kr_resp_command(c, 2, a, NULL, 2000, on_load, NULL) != 0)
+    l->finished = --l->active == 0;
+  if (l->replies >= 3000 && !l->killed && c->sent.n > 0) {
+    l->inflight_at_kill = c->sent.n;
+    server_stop(l->srv, SIGKILL);
+    l->killed = 1;
+  }
+}
+
+static void killed(struct server *s, int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  kr_resp *c = open_conn(loop, s->port, NULL, 0);
+  KCHECK(c != NULL);
+  struct load l = {.srv = s};
+  c->data = &l;
+  const char *a[] = {"INCR", "load"};
+  for (int i = 0; i < 50; i++, l.active++)
+    KCHECK(kr_resp_command(c, 2, a, NULL, 2000, on_load, NULL) == 0);
+  KCHECK(run_until(loop, &l.finished) == 0);
+  KCHECK(l.killed);
+  KCHECK(l.inflight_at_kill > 0);
+  KCHECK(l.econn >= 1);
+  KCHECK_EQ(l.eother, 0);
+  KCHECK_EQ(l.econn + l.etimeout, 50);
+  KCHECK_EQ(kr_resp_pending(c), 0);
+  /* Same port, same connection object: commands succeed again. */
+  KCHECK(server_start(s, NULL) == 0);
+  struct result r;
+  int ok = 0;
+  for (int i = 0; i < 100 && !ok; i++) {
+    CMD(&r, "PING");
+    ok = r.status == 0 && r.type == REDIS_REPLY_STATUS;
+    KCHECK(ok || r.status == KURA_ECONN || r.status == KURA_ETIMEOUT);
+  }
+  KCHECK(ok);
+  KCHECK_EQ(c->stats.connects, 2);
+  KCHECK(close_and_drain(loop, c));
+}
+
+KTEST(server_killed_then_restarted)
+{
+  struct server s = {0};
+  KCHECK(server_start(&s, NULL) == 0);
+  killed(&s, ktest_failed_);
+  server_stop(&s, SIGTERM);
+}
+
+static void auth(struct server *s, int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  struct result r;
+  kr_resp *c = open_conn(loop, s->port, "wrong", 0);
+  KCHECK(c != NULL);
+  CMD(&r, "PING");
+  KCHECK_EQ(r.status, KURA_EAUTH);
+  KCHECK_EQ(c->err, KURA_EAUTH);
+  KCHECK(close_and_drain(loop, c));
+
+  uv_loop_init(loop);
+  c = open_conn(loop, s->port, NULL, 0);
+  CMD(&r, "PING");  /* no password: the server's NOAUTH error reply */
+  KCHECK_EQ(r.status, 0);
+  KCHECK_EQ(r.type, REDIS_REPLY_ERROR);
+  KCHECK(strncmp(r.str, "NOAUTH", 6) == 0);
+  KCHECK(close_and_drain(loop, c));
+
+  uv_loop_init(loop);
+  c = open_conn(loop, s->port, "s3cret", 0);
+  CMD(&r, "PING");
+  KCHECK_EQ(r.status, 0);
+  KCHECK_EQ(r.type, REDIS_REPLY_STATUS);
+  KCHECK(close_and_drain(loop, c));
+
+  uv_loop_init(loop);  /* user + password: AUTH default s3cret */
+  kr_resp_opts o = {.host = "localhost", .port = s->port, .user = "default",
+                    .password = "s3cret"};
+  KCHECK(kr_resp_open(loop, &o, &c) == 0);
+  CMD(&r, "PING");
+  KCHECK_EQ(r.status, 0);
+  KCHECK_EQ(r.type, REDIS_REPLY_STATUS);
+  KCHECK(close_and_drain(loop, c));
+}
+
+KTEST(auth_wrong_password)
+{
+  struct server s = {0};
+  KCHECK(server_start(&s, "s3cret") == 0);
+  auth(&s, ktest_failed_);
+  server_stop(&s, SIGTERM);
+}
+
+static void select_db(struct server *s, int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  struct result r;
+  kr_resp *c = open_conn(loop, s->port, NULL, 3);
+  KCHECK(c != NULL);
+  CMD(&r, "SET", "where", "db3");
+  KCHECK_EQ(r.type, REDIS_REPLY_STATUS);
+  KCHECK(close_and_drain(loop, c));
+
+  uv_loop_init(loop);
+  c = open_conn(loop, s->port, NULL, 0);
+  CMD(&r, "GET", "where");
+  KCHECK_EQ(r.type, REDIS_REPLY_NIL);
+  CMD(&r, "SELECT", "3");
+  CMD(&r, "GET", "where");
+  KCHECK(strcmp(r.str, "db3") == 0);
+  KCHECK(close_and_drain(loop, c));
+
+  uv_loop_init(loop);
+  c = open_conn(loop, s->port, NULL, 99);  /* out of range: refused */
+  CMD(&r, "PING");
+  KCHECK_EQ(r.status, KURA_EINVAL);
+  KCHECK(close_and_drain(loop, c));
+}
+
+KTEST(select_db)
+{
+  struct server s = {0};
+  KCHECK(server_start(&s, NULL) == 0);
+  select_db(&s, ktest_failed_);
+  server_stop(&s, SIGTERM);
+}
+
+static void refused(int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  int port = free_port();
+  KCHECK(port > 0);
+  kr_resp *c = open_conn(loop, port, NULL, 0);
+  KCHECK(c != NULL);
+  struct result r;
+  CMD(&r, "PING");
+  KCHECK_EQ(r.status, KURA_ECONN);
+  KCHECK(!kr_resp_ready(c));
+  KCHECK(close_and_drain(loop, c));
+}
+
+KTEST(connection_refused)
+{
+  refused(ktest_failed_);
+}
+
+KTEST_MAIN(KENTRY(set_get_binary), KENTRY(pipeline_10k_one_write),
+           KENTRY(deadline_silent_server), KENTRY(close_fails_pending),
+           KENTRY(server_killed_then_restarted), KENTRY(auth_wrong_password),
+           KENTRY(select_db), KENTRY(connection_refused))
