@@ -1,0 +1,478 @@
+/* Throughput of the embedded store beside a plain chained hash table.
+ *
+ * One thread, 1M keys of 16 bytes, 32-byte values, uniform random keys, 90%
+ * gets and 10% sets, every set with a TTL (so TTL bookkeeping is paid), all
+ * keys loaded before timing. The reference, in this file, is what a careful
+ * programmer writes first: FNV-1a, a power-of-two bucket array that doubles
+ * at load 1.0, one malloc per item holding key and value, overwrite in place
+ * when the size matches. It checks the expiry time on get, like the store.
+ * Both sides draw keys from the same precomputed key array with the same
+ * generator, and each run is repeated (best of --rounds) to damp the noise
+ * of a shared machine. Then the store runs with 2 threads on one cache (each
+ * its own key order, same mix) for the scaling ratio, and single gets are
+ * compared with kr_store_get_batch in groups of 16.
+ *
+ * Lines starting with "RESULT " are for scripts/bench/store.sh. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_util.h"
+#include "core/store.h"
+
+#define CHUNK 4096 /* ops between two looks at the clock */
+#define BATCH 16
+#define SET_PER_65536 6554 /* 10% sets */
+
+typedef struct opts {
+  uint32_t keys;
+  uint64_t ops;   /* per run (per thread when threaded) */
+  double secs;    /* time limit per run */
+  int threads;
+  int rounds;
+  uint64_t ttl_ms;
+} opts;
+
+typedef struct result {
+  uint64_t ops;
+  uint64_t gets;
+  uint64_t hits;
+  double secs;    /* wall time (the longest thread's) */
+  double cpu;     /* CPU time of the running thread(s), summed */
+} result;
+
+static double rate(const result *r) { return (double)r->ops / r->secs / 1e6; }
+
+/* The share of the wall time the thread(s) ran: below ~0.9 per thread the
+ * machine was busy with something else and the rate understates. */
+static double cpu_share(const result *r) { return r->cpu / r->secs; }
+
+static double thread_cpu(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static const char *key_at(const char *keys, uint32_t i) {
+  return keys + (size_t)i * BU_KEY_LEN;
+}
+
+/* --- the reference: a plain chained hash table ----------------------------- */
+
+typedef struct bnode {
+  struct bnode *next;
+  uint64_t hash;
+  uint64_t expire_ms; /* 0 = never */
+  uint32_t klen, vlen;
+  char data[];        /* key then value */
+} bnode;
+
+typedef struct btable {
+  bnode **b;
+  size_t mask;
+  size_t count;
+} btable;
+
+static uint64_t fnv1a(const void *p, size_t n) {
+  const unsigned char *s = p;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static uint64_t coarse_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void bt_init(btable *t) {
+  t->mask = 1023;
+  t->count = 0;
+  t->b = calloc(t->mask + 1, sizeof *t->b);
+}
+
+static void bt_free(btable *t) {
+  for (size_t i = 0; i <= t->mask; i++) {
+    for (bnode *n = t->b[i], *next; n; n = next) {
+      next = n->next;
+      free(n);
+    }
+  }
+  free(t->b);
+}
+
+static void bt_grow(btable *t) {
+  size_t nmask = t->mask * 2 + 1;
+  bnode **nb = calloc(nmask + 1, sizeof *nb);
+  for (size_t i = 0; i <= t->mask; i++) {
+    for (bnode *n = t->b[i], *next; n; n = next) {
+      next = n->next;
+      n->next = nb[n->hash & nmask];
+      nb[n->hash & nmask] = n;
+    }
+  }
+  free(t->b);
+  t->b = nb;
+  t->mask = nmask;
+}
+
+/* The link that points at the node for key (or the bucket's final NULL). */
+static bnode **bt_find(btable *t, const void *key, uint32_t klen, uint64_t h) {
+  bnode **l = &t->b[h & t->mask];
+  while (*l && !((*l)->hash == h && (*l)->klen == klen && !memcmp((*l)->data, key, klen)))
+    l = &(*l)->next;
+  return l;
+}
+
+static void bt_set(btable *t, const void *key, uint32_t klen, const void *val,
+                   uint32_t vlen, uint64_t ttl_ms) {
+  uint64_t h = fnv1a(key, klen);
+  bnode **l = bt_find(t, key, klen, h), *n = *l;
+  if (!n || n->vlen != vlen) {
+    bnode *nn = realloc(n, sizeof *nn + klen + vlen);
+    if (!nn) abort();
+    if (!n) {
+      nn->next = NULL;
+      t->count++;
+    }
+    *l = n = nn;
+    n->hash = h;
+    n->klen = klen;
+    n->vlen = vlen;
+    memcpy(n->data, key, klen);
+  }
+  memcpy(n->data + klen, val, vlen);
+  n->expire_ms = ttl_ms ? coarse_ms() + ttl_ms : 0;
+  if (t->count > t->mask + 1) bt_grow(t);
+}
+
+/* 1 hit (value copied), 0 miss. */
+static int bt_get(btable *t, const void *key, uint32_t klen, void *buf, size_t cap,
+                  size_t *vlen) {
+  bnode *n = *bt_find(t, key, klen, fnv1a(key, klen));
+  if (!n || (n->expire_ms && n->expire_ms <= coarse_ms())) return 0;
+  *vlen = n->vlen;
+  memcpy(buf, n->data + klen, n->vlen < cap ? n->vlen : cap);
+  return 1;
+}
+
+/* --check: the reference must be a correct table, or its rate means nothing:
+ * values round-trip through growth, a size change replaces the item, absent
+ * keys miss, and an expired item misses. Returns the number of failures. */
+static int check_reference(void) {
+  btable t;
+  char k[BU_KEY_LEN], v[BU_VAL_LEN], buf[64];
+  size_t vl;
+  int bad = 0;
+  bt_init(&t);
+  for (uint32_t i = 0; i < 300000; i++) {
+    bu_key(k, i);
+    bu_val(v, i);
+    bt_set(&t, k, BU_KEY_LEN, v, BU_VAL_LEN, i % 2 ? 3600000 : 0);
+  }
+  for (uint32_t i = 0; i < 300000; i += 7) {
+    bu_key(k, i);
+    bu_val(v, i);
+    bad += !bt_get(&t, k, BU_KEY_LEN, buf, sizeof buf, &vl) || vl != BU_VAL_LEN ||
+           memcmp(buf, v, BU_VAL_LEN) != 0;
+  }
+  bu_key(k, 5);
+  bt_set(&t, k, BU_KEY_LEN, "short", 5, 0);
+  bad += !bt_get(&t, k, BU_KEY_LEN, buf, sizeof buf, &vl) || vl != 5 || memcmp(buf, "short", 5);
+  bu_key(k, 300000);
+  bad += bt_get(&t, k, BU_KEY_LEN, buf, sizeof buf, &vl);
+  bu_key(k, 6);
+  bt_set(&t, k, BU_KEY_LEN, "x", 1, 1);
+  usleep(20000); /* the coarse clock ticks every few ms */
+  bad += bt_get(&t, k, BU_KEY_LEN, buf, sizeof buf, &vl);
+  bad += t.count != 300000 || t.mask + 1 < t.count;
+  bt_free(&t);
+  printf("reference table check: %s\n", bad ? "FAILED" : "ok");
+  return bad;
+}
+
+/* --- workloads --------------------------------------------------------------- */
+
+/* What a timed loop runs against: the store or the reference. */
+typedef struct target {
+  kr_cache *cache; /* NULL: use the reference table */
+  btable *table;
+  const char *keys;
+  uint32_t nkeys;
+  const opts *o;
+} target;
+
+static int do_get(const target *t, const char *key, char *buf, size_t cap) {
+  size_t vlen;
+  if (t->cache) return kr_store_get(t->cache, key, BU_KEY_LEN, buf, cap, &vlen) == KR_HIT;
+  return bt_get(t->table, key, BU_KEY_LEN, buf, cap, &vlen);
+}
+
+static void do_set(const target *t, const char *key, const char *val) {
+  if (t->cache) {
+    if (kr_store_set(t->cache, key, BU_KEY_LEN, val, BU_VAL_LEN, t->o->ttl_ms) < 0) abort();
+  } else {
+    bt_set(t->table, key, BU_KEY_LEN, val, BU_VAL_LEN, t->o->ttl_ms);
+  }
+}
+
+static void populate(const target *t) {
+  char val[BU_VAL_LEN];
+  for (uint32_t i = 0; i < t->nkeys; i++) {
+    bu_val(val, i);
+    do_set(t, key_at(t->keys, i), val);
+  }
+}
+
+/* The 90/10 mix: one draw picks the key (top bits) and the op (low bits). */
+static void run_mix(const target *t, uint64_t seed, int gets_only, result *out) {
+  char buf[64], val[BU_VAL_LEN];
+  bu_rng r;
+  bu_rng_seed(&r, seed);
+  bu_val(val, seed);
+  uint64_t ops = 0, gets = 0, hits = 0;
+  double t0 = bu_now(), now = t0, c0 = thread_cpu();
+  while (ops < t->o->ops && now - t0 < t->o->secs) {
+    for (int i = 0; i < CHUNK; i++) {
+      uint64_t x = bu_rng_next(&r);
+      const char *key = key_at(t->keys, (uint32_t)(((x >> 32) * t->nkeys) >> 32));
+      if (!gets_only && ((x >> 8) & 0xffff) < SET_PER_65536) {
+        memcpy(val, &x, sizeof x);
+        do_set(t, key, val);
+      } else {
+        gets++;
+        hits += (uint64_t)do_get(t, key, buf, sizeof buf);
+      }
+    }
+    ops += CHUNK;
+    now = bu_now();
+  }
+  *out = (result){.ops = ops, .gets = gets, .hits = hits, .secs = now - t0,
+                  .cpu = thread_cpu() - c0};
+}
+
+/* Gets only, through kr_store_get_batch in groups of BATCH. */
+typedef struct batch_ud {
+  char buf[64];
+  uint64_t hits;
+} batch_ud;
+
+static void batch_cb(void *ud, size_t i, const void *val, size_t vlen) {
+  batch_ud *b = ud;
+  if (!val) return;
+  memcpy(b->buf, val, vlen < sizeof b->buf ? vlen : sizeof b->buf);
+  b->hits++;
+}
+
+static void run_batch(const target *t, uint64_t seed, result *out) {
+  const void *kp[BATCH];
+  size_t kl[BATCH];
+  batch_ud ud = {.hits = 0};
+  bu_rng r;
+  bu_rng_seed(&r, seed);
+  for (int i = 0; i < BATCH; i++) kl[i] = BU_KEY_LEN;
+  uint64_t ops = 0;
+  double t0 = bu_now(), now = t0, c0 = thread_cpu();
+  while (ops < t->o->ops && now - t0 < t->o->secs) {
+    for (int i = 0; i < CHUNK; i += BATCH) {
+      for (int j = 0; j < BATCH; j++) kp[j] = key_at(t->keys, bu_rng_below(&r, t->nkeys));
+      if (kr_store_get_batch(t->cache, BATCH, kp, kl, batch_cb, &ud) < 0) abort();
+    }
+    ops += CHUNK;
+    now = bu_now();
+  }
+  *out = (result){.ops = ops, .gets = ops, .hits = ud.hits, .secs = now - t0,
+                  .cpu = thread_cpu() - c0};
+}
+
+/* --- threads ----------------------------------------------------------------- */
+
+typedef struct worker {
+  pthread_t th;
+  pthread_barrier_t *start;
+  const target *t;
+  uint64_t seed;
+  result res;
+} worker;
+
+static void *worker_main(void *arg) {
+  worker *w = arg;
+  pthread_barrier_wait(w->start);
+  run_mix(w->t, w->seed, 0, &w->res);
+  return NULL;
+}
+
+/* Runs the mix on n threads at once; ops are summed over the longest time. */
+static void run_threads(const target *t, int n, uint64_t seed, result *out) {
+  worker *w = calloc((size_t)n, sizeof *w);
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, (unsigned)n);
+  for (int i = 0; i < n; i++) {
+    w[i] = (worker){.start = &start, .t = t, .seed = seed + (uint64_t)i * 7919};
+    if (pthread_create(&w[i].th, NULL, worker_main, &w[i]) != 0) abort();
+  }
+  *out = (result){0};
+  for (int i = 0; i < n; i++) {
+    pthread_join(w[i].th, NULL);
+    out->ops += w[i].res.ops;
+    out->gets += w[i].res.gets;
+    out->hits += w[i].res.hits;
+    out->cpu += w[i].res.cpu;
+    if (w[i].res.secs > out->secs) out->secs = w[i].res.secs;
+  }
+  pthread_barrier_destroy(&start);
+  free(w);
+}
+
+/* --- main -------------------------------------------------------------------- */
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: store_speed [--keys N] [--ops N] [--secs S] [--threads T] [--rounds R]\n"
+          "       store_speed --check\n"
+          "Store vs a plain chained hash table: 90/10 get/set over N (1000000)\n"
+          "uniform keys, up to N ops (10000000) or S seconds (2) per run, best of\n"
+          "R rounds (2); then T threads (2) on one cache, and batched gets.\n"
+          "--check tests the reference table and exits.\n");
+}
+
+static int parse_opts(int argc, char **argv, opts *o) {
+  *o = (opts){.keys = 1000000, .ops = 10000000, .secs = 2.0, .threads = 2,
+              .rounds = 2, .ttl_ms = 3600 * 1000};
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
+    if (!strcmp(a, "--check")) exit(check_reference() ? 1 : 0);
+    if (!v) { usage(stderr); return -1; }
+    if (!strcmp(a, "--keys")) o->keys = (uint32_t)strtoul(v, NULL, 10);
+    else if (!strcmp(a, "--ops")) o->ops = strtoull(v, NULL, 10);
+    else if (!strcmp(a, "--secs")) o->secs = strtod(v, NULL);
+    else if (!strcmp(a, "--threads")) o->threads = atoi(v);
+    else if (!strcmp(a, "--rounds")) o->rounds = atoi(v);
+    else { usage(stderr); return -1; }
+    i++;
+  }
+  return o->keys && o->ops && o->secs > 0 && o->threads > 0 && o->rounds > 0 ? 0 : -1;
+}
+
+static char *make_keys(uint32_t n) {
+  char *keys = malloc((size_t)n * BU_KEY_LEN);
+  if (!keys) abort();
+  for (uint32_t i = 0; i < n; i++) bu_key(keys + (size_t)i * BU_KEY_LEN, i);
+  return keys;
+}
+
+static void keep_best(result *best, const result *r) {
+  if (best->secs == 0 || rate(r) > rate(best)) *best = *r;
+}
+
+static void print_run(const char *what, const result *r) {
+  printf("  %-34s %7.2f M ops/s  (%llu ops in %.2f s, cpu %3.0f%%, %.1f%% of gets hit)\n",
+         what, rate(r), (unsigned long long)r->ops, r->secs, 100 * cpu_share(r),
+         100.0 * (double)r->hits / (double)(r->gets ? r->gets : 1));
+}
+
+/* Ops per CPU-second: what the rate would be on an otherwise idle core. */
+static double cpu_rate(const result *r) { return (double)r->ops / r->cpu / 1e6; }
+
+static void warn_busy(const char *what, const result *r, int threads) {
+  if (cpu_share(r) < 0.9 * threads)
+    printf("  warning: %s ran %.0f%% of the wall time on %d thread(s): the machine was\n"
+           "  busy, wall-time rates understate (per-CPU-second figures are printed too)\n",
+           what, 100 * cpu_share(r), threads);
+}
+
+/* Reference and store, alternately, best of rounds. Returns the store's. */
+static result compare_single(target *ref, target *kura, const opts *o) {
+  result rb = {0}, rk = {0}, r;
+  for (int round = 0; round < o->rounds; round++) {
+    run_mix(ref, 1 + (uint64_t)round, 0, &r);
+    keep_best(&rb, &r);
+    run_mix(kura, 1 + (uint64_t)round, 0, &r);
+    keep_best(&rk, &r);
+  }
+  printf("90/10 get/set, 1 thread (best of %d):\n", o->rounds);
+  print_run("chained hash (reference)", &rb);
+  print_run("kura store", &rk);
+  printf("  ratio kura / reference: %.2fx (target >= 1.5); per CPU-second: %.2fx\n",
+         rate(&rk) / rate(&rb), cpu_rate(&rk) / cpu_rate(&rb));
+  warn_busy("the reference", &rb, 1);
+  warn_busy("the store", &rk, 1);
+  printf("RESULT speed_ref_mops %.2f\nRESULT speed_kura_mops %.2f\n", rate(&rb), rate(&rk));
+  printf("RESULT speed_ratio %.2f\n", rate(&rk) / rate(&rb));
+  printf("RESULT speed_ratio_cpu %.2f\n", cpu_rate(&rk) / cpu_rate(&rb));
+  return rk;
+}
+
+/* The store on o->threads threads at once, against its 1-thread rate. */
+static void compare_threads(target *kura, const opts *o, const result *one) {
+  result rt = {0}, r;
+  for (int round = 0; round < o->rounds; round++) {
+    run_threads(kura, o->threads, 100 + (uint64_t)round * 31, &r);
+    keep_best(&rt, &r);
+  }
+  char what[64];
+  snprintf(what, sizeof what, "kura store, %d threads (total)", o->threads);
+  print_run(what, &rt);
+  /* Per-CPU-second efficiency times the threads: the scaling the store would
+   * show with every thread on a core of its own. */
+  double cpu_scaling = cpu_rate(&rt) * o->threads / cpu_rate(one);
+  printf("  scaling %d threads / 1 thread: %.2fx (target >= 1.6 for 2); "
+         "from per-CPU-second rates: %.2fx\n",
+         o->threads, rate(&rt) / rate(one), cpu_scaling);
+  warn_busy("the threaded run", &rt, o->threads);
+  printf("RESULT speed_threads_mops %.2f\nRESULT speed_scaling %.2f\n", rate(&rt),
+         rate(&rt) / rate(one));
+  printf("RESULT speed_scaling_cpu %.2f\n", cpu_scaling);
+  printf("RESULT speed_threads_cpu_share %.2f\n", cpu_share(&rt));
+}
+
+static void compare_gets(target *ref, target *kura, const opts *o) {
+  result rb = {0}, rs = {0}, rbt = {0}, r;
+  for (int round = 0; round < o->rounds; round++) {
+    run_mix(ref, 50 + (uint64_t)round, 1, &r);
+    keep_best(&rb, &r);
+    run_mix(kura, 50 + (uint64_t)round, 1, &r);
+    keep_best(&rs, &r);
+    run_batch(kura, 50 + (uint64_t)round, &r);
+    keep_best(&rbt, &r);
+  }
+  printf("gets only, 1 thread (best of %d, for information):\n", o->rounds);
+  print_run("chained hash get (reference)", &rb);
+  print_run("kura kr_store_get", &rs);
+  print_run("kura kr_store_get_batch x16", &rbt);
+  printf("  batched / single: %.2fx\n", rate(&rbt) / rate(&rs));
+  printf("RESULT get_ref_mops %.2f\nRESULT get_kura_mops %.2f\n", rate(&rb), rate(&rs));
+  printf("RESULT get_batch_mops %.2f\n", rate(&rbt));
+}
+
+int main(int argc, char **argv) {
+  opts o;
+  if (parse_opts(argc, argv, &o) < 0) return 2;
+  char *keys = make_keys(o.keys);
+  btable table;
+  bt_init(&table);
+  kr_store *s = NULL;
+  kr_cache *c = NULL;
+  if (kr_store_new(&s) < 0 || kr_store_create_cache(s, "bench", 5) < 0 ||
+      kr_store_cache(s, "bench", 5, &c) < 0) {
+    fprintf(stderr, "store_speed: cannot create the store\n");
+    return 1;
+  }
+  target ref = {.table = &table, .keys = keys, .nkeys = o.keys, .o = &o};
+  target kura = {.cache = c, .keys = keys, .nkeys = o.keys, .o = &o};
+  populate(&ref);
+  populate(&kura);
+  printf("%u keys of %d B, values of %d B, TTL %llu s on every set\n", o.keys,
+         BU_KEY_LEN, BU_VAL_LEN, (unsigned long long)(o.ttl_ms / 1000));
+  result one = compare_single(&ref, &kura, &o);
+  compare_threads(&kura, &o, &one);
+  compare_gets(&ref, &kura, &o);
+  bt_free(&table);
+  kr_cache_release(c);
+  kr_store_release(s);
+  free(keys);
+  return 0;
+}
