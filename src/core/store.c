@@ -31,6 +31,23 @@ static uint64_t monotonic_ms(void *ud)
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static uint64_t coarse_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The coarse clock costs no fence (no rdtsc); used by reads when its
+ * resolution is a few ms, with kr_shard_expired refining near an expiry. */
+static uint32_t coarse_slack_ms(void)
+{
+  struct timespec r;
+  if (clock_getres(CLOCK_MONOTONIC_COARSE, &r) != 0 || r.tv_sec || r.tv_nsec > 10000000)
+    return 0;
+  return (uint32_t)(r.tv_nsec / 1000000) + 2;
+}
+
 static void store_free(kr_store *s)
 {
   for (size_t i = 0; i < s->ncaches; i++)
@@ -38,6 +55,7 @@ static void store_free(kr_store *s)
   free(s->caches);
   for (unsigned i = 0; i < KR_NSHARDS; i++)
     kr_shard_free(&s->shards[i]);
+  kr_pool_destroy(&s->pool);
   pthread_mutex_destroy(&s->mu);
   free(s->name);
   free(s);
@@ -49,7 +67,9 @@ int kr_store_new(kr_store **out)
   if (!s)
     return KURA_ENOMEM;
   pthread_mutex_init(&s->mu, NULL);
+  kr_pool_init(&s->pool);
   s->clock = monotonic_ms;
+  s->coarse_ms = coarse_slack_ms();
   s->next_gen = 1;
   atomic_init(&s->refs, 1);
   for (unsigned i = 0; i < KR_NSHARDS; i++) {
@@ -131,6 +151,7 @@ void kr_store_set_clock(kr_store *s, kr_clock_fn fn, void *ud)
 {
   s->clock = fn ? fn : monotonic_ms;
   s->clock_ud = fn ? ud : NULL;
+  s->coarse_ms = fn ? 0 : coarse_slack_ms();
 }
 
 static void lock_all(kr_store *s)
@@ -163,13 +184,23 @@ void kr_store_stats_get(kr_store *s, kr_store_stats *out)
 
 size_t kr_store_sweep(kr_store *s, size_t budget)
 {
+  /* A small budget visits a few shards (at least 64 units each), so that
+   * frequent small calls do not take all the shard locks every time. */
   uint64_t now = s->clock(s->clock_ud);
-  size_t per = budget / KR_NSHARDS + 1, removed = 0;
-  unsigned start = atomic_fetch_add(&s->sweep_shard, 1);
-  for (unsigned k = 0; k < KR_NSHARDS; k++) {
+  size_t per = budget / KR_NSHARDS, removed = 0;
+  if (per < 64)
+    per = 64;
+  size_t visits = budget / per;
+  if (visits < 1)
+    visits = 1;
+  if (visits > KR_NSHARDS)
+    visits = KR_NSHARDS;
+  unsigned start = atomic_fetch_add(&s->sweep_shard, (unsigned)visits);
+  for (unsigned k = 0; k < visits; k++) {
     kr_shard *sh = &s->shards[(start + k) % KR_NSHARDS];
     kr_lock_acquire(&sh->lock);
     sh->now = now;
+    sh->slack = 0;
     removed += kr_shard_sweep(sh, per);
     kr_lock_release(&sh->lock);
   }
@@ -178,9 +209,11 @@ size_t kr_store_sweep(kr_store *s, size_t budget)
 
 /* --- caches -------------------------------------------------------------------- */
 
+/* A cache name: 1..255 bytes, not whitespace only, no NUL (names are listed
+ * as C strings). */
 static int name_ok(const char *name, size_t len)
 {
-  if (!name || len == 0 || len > KR_STORE_MAX_CACHE_NAME)
+  if (!name || len == 0 || len > KR_STORE_MAX_CACHE_NAME || memchr(name, 0, len))
     return 0;
   for (size_t i = 0; i < len; i++)
     if (name[i] != ' ' && name[i] != '\t' && name[i] != '\n' && name[i] != '\r')
@@ -429,12 +462,13 @@ typedef struct op {
   uint64_t cid;
 } op;
 
-static int op_begin_hashed(kr_cache *c, uint64_t h, uint64_t now, op *o)
+static int op_begin_hashed(kr_cache *c, uint64_t h, uint64_t now, uint64_t slack, op *o)
 {
   o->h = h;
   o->sh = &c->store->shards[h & (KR_NSHARDS - 1)];
   kr_lock_acquire(&o->sh->lock);
   o->sh->now = now;
+  o->sh->slack = slack;
   uint32_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
   if (!gen) {
     kr_lock_release(&o->sh->lock);
@@ -444,14 +478,23 @@ static int op_begin_hashed(kr_cache *c, uint64_t h, uint64_t now, op *o)
   return 0;
 }
 
+/* The call's clock: exact for calls that compute expiries or remaining
+ * TTLs; reads may take the coarse clock (see kr_shard_expired). */
+static uint64_t op_clock(kr_store *s, int exact, uint64_t *slack)
+{
+  *slack = exact ? 0 : s->coarse_ms;
+  return *slack ? coarse_now() : s->clock(s->clock_ud);
+}
+
 /* The index slot is prefetched before the clock is read and the lock taken,
  * so that its cache miss overlaps both. */
-static int op_begin(kr_cache *c, const void *key, size_t klen, op *o)
+static int op_begin(kr_cache *c, const void *key, size_t klen, int exact, op *o)
 {
   kr_store *s = c->store;
-  uint64_t h = kr_hash(key, klen, c->slot);
+  uint64_t h = kr_hash(key, klen, c->slot), slack;
   kr_shard_prefetch(&s->shards[h & (KR_NSHARDS - 1)], h);
-  return op_begin_hashed(c, h, s->clock(s->clock_ud), o);
+  uint64_t now = op_clock(s, exact, &slack);
+  return op_begin_hashed(c, h, now, slack, o);
 }
 
 static int op_end(op *o, int r)
@@ -502,7 +545,7 @@ int kr_store_get(kr_cache *c, const void *key, size_t klen,
   if (klen > KR_STORE_MAX_KEY)
     return KURA_EINVAL;
   op o;
-  int r = op_begin(c, key, klen, &o);
+  int r = op_begin(c, key, klen, 0, &o);
   if (r)
     return r;
   kr_item it;
@@ -575,7 +618,7 @@ int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
 {
   int r = check_item(c, klen, vlen);
   op o;
-  if (r || (r = op_begin(c, key, klen, &o)))
+  if (r || (r = op_begin(c, key, klen, 1, &o)))
     return r;
   kr_seg *dst;
   kr_item it;
@@ -620,7 +663,7 @@ int kr_store_delete(kr_cache *c, const void *key, size_t klen)
   if (klen > KR_STORE_MAX_KEY)
     return KURA_EINVAL;
   op o;
-  int r = op_begin(c, key, klen, &o);
+  int r = op_begin(c, key, klen, 0, &o);
   if (r)
     return r;
   kr_item it;
@@ -636,7 +679,7 @@ int kr_store_exists(kr_cache *c, const void *key, size_t klen)
   if (klen > KR_STORE_MAX_KEY)
     return KURA_EINVAL;
   op o;
-  int r = op_begin(c, key, klen, &o);
+  int r = op_begin(c, key, klen, 0, &o);
   if (r)
     return r;
   kr_item it;
@@ -675,7 +718,7 @@ int kr_store_increment(kr_cache *c, const void *key, size_t klen,
 {
   int r = check_item(c, klen, INT_TEXT_MAX);
   op o;
-  if (r || (r = op_begin(c, key, klen, &o)))
+  if (r || (r = op_begin(c, key, klen, 1, &o)))
     return r;
   kr_seg *dst;
   kr_item it;
@@ -707,7 +750,7 @@ int kr_store_ttl_get(kr_cache *c, const void *key, size_t klen, uint64_t *remain
   if (klen > KR_STORE_MAX_KEY)
     return KURA_EINVAL;
   op o;
-  int r = op_begin(c, key, klen, &o);
+  int r = op_begin(c, key, klen, 1, &o);
   if (r)
     return r;
   kr_item it;
@@ -724,7 +767,7 @@ int kr_store_ttl_set(kr_cache *c, const void *key, size_t klen,
   if (klen > KR_STORE_MAX_KEY)
     return KURA_EINVAL;
   op o;
-  int r = op_begin(c, key, klen, &o);
+  int r = op_begin(c, key, klen, 1, &o);
   if (r)
     return r;
   kr_item it;
@@ -740,11 +783,11 @@ int kr_store_ttl_set(kr_cache *c, const void *key, size_t klen,
 }
 
 /* One key of a batch: the value is copied into *buf (grown as needed). */
-static int batch_one(kr_cache *c, uint64_t h, uint64_t now, const void *key,
+static int batch_one(kr_cache *c, uint64_t h, uint64_t now, uint64_t slack, const void *key,
                      size_t klen, uint8_t **buf, size_t *cap, size_t *vlen)
 {
   op o;
-  if (op_begin_hashed(c, h, now, &o) < 0)
+  if (op_begin_hashed(c, h, now, slack, &o) < 0)
     return 0; /* deleted during the batch: a miss */
   kr_item it;
   uint32_t pos;
@@ -774,7 +817,7 @@ int kr_store_get_batch(kr_cache *c, size_t n, const void *const *keys,
   if (!kr_cache_alive(c))
     return KURA_ENOTFOUND;
   kr_store *s = c->store;
-  uint64_t now = s->clock(s->clock_ud), hs[GROUP];
+  uint64_t slack, now = op_clock(s, 0, &slack), hs[GROUP];
   size_t cap = 256;
   uint8_t *buf = malloc(cap);
   if (!buf)
@@ -793,7 +836,7 @@ int kr_store_get_batch(kr_cache *c, size_t n, const void *const *keys,
     }
     for (size_t j = 0; j < m; j++) {
       size_t vlen = 0;
-      int r = batch_one(c, hs[j], now, keys[base + j], klens[base + j], &buf, &cap, &vlen);
+      int r = batch_one(c, hs[j], now, slack, keys[base + j], klens[base + j], &buf, &cap, &vlen);
       if (r < 0) {
         free(buf);
         return r;

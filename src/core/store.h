@@ -80,7 +80,10 @@ void kr_store_release(kr_store *s);
 void kr_store_set_max_memory(kr_store *s, uint64_t bytes);
 uint64_t kr_store_max_memory(kr_store *s);
 /* Replace the clock (tests); NULL restores the monotonic clock. Set it before
- * other threads use the store. */
+ * other threads use the store. With the default clock, reads (get, exists,
+ * delete, batch get) use CLOCK_MONOTONIC_COARSE and re-check with
+ * CLOCK_MONOTONIC only for an item within a tick of its expiry; writes and
+ * TTL calls use CLOCK_MONOTONIC. */
 void kr_store_set_clock(kr_store *s, kr_clock_fn fn, void *ud);
 /* Store-wide totals over all caches. */
 void kr_store_stats_get(kr_store *s, kr_store_stats *out);
@@ -92,7 +95,9 @@ size_t kr_store_sweep(kr_store *s, size_t budget);
 
 /* --- caches ---------------------------------------------------------------- */
 
-/* 0 created; KURA_EEXIST if it exists; KURA_EINVAL for a bad name. */
+/* 0 created; KURA_EEXIST if it exists; KURA_EINVAL for a bad name (empty,
+ * whitespace only, a NUL byte, longer than KR_STORE_MAX_CACHE_NAME); KURA_ELIMIT past
+ * 4096 caches in one store. */
 int kr_store_create_cache(kr_store *s, const char *name, size_t len);
 /* 0 deleted (its items are freed, incrementally if large); KURA_ENOTFOUND. */
 int kr_store_delete_cache(kr_store *s, const char *name, size_t len);
@@ -132,7 +137,10 @@ int kr_store_delete(kr_cache *c, const void *key, size_t klen);
 int kr_store_exists(kr_cache *c, const void *key, size_t klen);
 /* Adds amount to the base-10 int64 value (absent = 0; ttl_ms applies when
  * this call creates the item; an existing item keeps its TTL). *out is the
- * new value. KURA_EPRECOND for a non-canonical integer or an overflow. */
+ * new value. KURA_EPRECOND for a non-canonical integer or an overflow.
+ * Canonical (as Redis's string2ll): optional '-', then digits with no
+ * leading zero ("0" itself is fine; "007", "-0", "+1", " 1" are not).
+ * Returns KR_HIT on success. */
 int kr_store_increment(kr_cache *c, const void *key, size_t klen,
                        int64_t amount, uint64_t ttl_ms, int64_t *out);
 /* KR_HIT with *remaining_ms (UINT64_MAX if it never expires), or KR_MISS. */

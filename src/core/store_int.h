@@ -21,7 +21,7 @@
 #define KR_NSHARDS 64u
 #define KR_MAX_CACHES 4096u          /* caches per store (slot numbers) */
 #define KR_SLOT_BITS 12
-#define KR_SEG_MAX (64u * 1024u)     /* normal segment size, unbounded store */
+#define KR_SEG_MAX (64u * 1024u)     /* largest normal segment, header included */
 #define KR_SEG_MIN 1024u
 #define KR_SMALL 0                   /* S3-FIFO's probation log */
 #define KR_MAIN 1                    /* S3-FIFO's main log */
@@ -34,6 +34,7 @@ typedef struct kr_seg {
   uint32_t live_bytes, live_items;
   uint8_t queue;                /* KR_SMALL or KR_MAIN */
   uint8_t dedicated;            /* holds one large item at offset 0 */
+  uint8_t pooled;               /* from the store's huge-page pool */
   uint8_t data[];
 } kr_seg;
 
@@ -56,6 +57,7 @@ typedef struct kr_shard {
   kr_lock lock;
   struct kr_store *store;
   uint64_t now;                 /* clock of the current call (ms) */
+  uint64_t slack;               /* now may lag the exact clock by this much */
   uint64_t *tab;                /* index slots; 0 = empty */
   uint32_t cap, count;          /* slots, occupied slots */
   kr_seg **segs;                /* segment table, [0] unused */
@@ -71,12 +73,28 @@ typedef struct kr_shard {
   uint32_t pending;             /* segment to compact or free after this call */
 } __attribute__((aligned(64))) kr_shard;
 
+/* Full-size segments on huge pages, shared by the shards (store_pool.c). */
+typedef struct kr_pool {
+  pthread_mutex_t mu;
+  void **free;                  /* free KR_SEG_MAX slots */
+  size_t nfree, capfree;
+  void **chunks;                /* 2 MiB mappings */
+  size_t nchunks, capchunks;
+} kr_pool;
+
+void kr_pool_init(kr_pool *p);
+void kr_pool_destroy(kr_pool *p);
+void *kr_pool_get(kr_pool *p);
+void kr_pool_put(kr_pool *p, void *seg);
+
 struct kr_store {
   kr_shard shards[KR_NSHARDS];
   _Atomic uint64_t used;        /* sum of the shards' bytes */
+  kr_pool pool;
   _Atomic uint64_t max_memory;
   kr_clock_fn clock;
   void *clock_ud;
+  uint32_t coarse_ms;           /* > 0: reads may use the coarse clock */
   atomic_uint victim;           /* cursor for evicting from other shards */
   atomic_uint sweep_shard;      /* cursor for kr_store_sweep */
   atomic_int refs;
@@ -141,6 +159,8 @@ void kr_shard_free(kr_shard *sh);
 kr_cstat *kr_shard_cst(kr_shard *sh, uint32_t slot);
 int kr_shard_ghost_has(kr_shard *sh, uint64_t h);
 /* 1 and *pos, *it when a live item matches; an expired match is dropped. */
+/* 1 when exp (0 = never) has passed; refines a coarse `now` if needed. */
+int kr_shard_expired(kr_shard *sh, uint64_t exp);
 int kr_shard_find(kr_shard *sh, uint64_t h, uint64_t cid, const void *key,
                   size_t klen, uint32_t *pos, kr_item *it);
 /* Makes room (evicting if over budget) for one item of `size` bytes in queue

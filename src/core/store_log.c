@@ -265,7 +265,8 @@ static kr_seg *seg_new(kr_shard *sh, int q, uint32_t cap, int dedicated)
   uint32_t idx = seg_number(sh);
   if (!idx)
     return NULL;
-  kr_seg *g = malloc(sizeof *g + cap);
+  int pooled = sizeof(kr_seg) + cap == KR_SEG_MAX;
+  kr_seg *g = pooled ? kr_pool_get(&sh->store->pool) : malloc(sizeof *g + cap);
   if (!g) {
     if (idx == sh->nsegs)
       sh->nsegs--;
@@ -278,6 +279,7 @@ static kr_seg *seg_new(kr_shard *sh, int q, uint32_t cap, int dedicated)
   g->cap = cap;
   g->queue = (uint8_t)q;
   g->dedicated = (uint8_t)dedicated;
+  g->pooled = (uint8_t)pooled;
   sh->segs[idx] = g;
   q_link(&sh->q[q], g);
   charge(sh, (int64_t)(SEG_OVERHEAD + cap));
@@ -299,19 +301,36 @@ static void seg_free(kr_shard *sh, kr_seg *g)
   sh->segs[g->idx] = NULL;
   sh->freeidx[sh->nfree++] = g->idx;
   charge(sh, -(int64_t)(SEG_OVERHEAD + g->cap));
-  free(g);
+  if (g->pooled)
+    kr_pool_put(&sh->store->pool, g);
+  else
+    free(g);
 }
 
-static uint32_t seg_size(kr_shard *sh)
+/* Data bytes of the largest normal segment: 64 KiB allocations, or fewer
+ * under a small budget so that each shard still has ~32 segments to evict. */
+static uint32_t seg_limit(kr_shard *sh)
 {
   uint64_t m = atomic_load_explicit(&sh->store->max_memory, memory_order_relaxed);
-  if (!m)
-    return KR_SEG_MAX;
-  uint64_t per = m / KR_NSHARDS / 32;
-  uint32_t sz = KR_SEG_MIN;
-  while (sz < KR_SEG_MAX && (uint64_t)sz * 2 <= per)
+  uint32_t sz = KR_SEG_MAX;
+  if (m) {
+    uint64_t per = m / KR_NSHARDS / 32;
+    for (sz = KR_SEG_MIN; sz < KR_SEG_MAX && (uint64_t)sz * 2 <= per;)
+      sz *= 2;
+  }
+  return sz - (uint32_t)sizeof(kr_seg); /* allocations are powers of 2 */
+}
+
+/* Data bytes of a new open segment: small while the shard is small (a
+ * nearly empty store holds little), the limit once it holds 4 of them. */
+static uint32_t seg_size(kr_shard *sh, size_t item)
+{
+  uint32_t limit = seg_limit(sh) + (uint32_t)sizeof(kr_seg);
+  uint64_t held = atomic_load_explicit(&sh->bytes, memory_order_relaxed);
+  uint32_t sz = limit < 4096 ? limit : 4096;
+  while (sz < limit && ((uint64_t)sz * 4 <= held || sz - sizeof(kr_seg) < item * 4))
     sz *= 2;
-  return sz;
+  return sz - (uint32_t)sizeof(kr_seg);
 }
 
 /* --- index ------------------------------------------------------------------- */
@@ -414,6 +433,20 @@ void kr_shard_prefetch_item(kr_shard *sh, uint64_t h)
   }
 }
 
+/* A coarse `now` (reads) lags the real time by less than `slack`: only an
+ * expiry inside that window needs the exact clock. */
+int kr_shard_expired(kr_shard *sh, uint64_t exp)
+{
+  if (!exp || exp > sh->now + sh->slack)
+    return 0;
+  if (exp <= sh->now)
+    return 1;
+  kr_store *s = sh->store;
+  sh->now = s->clock(s->clock_ud);
+  sh->slack = 0;
+  return exp <= sh->now;
+}
+
 int kr_shard_find(kr_shard *sh, uint64_t h, uint64_t cid, const void *key,
                   size_t klen, uint32_t *pos, kr_item *it)
 {
@@ -426,7 +459,7 @@ int kr_shard_find(kr_shard *sh, uint64_t h, uint64_t cid, const void *key,
     if ((s >> FP_SHIFT) == fp) {
       item_parse(loc_ptr(sh, s & LOC_MASK), (uint32_t)(s >> 16) & IDX_MAX, it);
       if (it->cid == cid && it->klen == klen && memcmp(it->key, key, klen) == 0) {
-        if (it->exp && it->exp <= sh->now) {
+        if (kr_shard_expired(sh, it->exp)) {
           kr_shard_delete(sh, i, it);
           count_drop(sh, cid, DROP_EXPIRED);
           return 0;
@@ -516,9 +549,8 @@ uint64_t kr_shard_append(kr_shard *sh, kr_seg *dst, uint64_t cid,
 
 static void note_sparse(kr_shard *sh, kr_seg *g)
 {
-  if (g == sh->q[g->queue].open)
-    return;
-  if (g->live_items == 0 || (!g->dedicated && g->live_bytes * 4 <= g->used))
+  if (g->live_items == 0 ||
+      (g != sh->q[g->queue].open && !g->dedicated && g->live_bytes * 4 <= g->used))
     sh->pending = g->idx;
 }
 
@@ -576,7 +608,7 @@ static kr_seg *open_for_move(kr_shard *sh, int q, uint32_t size)
     sh->q[q].open = NULL;
     note_sparse(sh, o);
   }
-  uint32_t cap = seg_size(sh);
+  uint32_t cap = seg_size(sh, size);
   o = seg_new(sh, q, cap > size ? cap : size, 0);
   sh->q[q].open = o;
   return o;
@@ -618,7 +650,7 @@ static void drop_item(kr_shard *sh, kr_item *it, uint64_t fp, int why, int track
 
 static int drop_reason(kr_shard *sh, kr_item *it)
 {
-  if (it->exp && it->exp <= sh->now)
+  if (kr_shard_expired(sh, it->exp))
     return DROP_EXPIRED;
   if (!kr_cid_live(sh->store, it->cid))
     return DROP_GARBAGE;
@@ -704,6 +736,7 @@ static int steal(kr_shard *sh, uint64_t fair)
     if (!kr_lock_try(&o->lock))
       continue;
     o->now = sh->now;
+    o->slack = sh->slack;
     int r = evict_seg(o);
     kr_lock_release(&o->lock);
     if (r)
@@ -739,8 +772,7 @@ int kr_shard_reserve(kr_shard *sh, int q, size_t size, kr_seg **dst)
     if (index_resize(sh, ncap) < 0)
       return KURA_ENOMEM;
   }
-  uint32_t segsz = seg_size(sh);
-  if (size > segsz / 8) {
+  if (size > seg_limit(sh) / 8) {
     ensure_budget(sh, SEG_OVERHEAD + size);
     *dst = seg_new(sh, q, (uint32_t)size, 1);
     return *dst ? 0 : KURA_ENOMEM;
@@ -751,6 +783,7 @@ int kr_shard_reserve(kr_shard *sh, int q, size_t size, kr_seg **dst)
       *dst = o;
       return 0;
     }
+    uint32_t segsz = seg_size(sh, size);
     if (tries == 0) {
       ensure_budget(sh, SEG_OVERHEAD + segsz);
       continue;
@@ -788,11 +821,9 @@ void kr_shard_maintain(kr_shard *sh)
   if (!idx || idx > sh->nsegs || !sh->segs[idx])
     return;
   kr_seg *g = sh->segs[idx];
-  if (g == sh->q[g->queue].open)
-    return;
   if (g->live_items == 0)
-    seg_free(sh, g);
-  else if (!g->dedicated && g->live_bytes * 4 <= g->used)
+    seg_free(sh, g); /* an empty open segment too: the next write opens one */
+  else if (g != sh->q[g->queue].open && !g->dedicated && g->live_bytes * 4 <= g->used)
     compact(sh, g);
 }
 
@@ -865,7 +896,8 @@ int kr_shard_init(kr_shard *sh, kr_store *s)
 void kr_shard_free(kr_shard *sh)
 {
   for (uint32_t i = 1; i <= sh->nsegs && i < sh->segcap; i++)
-    free(sh->segs[i]);
+    if (sh->segs[i] && !sh->segs[i]->pooled)
+      free(sh->segs[i]);
   free(sh->segs);
   free(sh->freeidx);
   free(sh->tab);
