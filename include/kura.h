@@ -1,14 +1,44 @@
-/* kura: the public C API of the kura cache runtime.
+/* kura: the public C API of the kura cache runtime, for programs that embed it
+ * (game servers and other hosts). This is the only public header; everything
+ * else in the tree is internal.
  *
  * Every function returns 0 (KURA_OK) on success or a negative KURA_E* code.
  * The codes follow Momento Cache's error names; kura_errname() gives that
  * name ("NOT_FOUND_ERROR") and kura_strerror() a sentence for people.
+ *
+ * The minimal host:
+ *
+ *     kura_runtime *rt;
+ *     kura_options opts = {0};                 // own loop, no limits
+ *     if (kura_runtime_new(&opts, &rt) != KURA_OK) ...
+ *     if (kura_load_file(rt, "game.lua") != KURA_OK)
+ *       fprintf(stderr, "%s\n", kura_errmsg(rt));
+ *     kura_value arg = kura_int(42), res;
+ *     if (kura_call(rt, "on_tick", &arg, 1, &res, 1) == KURA_OK && res.type == KURA_TINT)
+ *       printf("%lld\n", (long long)res.i);
+ *     kura_tick(rt);                           // once per game tick
+ *     kura_runtime_free(rt);
+ *
+ * Threads: a runtime (and its client) belongs to the thread that created it
+ * (like a lua_State or a uv_loop_t). Several runtimes may run on several
+ * threads at once; their memory clients share a named store's caches.
  */
 #ifndef KURA_H
 #define KURA_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* Marks the functions the shared library exports (it is built with
+ * -fvisibility=hidden: everything not marked stays internal). */
+#if defined(__GNUC__) || defined(__clang__)
+#define KURA_API __attribute__((visibility("default")))
+#else
+#define KURA_API
 #endif
 
 #define KURA_VERSION_MAJOR 0
@@ -37,14 +67,241 @@ enum kura_error {
 };
 
 /* "NOT_FOUND_ERROR" etc.; "UNKNOWN_ERROR" for a code it does not know. */
-const char *kura_errname(int err);
+KURA_API const char *kura_errname(int err);
 /* A short sentence describing the code. */
-const char *kura_strerror(int err);
+KURA_API const char *kura_strerror(int err);
 /* 1 when a call that failed with this code may succeed if tried again. */
-int kura_err_retryable(int err);
+KURA_API int kura_err_retryable(int err);
 
 /* "0.1.0" */
-const char *kura_version(void);
+KURA_API const char *kura_version(void);
+
+/* ========================================================================= */
+/* Runtimes                                                                   */
+/* ========================================================================= */
+
+typedef struct kura_runtime kura_runtime;
+typedef struct kura_client kura_client;
+struct uv_loop_s; /* libuv's uv_loop_t: this header does not need uv.h */
+
+/* Options of kura_runtime_new. Zero-initialize, then set what you need: all
+ * zeros is a runtime on its own loop, memory backend, no sandbox, no limits.
+ * Strings are copied. */
+typedef struct kura_options {
+  struct uv_loop_s *loop;      /* the host's libuv loop; NULL: the runtime makes
+                                * and owns one (drive it with kura_tick/kura_run) */
+  const char *lua_path;        /* prepended to package.path, e.g.
+                                * "/srv/game/scripts/?.lua"; NULL: Lua's default */
+  int sandbox;                 /* 1: scripts the host does not fully trust. No io,
+                                * os only time/clock/date, no debug, no
+                                * string.dump, load/require read text chunks
+                                * only, no C modules, no dofile/loadfile */
+  uint64_t instruction_budget; /* VM instructions one call into Lua may run
+                                * (a kura_call, the main chunk, one resume of a
+                                * task); beyond it the call fails with
+                                * "instruction budget exceeded". 0: unlimited */
+  size_t memory_limit;         /* bytes the Lua state may hold; an allocation
+                                * beyond it fails the call with a memory error
+                                * (KURA_ENOMEM), not the process. 0: unlimited.
+                                * Must exceed the ~100 KB a fresh state uses */
+  const char *backend;         /* the shared client's backend: "memory",
+                                * "redis://host:port", ...; NULL: $KURA_BACKEND,
+                                * else "memory" */
+  double default_ttl;          /* seconds; <= 0: $MOMENTO_TTL_SECONDS, else 60 */
+} kura_options;
+
+/* Creates a runtime. opts may be NULL (all defaults). On failure *out is NULL. */
+KURA_API int kura_runtime_new(const kura_options *opts, kura_runtime **out);
+/* Closes scripts, the shared client (pending C requests complete with
+ * KURA_ECANCELLED) and, when the runtime owns it, the loop. With the host's
+ * loop it runs that loop without blocking until its own handles have closed.
+ * Not from inside a callback of this runtime. NULL is a no-op. */
+KURA_API void kura_runtime_free(kura_runtime *rt);
+
+/* The message of the last failed call on rt (never NULL; "" when none):
+ * what the script raised, with its traceback, or why a call was refused.
+ * Valid until the next call on rt. */
+KURA_API const char *kura_errmsg(const kura_runtime *rt);
+
+/* Bytes the runtime's Lua state holds. */
+KURA_API size_t kura_lua_bytes(const kura_runtime *rt);
+
+/* ========================================================================= */
+/* Scripts                                                                    */
+/* ========================================================================= */
+
+/* Loads a script (a file, or a string with a name for messages) and runs it
+ * as the main task until it finishes or first suspends (e.g. kura.sleep, or a
+ * remote cache call); the rest runs as the loop turns. Typical scripts define
+ * their handlers as globals and return at once.
+ * Errors: KURA_EINVAL the script cannot be read or does not compile;
+ * KURA_EUNKNOWN it raised an error; KURA_ELIMIT it ran out of its instruction
+ * budget; KURA_ENOMEM out of memory. kura_errmsg says more. Binary (precompiled)
+ * chunks are refused when the sandbox is on. */
+KURA_API int kura_load_file(kura_runtime *rt, const char *path);
+KURA_API int kura_load_string(kura_runtime *rt, const char *code, const char *name);
+
+/* A value passed to or returned from Lua. */
+typedef enum kura_type {
+  KURA_TNIL = 0,
+  KURA_TBOOL,   /* b */
+  KURA_TINT,    /* i (a Lua integer) */
+  KURA_TNUM,    /* n (a Lua float) */
+  KURA_TSTR,    /* s, len: binary-safe; results are NUL-terminated too */
+  KURA_TOTHER   /* a result of another Lua type (table, function...): s names
+                 * the type ("table"); never valid as an argument */
+} kura_type;
+
+typedef struct kura_value {
+  kura_type type;
+  int b;
+  int64_t i;
+  double n;
+  const char *s;
+  size_t len;
+} kura_value;
+
+/* Constructors for arguments (C and C++). */
+static inline kura_value kura_nil(void) { kura_value v = {KURA_TNIL, 0, 0, 0, 0, 0}; return v; }
+static inline kura_value kura_bool(int b) { kura_value v = {KURA_TBOOL, b != 0, 0, 0, 0, 0}; return v; }
+static inline kura_value kura_int(int64_t i) { kura_value v = {KURA_TINT, 0, i, 0, 0, 0}; return v; }
+static inline kura_value kura_num(double n) { kura_value v = {KURA_TNUM, 0, 0, n, 0, 0}; return v; }
+/* s must stay valid during the call only (Lua copies it); NULL is nil. */
+static inline kura_value kura_lstr(const char *s, size_t len)
+{
+  kura_value v = {s ? KURA_TSTR : KURA_TNIL, 0, 0, 0, s, s ? len : 0};
+  return v;
+}
+KURA_API kura_value kura_str(const char *s); /* NUL-terminated; NULL is nil */
+
+/* Calls the global function `fn` with nargs arguments and copies its first
+ * nres results into res (missing ones are nil; extra ones are dropped; res may
+ * be NULL when nres is 0). The call runs synchronously and may not suspend:
+ * cache calls on the memory backend work; a handler that must wait (a remote
+ * backend, kura.sleep) starts a task with kura.spawn, or the host uses
+ * kura_spawn. The instruction budget restarts for every call.
+ *
+ * Ownership: string results (s) point into a buffer of rt that stays valid
+ * until the next kura_call, kura_load_* or kura_runtime_free on rt. Copy what
+ * you keep.
+ * Errors: KURA_ENOTFOUND no global function `fn`; KURA_EINVAL bad arguments;
+ * KURA_EUNKNOWN the function raised an error (kura_errmsg: message +
+ * traceback); KURA_ELIMIT instruction budget exceeded; KURA_ENOMEM memory cap
+ * or out of memory. The runtime stays usable after any of them. */
+KURA_API int kura_call(kura_runtime *rt, const char *fn, const kura_value *args, int nargs,
+                       kura_value *res, int nres);
+
+/* Starts the global function `fn` as a task (a coroutine that may suspend on
+ * remote cache calls, kura.sleep, ...). It runs on the next kura_tick or
+ * kura_run; its results are dropped and an error it raises is printed on
+ * stderr as an uncaught task error. String arguments are copied. */
+KURA_API int kura_spawn(kura_runtime *rt, const char *fn, const kura_value *args, int nargs);
+
+/* ========================================================================= */
+/* The loop                                                                   */
+/* ========================================================================= */
+
+/* One non-blocking turn of the runtime's loop: due timers fire, ready tasks
+ * run, finished I/O completes. For hosts that tick (call it once per frame).
+ * Returns the number of tasks, timers and C requests still pending (>= 0);
+ * 0 means idle. With the host's loop the host may instead run that loop
+ * itself; kura_tick then runs one non-blocking turn of it. */
+KURA_API int kura_tick(kura_runtime *rt);
+/* Runs the loop until no task, timer or C request is left (blocking while
+ * they wait). KURA_OK, KURA_EUNKNOWN if a task raised an error no one caught
+ * (printed on stderr), KURA_ECANCELLED if tasks wait for something that can
+ * no longer happen. */
+KURA_API int kura_run(kura_runtime *rt);
+
+/* ========================================================================= */
+/* The cache from C                                                           */
+/* ========================================================================= */
+
+/* The runtime's shared client: the same backend, default TTL and (memory
+ * backend) the same named store ("default") as kura.client() in its scripts,
+ * so both see the same caches. Owned by rt: never free it. NULL if the
+ * backend cannot be opened (kura_errmsg says why). */
+KURA_API kura_client *kura_client_get(kura_runtime *rt);
+#define kura_client(rt) kura_client_get(rt)
+
+enum kura_outcome {
+  KURA_MISS = 0,    /* no such item */
+  KURA_HIT = 1,     /* found / stored / changed / created */
+  KURA_SKIPPED = 2  /* present, but the condition did not hold */
+};
+
+/* What a cache call completes with. Pointers are valid only during the
+ * callback: copy the value if you keep it. */
+typedef struct kura_result {
+  int err;             /* KURA_OK or a KURA_E* code (as the Lua err.code) */
+  const char *errmsg;  /* when err: names the cache or key; else "" */
+  int outcome;         /* enum kura_outcome; see each call */
+  const void *value;   /* kura_get on a hit */
+  size_t vlen;
+  int64_t integer;     /* kura_increment: the new value */
+  double ttl;          /* kura_item_get_ttl: seconds left (HUGE_VAL: none) */
+} kura_result;
+
+typedef void (*kura_cb)(void *udata, const kura_result *res);
+
+/* Every call below follows one rule: it returns KURA_OK when cb will be
+ * called exactly once (the memory backend calls it before returning; remote
+ * backends from the loop), or a negative code when the call was refused at
+ * once: cb is then never called (KURA_EINVAL for an invalid cache name, key,
+ * value or TTL, with kura_client_errmsg saying which). cb may be NULL (fire
+ * and forget). Keys and values are binary-safe byte strings; cache names are
+ * NUL-terminated. ttl in seconds; <= 0 means the client's default TTL.
+ * Semantics and error codes are those of LUA_API.md: an item call on a cache
+ * that does not exist completes with KURA_ENOTFOUND. */
+
+/* outcome KURA_HIT: value/vlen hold the value; KURA_MISS: absent. */
+KURA_API int kura_get(kura_client *c, const char *cache, const void *key, size_t klen,
+                      kura_cb cb, void *udata);
+KURA_API int kura_set(kura_client *c, const char *cache, const void *key, size_t klen,
+                      const void *val, size_t vlen, double ttl, kura_cb cb, void *udata);
+/* Succeeds also when the key was absent. */
+KURA_API int kura_delete(kura_client *c, const char *cache, const void *key, size_t klen,
+                         kura_cb cb, void *udata);
+/* integer: the new value. An absent key starts at 0; ttl applies when the call
+ * creates the item. KURA_EPRECOND when the stored value is not an integer or
+ * the result overflows int64. */
+KURA_API int kura_increment(kura_client *c, const char *cache, const void *key, size_t klen,
+                            int64_t amount, double ttl, kura_cb cb, void *udata);
+
+/* The conditions of the set_if_* calls of the Lua API. */
+typedef enum kura_set_cond {
+  KURA_SET_IF_ABSENT = 1,
+  KURA_SET_IF_PRESENT,
+  KURA_SET_IF_EQUAL,                  /* present and value == cmp */
+  KURA_SET_IF_NOT_EQUAL,              /* absent, or value != cmp */
+  KURA_SET_IF_PRESENT_AND_NOT_EQUAL,  /* present and value != cmp */
+  KURA_SET_IF_ABSENT_OR_EQUAL         /* absent, or value == cmp */
+} kura_set_cond;
+/* outcome KURA_HIT: stored; anything else: not stored. cmp is ignored by the
+ * conditions that do not compare (may be NULL). */
+KURA_API int kura_set_if(kura_client *c, const char *cache, const void *key, size_t klen,
+                         const void *val, size_t vlen, kura_set_cond cond,
+                         const void *cmp, size_t cmplen, double ttl, kura_cb cb, void *udata);
+/* outcome KURA_HIT: present; KURA_MISS: absent. */
+KURA_API int kura_key_exists(kura_client *c, const char *cache, const void *key, size_t klen,
+                             kura_cb cb, void *udata);
+/* outcome KURA_HIT: ttl holds the seconds left; KURA_MISS: absent. */
+KURA_API int kura_item_get_ttl(kura_client *c, const char *cache, const void *key, size_t klen,
+                               kura_cb cb, void *udata);
+/* Sets the item's TTL to ttl seconds (> 0). outcome KURA_HIT: set; KURA_MISS:
+ * absent. */
+KURA_API int kura_update_ttl(kura_client *c, const char *cache, const void *key, size_t klen,
+                             double ttl, kura_cb cb, void *udata);
+/* outcome KURA_HIT: created; KURA_SKIPPED: it already existed. */
+KURA_API int kura_create_cache(kura_client *c, const char *cache, kura_cb cb, void *udata);
+/* KURA_ENOTFOUND when it does not exist. */
+KURA_API int kura_delete_cache(kura_client *c, const char *cache, kura_cb cb, void *udata);
+/* All items gone; the cache stays. */
+KURA_API int kura_flush_cache(kura_client *c, const char *cache, kura_cb cb, void *udata);
+
+/* Why the last call on c was refused, or the last failure. Valid until the
+ * next call on c. */
+KURA_API const char *kura_client_errmsg(const kura_client *c);
 
 #ifdef __cplusplus
 }

@@ -66,6 +66,13 @@ struct kr_runtime {
   lua_State *L;            /* main thread; also the `from` of every resume */
   kr_runtime_config cfg;   /* strings are owned copies */
   size_t lua_bytes;        /* memory held by the Lua state */
+  size_t mem_limit;        /* cap on lua_bytes, 0: none (sandbox.c) */
+  int in_call;             /* a protected host call into Lua runs (embed.c) */
+  uint64_t mem_refused;    /* allocations the cap refused */
+  uint64_t budget;         /* instructions per call into Lua, 0: none */
+  uint64_t budget_step;    /* instructions between two count hooks */
+  uint64_t budget_used;    /* charged since the last reset (every resume) */
+  int budget_hit;          /* the hook stopped a call */
 
   uv_check_t check;        /* drains the ready queue */
   uv_idle_t idle;          /* keeps poll non-blocking while tasks are ready */

@@ -26,6 +26,13 @@ static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     rt->lua_bytes -= old;
     return NULL;
   }
+  /* The cap (sandbox.c) holds only inside protected calls (a task resume, a
+   * host's kura_call), where the memory error it causes is always caught. */
+  if (rt->mem_limit && nsize > old && (rt->current || rt->in_call) &&
+      rt->lua_bytes + (nsize - old) > rt->mem_limit) {
+    rt->mem_refused++;
+    return NULL;
+  }
   void *p = realloc(ptr, nsize);
   if (p)
     rt->lua_bytes += nsize - old;

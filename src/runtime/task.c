@@ -252,6 +252,7 @@ void kr_task_resume(kr_runtime *rt, kr_task *t)
   t->nargs = 0;
   t->state = KR_TASK_RUNNING;
   rt->current = t;
+  rt->budget_used = 0; /* each resume gets the whole instruction budget (sandbox.c) */
   int status = lua_resume(t->co, rt->L, nargs, &nres);
   rt->current = NULL;
   if (status == LUA_YIELD) {

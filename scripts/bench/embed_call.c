@@ -1,0 +1,143 @@
+/* embed_call: what a host pays to call a Lua handler through kura_call,
+ * printed beside a bare lua_pcall of the same function in a plain lua_State
+ * (luaL_newstate), measured in the same run. Two shapes: an empty handler
+ * with no arguments, and a handler that takes two integers and returns one
+ * (on_tick(tick, dt) -> n). Also with the sandbox and an instruction budget,
+ * which add a count hook. Goal: kura_call <= 1.5x the bare lua_pcall.
+ *
+ * Times are CPU time of the process (CLOCK_PROCESS_CPUTIME_ID), not wall
+ * time, so that other work on a shared machine disturbs them less; each
+ * figure is the best of several rounds, the three variants interleaved.
+ *
+ * usage: embed_call [calls] [rounds]   (default 2000000 calls, best of 5) */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include <time.h>
+
+#include "kura.h"
+
+static double cpu_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static const char handlers[] =
+  "function on_empty() end\n"
+  "function on_tick(tick, dt) return tick + dt end\n";
+
+/* The floor: lua_getglobal + lua_pcall, the least a C host writes. */
+static double bare(lua_State *L, long calls, int with_args)
+{
+  long sum = 0;
+  double t0 = cpu_now();
+  for (long i = 0; i < calls; i++) {
+    if (with_args) {
+      lua_getglobal(L, "on_tick");
+      lua_pushinteger(L, i);
+      lua_pushinteger(L, 1);
+      if (lua_pcall(L, 2, 1, 0) != LUA_OK)
+        return -1;
+      sum += (long)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    } else {
+      lua_getglobal(L, "on_empty");
+      if (lua_pcall(L, 0, 0, 0) != LUA_OK)
+        return -1;
+    }
+  }
+  double t = cpu_now() - t0;
+  if (with_args && sum <= 0)
+    return -1;
+  return t;
+}
+
+static double via_kura(kura_runtime *rt, long calls, int with_args)
+{
+  long sum = 0;
+  kura_value args[2], res;
+  double t0 = cpu_now();
+  for (long i = 0; i < calls; i++) {
+    if (with_args) {
+      args[0] = kura_int(i);
+      args[1] = kura_int(1);
+      if (kura_call(rt, "on_tick", args, 2, &res, 1) != KURA_OK)
+        return -1;
+      sum += (long)res.i;
+    } else if (kura_call(rt, "on_empty", NULL, 0, NULL, 0) != KURA_OK) {
+      return -1;
+    }
+  }
+  double t = cpu_now() - t0;
+  if (with_args && sum <= 0)
+    return -1;
+  return t;
+}
+
+static kura_runtime *runtime(int sandbox)
+{
+  kura_options o = {0};
+  o.sandbox = sandbox;
+  o.instruction_budget = sandbox ? 1000000 : 0;
+  o.memory_limit = sandbox ? 64u << 20 : 0;
+  kura_runtime *rt = NULL;
+  if (kura_runtime_new(&o, &rt) != KURA_OK || kura_load_string(rt, handlers, "=bench") != KURA_OK) {
+    fprintf(stderr, "embed_call: %s\n", rt ? kura_errmsg(rt) : "no runtime");
+    exit(1);
+  }
+  return rt;
+}
+
+static void row(const char *name, double secs, long calls, double floor_ns)
+{
+  double ns = secs * 1e9 / (double)calls;
+  printf("  %-34s %8.1f ns/call %8.2f Mcalls/s", name, ns, (double)calls / secs / 1e6);
+  if (floor_ns > 0)
+    printf("   %.2fx the bare lua_pcall", ns / floor_ns);
+  printf("\n");
+}
+
+static double best(double a, double b)
+{
+  return a < 0 ? b : (b < a ? b : a);
+}
+
+int main(int argc, char **argv)
+{
+  long calls = argc > 1 ? atol(argv[1]) : 2000000;
+  int rounds = argc > 2 ? atoi(argv[2]) : 5;
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  if (luaL_dostring(L, handlers) != LUA_OK)
+    return 1;
+  kura_runtime *plain = runtime(0), *boxed = runtime(1);
+  printf("embed_call: %ld calls per measurement, best of %d rounds (kura %s, %s)\n", calls,
+         rounds, kura_version(), LUA_RELEASE);
+  for (int shape = 0; shape < 2; shape++) {
+    double tb = -1, tk = -1, ts = -1;
+    for (int r = 0; r < rounds; r++) {
+      tb = best(tb, bare(L, calls, shape));
+      tk = best(tk, via_kura(plain, calls, shape));
+      ts = best(ts, via_kura(boxed, calls, shape));
+    }
+    if (tb < 0 || tk < 0 || ts < 0) {
+      fprintf(stderr, "embed_call: a call failed\n");
+      return 1;
+    }
+    double floor_ns = tb * 1e9 / (double)calls;
+    printf("%s\n", shape ? "on_tick(tick, dt) -> number (2 integer arguments, 1 result):"
+                         : "on_empty() (no arguments, no results):");
+    row("bare lua_getglobal + lua_pcall", tb, calls, 0);
+    row("kura_call", tk, calls, floor_ns);
+    row("kura_call, sandbox + budget + cap", ts, calls, floor_ns);
+  }
+  kura_runtime_free(plain);
+  kura_runtime_free(boxed);
+  lua_close(L);
+  return 0;
+}

@@ -1,0 +1,620 @@
+/* The public C API of include/kura.h for hosts that embed kura: runtimes with
+ * options and limits, loading scripts, calling Lua handlers with tagged
+ * values, driving the loop, and the cache from C with callbacks. A thin layer
+ * over the runtime (runtime.h, rt_internal.h), the sandbox (sandbox.h) and
+ * the client (core/client.h); nothing here is visible to the host but the
+ * kura_ functions.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "core/client.h"
+#include "kura.h"
+#include "runtime/rt_internal.h"
+#include "runtime/sandbox.h"
+
+struct kura_runtime {
+  kr_runtime *rt;
+  lua_State *L;         /* rt's main state */
+  kr_client *client;    /* the C side of the shared client, made on first use */
+  int sandbox;          /* load only text chunks */
+  int msgh;             /* stack slots of the main state that stay for good: */
+  int globals;          /* the traceback handler and the globals table */
+  char *err;            /* the last error message (malloc'd), or NULL */
+  char *rbuf;           /* the string results of the last kura_call */
+  size_t rcap;
+};
+
+/* --- errors ----------------------------------------------------------------- */
+
+static int fail(kura_runtime *k, int err, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+
+static int fail(kura_runtime *k, int err, const char *fmt, ...)
+{
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  free(k->err);
+  k->err = strdup(buf);
+  return err;
+}
+
+/* The error object on top of L becomes the message; pops it. */
+static void take_error(kura_runtime *k)
+{
+  const char *msg = lua_tostring(k->L, -1);
+  free(k->err);
+  k->err = strdup(msg ? msg : "(error object is not a string)");
+  lua_pop(k->L, 1);
+}
+
+static void clear_error(kura_runtime *k)
+{
+  free(k->err);
+  k->err = NULL;
+}
+
+const char *kura_errmsg(const kura_runtime *k)
+{
+  return k && k->err ? k->err : "";
+}
+
+/* The code for a failed protected call (status) that started when the
+ * allocator had refused `refused` allocations. */
+static int code_of(kura_runtime *k, int status, uint64_t refused)
+{
+  if (status == LUA_ERRMEM || kr_memory_refused(k->rt) != refused)
+    return KURA_ENOMEM;
+  if (kr_budget_exceeded(k->rt))
+    return KURA_ELIMIT;
+  return KURA_EUNKNOWN;
+}
+
+/* Message handler of kura_call: the message with a traceback. */
+static int traceback(lua_State *L)
+{
+  const char *msg = lua_tostring(L, 1);
+  if (!msg)
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* --- life cycle ----------------------------------------------------------------- */
+
+/* Runs on the main state, protected: the path and the sandbox. */
+static int setup(lua_State *L)
+{
+  const char *path = lua_tostring(L, 1);
+  int sandbox = lua_toboolean(L, 2);
+  if (path) {
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s;%s", path, lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+  }
+  if (sandbox) {
+    lua_pushcfunction(L, kr_sandbox_open);
+    lua_call(L, 0, 0);
+  }
+  return 0;
+}
+
+static int apply_options(kura_runtime *k, const kura_options *o)
+{
+  lua_pushcfunction(k->L, setup);
+  lua_pushstring(k->L, o->lua_path);
+  lua_pushboolean(k->L, o->sandbox);
+  if (lua_pcall(k->L, 2, 0, 0) != LUA_OK) {
+    take_error(k);
+    return KURA_EINTERNAL;
+  }
+  k->sandbox = o->sandbox != 0;
+  /* kura_call reuses these instead of pushing them for every call. */
+  lua_pushcfunction(k->L, traceback);
+  k->msgh = lua_gettop(k->L);
+  lua_rawgeti(k->L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  k->globals = lua_gettop(k->L);
+  kr_budget_set(k->rt, o->instruction_budget);
+  kr_memory_limit_set(k->rt, o->memory_limit);
+  return KURA_OK;
+}
+
+int kura_runtime_new(const kura_options *opts, kura_runtime **out)
+{
+  static const kura_options defaults;
+  if (!out)
+    return KURA_EINVAL;
+  *out = NULL;
+  if (!opts)
+    opts = &defaults;
+  kura_runtime *k = calloc(1, sizeof *k);
+  if (!k)
+    return KURA_ENOMEM;
+  kr_runtime_config cfg = {.backend = opts->backend, .default_ttl = opts->default_ttl};
+  int rc = kr_runtime_new((uv_loop_t *)opts->loop, &cfg, &k->rt);
+  if (rc == KURA_OK) {
+    k->L = kr_runtime_lua(k->rt);
+    rc = apply_options(k, opts);
+  }
+  if (rc != KURA_OK) {
+    if (k->err)
+      fprintf(stderr, "kura: cannot create the runtime: %s\n", k->err);
+    kura_runtime_free(k);
+    return rc;
+  }
+  *out = k;
+  return KURA_OK;
+}
+
+static void client_closed(void *ud)
+{
+  *(int *)ud = 1;
+}
+
+/* Closes the C client: its pending requests complete with KURA_ECANCELLED,
+ * then the loop turns until its handles have closed. */
+static void close_client(kura_runtime *k)
+{
+  int closed = 0;
+  kr_client_close(k->client, client_closed, &closed);
+  k->client = NULL;
+  uv_loop_t *loop = kr_runtime_loop(k->rt);
+  for (int i = 0; !closed && i < 1000; i++)
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+void kura_runtime_free(kura_runtime *k)
+{
+  if (!k)
+    return;
+  if (k->client)
+    close_client(k);
+  kr_runtime_free(k->rt);
+  free(k->err);
+  free(k->rbuf);
+  free(k);
+}
+
+size_t kura_lua_bytes(const kura_runtime *k)
+{
+  return kr_runtime_lua_bytes(k->rt);
+}
+
+/* --- scripts ------------------------------------------------------------------- */
+
+/* The chunk loaded with `status` is on top of the stack (or its error):
+ * runs it as the main task until it finishes or first suspends. */
+static int run_main(kura_runtime *k, int status)
+{
+  lua_State *L = k->L;
+  if (status != LUA_OK) {
+    take_error(k);
+    return status == LUA_ERRMEM ? KURA_ENOMEM : KURA_EINVAL;
+  }
+  kr_runtime *rt = k->rt;
+  uint64_t refused = kr_memory_refused(rt);
+  kr_budget_reset(rt, L);
+  kr_task *t = kr_task_spawn(rt, L, 0, 0); /* pushes the task object */
+  kr_task_queue_drain(rt);
+  int rc = KURA_OK;
+  if (t->state == KR_TASK_FAILED) {
+    t->joined = 1; /* the error goes to the host: not an uncaught one */
+    lua_getiuservalue(L, -1, 2);
+    rc = code_of(k, LUA_ERRRUN, refused);
+    take_error(k);
+  }
+  lua_pop(L, 1);
+  return rc;
+}
+
+int kura_load_file(kura_runtime *k, const char *path)
+{
+  if (!k || !path)
+    return KURA_EINVAL;
+  clear_error(k);
+  return run_main(k, luaL_loadfilex(k->L, path, k->sandbox ? "t" : NULL));
+}
+
+int kura_load_string(kura_runtime *k, const char *code, const char *name)
+{
+  if (!k || !code)
+    return KURA_EINVAL;
+  clear_error(k);
+  int st = luaL_loadbufferx(k->L, code, strlen(code), name ? name : "=(string)",
+                           k->sandbox ? "t" : NULL);
+  return run_main(k, st);
+}
+
+/* --- values ----------------------------------------------------------------------- */
+
+kura_value kura_str(const char *s)
+{
+  return kura_lstr(s, s ? strlen(s) : 0);
+}
+
+static int push_value(lua_State *L, const kura_value *v)
+{
+  switch (v->type) {
+  case KURA_TNIL: lua_pushnil(L); return 0;
+  case KURA_TBOOL: lua_pushboolean(L, v->b); return 0;
+  case KURA_TINT: lua_pushinteger(L, (lua_Integer)v->i); return 0;
+  case KURA_TNUM: lua_pushnumber(L, (lua_Number)v->n); return 0;
+  case KURA_TSTR:
+    if (!v->s && v->len)
+      return -1;
+    lua_pushlstring(L, v->s ? v->s : "", v->len);
+    return 0;
+  default: return -1;
+  }
+}
+
+/* Pushes fn (a global, read raw: no metamethod runs outside the protected
+ * call) and the arguments. Returns 0, or an error with the stack as it was. */
+static int push_call(kura_runtime *k, const char *fn, const kura_value *args, int nargs)
+{
+  lua_State *L = k->L;
+  if (nargs + 2 > LUA_MINSTACK && !lua_checkstack(L, nargs + 2))
+    return fail(k, KURA_EINVAL, "kura_call: too many arguments (%d)", nargs);
+  lua_pushstring(L, fn);
+  if (lua_rawget(L, k->globals) != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return fail(k, KURA_ENOTFOUND, "kura_call: no global function '%s'", fn);
+  }
+  for (int i = 0; i < nargs; i++) {
+    if (push_value(L, &args[i]) != 0) {
+      lua_pop(L, i + 1);
+      return fail(k, KURA_EINVAL, "kura_call: argument %d of '%s' has no valid type", i + 1, fn);
+    }
+  }
+  return 0;
+}
+
+/* Appends the string at idx to k->rbuf; returns its offset there, or -1. */
+static long keep_string(kura_runtime *k, int idx, size_t *used, size_t *len)
+{
+  const char *s = lua_tolstring(k->L, idx, len);
+  size_t need = *used + *len + 1;
+  if (need > k->rcap) {
+    size_t cap = k->rcap ? k->rcap : 64;
+    while (cap < need)
+      cap *= 2;
+    char *p = realloc(k->rbuf, cap);
+    if (!p)
+      return -1;
+    k->rbuf = p, k->rcap = cap;
+  }
+  long off = (long)*used;
+  memcpy(k->rbuf + off, s, *len);
+  k->rbuf[off + (long)*len] = '\0';
+  *used = need;
+  return off;
+}
+
+/* Copies the n results at first.. of L into res, strings into k->rbuf. One
+ * pass: string offsets are kept in .i and turned into pointers at the end,
+ * once the buffer no longer moves. */
+static int copy_results(kura_runtime *k, int first, kura_value *res, int n)
+{
+  lua_State *L = k->L;
+  size_t used = 0;
+  int strings = 0;
+  for (int i = 0; i < n; i++) {
+    int idx = first + i;
+    kura_value *v = &res[i];
+    *v = (kura_value){KURA_TNIL, 0, 0, 0, NULL, 0};
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: break;
+    case LUA_TBOOLEAN: v->type = KURA_TBOOL, v->b = lua_toboolean(L, idx); break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx))
+        v->type = KURA_TINT, v->i = (int64_t)lua_tointeger(L, idx);
+      else
+        v->type = KURA_TNUM, v->n = (double)lua_tonumber(L, idx);
+      break;
+    case LUA_TSTRING:
+      v->type = KURA_TSTR, v->i = keep_string(k, idx, &used, &v->len);
+      if (v->i < 0)
+        return fail(k, KURA_ENOMEM, "kura_call: out of memory for the results");
+      strings = 1;
+      break;
+    default:
+      v->type = KURA_TOTHER, v->s = luaL_typename(L, idx), v->len = strlen(v->s);
+    }
+  }
+  for (int i = 0; strings && i < n; i++)
+    if (res[i].type == KURA_TSTR)
+      res[i].s = k->rbuf + res[i].i, res[i].i = 0;
+  return KURA_OK;
+}
+
+int kura_call(kura_runtime *k, const char *fn, const kura_value *args, int nargs,
+              kura_value *res, int nres)
+{
+  if (!k || !fn || nargs < 0 || nres < 0 || (nargs && !args) || (nres && !res))
+    return KURA_EINVAL;
+  lua_State *L = k->L;
+  int rc = push_call(k, fn, args, nargs);
+  if (rc)
+    return rc;
+  kr_runtime *rt = k->rt;
+  uint64_t refused = rt->mem_refused;
+  int outer = rt->in_call;
+  if (rt->budget)
+    kr_budget_reset(rt, L);
+  rt->in_call = 1; /* the memory cap holds (sandbox.h) */
+  int st = lua_pcall(L, nargs, nres, k->msgh);
+  rt->in_call = outer;
+  if (st != LUA_OK) {
+    rc = code_of(k, st, refused);
+    take_error(k);
+    if (kr_budget_exceeded(rt)) /* tasks made from L later must not inherit */
+      kr_budget_reset(rt, L);
+  } else if (nres) {
+    rc = copy_results(k, lua_gettop(L) - nres + 1, res, nres);
+    lua_pop(L, nres);
+  }
+  return rc;
+}
+
+int kura_spawn(kura_runtime *k, const char *fn, const kura_value *args, int nargs)
+{
+  if (!k || !fn || nargs < 0 || (nargs && !args))
+    return KURA_EINVAL;
+  int rc = push_call(k, fn, args, nargs);
+  if (rc)
+    return rc;
+  kr_task_spawn(k->rt, k->L, nargs, 1); /* detached: its error is printed */
+  lua_pop(k->L, 1);
+  return KURA_OK;
+}
+
+/* --- the loop -------------------------------------------------------------------------- */
+
+static int pending(kura_runtime *k)
+{
+  size_t n = (size_t)k->rt->ntasks + (size_t)k->rt->ntimers;
+  if (k->client)
+    n += kr_client_pending(k->client);
+  return n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
+}
+
+int kura_tick(kura_runtime *k)
+{
+  if (!k)
+    return KURA_EINVAL;
+  uv_run(kr_runtime_loop(k->rt), UV_RUN_NOWAIT);
+  return pending(k);
+}
+
+int kura_run(kura_runtime *k)
+{
+  if (!k)
+    return KURA_EINVAL;
+  kr_runtime *rt = k->rt;
+  int uncaught = rt->uncaught, rc = KURA_OK;
+  while (pending(k) > 0) {
+    if (uv_run(kr_runtime_loop(rt), UV_RUN_ONCE) == 0 && pending(k) > 0) {
+      rc = fail(k, KURA_ECANCELLED, "%d task(s) wait for something that can no longer "
+                                    "happen (deadlock)", rt->ntasks);
+      break;
+    }
+  }
+  lua_gc(k->L, LUA_GCCOLLECT); /* unreachable failed tasks report themselves */
+  kr_task_report_unjoined(rt);
+  if (rc == KURA_OK && rt->uncaught > uncaught)
+    rc = fail(k, KURA_EUNKNOWN, "%d task(s) raised an error no one caught (see stderr)",
+              rt->uncaught - uncaught);
+  return rc;
+}
+
+/* --- the cache from C ------------------------------------------------------------------- */
+
+kura_client *kura_client_get(kura_runtime *k)
+{
+  if (!k)
+    return NULL;
+  if (k->client)
+    return (kura_client *)k->client;
+  const kr_runtime_config *rc = kr_runtime_config_get(k->rt);
+  kr_client_config cfg = {
+    .backend = rc->backend ? rc->backend : "memory",
+    .default_ttl = rc->default_ttl,
+    .momento_endpoint = rc->momento_endpoint,
+  };
+  char err[256];
+  if (kr_client_new(kr_runtime_loop(k->rt), &cfg, &k->client, err, sizeof err) != KURA_OK) {
+    k->client = NULL;
+    fail(k, KURA_EINVAL, "kura_client: %s", err);
+    return NULL;
+  }
+  return (kura_client *)k->client;
+}
+
+const char *kura_client_errmsg(const kura_client *c)
+{
+  return c ? kr_client_errstr((const kr_client *)c) : "no client";
+}
+
+/* The host's callback, carried through the client: on the C stack when the
+ * backend completes inline, else on the heap until the completion. */
+typedef struct ccall {
+  kura_cb cb;
+  void *udata;
+  int heap;
+} ccall;
+
+static void on_done(void *udata, const kr_request *req, const kr_result *res)
+{
+  ccall *cc = udata;
+  kura_cb cb = cc->cb;
+  void *ud = cc->udata;
+  if (cc->heap)
+    free(cc);
+  if (!cb)
+    return;
+  kura_result r = {
+    .err = res->err,
+    .errmsg = res->err && res->msg ? res->msg : "",
+    .outcome = res->outcome,
+    .value = res->val,
+    .vlen = res->vlen,
+    .integer = res->integer,
+  };
+  if (req->op == KR_OP_TTL_GET && res->outcome == KR_HIT)
+    r.ttl = res->ttl_ms == UINT64_MAX ? HUGE_VAL : (double)res->ttl_ms / 1000.0;
+  cb(ud, &r);
+}
+
+static int submit(kura_client *c, kr_request *req, kura_cb cb, void *udata)
+{
+  kr_client *kc = (kr_client *)c;
+  if (kr_client_is_inline(kc)) {
+    ccall cc = {cb, udata, 0};
+    return kr_client_submit(kc, req, on_done, &cc);
+  }
+  ccall *cc = malloc(sizeof *cc);
+  if (!cc)
+    return kr_client_fail(kc, KURA_ENOMEM, "out of memory");
+  *cc = (ccall){cb, udata, 1};
+  int rc = kr_client_submit(kc, req, on_done, cc);
+  if (rc)
+    free(cc);
+  return rc;
+}
+
+/* Fills the request's cache (and checks the client); 0 or a refusal. */
+static int start(kura_client *c, kr_request *req, enum kr_op op, const char *cache)
+{
+  if (!c)
+    return KURA_EINVAL;
+  if (!cache)
+    return kr_client_fail((kr_client *)c, KURA_EINVAL, "the cache name is NULL");
+  memset(req, 0, sizeof *req);
+  req->op = op;
+  req->cache = cache;
+  req->cache_len = strlen(cache);
+  return 0;
+}
+
+/* ttl seconds -> req->ttl_ms; <= 0 (when `optional`) keeps the default. */
+static int set_ttl(kura_client *c, kr_request *req, double ttl, int optional)
+{
+  if (optional && ttl <= 0)
+    return 0;
+  if (kr_seconds_to_ms(ttl, &req->ttl_ms) != 0)
+    return kr_client_fail((kr_client *)c, KURA_EINVAL,
+                          "ttl must be a positive, finite number of seconds (got %g)", ttl);
+  return 0;
+}
+
+#define START(opcode)                             \
+  kr_request req;                                 \
+  int rc_ = start(c, &req, (opcode), cache);      \
+  if (rc_)                                        \
+    return rc_;                                   \
+  req.key = key, req.klen = klen
+
+int kura_get(kura_client *c, const char *cache, const void *key, size_t klen,
+             kura_cb cb, void *udata)
+{
+  START(KR_OP_GET);
+  return submit(c, &req, cb, udata);
+}
+
+int kura_set(kura_client *c, const char *cache, const void *key, size_t klen,
+             const void *val, size_t vlen, double ttl, kura_cb cb, void *udata)
+{
+  START(KR_OP_SET);
+  req.val = val, req.vlen = vlen;
+  if ((rc_ = set_ttl(c, &req, ttl, 1)) != 0)
+    return rc_;
+  return submit(c, &req, cb, udata);
+}
+
+int kura_delete(kura_client *c, const char *cache, const void *key, size_t klen,
+                kura_cb cb, void *udata)
+{
+  START(KR_OP_DELETE);
+  return submit(c, &req, cb, udata);
+}
+
+int kura_increment(kura_client *c, const char *cache, const void *key, size_t klen,
+                   int64_t amount, double ttl, kura_cb cb, void *udata)
+{
+  START(KR_OP_INCREMENT);
+  req.amount = amount;
+  if ((rc_ = set_ttl(c, &req, ttl, 1)) != 0)
+    return rc_;
+  return submit(c, &req, cb, udata);
+}
+
+int kura_set_if(kura_client *c, const char *cache, const void *key, size_t klen,
+                const void *val, size_t vlen, kura_set_cond cond,
+                const void *cmp, size_t cmplen, double ttl, kura_cb cb, void *udata)
+{
+  START(KR_OP_SET_IF);
+  if (cond < KURA_SET_IF_ABSENT || cond > KURA_SET_IF_ABSENT_OR_EQUAL)
+    return kr_client_fail((kr_client *)c, KURA_EINVAL, "unknown set_if condition %d", (int)cond);
+  req.val = val, req.vlen = vlen;
+  req.cond = (enum kr_set_cond)cond; /* the same numbering as enum kr_set_cond */
+  req.cmp = cmp, req.cmplen = cmplen;
+  if ((rc_ = set_ttl(c, &req, ttl, 1)) != 0)
+    return rc_;
+  return submit(c, &req, cb, udata);
+}
+
+int kura_key_exists(kura_client *c, const char *cache, const void *key, size_t klen,
+                    kura_cb cb, void *udata)
+{
+  START(KR_OP_KEY_EXISTS);
+  return submit(c, &req, cb, udata);
+}
+
+int kura_item_get_ttl(kura_client *c, const char *cache, const void *key, size_t klen,
+                      kura_cb cb, void *udata)
+{
+  START(KR_OP_TTL_GET);
+  return submit(c, &req, cb, udata);
+}
+
+int kura_update_ttl(kura_client *c, const char *cache, const void *key, size_t klen,
+                    double ttl, kura_cb cb, void *udata)
+{
+  START(KR_OP_TTL_SET);
+  req.ttl_mode = KR_TTL_UPDATE;
+  if ((rc_ = set_ttl(c, &req, ttl, 0)) != 0)
+    return rc_;
+  return submit(c, &req, cb, udata);
+}
+
+static int manage(kura_client *c, enum kr_op op, const char *cache, kura_cb cb, void *udata)
+{
+  kr_request req;
+  int rc = start(c, &req, op, cache);
+  return rc ? rc : submit(c, &req, cb, udata);
+}
+
+int kura_create_cache(kura_client *c, const char *cache, kura_cb cb, void *udata)
+{
+  return manage(c, KR_OP_CREATE_CACHE, cache, cb, udata);
+}
+
+int kura_delete_cache(kura_client *c, const char *cache, kura_cb cb, void *udata)
+{
+  return manage(c, KR_OP_DELETE_CACHE, cache, cb, udata);
+}
+
+int kura_flush_cache(kura_client *c, const char *cache, kura_cb cb, void *udata)
+{
+  return manage(c, KR_OP_FLUSH_CACHE, cache, cb, udata);
+}
