@@ -139,6 +139,35 @@ t.test("invalid cache names: INVALID_ARGUMENT_ERROR", function()
   end
 end)
 
+-- A name create_cache accepts must come back from list_caches unchanged and
+-- work for every call; a name it cannot keep must be refused.
+local ODD_NAMES = { { "space", " x y" }, { "slash and colon", "/x:y" },
+                    { "high bytes", "\255\1" }, { "embedded NUL", "\0nul" } }
+for _, odd in ipairs(ODD_NAMES) do
+  t.test("a cache name with " .. odd[1] .. " is kept as given or refused", function()
+    local c = C.client()
+    local base = C.name("caches", "odd")
+    local name = base .. odd[2]
+    local ok, err = c:create_cache(name)
+    if ok == nil then
+      C.check_err_at(string.format("create_cache %q", name), "INVALID_ARGUMENT_ERROR", ok, err)
+      return
+    end
+    local fine, e = pcall(function()
+      t.eq(ok, true, string.format("create_cache %q", name))
+      local found = {}
+      for _, entry in ipairs(c:list_caches()) do
+        if entry.name:sub(1, #base) == base then found[#found + 1] = entry.name end
+      end
+      t.eq(found, { name }, "list_caches")
+      t.eq(c:set(name, "k", "v"), true)
+      t.eq(c:get(name, "k"), "v")
+    end)
+    t.eq(c:delete_cache(name), true)
+    if not fine then error(e, 0) end
+  end)
+end
+
 t.test("cache management calls raise on wrong types", function()
   local c = C.client()
   for _, bad in ipairs({ {}, true, function() end }) do

@@ -156,6 +156,37 @@ C.test(P, "handle calls raise on wrong types and reject bad values", function(c,
   t.is_nil(h:get("k"))
 end)
 
+t.test("a handle to an invalid cache name: INVALID_ARGUMENT_ERROR", function()
+  local c = C.client()
+  for _, bad in ipairs({ "", "   " }) do
+    local h, err = c:cache(bad)
+    if h == nil then
+      C.check_err("INVALID_ARGUMENT_ERROR", h, err)
+    else
+      C.check_err("INVALID_ARGUMENT_ERROR", h:get("k"))
+      C.check_err("INVALID_ARGUMENT_ERROR", h:set("k", "v"))
+      C.check_err("INVALID_ARGUMENT_ERROR", h:increment("k"))
+      C.check_err("INVALID_ARGUMENT_ERROR", h:set_batch({ k = "v" }))
+    end
+  end
+end)
+
+t.test("a handle keeps its client alive", function()
+  local name = C.name(P, "alive")
+  local h
+  do
+    local own = kura.client{ default_ttl = 9 }
+    t.eq(own:create_cache(name), true)
+    h = own:cache(name)
+  end
+  collectgarbage("collect")
+  collectgarbage("collect")
+  t.eq(h:set("k", "v"), true)
+  t.eq(h:get("k"), "v")
+  t.near(h:item_get_ttl("k"), 9, C.TTL_EPS)
+  t.eq(C.client():delete_cache(name), true)
+end)
+
 C.test(P, "several handles to one cache share its items", function(c, cache)
   local h1, h2 = c:cache(cache), c:cache(cache)
   t.eq(h1:set("k", "v"), true)

@@ -87,6 +87,20 @@ C.test(P, "large values round-trip", function(c, cache)
   t.eq(c:get(cache, key), "long key")
 end)
 
+-- 3 MiB: well within the 5 MiB item limit, and under the 4 MiB message
+-- limit that gRPC stacks default to.
+C.test(P, "a 3 MiB value round-trips and can be replaced by a small one", function(c, cache)
+  local big = string.rep("\0\1\2", 1024 * 1024)
+  t.eq(c:set(cache, "big", big), true)
+  t.ok(c:get(cache, "big") == big, "3 MiB value differs")
+  t.eq(c:set_if_equal(cache, "big", "small", big), true)
+  t.eq(c:get(cache, "big"), "small")
+  t.eq(c:set_batch(cache, { big = big, other = "o" }), true)
+  local r = c:get_batch(cache, { "big", "other" })
+  t.ok(r.big == big, "3 MiB value through the batch calls differs")
+  t.eq(r.other, "o")
+end)
+
 C.test(P, "delete: true for present and absent keys", function(c, cache)
   t.eq(c:set(cache, "k", "v"), true)
   t.eq(c:delete(cache, "k"), true)
