@@ -144,13 +144,18 @@ row "memory: overhead B/item" "$(val kura_overhead_per_item)" "RSS growth minus 
 row "memory: accounted B/item" "$(val kura_acct_per_item)" \
   "memcached $(val memcached_rss_per_item) RSS, $(val memcached_bytes_per_item) bytes" "<= 80" \
   "$(verdict "$(val kura_acct_per_item)" "<=" 80)"
+# On a busy machine the threads got only part of the wall time: judge the
+# per-CPU-second figures then (store_speed prints both).
+RATIO=speed_ratio SCALING=speed_scaling BY=""
+if [ "$(val speed_busy)" = 1 ]; then RATIO=speed_ratio_cpu SCALING=speed_scaling_cpu BY=" (cpu)"; fi
 row "90/10 get/set M ops/s" "$(val speed_kura_mops)" \
   "chained hash $(val speed_ref_mops); ratio $(val speed_ratio)x" ">= 1.5x" \
-  "$(verdict "$(val speed_ratio)" ">=" 1.5)"
+  "$(verdict "$(val $RATIO)" ">=" 1.5)$BY"
 row "2 threads, M ops/s" "$(val speed_threads_mops)" \
   "1 thread $(val speed_kura_mops); scaling $(val speed_scaling)x" ">= 1.6x" \
-  "$(verdict "$(val speed_scaling)" ">=" 1.6)"
-row "" "" "per CPU-second: ratio $(val speed_ratio_cpu)x, scaling $(val speed_scaling_cpu)x" "" "(info)"
+  "$(verdict "$(val $SCALING)" ">=" 1.6)$BY"
+row "" "" "per CPU-second: ratio $(val speed_ratio_cpu)x, scaling $(val speed_scaling_cpu)x" "" \
+  "$([ -n "$BY" ] && echo "busy machine: verdicts above use these" || echo "(info)")"
 row "gets M/s: single / batch16" "$(val get_kura_mops) / $(val get_batch_mops)" \
   "chained hash get $(val get_ref_mops)" ">= 20" \
   "$(verdict "$(val get_kura_mops)" ">=" 20) (stretch)"

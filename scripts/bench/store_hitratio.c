@@ -79,11 +79,11 @@ static uint32_t *make_trace(const opts *o) {
 
 /* --- the store ----------------------------------------------------------------- */
 
-typedef struct kura_run {
+typedef struct store_run {
   uint64_t hits;
   double avg_items; /* mean resident items once the budget was reached */
   kr_store_stats end;
-} kura_run;
+} store_run;
 
 static int open_cache(kr_store **s, kr_cache **c) {
   if (kr_store_new(s) < 0 || kr_store_create_cache(*s, "bench", 5) < 0 ||
@@ -122,7 +122,7 @@ static int working_set_bytes(const opts *o, uint64_t *bytes) {
   return 0;
 }
 
-static int run_kura(const opts *o, const uint32_t *trace, uint64_t budget, kura_run *out) {
+static int run_kura(const opts *o, const uint32_t *trace, uint64_t budget, store_run *out) {
   kr_store *s;
   kr_cache *c;
   char key[BU_KEY_LEN], buf[64];
@@ -131,7 +131,7 @@ static int run_kura(const opts *o, const uint32_t *trace, uint64_t budget, kura_
   uint64_t samples = 0;
   if (open_cache(&s, &c) < 0) return -1;
   kr_store_set_max_memory(s, budget);
-  *out = (kura_run){0};
+  *out = (store_run){0};
   for (uint64_t i = 0; i < o->requests; i++) {
     bu_key(key, trace[i]);
     int rc = kr_store_get(c, key, sizeof key, buf, sizeof buf, &vlen);
@@ -267,11 +267,11 @@ static int check_references(void) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: store_hitratio [--keys N] [--requests N] [--alpha A] [--budget-pct P]\n"
+          "usage: store_hitratio [--keys K] [--requests R] [--alpha A] [--budget-pct P]\n"
           "                      [--seed S]\n"
           "       store_hitratio --check\n"
-          "Zipf(A=1.0) trace of N (10000000) requests over N (1000000) keys; the\n"
-          "store at P%% (10) of its accounted working set vs an exact LRU.\n"
+          "Zipf(A, default 1.0) trace of R (10000000) requests over K (1000000) keys;\n"
+          "the store at P%% (10) of its accounted working set vs an exact LRU.\n"
           "--check tests the Zipf generator and the LRU, and exits.\n");
 }
 
@@ -294,7 +294,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
   return o->keys > 1 && o->requests && o->alpha > 0 && o->budget_pct > 0 ? 0 : -1;
 }
 
-static void report(const opts *o, const kura_run *k, uint64_t lru_same, uint32_t same_cap,
+static void report(const opts *o, const store_run *k, uint64_t lru_same, uint32_t same_cap,
                    uint64_t lru_pct, uint32_t pct_cap) {
   double n = (double)o->requests, hk = (double)k->hits / n;
   double hs = (double)lru_same / n, hp = (double)lru_pct / n;
@@ -327,7 +327,7 @@ int main(int argc, char **argv) {
   printf("working set as the store accounts it: %llu B (%.1f B/item); budget %.0f%% = %llu B\n",
          (unsigned long long)ws, (double)ws / o.keys, o.budget_pct,
          (unsigned long long)budget);
-  kura_run k;
+  store_run k;
   if (run_kura(&o, trace, budget, &k) < 0) return 1;
   uint32_t same_cap = (uint32_t)(k.avg_items + 0.5);
   uint32_t pct_cap = (uint32_t)((double)o.keys * o.budget_pct / 100.0);
