@@ -15,6 +15,7 @@ static const char usage_main[] =
   "\n"
   "Commands:\n"
   "  run [options] FILE [args]  run a Lua script on the runtime (FILE - reads stdin)\n"
+  "  bench [options]            a ready load test (see kura bench --help)\n"
   "  version                    print the version of kura and of its parts\n"
   "  help [command]             this text, or the usage of a command\n"
   "\n"
@@ -157,6 +158,17 @@ static int run(int argc, char **argv, struct run_opts *o)
   return status;
 }
 
+/* kura bench [options]: the embedded Lua module kura.bench_cli does the
+ * work, run as `kura run` runs a chunk, with the options as its arguments. */
+static int bench(int argc, char **argv)
+{
+  struct run_opts o;
+  memset(&o, 0, sizeof o);
+  o.code = "return require('kura.bench_cli').main(...)";
+  o.script_index = 1;
+  return run(argc, argv, &o);
+}
+
 static int version(void)
 {
   printf("kura %s (%s, libuv %s)\n", kura_version(), LUA_RELEASE, uv_version_string());
@@ -200,6 +212,8 @@ int main(int argc, char **argv)
     return version();
   if (strcmp(cmd, "version") == 0)
     return argc > 2 && is_help(argv[2]) ? help("version") : version();
+  if (strcmp(cmd, "bench") == 0)
+    return bench(argc, argv);
   int r = parse_run(argc, argv, strcmp(cmd, "run") == 0 ? 2 : 1, &o);
   return r >= 0 ? r : run(argc, argv, &o);
 }

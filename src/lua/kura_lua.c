@@ -124,6 +124,9 @@ int luaopen_kura(lua_State *L)
   kr_lua_open_runtime(L);
   kr_lua_open_json(L);
   kr_lua_open_client(L);
+  kr_lua_open_http(L);
+  kr_lua_open_histogram(L);
+  kr_lua_open_signal(L);
   lua_pushliteral(L, KURA_VERSION_STRING);
   lua_setfield(L, -2, "version");
   return 1;
