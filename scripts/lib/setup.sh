@@ -5,8 +5,8 @@
 KURA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Debian packages the build and the tests need.
-KURA_BUILD_PKGS="gcc make cmake pkg-config liblua5.4-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev"
-KURA_TEST_PKGS="redis-server lua5.4"
+KURA_BUILD_PKGS="gcc make cmake pkg-config liblua5.4-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev protobuf-c-compiler libprotobuf-c-dev"
+KURA_TEST_PKGS="redis-server lua5.4 python3 nodejs npm"
 
 kura_log() { printf 'kura: %s\n' "$*" >&2; }
 

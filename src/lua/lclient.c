@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/client.h"
+#include "core/credential.h"
 #include "lua/binding.h"
 #include "runtime/runtime.h"
 
@@ -44,8 +45,10 @@ typedef struct lhandle {
 } lhandle;
 
 typedef struct lcred {
+  int kind;                         /* enum kr_cred_kind */
+  char endpoint[KR_CRED_HOST_MAX];  /* not secret: "" when the key names none */
   size_t len;
-  char secret[]; /* zeroed on __gc */
+  char secret[]; /* the key as given; zeroed on __gc */
 } lcred;
 
 /* A request in flight: on the C stack for inline clients, malloc'd for
@@ -660,9 +663,20 @@ static int h_tostring(lua_State *L)
 
 /* --- kura.credential ------------------------------------------------------- */
 
+/* Parses the key (Momento's formats, see core/credential.h) and pushes a
+ * credential, or nil, err. The message never holds the key. A key that names
+ * no endpoint takes MOMENTO_ENDPOINT's. */
 static int push_cred(lua_State *L, const char *secret, size_t len)
 {
+  kr_credential cred;
+  char err[192];
+  int rc = kr_credential_parse(secret, len, getenv("MOMENTO_ENDPOINT"), &cred, err, sizeof err);
+  if (rc)
+    return push_error(L, rc, err);
   lcred *k = lua_newuserdatauv(L, sizeof *k + len + 1, 0);
+  k->kind = (int)cred.kind;
+  memcpy(k->endpoint, cred.endpoint, sizeof k->endpoint);
+  kr_credential_free(&cred);
   k->len = len;
   memcpy(k->secret, secret, len);
   k->secret[len] = '\0';
@@ -678,7 +692,14 @@ static int cred_from_env(lua_State *L)
   if (!v || !*v)
     return push_error(L, KURA_EINVAL,
                       lua_pushfstring(L, "environment variable '%s' is not set or empty", name));
-  return push_cred(L, v, strlen(v));
+  int n = push_cred(L, v, strlen(v));
+  if (n == 2) { /* name the variable, not its value */
+    lua_getfield(L, -1, "message");
+    lua_pushfstring(L, "%s (from the environment variable '%s')", lua_tostring(L, -1), name);
+    lua_setfield(L, -3, "message");
+    lua_pop(L, 1);
+  }
+  return n;
 }
 
 static int cred_from_string(lua_State *L)
@@ -688,6 +709,27 @@ static int cred_from_string(lua_State *L)
   if (len == 0)
     return push_error(L, KURA_EINVAL, "the credential string is empty");
   return push_cred(L, s, len);
+}
+
+/* cred.endpoint (the Momento endpoint the key names, or nil) and cred.kind
+ * ("v1", "jwt" or "opaque"); nothing gives the secret back. */
+static int cred_index(lua_State *L)
+{
+  static const char *const kinds[] = {"?", "v1", "jwt", "opaque"};
+  lcred *k = luaL_checkudata(L, 1, CRED_NAME);
+  const char *field = luaL_checkstring(L, 2);
+  if (strcmp(field, "endpoint") == 0 && k->endpoint[0])
+    lua_pushstring(L, k->endpoint);
+  else if (strcmp(field, "kind") == 0 && k->kind >= 0 && k->kind <= 3)
+    lua_pushstring(L, kinds[k->kind]);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+int kr_lua_push_error(lua_State *L, int err, const char *msg)
+{
+  return push_error(L, err, msg);
 }
 
 static int cred_gc(lua_State *L)
@@ -903,7 +945,8 @@ void kr_lua_open_client(lua_State *L)
   static const luaL_Reg handle_meta[] = {{"__tostring", h_tostring}, {NULL, NULL}};
   static const luaL_Reg error_meta[] = {{"__tostring", error_tostring}, {NULL, NULL}};
   static const luaL_Reg cred_meta[] = {
-    {"__gc", cred_gc}, {"__close", cred_gc}, {"__tostring", cred_tostring}, {NULL, NULL}};
+    {"__gc", cred_gc}, {"__close", cred_gc}, {"__tostring", cred_tostring},
+    {"__index", cred_index}, {NULL, NULL}};
   static const luaL_Reg cred_funcs[] = {
     {"from_env", cred_from_env}, {"from_string", cred_from_string}, {NULL, NULL}};
   new_metatable(L, &client_mt_key, CLIENT_NAME, client_meta);

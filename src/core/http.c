@@ -1,0 +1,775 @@
+/* HTTP client on the libuv loop (see http.h).
+ *
+ * curl's multi-socket interface tells us which sockets to watch (on_socket)
+ * and when to call it back (on_curl_timer); we watch with one uv_poll_t per
+ * socket and one uv_timer_t, and hand events back with
+ * curl_multi_socket_action. Finished transfers are collected with
+ * curl_multi_info_read after every such call and completed from there, so a
+ * completion always runs from the loop.
+ *
+ * Closing: completion callbacks run with `in_callback` raised; a close asked
+ * for meanwhile waits until they return. The close cancels every transfer
+ * (KURA_ECANCELLED), closes the poll handles before the multi handle (curl
+ * closes the sockets in curl_multi_cleanup, and a poll must never outlive
+ * its descriptor), then the timer, and frees the struct once all handles
+ * have called their close callbacks.
+ *
+ * Poll handles are parked, not closed, when curl stops watching a socket
+ * (an idle connection back in its cache) and taken up again when curl
+ * watches that descriptor number next, which saves the handle's set-up on
+ * every request on a kept-alive connection. A parked handle is closed when
+ * curl closes its descriptor (CURLOPT_CLOSESOCKETFUNCTION), and before it
+ * does: closing a poll handle removes its descriptor number from the epoll
+ * set, which must not hit a descriptor that someone else opened since.
+ */
+#include "core/http.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct xfer xfer;
+typedef struct sock sock;
+
+struct xfer {
+  xfer *prev, *next;         /* the transfers in flight */
+  kr_http *h;
+  CURL *easy;
+  struct curl_slist *hdrs;   /* request headers, freed with the transfer */
+  kr_http_cb cb;
+  void *udata;
+  void (*on_header)(void *udata, const char *line, size_t len);
+  char *body;                /* response body, NUL-terminated */
+  size_t body_len, body_cap, max_body;
+  char *head;                /* response header lines */
+  size_t head_len, head_cap;
+  int too_large;             /* the body went over max_body */
+  int queued;                /* waiting in kr_http's FIFO, not yet in curl */
+  uint64_t timeout_ms;       /* the whole transfer, queueing included */
+  uint64_t since;            /* uv_now() at submit */
+  int oom;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+struct sock {
+  uv_poll_t poll;
+  kr_http *h;
+  curl_socket_t fd;
+  int events;                /* UV_READABLE | UV_WRITABLE being watched */
+  int parked;                /* curl stopped watching: kept for the next socket
+                                with this number (no epoll/ioctl setup, no malloc) */
+  sock *prev, *next;
+};
+
+/* Idle easy handles kept for the next transfers: curl_easy_reset keeps a
+ * handle's buffers, which saves allocations on every request. */
+#define POOL_MAX 256
+
+struct kr_http {
+  uv_loop_t *loop;
+  CURLM *multi;
+  CURL *pool[POOL_MAX];      /* idle easy handles, reset */
+  int npool;
+  int h2c_no_reuse;          /* libcurl < 8.0.0: see set_options */
+  uv_timer_t timer;          /* curl's timeout */
+  xfer *xfers;               /* in curl */
+  size_t nxfers;
+  xfer *qhead, *qtail;       /* waiting for room in curl (FIFO) */
+  size_t nqueued;
+  unsigned max_active;       /* transfers in curl at once; 0: no limit */
+  sock *socks;               /* every poll handle, watching or parked */
+  sock **byfd;               /* poll handles by descriptor number */
+  size_t nbyfd;
+  int open_handles;          /* the timer and the polls, until closed */
+  int in_callback;           /* completions running: close waits */
+  int close_requested;
+  int closing;
+  void (*closed)(void *ud);
+  void *closed_ud;
+  char errstr[256];
+};
+
+/* --- buffers --------------------------------------------------------------- */
+
+/* Appends len bytes and keeps a NUL after them; -1 when out of memory. */
+static int buf_append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
+{
+  if (*len + n + 1 > *cap) {
+    size_t c = *cap ? *cap : 1024;
+    while (c < *len + n + 1)
+      c *= 2;
+    char *b = realloc(*buf, c);
+    if (!b)
+      return -1;
+    *buf = b, *cap = c;
+  }
+  memcpy(*buf + *len, p, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+  return 0;
+}
+
+/* --- sockets and the timer -------------------------------------------------- */
+
+static void maybe_free(kr_http *h);
+
+static void on_handle_closed(uv_handle_t *hd)
+{
+  kr_http *h = hd->data;
+  if ((void *)hd != (void *)&h->timer) {
+    sock *s = (sock *)(void *)hd; /* poll is the first member */
+    free(s);
+  }
+  h->open_handles--;
+  maybe_free(h);
+}
+
+static void sock_close(kr_http *h, sock *s)
+{
+  if ((size_t)s->fd < h->nbyfd && h->byfd[s->fd] == s)
+    h->byfd[s->fd] = NULL;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    h->socks = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  uv_close((uv_handle_t *)&s->poll, on_handle_closed); /* stops it too */
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: curl closes fd. */
+static int on_close_socket(void *ud, curl_socket_t fd)
+{
+  kr_http *h = ud;
+  if (fd >= 0 && (size_t)fd < h->nbyfd && h->byfd[fd])
+    sock_close(h, h->byfd[fd]);
+  return close(fd);
+}
+
+static void check_done(kr_http *h);
+
+/* libuv reports a socket error (POLLERR) as a negative status and stops the
+ * handle. curl is then told the socket is ready for what it waited for, so
+ * that it meets the error in its own recv/send: that is how it tells a kept-
+ * alive connection the server closed (and retries the request on a new one)
+ * from a failure (CURL_CSELECT_ERR would fail the transfer outright). The
+ * handle is started again if curl still wants the socket watched. */
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+  sock *s = (sock *)(void *)p;
+  kr_http *h = s->h;
+  int running;
+  if (status < 0)
+    events = s->events;
+  int flags = ((events & UV_READABLE) ? CURL_CSELECT_IN : 0) |
+              ((events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0);
+  curl_multi_socket_action(h->multi, s->fd, flags, &running);
+  if (status < 0 && !uv_is_closing((uv_handle_t *)p) && !s->parked && s->events &&
+      !uv_is_active((uv_handle_t *)p))
+    uv_poll_start(p, s->events, on_poll);
+  check_done(h);
+}
+
+/* The parked handle for descriptor number fd, or a new one. */
+static sock *sock_get(kr_http *h, curl_socket_t fd)
+{
+  if (fd < 0)
+    return NULL;
+  if ((size_t)fd < h->nbyfd && h->byfd[fd]) {
+    sock *s = h->byfd[fd];
+    s->parked = 0;
+    curl_multi_assign(h->multi, fd, s);
+    return s;
+  }
+  if ((size_t)fd >= h->nbyfd) {
+    size_t n = h->nbyfd ? h->nbyfd : 64;
+    while (n <= (size_t)fd)
+      n *= 2;
+    sock **m = realloc(h->byfd, n * sizeof *m);
+    if (!m)
+      return NULL;
+    memset(m + h->nbyfd, 0, (n - h->nbyfd) * sizeof *m);
+    h->byfd = m, h->nbyfd = n;
+  }
+  sock *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
+    free(s);
+    return NULL;
+  }
+  s->poll.data = h;
+  s->h = h;
+  s->fd = fd;
+  s->next = h->socks;
+  if (h->socks)
+    h->socks->prev = s;
+  h->socks = s;
+  h->byfd[fd] = s;
+  h->open_handles++;
+  curl_multi_assign(h->multi, fd, s);
+  return s;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch fd for `what`, or stop watching it. */
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+  kr_http *h = userp;
+  sock *s = socketp;
+  (void)e;
+  if (h->closing && !s)
+    return 0;
+  if (what == CURL_POLL_REMOVE) {
+    if (s) { /* park it: curl may close fd, or reuse the connection soon */
+      curl_multi_assign(h->multi, fd, NULL);
+      uv_poll_stop(&s->poll);
+      s->events = 0;
+      s->parked = 1;
+    }
+    return 0;
+  }
+  if (!s && !(s = sock_get(h, fd)))
+    return -1; /* curl fails the transfers on this socket */
+  int ev = ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
+  if (ev != s->events) { /* a restart costs epoll_ctl calls */
+    s->events = ev;
+    uv_poll_start(&s->poll, ev, on_poll);
+  }
+  return 0;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  kr_http *h = t->data;
+  int running;
+  curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_done(h);
+}
+
+/* CURLMOPT_TIMERFUNCTION: call curl back in ms (-1: never). Even 0 goes
+ * through the loop: curl must not be re-entered from its own callback. */
+static int on_curl_timer(CURLM *m, long ms, void *userp)
+{
+  kr_http *h = userp;
+  (void)m;
+  if (h->closing)
+    return 0;
+  if (ms < 0)
+    uv_timer_stop(&h->timer);
+  else
+    uv_timer_start(&h->timer, on_timer, (uint64_t)ms, 0);
+  return 0;
+}
+
+/* --- transfers ------------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+  xfer *x = ud;
+  size_t len = size * n;
+  if (len > x->max_body - x->body_len) {
+    x->too_large = 1;
+    return 0; /* curl stops with CURLE_WRITE_ERROR */
+  }
+  if (!x->body) { /* first bytes: size the buffer from Content-Length */
+    curl_off_t cl = -1;
+    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    size_t want = cl > 0 && (size_t)cl <= x->max_body ? (size_t)cl + 1 : 0;
+    if (want >= len + 1 && (x->body = malloc(want)) != NULL)
+      x->body_cap = want;
+  }
+  if (buf_append(&x->body, &x->body_len, &x->body_cap, p, len)) {
+    x->oom = 1;
+    return 0;
+  }
+  return len;
+}
+
+/* Keeps the header lines of the last response (a 100 Continue or a
+ * redirect starts over at its status line) plus trailers. */
+static size_t on_head(char *p, size_t size, size_t n, void *ud)
+{
+  xfer *x = ud;
+  size_t len = size * n, l = len;
+  while (l && (p[l - 1] == '\n' || p[l - 1] == '\r'))
+    l--;
+  if (x->on_header)
+    x->on_header(x->udata, p, l);
+  if (l >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+    x->head_len = 0;
+    return len;
+  }
+  if (l == 0)
+    return len;
+  if (buf_append(&x->head, &x->head_len, &x->head_cap, p, l) ||
+      buf_append(&x->head, &x->head_len, &x->head_cap, "\r\n", 2)) {
+    x->oom = 1;
+    return 0;
+  }
+  return len;
+}
+
+static CURL *easy_get(kr_http *h)
+{
+  return h->npool ? h->pool[--h->npool] : curl_easy_init();
+}
+
+static void easy_put(kr_http *h, CURL *e)
+{
+  if (h->npool < POOL_MAX && !h->closing) {
+    curl_easy_reset(e);
+    h->pool[h->npool++] = e;
+  } else {
+    curl_easy_cleanup(e);
+  }
+}
+
+static void xfer_free(xfer *x)
+{
+  if (x->easy)
+    easy_put(x->h, x->easy);
+  curl_slist_free_all(x->hdrs);
+  free(x->body);
+  free(x->head);
+  free(x);
+}
+
+static void xfer_unlink(kr_http *h, xfer *x)
+{
+  if (x->prev)
+    x->prev->next = x->next;
+  else
+    h->xfers = x->next;
+  if (x->next)
+    x->next->prev = x->prev;
+  h->nxfers--;
+}
+
+/* curl's result -> a kura code, and the message for it. */
+static int map_error(xfer *x, CURLcode rc, char *msg, size_t cap)
+{
+  const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+  if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+    snprintf(msg, cap, "the response body is over the limit of %zu bytes", x->max_body);
+    return KURA_ELIMIT;
+  }
+  snprintf(msg, cap, "%s", detail);
+  switch (rc) {
+  case CURLE_OPERATION_TIMEDOUT:
+    return KURA_ETIMEOUT;
+  case CURLE_URL_MALFORMAT:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_BAD_FUNCTION_ARGUMENT:
+    return KURA_EINVAL;
+  case CURLE_OUT_OF_MEMORY:
+    return KURA_ENOMEM;
+  case CURLE_WRITE_ERROR:
+    return x->oom ? KURA_ENOMEM : KURA_EUNKNOWN;
+  case CURLE_COULDNT_RESOLVE_PROXY:
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+  case CURLE_GOT_NOTHING:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+  case CURLE_WEIRD_SERVER_REPLY:
+    return KURA_ECONN;
+  default:
+    return KURA_EUNKNOWN;
+  }
+}
+
+/* Removes x from the multi handle, completes it and frees it. */
+static void finish(kr_http *h, xfer *x, CURLcode rc, int cancelled)
+{
+  kr_http_response res = {0};
+  char msg[CURL_ERROR_SIZE + 64];
+  curl_multi_remove_handle(h->multi, x->easy);
+  xfer_unlink(h, x);
+  if (cancelled) {
+    res.err = KURA_ECANCELLED;
+    res.msg = "the HTTP client was closed";
+  } else if (rc != CURLE_OK || x->oom) {
+    res.err = map_error(x, rc, msg, sizeof msg);
+    res.msg = msg;
+  } else {
+    long v = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &res.status);
+    curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &v);
+    res.http_version = v == CURL_HTTP_VERSION_2_0 ? 2 : 1;
+    res.headers = x->head ? x->head : "";
+    res.headers_len = x->head_len;
+    res.body = x->body ? x->body : "";
+    res.body_len = x->body_len;
+  }
+  x->cb(x->udata, &res);
+  xfer_free(x);
+}
+
+static void do_close(kr_http *h);
+
+/* --- the queue --------------------------------------------------------------
+ * curl's own queue of transfers waiting for a connection costs work per
+ * event that grows with its length; beyond max_active, transfers wait here
+ * instead, in order, and their waiting counts against their deadline. */
+
+static void queue_push(kr_http *h, xfer *x)
+{
+  x->queued = 1;
+  x->next = NULL;
+  x->prev = h->qtail;
+  if (h->qtail)
+    h->qtail->next = x;
+  else
+    h->qhead = x;
+  h->qtail = x;
+  h->nqueued++;
+}
+
+static xfer *queue_pop(kr_http *h)
+{
+  xfer *x = h->qhead;
+  if (!x)
+    return NULL;
+  h->qhead = x->next;
+  if (h->qhead)
+    h->qhead->prev = NULL;
+  else
+    h->qtail = NULL;
+  x->next = x->prev = NULL;
+  x->queued = 0;
+  h->nqueued--;
+  return x;
+}
+
+/* Hands x to curl. */
+static CURLMcode activate(kr_http *h, xfer *x)
+{
+  CURLMcode mc = curl_multi_add_handle(h->multi, x->easy);
+  if (mc != CURLM_OK)
+    return mc;
+  x->prev = NULL;
+  x->next = h->xfers;
+  if (h->xfers)
+    h->xfers->prev = x;
+  h->xfers = x;
+  h->nxfers++;
+  return CURLM_OK;
+}
+
+/* Completes a transfer that never reached curl. */
+static void complete_unsent(xfer *x, int err, const char *msg)
+{
+  kr_http_response res = {.err = err, .msg = msg};
+  x->cb(x->udata, &res);
+  xfer_free(x);
+}
+
+/* Moves waiting transfers into curl while there is room (from the loop). */
+static void start_queued(kr_http *h)
+{
+  while (h->qhead && !h->close_requested && h->nxfers < h->max_active) {
+    xfer *x = queue_pop(h);
+    uint64_t waited = uv_now(h->loop) - x->since;
+    if (waited >= x->timeout_ms) {
+      complete_unsent(x, KURA_ETIMEOUT, "timed out waiting for a free connection");
+      continue;
+    }
+    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)(x->timeout_ms - waited));
+    if (activate(h, x) != CURLM_OK)
+      complete_unsent(x, KURA_EINTERNAL, "cannot start the transfer");
+  }
+}
+
+/* Completes the transfers curl has finished. */
+static void check_done(kr_http *h)
+{
+  CURLMsg *m;
+  int left;
+  h->in_callback++;
+  while (!h->close_requested && (m = curl_multi_info_read(h->multi, &left)) != NULL) {
+    if (m->msg != CURLMSG_DONE)
+      continue;
+    xfer *x = NULL;
+    CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    finish(h, x, rc, 0);
+  }
+  start_queued(h);
+  h->in_callback--;
+  if (!h->in_callback && h->close_requested && !h->closing)
+    do_close(h);
+}
+
+/* --- requests -------------------------------------------------------------- */
+
+static int fail(kr_http *h, int err, const char *fmt, const char *detail)
+{
+  snprintf(h->errstr, sizeof h->errstr, fmt, detail);
+  return err;
+}
+
+int kr_http_check_url(const char *url, char *msg, size_t cap)
+{
+  if (!url || !*url)
+    return snprintf(msg, cap, "the URL is empty"), KURA_EINVAL;
+  CURLU *u = curl_url();
+  if (!u)
+    return snprintf(msg, cap, "out of memory"), KURA_ENOMEM;
+  char *scheme = NULL;
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+  int rc = 0;
+  if (uc != CURLUE_OK) {
+    snprintf(msg, cap, "invalid URL: %s", curl_url_strerror(uc));
+    rc = KURA_EINVAL;
+  } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+             (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+    snprintf(msg, cap, "invalid URL: the scheme must be http or https");
+    rc = KURA_EINVAL;
+  }
+  curl_free(scheme);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+/* A method is an HTTP token: letters only, as every real method is. */
+static int valid_method(const char *m)
+{
+  if (!*m || strlen(m) > 32)
+    return 0;
+  for (const char *p = m; *p; p++)
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '-'))
+      return 0;
+  return 1;
+}
+
+static int set_method(xfer *x, const kr_http_request *req)
+{
+  CURL *e = x->easy;
+  const char *m = req->method;
+  int rc = 0;
+  if (req->body) {
+    rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    rc |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body_len ? req->body : "");
+    if (m && strcmp(m, "POST") != 0)
+      rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+  } else if (!m || strcmp(m, "GET") == 0) {
+    rc |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  } else if (strcmp(m, "HEAD") == 0) {
+    rc |= curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else {
+    rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+  }
+  return rc;
+}
+
+static int set_headers(xfer *x, const kr_http_request *req)
+{
+  for (size_t i = 0; i < req->nheaders; i++) {
+    struct curl_slist *l = curl_slist_append(x->hdrs, req->headers[i]);
+    if (!l)
+      return -1;
+    x->hdrs = l;
+  }
+  if (req->body) { /* no "Expect: 100-continue" round trip before the body */
+    struct curl_slist *l = curl_slist_append(x->hdrs, "Expect:");
+    if (!l)
+      return -1;
+    x->hdrs = l;
+  }
+  return x->hdrs ? (int)curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs) : 0;
+}
+
+static int set_options(xfer *x, const kr_http_request *req)
+{
+  CURL *e = x->easy;
+  long tmo = (long)x->timeout_ms;
+  int tls = strncmp(req->url, "https", 5) == 0;
+  int rc = 0;
+  rc |= curl_easy_setopt(e, CURLOPT_URL, req->url);
+  rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
+  rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tmo);
+  rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+  rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  rc |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_head);
+  rc |= curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  rc |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
+  rc |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, req->h2_prior_knowledge
+                         ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS);
+  /* Wait for an HTTP/2 connection being set up rather than open another. */
+  rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, (tls || req->h2_prior_knowledge) ? 1L : 0L);
+  rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req->insecure ? 0L : 1L);
+  rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, req->insecure ? 0L : 2L);
+  rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+  rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, x->h);
+  /* libcurl before 8.0.0 breaks a reused prior-knowledge HTTP/2 connection
+   * ("Error in the HTTP2 framing layer", curl issue #10634, fixed by PR
+   * #10643): there, every such transfer gets a connection of its own. TLS
+   * connections (ALPN h2) are reused and multiplexed as usual. */
+  if (req->h2_prior_knowledge && x->h->h2c_no_reuse) {
+    rc |= curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    rc |= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 0L);
+  }
+  return rc | set_method(x, req) | set_headers(x, req);
+}
+
+int kr_http_submit(kr_http *h, const kr_http_request *req, kr_http_cb cb, void *udata)
+{
+  if (h->closing || h->close_requested)
+    return fail(h, KURA_ECANCELLED, "%s", "the HTTP client is closed");
+  int rc = kr_http_check_url(req->url, h->errstr, sizeof h->errstr);
+  if (rc)
+    return rc;
+  if (req->method && !valid_method(req->method))
+    return fail(h, KURA_EINVAL, "%s", "invalid HTTP method");
+  xfer *x = calloc(1, sizeof *x);
+  if (x)
+    x->h = h;
+  if (!x || !(x->easy = easy_get(h))) {
+    free(x);
+    return fail(h, KURA_ENOMEM, "%s", "out of memory");
+  }
+  x->cb = cb, x->udata = udata, x->on_header = req->on_header;
+  x->max_body = req->max_body ? req->max_body : KR_HTTP_DEFAULT_MAX_BODY;
+  x->timeout_ms = req->timeout_ms ? req->timeout_ms : KR_HTTP_DEFAULT_TIMEOUT_MS;
+  x->since = uv_now(h->loop);
+  if (set_options(x, req) != 0) {
+    xfer_free(x);
+    return fail(h, KURA_ENOMEM, "%s", "cannot set up the transfer");
+  }
+  if (h->max_active && h->nxfers >= h->max_active) {
+    queue_push(h, x);
+    return 0;
+  }
+  CURLMcode mc = activate(h, x);
+  if (mc != CURLM_OK) {
+    xfer_free(x);
+    return fail(h, mc == CURLM_OUT_OF_MEMORY ? KURA_ENOMEM : KURA_EINTERNAL, "%s",
+                curl_multi_strerror(mc));
+  }
+  return 0;
+}
+
+/* --- life cycle ------------------------------------------------------------ */
+
+int kr_http_new(uv_loop_t *loop, const kr_http_config *cfg, kr_http **out)
+{
+  *out = NULL;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) /* reference counted */
+    return KURA_EINTERNAL;
+  kr_http *h = calloc(1, sizeof *h);
+  if (!h || !(h->multi = curl_multi_init())) {
+    free(h);
+    curl_global_cleanup();
+    return KURA_ENOMEM;
+  }
+  h->loop = loop;
+  h->h2c_no_reuse = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+  uv_timer_init(loop, &h->timer);
+  h->timer.data = h;
+  h->open_handles = 1;
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+  curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  if (cfg && cfg->max_host_connections)
+    curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->max_host_connections);
+  if (cfg)
+    h->max_active = cfg->max_active;
+  if (cfg && cfg->max_cached_connections)
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_cached_connections);
+  *out = h;
+  return 0;
+}
+
+static void maybe_free(kr_http *h)
+{
+  if (!h->closing || h->open_handles > 0 || h->in_callback)
+    return;
+  void (*closed)(void *) = h->closed;
+  void *ud = h->closed_ud;
+  free(h->byfd);
+  free(h);
+  curl_global_cleanup();
+  if (closed)
+    closed(ud);
+}
+
+static void do_close(kr_http *h)
+{
+  h->closing = 1;
+  h->in_callback++;
+  while (h->xfers)
+    finish(h, h->xfers, CURLE_OK, 1);
+  for (xfer *x; (x = queue_pop(h)) != NULL;)
+    complete_unsent(x, KURA_ECANCELLED, "the HTTP client was closed");
+  h->in_callback--;
+  while (h->npool)
+    curl_easy_cleanup(h->pool[--h->npool]);
+  while (h->socks) /* before curl closes the descriptors */
+    sock_close(h, h->socks);
+  curl_multi_cleanup(h->multi);
+  h->multi = NULL;
+  uv_timer_stop(&h->timer);
+  uv_close((uv_handle_t *)&h->timer, on_handle_closed);
+}
+
+void kr_http_close(kr_http *h, void (*closed)(void *ud), void *ud)
+{
+  if (h->closing || h->close_requested)
+    return;
+  h->closed = closed;
+  h->closed_ud = ud;
+  h->close_requested = 1;
+  if (!h->in_callback)
+    do_close(h);
+}
+
+size_t kr_http_pending(const kr_http *h) { return h->nxfers + h->nqueued; }
+const char *kr_http_errstr(const kr_http *h) { return h->errstr; }
+
+/* --- header blocks --------------------------------------------------------- */
+
+static size_t trim(const char **p, size_t n)
+{
+  while (n && (**p == ' ' || **p == '\t'))
+    (*p)++, n--;
+  while (n && ((*p)[n - 1] == ' ' || (*p)[n - 1] == '\t'))
+    n--;
+  return n;
+}
+
+void kr_http_headers_each(const char *block, size_t len,
+                          void (*fn)(void *ud, const char *name, size_t nlen,
+                                     const char *value, size_t vlen),
+                          void *ud)
+{
+  const char *p = block, *end = block + len;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *next = eol ? eol + 1 : end;
+    size_t l = (size_t)((eol ? eol : end) - p);
+    if (l && p[l - 1] == '\r')
+      l--;
+    const char *colon = memchr(p, ':', l);
+    if (colon && colon > p) {
+      const char *name = p, *value = colon + 1;
+      size_t nlen = trim(&name, (size_t)(colon - p));
+      size_t vlen = trim(&value, (size_t)(p + l - value));
+      fn(ud, name, nlen, value, vlen);
+    }
+    p = next;
+  }
+}

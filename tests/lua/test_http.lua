@@ -1,0 +1,201 @@
+-- kura.http against a real HTTP server on loopback (tests/http/server.py,
+-- started here): status codes, methods, headers, bodies, the size limit,
+-- timeouts, refused connections, bad URLs and many concurrent requests.
+local t = require("kura.test")
+local HERE = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local srv = dofile(HERE .. "../http/serve.lua").start(HERE .. "../http/server.py")
+local URL = srv.url
+
+local function check_err(code, v, err)
+  t.is_nil(v)
+  t.eq(type(err), "table", tostring(err))
+  t.eq(err.code, code, err.message)
+  t.eq(type(err.message), "string")
+  t.eq(type(err.retryable), "boolean")
+  t.eq(tostring(err), err.code .. ": " .. err.message)
+  return err
+end
+
+t.test("GET a JSON document", function()
+  local r = assert(kura.http.get(URL .. "/json"))
+  t.eq(r.status, 200)
+  t.eq(r.headers["content-type"], "application/json")
+  t.eq(r.headers["content-length"], tostring(#r.body))
+  t.eq(kura.json.decode(r.body), { hello = "world", n = 42 })
+  local r2 = assert(kura.http.request{ url = URL .. "/json" })
+  t.eq(r2.body, r.body)
+end)
+
+t.test("HTTP error statuses are results, not errors", function()
+  for _, code in ipairs{ 201, 204, 301, 400, 404, 429, 500, 503 } do
+    local r, err = kura.http.get(URL .. "/status/" .. code)
+    t.ok(r, err)
+    t.eq(r.status, code)
+    t.eq(r.body, code == 204 and "" or "status " .. code)
+  end
+end)
+
+t.test("methods, request headers and a binary body", function()
+  local body = "a\0b\r\n\255" .. string.rep("z", 1000)
+  local r = assert(kura.http.request{
+    method = "POST", url = URL .. "/echo?x=1", body = body,
+    headers = { ["X-Test"] = "yes", ["Content-Type"] = "application/octet-stream", ["X-N"] = 7 },
+  })
+  t.eq(r.status, 200)
+  local doc = kura.json.decode(r.body)
+  t.eq(doc.method, "POST")
+  t.eq(doc.path, "/echo?x=1")
+  t.eq(doc.headers["x-test"], "yes")
+  t.eq(doc.headers["x-n"], "7")
+  t.eq(doc.body_hex, (body:gsub(".", function(ch) return string.format("%02x", ch:byte()) end)))
+  for _, m in ipairs{ "PUT", "DELETE", "PATCH", "GET" } do
+    local rr = assert(kura.http.request{ method = m, url = URL .. "/echo", body = m ~= "GET" and "x" or nil })
+    t.eq(kura.json.decode(rr.body).method, m)
+  end
+  local put = assert(kura.http.request{ method = "PUT", url = URL .. "/echo", body = "" })
+  t.eq(kura.json.decode(put.body).body, "")
+  local low = assert(kura.http.request{ method = "post", url = URL .. "/echo", body = "x" })
+  t.eq(kura.json.decode(low.body).method, "POST")
+  local head = assert(kura.http.request{ method = "HEAD", url = URL .. "/json" })
+  t.eq(head.status, 200)
+  t.eq(head.body, "")
+end)
+
+t.test("repeated response headers are joined", function()
+  local r = assert(kura.http.get(URL .. "/headers"))
+  t.eq(r.headers["x-multi"], "a, b")
+  t.eq(r.headers["x-one"], "1")
+end)
+
+t.test("large bodies arrive whole", function()
+  for _, path in ipairs{ "/bytes/", "/chunked/" } do
+    local n = 5 * 1000 * 1000 + 7
+    local r = assert(kura.http.get(URL .. path .. n))
+    t.eq(r.status, 200)
+    t.eq(#r.body, n)
+    t.eq(r.body:sub(1, 12), "012345678901")
+    t.eq(r.body:sub(-7), "0123456")
+    t.ok(not r.body:find("[^0-9]"), "only digits")
+  end
+end)
+
+t.test("a body over the size limit is LIMIT_EXCEEDED_ERROR", function()
+  local e = check_err("LIMIT_EXCEEDED_ERROR", kura.http.get(URL .. "/bytes/5000", { max_size = 4999 }))
+  t.ok(e.message:find("4999", 1, true), e.message)
+  check_err("LIMIT_EXCEEDED_ERROR", kura.http.get(URL .. "/chunked/100000", { max_size = 1000 }))
+  local r = assert(kura.http.get(URL .. "/bytes/5000", { max_size = 5000 }))
+  t.eq(#r.body, 5000)
+  -- the default limit is 64 MiB: a larger Content-Length fails before the body
+  e = check_err("LIMIT_EXCEEDED_ERROR", kura.http.get(URL .. "/bytes/" .. (64 * 1024 * 1024 + 1)))
+  t.ok(e.message:find(tostring(64 * 1024 * 1024), 1, true), e.message)
+end)
+
+t.test("a slow server gives TIMEOUT_ERROR", function()
+  local e = check_err("TIMEOUT_ERROR", kura.http.get(URL .. "/slow/3000", { timeout = 0.2 }))
+  t.eq(e.retryable, true)
+  local r = assert(kura.http.get(URL .. "/slow/10", { timeout = 5 }))
+  t.eq(r.body, "slow")
+end)
+
+t.test("a refused connection gives CONNECTION_ERROR", function()
+  local e = check_err("CONNECTION_ERROR", kura.http.get("http://127.0.0.1:1/"))
+  t.eq(e.retryable, true)
+end)
+
+t.test("bad URLs, methods and headers give INVALID_ARGUMENT_ERROR", function()
+  for _, u in ipairs{ "", "not a url", "ftp://127.0.0.1/", "file:///etc/passwd",
+                      "http://127.0.0.1:99999/", "http://" } do
+    check_err("INVALID_ARGUMENT_ERROR", kura.http.get(u))
+  end
+  check_err("INVALID_ARGUMENT_ERROR", kura.http.request{ method = "GE T", url = URL .. "/json" })
+  check_err("INVALID_ARGUMENT_ERROR", kura.http.request{ method = "", url = URL .. "/json" })
+  check_err("INVALID_ARGUMENT_ERROR", kura.http.request{ method = string.rep("A", 100), url = URL })
+  check_err("INVALID_ARGUMENT_ERROR",
+            kura.http.request{ url = URL .. "/json", headers = { ["X-A"] = "1\r\nX-B: 2" } })
+  check_err("INVALID_ARGUMENT_ERROR", kura.http.get(URL .. "/json", { timeout = 0 }))
+  check_err("INVALID_ARGUMENT_ERROR", kura.http.get(URL .. "/json", { max_size = 0 }))
+end)
+
+t.test("wrong types raise", function()
+  t.raises(function() kura.http.request("http://x/") end, "table expected")
+  t.raises(function() kura.http.request{} end, "url")
+  t.raises(function() kura.http.request{ url = {} } end, "url")
+  t.raises(function() kura.http.request{ url = URL, headers = "x" } end, "headers")
+  t.raises(function() kura.http.request{ url = URL, timeout = "1" } end, "timeout")
+  t.raises(function() kura.http.request{ url = URL, bogus = 1 } end, "unknown option 'bogus'")
+  t.raises(function() kura.http.get() end, "string expected")
+end)
+
+t.test("a request suspends only the calling task", function()
+  local order = {}
+  local slow = kura.spawn(function()
+    local r = assert(kura.http.get(URL .. "/slow/300"))
+    order[#order + 1] = "slow"
+    return r.status
+  end)
+  local fast = kura.spawn(function()
+    local r = assert(kura.http.get(URL .. "/json"))
+    order[#order + 1] = "fast"
+    return r.status
+  end)
+  t.eq(fast:join(), 200)
+  t.eq(slow:join(), 200)
+  t.eq(order, { "fast", "slow" })
+end)
+
+t.test("it cannot suspend outside a task", function()
+  local co = coroutine.wrap(function() return kura.http.get(URL .. "/json") end)
+  t.raises(co, "cannot suspend")
+end)
+
+t.test("100 concurrent requests each get their own answer", function()
+  local tasks = {}
+  for i = 1, 100 do
+    tasks[i] = kura.spawn(function()
+      local r, err = kura.http.request{ method = "POST", url = URL .. "/echo?i=" .. i, body = "b" .. i }
+      if not r then return nil, err end
+      local doc = kura.json.decode(r.body)
+      return doc.path == "/echo?i=" .. i and doc.body == "b" .. i
+    end)
+  end
+  for i = 1, 100 do
+    local ok, err = tasks[i]:join()
+    t.eq(ok, true, tostring(err))
+  end
+end)
+
+t.test("connections the server closes, and kept-alive ones, mixed", function()
+  local tasks = {}
+  for i = 1, 20 do
+    tasks[i] = kura.spawn(function()
+      for j = 1, 5 do
+        local close = (i + j) % 2 == 0
+        local r, err = kura.http.request{ url = URL .. "/echo?c=" .. i .. "-" .. j,
+                                          headers = close and { Connection = "close" } or nil }
+        if not r then return nil, err end
+        if kura.json.decode(r.body).path ~= "/echo?c=" .. i .. "-" .. j then return false end
+      end
+      return true
+    end)
+  end
+  for i = 1, 20 do
+    local ok, err = tasks[i]:join()
+    t.eq(ok, true, tostring(err))
+  end
+end)
+
+t.test("paging with next links", function()
+  local url, items = URL .. "/page/1?last=4", {}
+  while url do
+    local r = assert(kura.http.get(url))
+    local doc = kura.json.decode(r.body)
+    for _, it in ipairs(doc.items) do items[#items + 1] = it.key end
+    url = doc.next ~= kura.json.null and doc.next and URL .. doc.next or nil
+  end
+  t.eq(#items, 12)
+  t.eq(items[1], "k1-0")
+  t.eq(items[12], "k4-2")
+end)
+
+t.run()
+srv:stop()

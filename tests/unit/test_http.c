@@ -1,0 +1,391 @@
+/* core/http.c against real servers on loopback: tests/http/server.py
+ * (HTTP/1.1) and tests/http/h2server.js (plaintext HTTP/2, when node is
+ * installed). Results, error codes, cancellation on close (also from inside a
+ * completion), HTTP/2 multiplexing on one connection and trailers. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/http.h"
+#include "ktest.h"
+
+/* The source tree, from this file's path (CMake compiles it by absolute
+ * path): "<root>/tests/unit/test_http.c" -> "<root>/tests/http/NAME". */
+static const char *script_path(const char *name)
+{
+  static char buf[1024];
+  const char *at = strstr(__FILE__, "tests/unit/test_http.c");
+  int root = at ? (int)(at - __FILE__) : 0;
+  snprintf(buf, sizeof buf, "%.*stests/http/%s", root, __FILE__, name);
+  return buf;
+}
+
+typedef struct srv {
+  pid_t pid;
+  int port;
+  char url[64];
+} srv;
+
+/* Starts `prog script` with --port-file/--parent (python) or the port file
+ * as argument (node); 0 when it listens. */
+static int srv_start(srv *s, const char *prog, const char *script, int node, const char *key,
+                     const char *cert)
+{
+  char file[] = "/tmp/kura-test-http-XXXXXX";
+  int fd = mkstemp(file);
+  if (fd < 0)
+    return -1;
+  close(fd);
+  unlink(file);
+  char parent[32];
+  snprintf(parent, sizeof parent, "%d", (int)getpid());
+  s->pid = fork();
+  if (s->pid == 0) {
+    if (node)
+      execlp(prog, prog, script, file, key, cert, (char *)NULL);
+    else
+      execlp(prog, prog, script, "--port", "0", "--port-file", file, "--parent", parent,
+             (char *)NULL);
+    _exit(127);
+  }
+  for (int i = 0; i < 500; i++) {
+    FILE *f = fopen(file, "r");
+    if (f) {
+      int ok = fscanf(f, "%d", &s->port) == 1;
+      fclose(f);
+      if (ok) {
+        unlink(file);
+        snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+        return 0;
+      }
+    }
+    usleep(20000);
+  }
+  kill(s->pid, SIGTERM);
+  waitpid(s->pid, NULL, 0);
+  return -1;
+}
+
+static void srv_stop(srv *s)
+{
+  kill(s->pid, SIGTERM);
+  waitpid(s->pid, NULL, 0);
+}
+
+static int start_py(srv *s)
+{
+  if (srv_start(s, "python3", script_path("server.py"), 0, NULL, NULL) == 0)
+    return 0;
+  fprintf(stderr, "  cannot start tests/http/server.py (python3)\n");
+  return -1;
+}
+
+/* One completion, copied. */
+typedef struct got {
+  int calls;
+  int err;
+  long status;
+  int version;
+  char body[4096];
+  size_t body_len;
+  char headers[4096];
+  char lines[4096];   /* on_header lines, '|' separated */
+  char msg[256];
+  kr_http *close_me;  /* close the client from inside the callback */
+} got;
+
+static void on_done(void *ud, const kr_http_response *r)
+{
+  got *g = ud;
+  g->calls++;
+  g->err = r->err;
+  g->status = r->status;
+  g->version = r->http_version;
+  g->body_len = r->body_len;
+  if (r->err)
+    snprintf(g->msg, sizeof g->msg, "%s", r->msg);
+  if (!r->err) {
+    snprintf(g->body, sizeof g->body, "%.*s", (int)r->body_len, r->body);
+    snprintf(g->headers, sizeof g->headers, "%.*s", (int)r->headers_len, r->headers);
+  }
+  if (g->close_me)
+    kr_http_close(g->close_me, NULL, NULL);
+}
+
+static void on_line(void *ud, const char *line, size_t len)
+{
+  got *g = ud;
+  size_t n = strlen(g->lines);
+  snprintf(g->lines + n, sizeof g->lines - n, "%.*s|", (int)len, line);
+}
+
+static void on_closed(void *ud) { ++*(int *)ud; }
+
+/* Submits GET url (path appended) with timeout_ms / max_body. */
+static int get(kr_http *h, const char *base, const char *path, got *g, uint64_t timeout_ms,
+               size_t max_body)
+{
+  char url[256];
+  snprintf(url, sizeof url, "%s%s", base, path);
+  kr_http_request req = {.url = url, .timeout_ms = timeout_ms, .max_body = max_body};
+  return kr_http_submit(h, &req, on_done, g);
+}
+
+/* Closes h and runs the loop until every handle is gone. */
+static int close_all(uv_loop_t *loop, kr_http *h)
+{
+  int closed = 0;
+  kr_http_close(h, on_closed, &closed);
+  uv_run(loop, UV_RUN_DEFAULT);
+  return closed;
+}
+
+KTEST(get_and_post)
+{
+  srv s;
+  KCHECK(start_py(&s) == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  kr_http *h;
+  KCHECK_EQ(kr_http_new(&loop, NULL, &h), 0);
+  got a = {0}, b = {0};
+  KCHECK_EQ(get(h, s.url, "/json", &a, 0, 0), 0);
+  const char *hdrs[] = {"X-Test: 1", "Content-Type: application/octet-stream"};
+  char url[128];
+  snprintf(url, sizeof url, "%s/echo", s.url);
+  kr_http_request post = {.method = "PUT", .url = url, .headers = hdrs, .nheaders = 2,
+                          .body = "a\0b", .body_len = 3};
+  KCHECK_EQ(kr_http_submit(h, &post, on_done, &b), 0);
+  KCHECK_EQ(kr_http_pending(h), 2);
+  KCHECK_EQ(a.calls + b.calls, 0); /* never from inside submit */
+  while (a.calls + b.calls < 2)
+    uv_run(&loop, UV_RUN_ONCE);
+  KCHECK_EQ(a.err, 0);
+  KCHECK_EQ(a.status, 200);
+  KCHECK_EQ(a.version, 1);
+  KCHECK(strstr(a.body, "\"hello\": \"world\""));
+  KCHECK(strstr(a.headers, "Content-Type: application/json\r\n"));
+  KCHECK_EQ(b.status, 200);
+  KCHECK(strstr(b.body, "\"method\": \"PUT\""));
+  KCHECK(strstr(b.body, "\"body_hex\": \"610062\""));
+  KCHECK(strstr(b.body, "\"x-test\": \"1\""));
+  KCHECK_EQ(close_all(&loop, h), 1);
+  KCHECK_EQ(uv_loop_close(&loop), 0);
+  srv_stop(&s);
+}
+
+KTEST(errors)
+{
+  srv s;
+  KCHECK(start_py(&s) == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  kr_http *h;
+  KCHECK_EQ(kr_http_new(&loop, NULL, &h), 0);
+  got bad = {0}, refused = {0}, slow = {0}, big = {0}, status = {0};
+  KCHECK_EQ(get(h, "ftp://127.0.0.1", "/x", &bad, 0, 0), KURA_EINVAL);
+  KCHECK(strstr(kr_http_errstr(h), "scheme"));
+  KCHECK_EQ(get(h, "http://127.0.0.1:99999", "/x", &bad, 0, 0), KURA_EINVAL);
+  kr_http_request m = {.method = "G T", .url = s.url};
+  KCHECK_EQ(kr_http_submit(h, &m, on_done, &bad), KURA_EINVAL);
+  KCHECK_EQ(get(h, "http://127.0.0.1:1", "/", &refused, 0, 0), 0);
+  KCHECK_EQ(get(h, s.url, "/slow/3000", &slow, 100, 0), 0);
+  KCHECK_EQ(get(h, s.url, "/chunked/100000", &big, 0, 5000), 0);
+  KCHECK_EQ(get(h, s.url, "/status/503", &status, 0, 0), 0);
+  while (refused.calls + slow.calls + big.calls + status.calls < 4)
+    uv_run(&loop, UV_RUN_ONCE);
+  KCHECK_EQ(bad.calls, 0); /* refused at submit: no callback */
+  KCHECK_EQ(refused.err, KURA_ECONN);
+  KCHECK_EQ(slow.err, KURA_ETIMEOUT);
+  KCHECK_EQ(big.err, KURA_ELIMIT);
+  KCHECK_EQ(status.err, 0);
+  KCHECK_EQ(status.status, 503);
+  KCHECK_EQ(close_all(&loop, h), 1);
+  KCHECK_EQ(uv_loop_close(&loop), 0);
+  srv_stop(&s);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+  kr_http *h = t->data;
+  kr_http_close(h, on_closed, (char *)t + sizeof *t); /* counter after the timer */
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+KTEST(close_cancels_in_flight)
+{
+  srv s;
+  KCHECK(start_py(&s) == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  kr_http *h;
+  KCHECK_EQ(kr_http_new(&loop, NULL, &h), 0);
+  got g[5] = {{0}};
+  for (int i = 0; i < 5; i++)
+    KCHECK_EQ(get(h, s.url, "/slow/2000", &g[i], 0, 0), 0);
+  struct {
+    uv_timer_t t;
+    int closed;
+  } tick = {.closed = 0};
+  uv_timer_init(&loop, &tick.t);
+  tick.t.data = h;
+  uv_timer_start(&tick.t, on_tick, 50, 0); /* connections are up by then */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  for (int i = 0; i < 5; i++) {
+    KCHECK_EQ(g[i].calls, 1);
+    KCHECK_EQ(g[i].err, KURA_ECANCELLED);
+  }
+  KCHECK_EQ(tick.closed, 1);
+  KCHECK_EQ(uv_loop_close(&loop), 0); /* every handle was closed and freed */
+  srv_stop(&s);
+}
+
+KTEST(close_from_a_callback)
+{
+  srv s;
+  KCHECK(start_py(&s) == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  kr_http *h;
+  KCHECK_EQ(kr_http_new(&loop, NULL, &h), 0);
+  got first = {0}, rest[3] = {{0}};
+  first.close_me = h;
+  KCHECK_EQ(get(h, s.url, "/json", &first, 0, 0), 0);
+  for (int i = 0; i < 3; i++)
+    KCHECK_EQ(get(h, s.url, "/slow/2000", &rest[i], 0, 0), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  KCHECK_EQ(first.calls, 1);
+  KCHECK_EQ(first.err, 0);
+  for (int i = 0; i < 3; i++) {
+    KCHECK_EQ(rest[i].calls, 1);
+    KCHECK_EQ(rest[i].err, KURA_ECANCELLED);
+  }
+  KCHECK_EQ(uv_loop_close(&loop), 0);
+  srv_stop(&s);
+}
+
+KTEST(queue_beyond_max_active)
+{
+  srv s;
+  KCHECK(start_py(&s) == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  kr_http *h;
+  kr_http_config cfg = {.max_active = 1};
+  KCHECK_EQ(kr_http_new(&loop, &cfg, &h), 0);
+  got slow = {0}, waits = {0}, fine[4] = {{0}}, cancelled = {0};
+  KCHECK_EQ(get(h, s.url, "/slow/1500", &slow, 5000, 0), 0);
+  KCHECK_EQ(get(h, s.url, "/json", &waits, 300, 0), 0); /* its wait is its time */
+  for (int i = 0; i < 4; i++)
+    KCHECK_EQ(get(h, s.url, "/json", &fine[i], 10000, 0), 0);
+  KCHECK_EQ(kr_http_pending(h), 6);
+  while (!fine[3].calls)
+    uv_run(&loop, UV_RUN_ONCE);
+  KCHECK_EQ(slow.err, 0);
+  KCHECK_EQ(waits.err, KURA_ETIMEOUT);
+  for (int i = 0; i < 4; i++) {
+    KCHECK_EQ(fine[i].err, 0);
+    KCHECK_EQ(fine[i].status, 200);
+  }
+  KCHECK_EQ(get(h, s.url, "/slow/2000", &slow, 5000, 0), 0);
+  KCHECK_EQ(get(h, s.url, "/json", &cancelled, 5000, 0), 0); /* queued */
+  KCHECK_EQ(close_all(&loop, h), 1);
+  KCHECK_EQ(cancelled.calls, 1);
+  KCHECK_EQ(cancelled.err, KURA_ECANCELLED);
+  KCHECK_EQ(uv_loop_close(&loop), 0);
+  srv_stop(&s);
+}
+
+static int have_node(void)
+{
+  return system("node --version >/dev/null 2>&1") == 0;
+}
+
+/* Starts h2server.js; with tls, on a self-signed certificate made here. */
+static int start_h2(srv *s, int tls, char *dir)
+{
+  if (!tls)
+    return srv_start(s, "node", script_path("h2server.js"), 1, NULL, NULL);
+  char cmd[1024], key[300], cert[300];
+  snprintf(key, sizeof key, "%s/key.pem", dir);
+  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+  snprintf(cmd, sizeof cmd, "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s "
+           "-days 1 -subj /CN=localhost >/dev/null 2>&1", key, cert);
+  if (system(cmd) != 0)
+    return -1;
+  return srv_start(s, "node", script_path("h2server.js"), 1, key, cert);
+}
+
+/* N concurrent GET /stream, then /trailers; checks HTTP/2, the trailers
+ * and, when `one_conn`, that every stream shared one connection. */
+static void h2_round(int *ktest_failed_, int tls)
+{
+  char dir[] = "/tmp/kura-test-h2-XXXXXX";
+  KCHECK(mkdtemp(dir) != NULL);
+  srv s;
+  KCHECK(start_h2(&s, tls, dir) == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  kr_http *h;
+  KCHECK_EQ(kr_http_new(&loop, NULL, &h), 0);
+  enum { N = 20 };
+  got g[N] = {{0}}, tr = {0};
+  char url[128];
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d/stream", tls ? "https" : "http", s.port);
+  kr_http_request req = {.url = url, .h2_prior_knowledge = !tls, .insecure = tls};
+  for (int i = 0; i < N; i++)
+    KCHECK_EQ(kr_http_submit(h, &req, on_done, &g[i]), 0);
+  while (kr_http_pending(h) > 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d/trailers", tls ? "https" : "http", s.port);
+  req.on_header = on_line;
+  KCHECK_EQ(kr_http_submit(h, &req, on_done, &tr), 0);
+  while (kr_http_pending(h) > 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  for (int i = 0; i < N; i++) {
+    if (g[i].err)
+      fprintf(stderr, "  request %d: %s\n", i, g[i].msg);
+    KCHECK_EQ(g[i].err, 0);
+    KCHECK_EQ(g[i].version, 2);
+    if (tls) /* multiplexed: every stream on the first connection */
+      KCHECK(strstr(g[i].body, "\"session\":1}"));
+  }
+  KCHECK_EQ(tr.err, 0);
+  KCHECK_EQ(tr.status, 200);
+  KCHECK(strstr(tr.lines, "HTTP/2 200"));
+  KCHECK(strstr(tr.lines, "grpc-status: 0|"));
+  KCHECK(strstr(tr.headers, "x-trailer: yes\r\n"));
+  KCHECK_EQ(strcmp(tr.body, "body"), 0);
+  KCHECK_EQ(close_all(&loop, h), 1);
+  KCHECK_EQ(uv_loop_close(&loop), 0);
+  srv_stop(&s);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  KCHECK(system(cmd) == 0);
+}
+
+KTEST(http2_tls_multiplexing_and_trailers)
+{
+  if (!have_node()) {
+    fprintf(stderr, "  node not found: HTTP/2 not tested here\n");
+    return;
+  }
+  h2_round(ktest_failed_, 1);
+}
+
+KTEST(http2_prior_knowledge_and_trailers)
+{
+  if (!have_node()) {
+    fprintf(stderr, "  node not found: HTTP/2 not tested here\n");
+    return;
+  }
+  h2_round(ktest_failed_, 0);
+}
+
+KTEST_MAIN(KENTRY(get_and_post), KENTRY(errors), KENTRY(close_cancels_in_flight),
+           KENTRY(close_from_a_callback), KENTRY(queue_beyond_max_active),
+           KENTRY(http2_tls_multiplexing_and_trailers),
+           KENTRY(http2_prior_knowledge_and_trailers))
