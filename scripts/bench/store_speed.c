@@ -6,11 +6,16 @@
  * programmer writes first: FNV-1a, a power-of-two bucket array that doubles
  * at load 1.0, one malloc per item holding key and value, overwrite in place
  * when the size matches. It checks the expiry time on get, like the store.
- * Both sides draw keys from the same precomputed key array with the same
- * generator, and each run is repeated (best of --rounds) to damp the noise
- * of a shared machine. Then the store runs with 2 threads on one cache (each
- * its own key order, same mix) for the scaling ratio, and single gets are
- * compared with kr_store_get_batch in groups of 16.
+ * Both sides read the same precomputed trace of uniform random keys, in
+ * order, and each run is repeated (best of --rounds) to damp the noise of a
+ * shared machine. The trace is read sequentially so that, as for a real
+ * caller who has just built or received its key, the key bytes are in the
+ * cache: drawing them at random from the 16 MB key array instead adds a
+ * DRAM and TLB miss per op to both sides that belongs to neither table
+ * (--gather measures that way, for comparison). Then the store runs with
+ * 2 threads on one cache (each its own key order, same mix) for the
+ * scaling ratio, and single gets are compared with kr_store_get_batch in
+ * groups of 16.
  *
  * Lines starting with "RESULT " are for scripts/bench/store.sh. */
 #include <pthread.h>
@@ -31,6 +36,7 @@ typedef struct opts {
   double secs;    /* time limit per run */
   int threads;
   int rounds;
+  int gather;     /* keys drawn at random from the key array, not a trace */
   uint64_t ttl_ms;
 } opts;
 
@@ -226,10 +232,42 @@ static void populate(const target *t) {
   }
 }
 
-/* The 90/10 mix: one draw picks the key (top bits) and the op (low bits). */
+/* The keys of a run, drawn before the clock starts: TRACE uniform random
+ * keys copied in op order (replayed if the run is longer), or with --gather
+ * only a pointer into the key array per op. */
+#define TRACE (1u << 20)
+
+typedef struct trace {
+  char *keys;          /* TRACE keys in op order; NULL with --gather */
+  const target *t;
+  bu_rng r;            /* --gather: draws the key of each op */
+  uint32_t next;
+} trace;
+
+static void trace_init(trace *tr, const target *t, uint64_t seed) {
+  tr->t = t;
+  tr->next = 0;
+  tr->keys = NULL;
+  bu_rng_seed(&tr->r, seed ^ 0x7472616365ull);
+  if (t->o->gather) return;
+  tr->keys = malloc((size_t)TRACE * BU_KEY_LEN);
+  if (!tr->keys) abort();
+  for (uint32_t i = 0; i < TRACE; i++)
+    memcpy(tr->keys + (size_t)i * BU_KEY_LEN, key_at(t->keys, bu_rng_below(&tr->r, t->nkeys)),
+           BU_KEY_LEN);
+}
+
+static inline const char *trace_key(trace *tr) {
+  if (!tr->keys) return key_at(tr->t->keys, bu_rng_below(&tr->r, tr->t->nkeys));
+  return tr->keys + (size_t)(tr->next++ & (TRACE - 1)) * BU_KEY_LEN;
+}
+
+/* The 90/10 mix: the trace gives the key, one draw the op (low bits). */
 static void run_mix(const target *t, uint64_t seed, int gets_only, result *out) {
   char buf[64], val[BU_VAL_LEN];
   bu_rng r;
+  trace tr;
+  trace_init(&tr, t, seed);
   bu_rng_seed(&r, seed);
   bu_val(val, seed);
   uint64_t ops = 0, gets = 0, hits = 0;
@@ -237,7 +275,7 @@ static void run_mix(const target *t, uint64_t seed, int gets_only, result *out) 
   while (ops < t->o->ops && now - t0 < t->o->secs) {
     for (int i = 0; i < CHUNK; i++) {
       uint64_t x = bu_rng_next(&r);
-      const char *key = key_at(t->keys, (uint32_t)(((x >> 32) * t->nkeys) >> 32));
+      const char *key = trace_key(&tr);
       if (!gets_only && ((x >> 8) & 0xffff) < SET_PER_65536) {
         memcpy(val, &x, sizeof x);
         do_set(t, key, val);
@@ -251,6 +289,7 @@ static void run_mix(const target *t, uint64_t seed, int gets_only, result *out) 
   }
   *out = (result){.ops = ops, .gets = gets, .hits = hits, .secs = now - t0,
                   .cpu = thread_cpu() - c0};
+  free(tr.keys);
 }
 
 /* Gets only, through kr_store_get_batch in groups of BATCH. */
@@ -270,14 +309,14 @@ static void run_batch(const target *t, uint64_t seed, result *out) {
   const void *kp[BATCH];
   size_t kl[BATCH];
   batch_ud ud = {.hits = 0};
-  bu_rng r;
-  bu_rng_seed(&r, seed);
+  trace tr;
+  trace_init(&tr, t, seed);
   for (int i = 0; i < BATCH; i++) kl[i] = BU_KEY_LEN;
   uint64_t ops = 0;
   double t0 = bu_now(), now = t0, c0 = thread_cpu();
   while (ops < t->o->ops && now - t0 < t->o->secs) {
     for (int i = 0; i < CHUNK; i += BATCH) {
-      for (int j = 0; j < BATCH; j++) kp[j] = key_at(t->keys, bu_rng_below(&r, t->nkeys));
+      for (int j = 0; j < BATCH; j++) kp[j] = trace_key(&tr);
       if (kr_store_get_batch(t->cache, BATCH, kp, kl, batch_cb, &ud) < 0) abort();
     }
     ops += CHUNK;
@@ -285,6 +324,7 @@ static void run_batch(const target *t, uint64_t seed, result *out) {
   }
   *out = (result){.ops = ops, .gets = ops, .hits = ud.hits, .secs = now - t0,
                   .cpu = thread_cpu() - c0};
+  free(tr.keys);
 }
 
 /* --- threads ----------------------------------------------------------------- */
@@ -331,11 +371,14 @@ static void run_threads(const target *t, int n, uint64_t seed, result *out) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: store_speed [--keys N] [--ops N] [--secs S] [--threads T] [--rounds R]\n"
+          "                   [--gather]\n"
           "       store_speed --check\n"
           "Store vs a plain chained hash table: 90/10 get/set over N (1000000)\n"
           "uniform keys, up to N ops (10000000) or S seconds (2) per run, best of\n"
           "R rounds (2); then T threads (2) on one cache, and batched gets.\n"
-          "--check tests the reference table and exits.\n");
+          "Keys come from a precomputed trace read in order (the caller's key is\n"
+          "in cache); --gather draws each from the 1M-key array instead (a DRAM\n"
+          "miss per op on both sides). --check tests the reference and exits.\n");
 }
 
 static int parse_opts(int argc, char **argv, opts *o) {
@@ -345,6 +388,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
     if (!strcmp(a, "--check")) exit(check_reference() ? 1 : 0);
+    if (!strcmp(a, "--gather")) { o->gather = 1; continue; }
     if (!v) { usage(stderr); return -1; }
     if (!strcmp(a, "--keys")) o->keys = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(a, "--ops")) o->ops = strtoull(v, NULL, 10);
@@ -466,8 +510,9 @@ int main(int argc, char **argv) {
   target kura = {.cache = c, .keys = keys, .nkeys = o.keys, .o = &o};
   populate(&ref);
   populate(&kura);
-  printf("%u keys of %d B, values of %d B, TTL %llu s on every set\n", o.keys,
-         BU_KEY_LEN, BU_VAL_LEN, (unsigned long long)(o.ttl_ms / 1000));
+  printf("%u keys of %d B, values of %d B, TTL %llu s on every set, keys %s\n", o.keys,
+         BU_KEY_LEN, BU_VAL_LEN, (unsigned long long)(o.ttl_ms / 1000),
+         o.gather ? "gathered from the key array" : "from a precomputed trace");
   result one = compare_single(&ref, &kura, &o);
   compare_threads(&kura, &o, &one);
   compare_gets(&ref, &kura, &o);

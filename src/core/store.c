@@ -524,7 +524,7 @@ static int check_item(kr_cache *c, size_t klen, size_t vlen)
 
 static void count_get(op *o, kr_cache *c, kr_item *hit)
 {
-  kr_cstat *st = kr_shard_cst(o->sh, c->slot);
+  kr_cstat *st = kr_shard_cst_fast(o->sh, c->slot);
   if (hit) {
     uint8_t f = hit->p[0];
     if ((f & KR_ITEM_FREQ) < KR_ITEM_FREQ)

@@ -184,6 +184,12 @@ size_t kr_shard_sweep(kr_shard *sh, size_t budget);
 void kr_shard_prefetch(kr_shard *sh, uint64_t h);
 void kr_shard_prefetch_item(kr_shard *sh, uint64_t h);
 
+/* The cache's counters in this shard; the table grows out of line. */
+static inline kr_cstat *kr_shard_cst_fast(kr_shard *sh, uint32_t slot)
+{
+  return slot < sh->ncst ? &sh->cst[slot] : kr_shard_cst(sh, slot);
+}
+
 static inline int kr_cid_live(struct kr_store *s, uint64_t cid)
 {
   uint32_t slot = (uint32_t)(cid & (KR_MAX_CACHES - 1));

@@ -14,6 +14,7 @@
  * MAIN directly. Evicting MAIN's oldest segment re-appends items with
  * freq > 0 (decremented) and drops the rest. A hit only sets freq bits.
  */
+#include <endian.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,8 +99,18 @@ static inline size_t varint_put(uint8_t *p, uint64_t v)
   return n;
 }
 
+/* Lengths and cache ids are almost always 1 or 2 bytes: those decode
+ * without a loop. */
 static inline size_t varint_get(const uint8_t *p, uint64_t *v)
 {
+  if (!(p[0] & 0x80)) {
+    *v = p[0];
+    return 1;
+  }
+  if (!(p[1] & 0x80)) {
+    *v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+    return 2;
+  }
   uint64_t r = 0;
   size_t n = 0;
   for (unsigned sh = 0;; sh += 7) {
@@ -114,10 +125,9 @@ static inline size_t varint_get(const uint8_t *p, uint64_t *v)
 
 static inline uint64_t exp_get(const uint8_t *p)
 {
-  uint64_t v = 0;
-  for (int i = 4; i >= 0; i--)
-    v = v << 8 | p[i];
-  return v;
+  uint32_t lo;
+  memcpy(&lo, p, 4);
+  return (uint64_t)le32toh(lo) | (uint64_t)p[4] << 32;
 }
 
 static inline void exp_put(uint8_t *p, uint64_t v)
@@ -131,7 +141,20 @@ size_t kr_item_size(uint64_t cid, size_t klen, size_t vlen)
   return 1 + varint_len(cid) + varint_len(klen) + varint_len(vlen) + 5 + klen + vlen;
 }
 
-static void item_parse(uint8_t *p, uint32_t seg, kr_item *it)
+/* Key equality without a library call: keys are mostly short, and a
+ * memcmp call costs more than the compare. Words overlap at the tail. */
+static inline int key_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+  if (n < 8)
+    return n == 0 || memcmp(a, b, n) == 0;
+  uint64_t d = 0;
+  size_t i = 0;
+  for (; i + 8 < n; i += 8)
+    d |= rd64(a + i) ^ rd64(b + i);
+  return (d | (rd64(a + n - 8) ^ rd64(b + n - 8))) == 0;
+}
+
+static inline void item_parse(uint8_t *p, uint32_t seg, kr_item *it)
 {
   uint64_t v;
   size_t o = 1;
@@ -179,7 +202,7 @@ static void account(kr_shard *sh, uint64_t cid, uint32_t size, int sign)
 {
   if (!kr_cid_live(sh->store, cid))
     return;
-  kr_cstat *c = kr_shard_cst(sh, (uint32_t)(cid & (KR_MAX_CACHES - 1)));
+  kr_cstat *c = kr_shard_cst_fast(sh, (uint32_t)(cid & (KR_MAX_CACHES - 1)));
   if (!c)
     return;
   c->items += (uint64_t)(int64_t)sign;
@@ -458,7 +481,7 @@ int kr_shard_find(kr_shard *sh, uint64_t h, uint64_t cid, const void *key,
       return 0;
     if ((s >> FP_SHIFT) == fp) {
       item_parse(loc_ptr(sh, s & LOC_MASK), (uint32_t)(s >> 16) & IDX_MAX, it);
-      if (it->cid == cid && it->klen == klen && memcmp(it->key, key, klen) == 0) {
+      if (it->cid == cid && it->klen == klen && key_eq(it->key, key, klen)) {
         if (kr_shard_expired(sh, it->exp)) {
           kr_shard_delete(sh, i, it);
           count_drop(sh, cid, DROP_EXPIRED);

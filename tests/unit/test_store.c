@@ -777,7 +777,36 @@ KTEST(threads_evict)
   teardown(s, c);
 }
 
-KTEST_MAIN(KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(get_erange_retry),
+/* Keys of every length 1..40 (and 300) that differ only in one byte: the
+ * word-wise key compare must tell each apart, at the head, middle and tail.
+ * Values of 200 and 20000 bytes take multi-byte length fields. */
+KTEST(key_lengths)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  static char k[300], buf[20000], val[20000];
+  memset(k, 'a', sizeof k);
+  for (size_t i = 0; i < sizeof val; i++)
+    val[i] = (char)(i * 7);
+  size_t n = 0;
+  for (size_t len = 1; len <= 41; len++) {
+    size_t klen = len == 41 ? sizeof k : len, vlen = len % 2 ? 200 : sizeof val;
+    KCHECK_EQ(kr_store_set(c, k, klen, val, vlen, 0), KR_HIT);
+    for (size_t at = 0; at < klen; at++) {
+      k[at] = 'b'; /* same length, one byte different: never the stored key */
+      KCHECK_EQ(kr_store_get(c, k, klen, buf, sizeof buf, &n), KR_MISS);
+      k[at] = 'a';
+    }
+    KCHECK_EQ(kr_store_get(c, k, klen, buf, sizeof buf, &n), KR_HIT);
+    KCHECK_EQ(n, vlen);
+    KCHECK(memcmp(buf, val, vlen) == 0);
+    KCHECK_EQ(kr_store_delete(c, k, klen), KR_HIT);
+  }
+  teardown(s, c);
+}
+
+KTEST_MAIN(KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(key_lengths), KENTRY(get_erange_retry),
            KENTRY(expiry_lazy), KENTRY(default_clock), KENTRY(ttl_calls), KENTRY(increment),
            KENTRY(increment_limits), KENTRY(conditional_sets), KENTRY(caches),
            KENTRY(size_limits), KENTRY(eviction_budget), KENTRY(eviction_large_items),
