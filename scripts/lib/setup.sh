@@ -1,12 +1,17 @@
 # Shared by scripts/run, scripts/test and scripts/bench/*: install what is
 # missing from Debian's packages, then configure and build incrementally.
-# Source it; it defines kura_setup [build-dir] [cmake args...].
+# Source it; it defines kura_install PKG... and kura_build DIR [cmake args...].
 
 KURA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Debian packages the build and the tests need.
 KURA_BUILD_PKGS="gcc make cmake pkg-config liblua5.4-dev libuv1-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev protobuf-c-compiler libprotobuf-c-dev"
-KURA_TEST_PKGS="redis-server lua5.4 python3 nodejs npm"
+KURA_TEST_PKGS="redis-server lua5.4 python3"
+# Node.js runs the Momento emulator and SDK check. A machine may already have
+# it from elsewhere (e.g. NodeSource's nodejs, which bundles npm and conflicts
+# with Debian's npm package): ask apt only for what is missing.
+command -v node >/dev/null 2>&1 || KURA_TEST_PKGS="$KURA_TEST_PKGS nodejs"
+command -v npm >/dev/null 2>&1 || KURA_TEST_PKGS="$KURA_TEST_PKGS npm"
 
 kura_log() { printf 'kura: %s\n' "$*" >&2; }
 
