@@ -14,10 +14,14 @@ local function throughput(op, tasks, secs)
   for i = 1, tasks do
     ts[i] = kura.spawn(function()
       local n, e = 0, 0
+      -- The clock is read every 32 calls: a read per call would cost more
+      -- than the call's own client-side work.
       while kura.now() < stop do
-        local _, err
-        if op == "get" then _, err = c:get(cache, "key") else _, err = c:set(cache, "key", "xxx", 600) end
-        if err then e = e + 1 else n = n + 1 end
+        for _ = 1, 32 do
+          local _, err
+          if op == "get" then _, err = c:get(cache, "key") else _, err = c:set(cache, "key", "xxx", 600) end
+          if err then e = e + 1 else n = n + 1 end
+        end
       end
       return n, e
     end)

@@ -1,85 +1,90 @@
-/* The Redis backend: every call of LUA_API.md on one Redis server, over the
- * auto-pipelining RESP connection of resp.c.
+/* The Redis backends: every call of LUA_API.md on one Redis server
+ * (redis://) or on a Redis Cluster (redis-cluster://, routed by
+ * backend_redis_cluster.c), over the auto-pipelining connections of resp.c.
  *
- * Layout in Redis. The set "kura:caches" lists the caches. An item of cache
- * C with key K lives at "kura:<len(C)>:C:K": the length makes the prefix
+ * Layout in Redis. The set "kura:caches" ("kura:{caches}" in a cluster, a
+ * hash tag that pins it to one slot) lists the caches. An item of cache C
+ * with key K lives at "kura:<len(C)>:C:K": the length makes the prefix
  * unambiguous (cache "a:b" key "c" differs from cache "a" key "b:c") and the
  * key carries no hash tag of ours, so that in a cluster a cache's items
  * spread over all slots.
  *
- * Atomicity. Every item call must fail with NOT_FOUND_ERROR on a cache that
- * does not exist. Reads (get, delete, key_exists, keys_exist, get_batch,
- * item_get_ttl) send SISMEMBER and the command in the same pipeline, one
- * round trip, and discard the result when the cache is missing: they cannot
- * leave anything behind. Writes that could create keys (set, the conditional
- * sets, increment, set_batch) and the TTL changes run as Lua scripts that
- * check membership and act atomically; the scripts are loaded with SCRIPT
- * LOAD and called with EVALSHA, with EVAL while the SHA is unknown and as the
- * fallback on NOSCRIPT (the script did not run, so sending it again is safe).
+ * The cache check. Every item call must fail with NOT_FOUND_ERROR on a cache
+ * that does not exist, and leave nothing behind. Every call sends SISMEMBER
+ * on the cache list and its command(s) in the same pipeline (one round
+ * trip) and discards the result when the cache is missing; except `get` on a
+ * single server, the hottest call, which is ONE command, MGET of the cache's
+ * marker key "kura:c:<cache>" (set and deleted with the list entry, by
+ * scripts) and the item. (A cache listed without a marker, by an older kura,
+ * reads as missing to `get` until create_cache runs on it again.) Calls that
+ * create items differ:
+ * - single server: the conditional sets, increment, the TTL changes and
+ *   set_batch run as Lua scripts (EVALSHA, EVAL while the SHA is unknown and
+ *   on NOSCRIPT) that check the list and act atomically. Plain `set` is a
+ *   pipelined SISMEMBER + SET (two cheap commands instead of a ~14 us script:
+ *   it is the hot path); when SISMEMBER says the cache is missing, a DEL of
+ *   the key follows on the same connection before the call completes, so a
+ *   refused set leaves nothing behind.
+ * - cluster: a script may not touch keys of two slots, so every write is
+ *   pipelined SISMEMBER + its command (scripts with the item key only, always
+ *   EVAL) + the same compensating DEL.
+ * RELAXED GUARANTEE (plain set everywhere; every write in a cluster): the
+ * check and the write are two commands, not one atomic step. A write whose
+ * SISMEMBER runs before another client's delete_cache of the same cache and
+ * whose SET runs after that deletion's SCAN passed the key succeeds and
+ * leaves its one item behind; it stays readable if the cache is created
+ * again, until its TTL expires. Without a concurrent delete_cache of the same
+ * cache the semantics are exact (a refused write leaves nothing behind).
  *
  * delete_cache (SREM) and flush_cache remove the cache's items incrementally:
- * SCAN with a MATCH on the prefix, COUNT bounded, UNLINK of each batch, one
- * batch per reply, so no loop turn does unbounded work. Known limit: a cache
- * created again under the same name while its deletion still scans loses
- * the items written meanwhile.
+ * SCAN with a MATCH on the prefix (on every master of a cluster, one after
+ * the other), COUNT bounded, UNLINK of each batch, one batch per reply, so no
+ * loop turn does unbounded work. Known limits: a cache created again under
+ * the same name while its deletion still scans loses the items written
+ * meanwhile; in a cluster, a slot moved to another master during the scan
+ * may keep items of the deleted cache (until their TTL).
+ *
+ * Batches: a pipeline of one command per key in a cluster (each routed to
+ * its node; replies are matched to the key by index, whatever node answers
+ * first), MGET and one script on a single server.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backend_redis.h"
 #include "core/client.h"
-#include "core/resp.h"
 
-#define CACHES_KEY "kura:caches"
 #define SCAN_COUNT "512"
-
-enum { S_SET, S_SET_IF, S_INCR, S_TTL_SET, S_SET_BATCH, S_COUNT_ };
-
-#define CHECK_CACHE                                                         \
-  "if redis.call('SISMEMBER',KEYS[1],ARGV[1])==0 then "                     \
-  "return redis.error_reply('KURA_NOTFOUND cache') end "
-
-static const char *const scripts[S_COUNT_] = {
-  [S_SET] = CHECK_CACHE
-  "redis.call('SET',KEYS[2],ARGV[2],'PX',ARGV[3]) return 1",
-  [S_SET_IF] = CHECK_CACHE
-  "local v=redis.call('GET',KEYS[2]) local c=ARGV[4] local ok "
-  "if c=='1' then ok=not v elseif c=='2' then ok=v~=false "
-  "elseif c=='3' then ok=v==ARGV[5] elseif c=='4' then ok=v~=ARGV[5] "
-  "elseif c=='5' then ok=v~=false and v~=ARGV[5] "
-  "elseif c=='6' then ok=(not v) or v==ARGV[5] else ok=true end "
-  "if not ok then return 0 end "
-  "redis.call('SET',KEYS[2],ARGV[2],'PX',ARGV[3]) return 1",
-  /* The new value comes back as the stored string: a Lua number (double)
-   * would lose int64 precision. */
-  [S_INCR] = CHECK_CACHE
-  "local e=redis.call('EXISTS',KEYS[2]) "
-  "local r=redis.pcall('INCRBY',KEYS[2],ARGV[2]) "
-  "if type(r)=='table' and r.err then return redis.error_reply('KURA_PRECOND '..r.err) end "
-  "if e==0 then redis.call('PEXPIRE',KEYS[2],ARGV[3]) end "
-  "return redis.call('GET',KEYS[2])",
-  [S_TTL_SET] = CHECK_CACHE
-  "local t=redis.call('PTTL',KEYS[2]) if t==-2 then return -1 end "
-  "local n=tonumber(ARGV[2]) "
-  "if ARGV[3]=='1' and (t<0 or n<=t) then return 0 end "
-  "if ARGV[3]=='2' and t>=0 and n>=t then return 0 end "
-  "redis.call('PEXPIRE',KEYS[2],ARGV[2]) return 1",
-  [S_SET_BATCH] = CHECK_CACHE
-  "for i=2,#KEYS do redis.call('SET',KEYS[i],ARGV[2*i-2],'PX',ARGV[2*i-1]) end return 1",
-};
 
 typedef struct rop rop;
 
 typedef struct rbe {
   kr_client *client;
-  kr_resp *conn;
+  kr_resp *conn;            /* single server, or NULL */
+  kr_rcl *cl;               /* cluster, or NULL */
+  const char *caches_key;   /* the cache list */
   uint64_t timeout_ms;
-  char sha[S_COUNT_][48];   /* "" until SCRIPT LOAD answered */
-  int loading[S_COUNT_];    /* a SCRIPT LOAD is on its way */
+  char sha[KR_RS_COUNT_][48];   /* "" until SCRIPT LOAD answered */
+  int loading[KR_RS_COUNT_];    /* a SCRIPT LOAD is on its way */
   uv_timer_t defer;         /* completes requests that failed in submit */
   rop *deferred;            /* their list */
   int closing, conn_closed, defer_closed;
 } rbe;
+
+/* The tag of one command of a request: its index (0 is the cache check when
+ * the request sends one), or one of these. */
+enum { I_SCAN = -1, I_IGNORE = -2 };
+typedef struct rsub {
+  rop *o;
+  int i;
+} rsub;
+
+/* A value copied out of a reply that is freed before the request completes. */
+typedef struct rcopy {
+  struct rcopy *next;
+  char data[];
+} rcopy;
 
 /* One request in flight: the commands it sent and what came back so far. */
 struct rop {
@@ -89,76 +94,36 @@ struct rop {
   kr_client_cb cb;
   void *udata;
   int pending;              /* commands sent whose reply has not come */
-  int idx;                  /* replies received */
+  int nsent;                /* tagged commands sent (indexes given) */
+  int nsubs;                /* room in subs */
+  int checked;              /* command 0 is SISMEMBER on the cache list */
   int err;
   int notfound;
   int eval;                 /* scripts go as EVAL (NOSCRIPT seen) */
+  size_t node;              /* cluster scan: the master being scanned */
   kr_result res;
   uint8_t *flags;           /* keys_exist */
   const void **vals;        /* get_batch */
   size_t *vlens;
+  rcopy *copies;            /* values kept past their reply */
+  rsub *subs;               /* tags of the indexed commands */
+  rsub sub_inline[3];
+  rsub scan, ignore;        /* tags of SCAN/UNLINK and compensating DELs */
   char cursor[32];          /* flush/delete scan */
   char msg[200];
 };
-
-/* --- building commands ------------------------------------------------------ */
-
-/* An argv under construction; strings it builds live in one block that was
- * sized up front, so pointers into it stay valid. */
-typedef struct args {
-  int n;
-  const char **v;
-  size_t *l;
-  char *buf, *at;
-} args;
-
-static int args_init(args *a, size_t nargs, size_t bytes)
-{
-  a->n = 0;
-  a->v = malloc(nargs * (sizeof *a->v + sizeof *a->l) + bytes);
-  if (!a->v)
-    return KURA_ENOMEM;
-  a->l = (size_t *)(a->v + nargs);
-  a->buf = a->at = (char *)(a->l + nargs);
-  return 0;
-}
-
-static void args_add(args *a, const void *p, size_t len)
-{
-  a->v[a->n] = p;
-  a->l[a->n++] = len;
-}
-
-static void args_num(args *a, long long x)
-{
-  int len = snprintf(a->at, 24, "%lld", x);
-  args_add(a, a->at, (size_t)len);
-  a->at += len;
-}
-
-/* Bytes of the item key prefix "kura:<len>:<cache>:" */
-static size_t prefix_len(const kr_request *r)
-{
-  char tmp[24];
-  return 5 + (size_t)snprintf(tmp, sizeof tmp, "%zu", r->cache_len) + 1 + r->cache_len + 1;
-}
-
-static void args_key(args *a, const kr_request *r, const void *key, size_t klen)
-{
-  char *p = a->at;
-  int n = sprintf(p, "kura:%zu:", r->cache_len);
-  memcpy(p + n, r->cache, r->cache_len);
-  p[n + r->cache_len] = ':';
-  size_t pl = (size_t)n + r->cache_len + 1;
-  memcpy(p + pl, key, klen);
-  args_add(a, p, pl + klen);
-  a->at += pl + klen;
-}
 
 /* --- completion --------------------------------------------------------------- */
 
 static void op_free(rop *o)
 {
+  while (o->copies) {
+    rcopy *c = o->copies;
+    o->copies = c->next;
+    free(c);
+  }
+  if (o->subs != o->sub_inline)
+    free(o->subs);
   free(o->flags);
   free(o->vals);
   free(o->vlens);
@@ -184,17 +149,37 @@ static void set_err(rop *o, int err, const char *fmt, const char *detail)
   if (o->err)
     return;
   o->err = err;
+  const kr_request *r = o->req;
   char k[64];
-  kr_format_key(k, sizeof k, o->req->key, o->req->klen);
-  int n = snprintf(o->msg, sizeof o->msg, "%s of ", kr_op_name(o->req->op));
-  if (o->req->key && n > 0 && (size_t)n < sizeof o->msg)
+  kr_format_key(k, sizeof k, r->key, r->klen);
+  int n = snprintf(o->msg, sizeof o->msg, "%s of ", kr_op_name(r->op));
+  if (r->op < KR_OP_CREATE_CACHE && !r->n && n > 0 && (size_t)n < sizeof o->msg)
     n += snprintf(o->msg + n, sizeof o->msg - (size_t)n, "key '%s' in ", k);
-  if (n > 0 && (size_t)n < sizeof o->msg)
+  if (r->op != KR_OP_LIST_CACHES && n > 0 && (size_t)n < sizeof o->msg)
     n += snprintf(o->msg + n, sizeof o->msg - (size_t)n, "cache '%.*s': ",
-                  (int)(o->req->cache_len < 64 ? o->req->cache_len : 64),
-                  o->req->cache ? o->req->cache : "");
+                  (int)(r->cache_len < 64 ? r->cache_len : 64), r->cache ? r->cache : "");
+  else if (n > 1 && (size_t)n < sizeof o->msg)
+    o->msg[n - 1] = ':', o->msg[n++] = ' ', o->msg[n] = 0; /* "list_caches: " */
   if (n > 0 && (size_t)n < sizeof o->msg)
     snprintf(o->msg + n, sizeof o->msg - (size_t)n, fmt, detail);
+}
+
+/* A pointer to `len` bytes of a reply that stays valid until the request
+ * completes: the reply itself when it is the last one awaited, else a copy. */
+static const void *keep(rop *o, const char *p, size_t len)
+{
+  if (o->pending == 0)
+    return p;
+  rcopy *c = malloc(sizeof *c + len + 1);
+  if (!c) {
+    set_err(o, KURA_ENOMEM, "%s", "out of memory");
+    return NULL;
+  }
+  memcpy(c->data, p, len);
+  c->data[len] = 0;
+  c->next = o->copies;
+  o->copies = c;
+  return c->data;
 }
 
 static void on_deferred(uv_timer_t *t)
@@ -220,42 +205,347 @@ static void defer(rop *o)
     uv_timer_start(&b->defer, on_deferred, 0, 0);
 }
 
-/* --- replies -------------------------------------------------------------------- */
+/* --- sending ---------------------------------------------------------------------- */
 
 static void on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata);
 static int send_op(rop *o);
 
-static int send_args(rop *o, args *a)
+/* Room for n indexed commands; called before the first is sent. */
+static int subs_reserve(rop *o, size_t n)
 {
-  int rc = kr_resp_command(o->b->conn, a->n, a->v, a->l, o->b->timeout_ms, on_reply, o);
-  free(a->v);
+  if (n <= sizeof o->sub_inline / sizeof o->sub_inline[0]) {
+    o->subs = o->sub_inline;
+    o->nsubs = (int)(sizeof o->sub_inline / sizeof o->sub_inline[0]);
+    return 0;
+  }
+  if (n > (size_t)1 << 30 || !(o->subs = malloc(n * sizeof *o->subs)))
+    return KURA_ENOMEM;
+  o->nsubs = (int)n;
+  return 0;
+}
+
+/* Send a built command tagged `sub` (NULL: the next index); key_arg is the
+ * argument that routes it in a cluster (-1: to the master being scanned).
+ * Frees the argv. */
+static int send_tagged(rop *o, kr_rargs *a, int key_arg, rsub *sub)
+{
+  rbe *b = o->b;
+  int rc;
+  if (!sub) {
+    if (o->nsent >= o->nsubs) {
+      kr_rargs_free(a);
+      return KURA_EINTERNAL;
+    }
+    sub = &o->subs[o->nsent];
+    sub->o = o;
+    sub->i = o->nsent++;
+  }
+  if (!b->cl)
+    rc = kr_resp_command(b->conn, a->n, a->v, a->l, b->timeout_ms, on_reply, sub);
+  else if (key_arg >= 0)
+    rc = kr_rcl_command(b->cl, a->n, a->v, a->l, key_arg, b->timeout_ms, on_reply, sub);
+  else
+    rc = kr_rcl_command_master(b->cl, o->node, a->n, a->v, a->l, b->timeout_ms, on_reply, sub);
+  kr_rargs_free(a);
   if (rc == 0)
     o->pending++;
   return rc;
 }
 
-/* "-ERR ...", "-NOAUTH ..." and our scripts' errors -> KURA_E* codes. */
-static int map_error(const char *s)
+static int send_args(rop *o, kr_rargs *a, int key_arg)
 {
-  static const struct { const char *p; int err; } map[] = {
-    {"NOAUTH", KURA_EAUTH},      {"WRONGPASS", KURA_EAUTH},   {"NOPERM", KURA_EPERM},
-    {"OOM", KURA_ELIMIT},        {"LOADING", KURA_EUNAVAIL},  {"BUSY", KURA_EUNAVAIL},
-    {"MASTERDOWN", KURA_EUNAVAIL}, {"TRYAGAIN", KURA_EUNAVAIL}, {"CLUSTERDOWN", KURA_EUNAVAIL},
-    {"READONLY", KURA_EUNAVAIL}, {"MOVED", KURA_EUNAVAIL},    {"ASK", KURA_EUNAVAIL},
-  };
-  if (strstr(s, "KURA_NOTFOUND"))
-    return KURA_ENOTFOUND;
-  if (strstr(s, "KURA_PRECOND"))
-    return KURA_EPRECOND;
-  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-    if (strncmp(s, map[i].p, strlen(map[i].p)) == 0)
-      return map[i].err;
-  return KURA_EBADREQ;
+  return send_tagged(o, a, key_arg, NULL);
 }
 
+/* One command on the cache list with the cache name: SISMEMBER, SADD, SREM. */
+static int send_cache_cmd(rop *o, const char *cmd)
+{
+  kr_rargs a;
+  kr_rargs_init(&a, 3, 0); /* inline: cannot fail */
+  kr_rargs_add(&a, cmd, strlen(cmd));
+  kr_rargs_add(&a, o->b->caches_key, strlen(o->b->caches_key));
+  kr_rargs_add(&a, o->req->cache, o->req->cache_len);
+  return send_args(o, &a, 1);
+}
+
+/* Command 0: is the cache there? */
+static int send_check(rop *o)
+{
+  o->checked = 1;
+  return send_cache_cmd(o, "SISMEMBER");
+}
+
+/* cmd key [extra...] for one key: GET, DEL, EXISTS, PTTL, SET (val, PX ttl). */
+static int send_key_cmd(rop *o, const char *cmd, const void *key, size_t klen,
+                        const void *val, size_t vlen, uint64_t ttl_ms, rsub *sub)
+{
+  kr_rargs a;
+  if (kr_rargs_init(&a, 5, kr_ritem_prefix_len(o->req) + klen + 24))
+    return KURA_ENOMEM;
+  kr_rargs_add(&a, cmd, strlen(cmd));
+  kr_rargs_key(&a, o->req, key, klen);
+  if (val) {
+    kr_rargs_add(&a, val, vlen);
+    kr_rargs_add(&a, "PX", 2);
+    kr_rargs_num(&a, (long long)ttl_ms);
+  }
+  return send_tagged(o, &a, 1, sub);
+}
+
+/* The keys of the request: its batch, or its one key. */
+static size_t req_keys(const kr_request *r, const void *const **keys, const size_t **klens)
+{
+  *keys = r->n ? r->keys : &r->key;
+  *klens = r->n ? r->klens : &r->klen;
+  return r->n ? r->n : 1;
+}
+
+/* cmd key per key of the request, each its own command. */
+static int send_each(rop *o, const char *cmd)
+{
+  const void *const *keys;
+  const size_t *klens;
+  size_t n = req_keys(o->req, &keys, &klens);
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc; i++)
+    rc = send_key_cmd(o, cmd, keys[i], klens[i], NULL, 0, 0, NULL);
+  return rc;
+}
+
+/* The cache turned out missing after a write was sent: delete what the write
+ * may have created, on the connection it went to, before completing. */
+static void compensate(rop *o)
+{
+  const kr_request *r = o->req;
+  const void *const *keys;
+  const size_t *klens;
+  size_t n = req_keys(r, &keys, &klens);
+  for (size_t i = 0; i < n; i++)
+    if (send_key_cmd(o, "DEL", keys[i], klens[i], NULL, 0, 0, &o->ignore))
+      set_err(o, KURA_ECONN, "%s", "could not send DEL");
+}
+
+static int batch_arrays(rop *o)
+{
+  size_t n = o->req->n ? o->req->n : 1;
+  if (o->req->op == KR_OP_KEYS_EXIST)
+    o->flags = calloc(n, 1);
+  else
+    o->vals = calloc(n, sizeof *o->vals), o->vlens = calloc(n, sizeof *o->vlens);
+  return (o->flags || (o->vals && o->vlens)) ? 0 : KURA_ENOMEM;
+}
+
+/* MGET key... (single server). */
+static int send_mget(rop *o)
+{
+  const kr_request *r = o->req;
+  size_t bytes = 0;
+  for (size_t i = 0; i < r->n; i++)
+    bytes += kr_ritem_prefix_len(r) + r->klens[i];
+  kr_rargs a;
+  if (kr_rargs_init(&a, r->n + 1, bytes))
+    return KURA_ENOMEM;
+  kr_rargs_add(&a, "MGET", 4);
+  for (size_t i = 0; i < r->n; i++)
+    kr_rargs_key(&a, r, r->keys[i], r->klens[i]);
+  return send_args(o, &a, 1);
+}
+
+/* A read: SISMEMBER then the command(s), in one pipeline. */
+static int send_read(rop *o, const char *cmd)
+{
+  int rc = send_check(o);
+  if (rc || o->req->op == KR_OP_KEYS_EXIST || o->req->op == KR_OP_GET_BATCH) {
+    if (rc || o->req->n == 0)
+      return rc;
+    if ((rc = batch_arrays(o)))
+      return rc;
+    if (o->req->op == KR_OP_GET_BATCH && !o->b->cl)
+      return send_mget(o);
+  }
+  return send_each(o, cmd);
+}
+
+/* SISMEMBER then SET per key (set; set_batch in a cluster). */
+static int send_sets(rop *o)
+{
+  const kr_request *r = o->req;
+  int rc = send_check(o);
+  if (!r->n)
+    return rc ? rc : send_key_cmd(o, "SET", r->key, r->klen, r->val, r->vlen, r->ttl_ms, NULL);
+  for (size_t i = 0; i < r->n && !rc; i++)
+    rc = send_key_cmd(o, "SET", r->keys[i], r->klens[i], r->vals[i], r->vlens[i],
+                      r->ttls && r->ttls[i] ? r->ttls[i] : r->ttl_ms, NULL);
+  return rc;
+}
+
+static void on_script_loaded(kr_resp *conn, int status, const redisReply *reply, void *udata)
+{
+  int *loading = udata;
+  *loading = 0;
+  if (status == 0 && reply->type == REDIS_REPLY_STRING && reply->len < 48) {
+    rbe *b = conn->data;
+    char *sha = b->sha[loading - b->loading];
+    memcpy(sha, reply->str, reply->len);
+    sha[reply->len] = 0;
+  }
+}
+
+static void load_script(rbe *b, int s)
+{
+  if (b->loading[s] || b->closing || b->cl)
+    return;
+  const char *argv[3] = {"SCRIPT", "LOAD", kr_redis_scripts[0][s]};
+  if (kr_resp_command(b->conn, 3, argv, NULL, 0, on_script_loaded, &b->loading[s]) == 0)
+    b->loading[s] = 1;
+}
+
+/* Single server: EVALSHA sha nkeys+1 <cache list> (EVAL while the SHA is not
+ * known yet). Cluster: EVAL body 2 <item key> (the caller adds it again as
+ * KEYS[2]). `a` has room for 4 more arguments. */
+static void script_head(rop *o, kr_rargs *a, int s, int nkeys)
+{
+  rbe *b = o->b;
+  if (b->cl) {
+    kr_rargs_add(a, "EVAL", 4);
+    kr_rargs_add(a, kr_redis_scripts[1][s], strlen(kr_redis_scripts[1][s]));
+    kr_rargs_add(a, "2", 1);
+    kr_rargs_key(a, o->req, o->req->key, o->req->klen);
+    return;
+  }
+  if (o->eval || !b->sha[s][0]) {
+    kr_rargs_add(a, "EVAL", 4);
+    kr_rargs_add(a, kr_redis_scripts[0][s], strlen(kr_redis_scripts[0][s]));
+    if (!b->sha[s][0])
+      load_script(b, s);
+  } else {
+    kr_rargs_add(a, "EVALSHA", 7);
+    kr_rargs_add(a, b->sha[s], strlen(b->sha[s]));
+  }
+  kr_rargs_num(a, nkeys + 1);
+  kr_rargs_add(a, b->caches_key, strlen(b->caches_key));
+}
+
+/* The conditional sets, increment and the TTL changes (preceded by the
+ * cache check in a cluster). */
+static int script_single(rop *o, int s)
+{
+  const kr_request *r = o->req;
+  int rc = o->b->cl ? send_check(o) : 0;
+  kr_rargs a;
+  if (rc || (rc = kr_rargs_init(&a, 12, 2 * (kr_ritem_prefix_len(r) + r->klen) + 4 * 24)))
+    return rc;
+  script_head(o, &a, s, 1);
+  kr_rargs_key(&a, r, r->key, r->klen);
+  kr_rargs_add(&a, r->cache, r->cache_len);
+  switch (r->op) {
+  case KR_OP_SET_IF:
+    kr_rargs_add(&a, r->val, r->vlen);
+    kr_rargs_num(&a, (long long)r->ttl_ms);
+    kr_rargs_num(&a, (long long)r->cond);
+    kr_rargs_add(&a, r->cmp ? r->cmp : "", r->cmplen);
+    break;
+  case KR_OP_INCREMENT:
+    kr_rargs_num(&a, (long long)r->amount);
+    kr_rargs_num(&a, (long long)r->ttl_ms);
+    break;
+  default: /* KR_OP_TTL_SET */
+    kr_rargs_num(&a, (long long)r->ttl_ms);
+    kr_rargs_num(&a, (long long)r->ttl_mode);
+    break;
+  }
+  return send_args(o, &a, 3);
+}
+
+/* set_batch: one script on a single server, SISMEMBER + SETs in a cluster. */
+static int send_set_batch(rop *o)
+{
+  const kr_request *r = o->req;
+  if (o->b->cl)
+    return send_sets(o);
+  size_t bytes = 24 + r->n * (kr_ritem_prefix_len(r) + 24);
+  for (size_t i = 0; i < r->n; i++)
+    bytes += r->klens[i];
+  kr_rargs a;
+  if (kr_rargs_init(&a, 5 + 3 * r->n, bytes))
+    return KURA_ENOMEM;
+  script_head(o, &a, KR_RS_SET_BATCH, (int)r->n);
+  for (size_t i = 0; i < r->n; i++)
+    kr_rargs_key(&a, r, r->keys[i], r->klens[i]);
+  kr_rargs_add(&a, r->cache, r->cache_len);
+  for (size_t i = 0; i < r->n; i++) {
+    kr_rargs_add(&a, r->vals[i], r->vlens[i]);
+    kr_rargs_num(&a, (long long)(r->ttls && r->ttls[i] ? r->ttls[i] : r->ttl_ms));
+  }
+  return send_args(o, &a, 3);
+}
+
+/* Single server: "kura:c:<cache>", a key that exists while the cache does,
+ * so that a get is one command, MGET marker item (no item key starts with
+ * "kura:c:": item keys go on with the name's length). */
+static void args_marker(kr_rargs *a, const kr_request *r)
+{
+  memcpy(a->at, "kura:c:", 7);
+  memcpy(a->at + 7, r->cache, r->cache_len);
+  kr_rargs_add(a, a->at, 7 + r->cache_len);
+  a->at += 7 + r->cache_len;
+}
+
+static int send_get(rop *o)
+{
+  const kr_request *r = o->req;
+  kr_rargs a;
+  if (kr_rargs_init(&a, 3, 7 + r->cache_len + kr_ritem_prefix_len(r) + r->klen))
+    return KURA_ENOMEM;
+  kr_rargs_add(&a, "MGET", 4);
+  args_marker(&a, r);
+  kr_rargs_key(&a, r, r->key, r->klen);
+  return send_args(o, &a, 1);
+}
+
+/* create_cache, delete_cache on a single server: the list and the marker. */
+static int script_marker(rop *o, int s)
+{
+  const kr_request *r = o->req;
+  kr_rargs a;
+  if (kr_rargs_init(&a, 6, 7 + r->cache_len + 24))
+    return KURA_ENOMEM;
+  script_head(o, &a, s, 1);
+  args_marker(&a, r);
+  kr_rargs_add(&a, r->cache, r->cache_len);
+  return send_args(o, &a, 3);
+}
+
+static int send_op(rop *o)
+{
+  switch (o->req->op) {
+  case KR_OP_GET: return o->b->cl ? send_read(o, "GET") : send_get(o);
+  case KR_OP_DELETE: return send_read(o, "DEL");
+  case KR_OP_KEY_EXISTS: return send_read(o, "EXISTS");
+  case KR_OP_KEYS_EXIST: return send_read(o, "EXISTS");
+  case KR_OP_GET_BATCH: return send_read(o, "GET");
+  case KR_OP_TTL_GET: return send_read(o, "PTTL");
+  case KR_OP_SET: return send_sets(o);
+  case KR_OP_SET_IF: return script_single(o, KR_RS_SET_IF);
+  case KR_OP_INCREMENT: return script_single(o, KR_RS_INCR);
+  case KR_OP_TTL_SET: return script_single(o, KR_RS_TTL_SET);
+  case KR_OP_SET_BATCH: return send_set_batch(o);
+  case KR_OP_CREATE_CACHE: return o->b->cl ? send_cache_cmd(o, "SADD") : script_marker(o, KR_RS_CREATE);
+  case KR_OP_DELETE_CACHE: return o->b->cl ? send_cache_cmd(o, "SREM") : script_marker(o, KR_RS_DROP);
+  case KR_OP_FLUSH_CACHE: return send_check(o);
+  case KR_OP_LIST_CACHES: {
+    kr_rargs a;
+    kr_rargs_init(&a, 2, 0);
+    kr_rargs_add(&a, "SMEMBERS", 8);
+    kr_rargs_add(&a, o->b->caches_key, strlen(o->b->caches_key));
+    return send_args(o, &a, 1);
+  }
+  default: return KURA_EUNSUPPORTED;
+  }
+}
 static void on_error_reply(rop *o, const redisReply *reply)
 {
-  int err = map_error(reply->str);
+  int err = kr_redis_map_error(reply->str);
   if (err == KURA_ENOTFOUND) {
     o->notfound = 1;
   } else if (err == KURA_EPRECOND) {
@@ -265,44 +555,24 @@ static void on_error_reply(rop *o, const redisReply *reply)
   }
 }
 
-static void scan_next(rop *o);
+/* --- delete_cache / flush_cache: SCAN + UNLINK ------------------------------------ */
 
-/* A SCAN reply [cursor, keys]: UNLINK the keys, continue from the cursor. */
-static void on_scan(rop *o, const redisReply *r)
-{
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !r->element[1] ||
-      r->element[1]->type != REDIS_REPLY_ARRAY) {
-    set_err(o, KURA_EINTERNAL, "%s", "unexpected SCAN reply");
-    return;
-  }
-  const redisReply *keys = r->element[1];
-  if (keys->elements) {
-    args a;
-    if (args_init(&a, keys->elements + 1, 0) == 0) {
-      args_add(&a, "UNLINK", 6);
-      for (size_t i = 0; i < keys->elements; i++)
-        args_add(&a, keys->element[i]->str, keys->element[i]->len);
-      if (send_args(o, &a))
-        set_err(o, KURA_ECONN, "%s", "could not send UNLINK");
-    }
-  }
-  snprintf(o->cursor, sizeof o->cursor, "%.*s", (int)r->element[0]->len, r->element[0]->str);
-  if (strcmp(o->cursor, "0") != 0)
-    scan_next(o);
-}
-
-/* SCAN cursor MATCH kura:<len>:<cache>:* with the glob characters of the
- * name escaped. */
+/* SCAN cursor MATCH kura:<len>:<cache>:* (glob characters of the name
+ * escaped) to the master being scanned. */
 static void scan_next(rop *o)
 {
   const kr_request *r = o->req;
-  args a;
-  if (o->err || args_init(&a, 6, prefix_len(r) + r->cache_len + 2)) {
+  kr_rargs a;
+  if (o->err)
+    return;
+  if (kr_rargs_init(&a, 6, kr_ritem_prefix_len(r) + r->cache_len + 2)) {
     set_err(o, KURA_ENOMEM, "%s", "out of memory");
     return;
   }
   char *p = a.at;
-  int n = sprintf(p, "kura:%zu:", r->cache_len);
+  memcpy(p, "kura:", 5);
+  size_t n = 5 + kr_rput_uint(p + 5, r->cache_len);
+  p[n++] = ':';
   for (size_t i = 0; i < r->cache_len; i++) {
     char ch = r->cache[i];
     if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
@@ -311,15 +581,69 @@ static void scan_next(rop *o)
   }
   p[n++] = ':';
   p[n++] = '*';
-  args_add(&a, "SCAN", 4);
-  args_add(&a, o->cursor, strlen(o->cursor));
-  args_add(&a, "MATCH", 5);
-  args_add(&a, p, (size_t)n);
-  args_add(&a, "COUNT", 5);
-  args_add(&a, SCAN_COUNT, strlen(SCAN_COUNT));
-  if (send_args(o, &a))
+  kr_rargs_add(&a, "SCAN", 4);
+  kr_rargs_add(&a, o->cursor, strlen(o->cursor));
+  kr_rargs_add(&a, "MATCH", 5);
+  kr_rargs_add(&a, p, n);
+  kr_rargs_add(&a, "COUNT", 5);
+  kr_rargs_add(&a, SCAN_COUNT, strlen(SCAN_COUNT));
+  if (send_tagged(o, &a, -1, &o->scan))
     set_err(o, KURA_ECONN, "%s", "could not send SCAN");
 }
+
+/* The first SCAN, after the cache check (flush) or SREM (delete). */
+static void scan_start(rop *o)
+{
+  o->res.outcome = KR_HIT;
+  o->node = 0;
+  if (o->b->cl && kr_rcl_masters(o->b->cl) == 0) {
+    set_err(o, KURA_EUNAVAIL, "%s", "the cluster's slot map is not known");
+    return;
+  }
+  scan_next(o);
+}
+
+/* UNLINK the keys a SCAN found: one command on a single server, one per key
+ * in a cluster (the keys of one node may lie in several slots). */
+static int unlink_keys(rop *o, const redisReply *keys)
+{
+  size_t per = o->b->cl ? 1 : keys->elements;
+  for (size_t at = 0; at < keys->elements; at += per) {
+    kr_rargs a;
+    if (kr_rargs_init(&a, per + 1, 0))
+      return KURA_ENOMEM;
+    kr_rargs_add(&a, "UNLINK", 6);
+    for (size_t i = at; i < at + per; i++)
+      kr_rargs_add(&a, keys->element[i]->str, keys->element[i]->len);
+    int rc = send_tagged(o, &a, 1, &o->scan);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* A SCAN reply [cursor, keys]: UNLINK the keys, continue from the cursor,
+ * then with the next master. UNLINK replies (integers) need nothing. */
+static void on_scan(rop *o, const redisReply *r)
+{
+  if (r->type == REDIS_REPLY_INTEGER)
+    return;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !r->element[1] ||
+      r->element[1]->type != REDIS_REPLY_ARRAY) {
+    set_err(o, KURA_EINTERNAL, "%s", "unexpected SCAN reply");
+    return;
+  }
+  if (unlink_keys(o, r->element[1]))
+    set_err(o, KURA_ECONN, "%s", "could not send UNLINK");
+  snprintf(o->cursor, sizeof o->cursor, "%.*s", (int)r->element[0]->len, r->element[0]->str);
+  if (strcmp(o->cursor, "0") == 0) {
+    if (!o->b->cl || ++o->node >= kr_rcl_masters(o->b->cl))
+      return;
+  }
+  scan_next(o);
+}
+
+/* --- replies ------------------------------------------------------------------------ */
 
 static int cmp_names(const void *x, const void *y)
 {
@@ -344,16 +668,21 @@ static void on_list(rop *o, const redisReply *r)
   o->vals = (const void **)names; /* freed with the op */
 }
 
-static void on_get_batch(rop *o, const redisReply *r)
+/* A value of get_batch: the MGET array (k = -1) or the GET of key k. */
+static void on_batch_value(rop *o, long k, const redisReply *r)
 {
-  for (size_t i = 0; i < o->req->n && i < r->elements; i++) {
-    const redisReply *e = r->element[i];
-    o->vals[i] = e->type == REDIS_REPLY_STRING ? e->str : NULL;
-    o->vlens[i] = e->type == REDIS_REPLY_STRING ? e->len : 0;
-  }
   o->res.count = o->req->n;
   o->res.vals = o->vals;
   o->res.vlens = o->vlens;
+  if (k < 0) {
+    for (size_t i = 0; i < o->req->n && i < r->elements; i++)
+      on_batch_value(o, (long)i, r->element[i]);
+    return;
+  }
+  if (r->type == REDIS_REPLY_STRING && (size_t)k < o->req->n) {
+    o->vals[k] = keep(o, r->str, r->len);
+    o->vlens[k] = r->len;
+  }
 }
 
 static void on_increment(rop *o, const redisReply *r)
@@ -369,47 +698,62 @@ static int outcome3(long long x)
   return x > 0 ? KR_HIT : x == 0 ? KR_SKIPPED : KR_MISS;
 }
 
-/* Reply `i` of the request (0 is SISMEMBER/SREM/SADD/SMEMBERS for the calls
- * that send it first). */
-static void on_value(rop *o, int i, const redisReply *r)
+/* The reply to SISMEMBER (command 0 of a checked request). */
+static void on_check(rop *o, const redisReply *r)
 {
-  const kr_request *q = o->req;
-  long long x = r->integer;
-  switch (q->op) {
-  case KR_OP_GET:
-  case KR_OP_DELETE:
-  case KR_OP_KEY_EXISTS:
-  case KR_OP_KEYS_EXIST:
-  case KR_OP_GET_BATCH:
-  case KR_OP_TTL_GET:
+  o->notfound = r->type == REDIS_REPLY_INTEGER && r->integer == 0;
+  switch (o->req->op) {
+  case KR_OP_SET:
+  case KR_OP_SET_BATCH:
+  case KR_OP_SET_IF:
+  case KR_OP_INCREMENT:
+    if (o->notfound)
+      compensate(o);
+    break;
   case KR_OP_FLUSH_CACHE:
-    if (i == 0) {
-      o->notfound = r->type == REDIS_REPLY_INTEGER && x == 0;
-      if (q->op == KR_OP_FLUSH_CACHE && !o->notfound)
-        scan_next(o);
-      return;
-    }
+    if (!o->notfound)
+      scan_start(o);
     break;
   default:
     break;
   }
+}
+
+/* Reply `i` of the request: k = i - checked is the data index. */
+static void on_value(rop *o, int i, const redisReply *r)
+{
+  const kr_request *q = o->req;
+  long long x = r->integer;
+  if (o->checked && i == 0) {
+    on_check(o, r);
+    return;
+  }
+  int k = i - o->checked;
   switch (q->op) {
   case KR_OP_GET:
+    if (r->type == REDIS_REPLY_ARRAY) { /* MGET marker item */
+      if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING) {
+        o->notfound = 1;
+        return;
+      }
+      r = r->element[1];
+    }
     o->res.outcome = r->type == REDIS_REPLY_STRING ? KR_HIT : KR_MISS;
-    o->res.val = r->str;
     o->res.vlen = r->type == REDIS_REPLY_STRING ? r->len : 0;
+    o->res.val = r->type == REDIS_REPLY_STRING ? keep(o, r->str, r->len) : NULL;
     break;
   case KR_OP_DELETE:
   case KR_OP_KEY_EXISTS:
     o->res.outcome = x > 0 ? KR_HIT : KR_MISS;
     break;
   case KR_OP_KEYS_EXIST:
-    o->flags[i - 1] = x > 0;
+    if ((size_t)k < q->n)
+      o->flags[k] = x > 0;
     o->res.flags = o->flags;
     o->res.count = q->n;
     break;
   case KR_OP_GET_BATCH:
-    on_get_batch(o, r);
+    on_batch_value(o, o->b->cl ? k : -1, r);
     break;
   case KR_OP_TTL_GET:
     o->res.outcome = x == -2 ? KR_MISS : KR_HIT;
@@ -430,17 +774,9 @@ static void on_value(rop *o, int i, const redisReply *r)
     o->res.outcome = x > 0 ? KR_HIT : KR_SKIPPED;
     break;
   case KR_OP_DELETE_CACHE:
-    if (r->type == REDIS_REPLY_INTEGER && i == 0) {
-      o->notfound = x == 0;
-      if (x > 0)
-        scan_next(o);
-      return;
-    } /* then SCAN and UNLINK replies, as for flush_cache */
-    /* fall through */
-  case KR_OP_FLUSH_CACHE:
-    if (r->type == REDIS_REPLY_ARRAY)
-      on_scan(o, r);
-    o->res.outcome = KR_HIT;
+    o->notfound = x == 0;
+    if (x > 0)
+      scan_start(o);
     break;
   case KR_OP_LIST_CACHES:
     on_list(o, r);
@@ -452,208 +788,31 @@ static void on_value(rop *o, int i, const redisReply *r)
 
 static void on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata)
 {
-  rop *o = udata;
+  rsub *s = udata;
+  rop *o = s->o;
   o->pending--;
-  int i = o->idx++;
-  if (status < 0) {
+  if (s->i == I_IGNORE) {
+    /* a compensating DEL: nothing to report */
+  } else if (status < 0) {
     set_err(o, status, "redis: %s",
-            status == KURA_ECONN && conn->errstr[0] ? conn->errstr
+            status == KURA_ECONN && conn && conn->errstr[0] ? conn->errstr
             : status == KURA_ETIMEOUT ? "no reply within the timeout"
                                       : kura_strerror(status));
   } else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
-             !o->eval && !o->b->closing) {
+             !o->eval && !o->b->closing && !o->b->cl) {
     o->eval = 1; /* the script did not run: send it in full */
-    o->idx--;
+    o->nsent = 0;
     if (send_op(o))
       set_err(o, KURA_ECONN, "%s", "could not send EVAL");
   } else if (reply->type == REDIS_REPLY_ERROR) {
     on_error_reply(o, reply);
-  } else if (!o->err && !o->notfound) {
-    on_value(o, i, reply);
+  } else if (s->i == I_SCAN) {
+    on_scan(o, reply);
+  } else if (!o->err && (!o->notfound || (o->checked && s->i == 0))) {
+    on_value(o, s->i, reply);
   }
   if (o->pending == 0)
     finish(o); /* reply (and what res points into) is still valid here */
-}
-
-/* --- sending requests ------------------------------------------------------------ */
-
-static void on_script_loaded(kr_resp *conn, int status, const redisReply *reply, void *udata)
-{
-  int *loading = udata;
-  *loading = 0;
-  if (status == 0 && reply->type == REDIS_REPLY_STRING && reply->len < 48) {
-    rbe *b = conn->data;
-    char *sha = b->sha[loading - b->loading];
-    memcpy(sha, reply->str, reply->len);
-    sha[reply->len] = 0;
-  }
-}
-
-static void load_script(rbe *b, int s)
-{
-  if (b->loading[s] || b->closing)
-    return;
-  const char *argv[3] = {"SCRIPT", "LOAD", scripts[s]};
-  if (kr_resp_command(b->conn, 3, argv, NULL, 0, on_script_loaded, &b->loading[s]) == 0)
-    b->loading[s] = 1;
-}
-
-/* EVALSHA sha nkeys "kura:caches" key... name args... (EVAL while the SHA is
- * not known yet). `a` was sized with 4 leading slots. */
-static void script_head(rop *o, args *a, int s, int nkeys)
-{
-  rbe *b = o->b;
-  if (o->eval || !b->sha[s][0]) {
-    args_add(a, "EVAL", 4);
-    args_add(a, scripts[s], strlen(scripts[s]));
-    if (!b->sha[s][0])
-      load_script(b, s);
-  } else {
-    args_add(a, "EVALSHA", 7);
-    args_add(a, b->sha[s], strlen(b->sha[s]));
-  }
-  args_num(a, nkeys + 1);
-  args_add(a, CACHES_KEY, strlen(CACHES_KEY));
-}
-
-static int script_single(rop *o, int s)
-{
-  const kr_request *r = o->req;
-  args a;
-  if (args_init(&a, 12, prefix_len(r) + r->klen + 4 * 24))
-    return KURA_ENOMEM;
-  script_head(o, &a, s, 1);
-  args_key(&a, r, r->key, r->klen);
-  args_add(&a, r->cache, r->cache_len);
-  switch (r->op) {
-  case KR_OP_SET:
-  case KR_OP_SET_IF:
-    args_add(&a, r->val, r->vlen);
-    args_num(&a, (long long)r->ttl_ms);
-    if (r->op == KR_OP_SET_IF) {
-      args_num(&a, (long long)r->cond);
-      args_add(&a, r->cmp ? r->cmp : "", r->cmplen);
-    }
-    break;
-  case KR_OP_INCREMENT:
-    args_num(&a, (long long)r->amount);
-    args_num(&a, (long long)r->ttl_ms);
-    break;
-  default: /* KR_OP_TTL_SET */
-    args_num(&a, (long long)r->ttl_ms);
-    args_num(&a, (long long)r->ttl_mode);
-    break;
-  }
-  return send_args(o, &a);
-}
-
-static int script_set_batch(rop *o)
-{
-  const kr_request *r = o->req;
-  size_t bytes = 24 + r->n * (prefix_len(r) + 24);
-  for (size_t i = 0; i < r->n; i++)
-    bytes += r->klens[i];
-  args a;
-  if (args_init(&a, 5 + 3 * r->n, bytes))
-    return KURA_ENOMEM;
-  script_head(o, &a, S_SET_BATCH, (int)r->n);
-  for (size_t i = 0; i < r->n; i++)
-    args_key(&a, r, r->keys[i], r->klens[i]);
-  args_add(&a, r->cache, r->cache_len);
-  for (size_t i = 0; i < r->n; i++) {
-    args_add(&a, r->vals[i], r->vlens[i]);
-    args_num(&a, (long long)(r->ttls && r->ttls[i] ? r->ttls[i] : r->ttl_ms));
-  }
-  return send_args(o, &a);
-}
-
-/* One command with the cache name: SISMEMBER, SADD, SREM. */
-static int send_cache_cmd(rop *o, const char *cmd)
-{
-  args a;
-  if (args_init(&a, 3, 0))
-    return KURA_ENOMEM;
-  args_add(&a, cmd, strlen(cmd));
-  args_add(&a, CACHES_KEY, strlen(CACHES_KEY));
-  args_add(&a, o->req->cache, o->req->cache_len);
-  return send_args(o, &a);
-}
-
-/* cmd key... with every key of the request, or its one key. */
-static int send_keys_cmd(rop *o, const char *cmd, int per_key)
-{
-  const kr_request *r = o->req;
-  size_t n = r->n ? r->n : 1, bytes = 0;
-  const void *const *keys = r->n ? r->keys : &r->key;
-  const size_t *klens = r->n ? r->klens : &r->klen;
-  for (size_t i = 0; i < n; i++)
-    bytes += prefix_len(r) + klens[i];
-  args a;
-  if (args_init(&a, n + 1, bytes))
-    return KURA_ENOMEM;
-  args_add(&a, cmd, strlen(cmd));
-  for (size_t i = 0; i < n; i++)
-    args_key(&a, r, keys[i], klens[i]);
-  if (!per_key)
-    return send_args(o, &a);
-  /* EXISTS one key at a time (EXISTS k1 k2 only counts): n commands. */
-  int rc = 0;
-  for (size_t i = 0; i < n && !rc; i++) {
-    rc = kr_resp_command(o->b->conn, 2, (const char *[]){a.v[0], a.v[i + 1]},
-                         (size_t[]){a.l[0], a.l[i + 1]}, o->b->timeout_ms, on_reply, o);
-    o->pending += rc == 0;
-  }
-  free(a.v);
-  return rc;
-}
-
-static int batch_arrays(rop *o)
-{
-  size_t n = o->req->n ? o->req->n : 1;
-  if (o->req->op == KR_OP_KEYS_EXIST)
-    o->flags = calloc(n, 1);
-  else
-    o->vals = calloc(n, sizeof *o->vals), o->vlens = calloc(n, sizeof *o->vlens);
-  return (o->flags || (o->vals && o->vlens)) ? 0 : KURA_ENOMEM;
-}
-
-/* A read: SISMEMBER then the command, in one pipeline. */
-static int send_read(rop *o, const char *cmd, int per_key)
-{
-  int rc = send_cache_cmd(o, "SISMEMBER");
-  if (!rc && (o->req->op == KR_OP_KEYS_EXIST || o->req->op == KR_OP_GET_BATCH)) {
-    if (o->req->n == 0)
-      return 0;
-    rc = batch_arrays(o);
-  }
-  return rc ? rc : send_keys_cmd(o, cmd, per_key);
-}
-
-static int send_op(rop *o)
-{
-  switch (o->req->op) {
-  case KR_OP_GET: return send_read(o, "GET", 0);
-  case KR_OP_DELETE: return send_read(o, "DEL", 0);
-  case KR_OP_KEY_EXISTS: return send_read(o, "EXISTS", 0);
-  case KR_OP_KEYS_EXIST: return send_read(o, "EXISTS", 1);
-  case KR_OP_GET_BATCH: return send_read(o, "MGET", 0);
-  case KR_OP_TTL_GET: return send_read(o, "PTTL", 0);
-  case KR_OP_SET: return script_single(o, S_SET);
-  case KR_OP_SET_IF: return script_single(o, S_SET_IF);
-  case KR_OP_INCREMENT: return script_single(o, S_INCR);
-  case KR_OP_TTL_SET: return script_single(o, S_TTL_SET);
-  case KR_OP_SET_BATCH: return script_set_batch(o);
-  case KR_OP_CREATE_CACHE: return send_cache_cmd(o, "SADD");
-  case KR_OP_DELETE_CACHE: return send_cache_cmd(o, "SREM");
-  case KR_OP_FLUSH_CACHE: return send_cache_cmd(o, "SISMEMBER");
-  case KR_OP_LIST_CACHES: {
-    const char *argv[2] = {"SMEMBERS", CACHES_KEY};
-    int rc = kr_resp_command(o->b->conn, 2, argv, NULL, o->b->timeout_ms, on_reply, o);
-    o->pending += rc == 0;
-    return rc;
-  }
-  default: return KURA_EUNSUPPORTED;
-  }
 }
 
 static void redis_submit(void *state, const kr_request *req, kr_client_cb cb, void *udata)
@@ -670,125 +829,24 @@ static void redis_submit(void *state, const kr_request *req, kr_client_cb cb, vo
   o->cb = cb;
   o->udata = udata;
   o->cursor[0] = '0';
-  int rc = send_op(o);
+  o->scan = (rsub){o, I_SCAN};
+  o->ignore = (rsub){o, I_IGNORE};
+  /* list_caches returns C strings: a name with a NUL byte could not come back. */
+  if (req->op == KR_OP_CREATE_CACHE && memchr(req->cache, 0, req->cache_len)) {
+    set_err(o, KURA_EINVAL, "%s", "a cache name with a NUL byte is not supported by redis");
+    defer(o);
+    return;
+  }
+  int rc = subs_reserve(o, (req->n ? req->n : 1) + 2);
+  if (!rc)
+    rc = send_op(o);
   if (rc)
-    set_err(o, rc == KURA_ENOMEM ? KURA_ENOMEM : rc, "%s", kura_strerror(rc));
+    set_err(o, rc, "%s", kura_strerror(rc));
   if (o->pending == 0)
     defer(o);
 }
 
 /* --- life cycle -------------------------------------------------------------------- */
-
-static int hexval(int ch)
-{
-  return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-       : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-}
-
-/* Copy [s, e) into out (cap bytes) with %XX decoded. */
-static int url_part(char *out, size_t cap, const char *s, const char *e)
-{
-  size_t n = 0;
-  for (; s < e; s++) {
-    int ch = (unsigned char)*s;
-    if (ch == '%' && e - s >= 3 && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-      ch = hexval(s[1]) * 16 + hexval(s[2]);
-      s += 2;
-    }
-    if (n + 1 >= cap)
-      return -1;
-    out[n++] = (char)ch;
-  }
-  out[n] = 0;
-  return 0;
-}
-
-typedef struct rurl {
-  char host[256], user[128], pass[256];
-  int port, db, has_user, has_pass;
-} rurl;
-
-/* redis://[[user]:password@]host[:port][/db] ("password@" alone: the
- * password of the default user). */
-static int parse_url(const char *url, rurl *u)
-{
-  memset(u, 0, sizeof *u);
-  u->port = 6379;
-  if (strncmp(url, "redis://", 8) != 0)
-    return -1;
-  const char *s = url + 8, *at = strrchr(s, '@'), *end;
-  if (at) {
-    const char *colon = memchr(s, ':', (size_t)(at - s));
-    if (colon) {
-      u->has_user = colon > s;
-      if (url_part(u->user, sizeof u->user, s, colon))
-        return -1;
-      s = colon + 1;
-    }
-    u->has_pass = 1;
-    if (url_part(u->pass, sizeof u->pass, s, at))
-      return -1;
-    s = at + 1;
-  }
-  if (*s == '[') {
-    end = strchr(s, ']');
-    if (!end || url_part(u->host, sizeof u->host, s + 1, end))
-      return -1;
-    s = end + 1;
-  } else {
-    end = s + strcspn(s, ":/");
-    if (url_part(u->host, sizeof u->host, s, end))
-      return -1;
-    s = end;
-  }
-  if (*s == ':') {
-    char *e;
-    long p = strtol(s + 1, &e, 10);
-    if (e == s + 1 || p <= 0 || p > 65535)
-      return -1;
-    u->port = (int)p;
-    s = e;
-  }
-  if (*s == '/' && s[1]) {
-    char *e;
-    long d = strtol(s + 1, &e, 10);
-    if (e == s + 1 || *e || d < 0 || d > 1 << 20)
-      return -1;
-    u->db = (int)d;
-  } else if (*s && strcmp(s, "/") != 0) {
-    return -1;
-  }
-  return u->host[0] ? 0 : -1;
-}
-
-static int redis_open(kr_client *c, const kr_client_config *cfg, void **state)
-{
-  rurl u;
-  if (!cfg->backend || parse_url(cfg->backend, &u))
-    return kr_client_fail(c, KURA_EINVAL,
-                          "bad redis URL (expected redis://[user:password@]host:port[/db])");
-  rbe *b = calloc(1, sizeof *b);
-  if (!b)
-    return kr_client_fail(c, KURA_ENOMEM, "out of memory");
-  b->client = c;
-  b->timeout_ms = kr_client_timeout_ms(c);
-  kr_resp_opts o = {.host = u.host, .port = u.port, .db = u.db,
-                    .user = u.has_user ? u.user : NULL, .password = u.has_pass ? u.pass : NULL,
-                    .connect_timeout_ms = b->timeout_ms, .timeout_ms = b->timeout_ms};
-  int rc = kr_resp_open(kr_client_loop(c), &o, &b->conn);
-  memset(u.pass, 0, sizeof u.pass);
-  if (rc) {
-    free(b);
-    return kr_client_fail(c, rc, "redis: cannot open a connection to %s:%d", u.host, u.port);
-  }
-  b->conn->data = b;
-  uv_timer_init(kr_client_loop(c), &b->defer);
-  b->defer.data = b;
-  for (int s = 0; s < S_COUNT_; s++)
-    load_script(b, s);
-  *state = b;
-  return 0;
-}
 
 static void maybe_closed(rbe *b)
 {
@@ -804,6 +862,11 @@ static void on_conn_closed(kr_resp *conn, void *udata)
   rbe *b = udata;
   b->conn_closed = 1;
   maybe_closed(b);
+}
+
+static void on_cluster_closed(void *udata)
+{
+  on_conn_closed(NULL, udata);
 }
 
 static void on_defer_closed(uv_handle_t *h)
@@ -824,13 +887,96 @@ static void redis_close(void *state)
       set_err(o, KURA_ECANCELLED, "%s", "the client is closed");
   on_deferred(&b->defer);
   uv_close((uv_handle_t *)&b->defer, on_defer_closed);
-  kr_resp_close(b->conn, on_conn_closed, b);
+  if (b->cl)
+    kr_rcl_close(b->cl, on_cluster_closed, b);
+  else
+    kr_resp_close(b->conn, on_conn_closed, b);
+}
+
+static rbe *rbe_new(kr_client *c)
+{
+  rbe *b = calloc(1, sizeof *b);
+  if (!b)
+    return NULL;
+  b->client = c;
+  b->timeout_ms = kr_client_timeout_ms(c);
+  return b;
+}
+
+static void rbe_started(rbe *b, void **state)
+{
+  uv_timer_init(kr_client_loop(b->client), &b->defer);
+  b->defer.data = b;
+  *state = b;
+}
+
+static kr_resp_opts resp_opts(const kr_rurl *u, size_t i, uint64_t timeout_ms)
+{
+  return (kr_resp_opts){.host = u->host[i], .port = u->port[i], .db = u->db,
+                        .user = u->has_user ? u->user : NULL,
+                        .password = u->has_pass ? u->pass : NULL,
+                        .connect_timeout_ms = timeout_ms, .timeout_ms = timeout_ms};
+}
+
+static int redis_open(kr_client *c, const kr_client_config *cfg, void **state)
+{
+  kr_rurl u;
+  if (!cfg->backend || strncmp(cfg->backend, "redis://", 8) || kr_rurl_parse(cfg->backend, &u))
+    return kr_client_fail(c, KURA_EINVAL,
+                          "bad redis URL (expected redis://[user:password@]host:port[/db])");
+  rbe *b = rbe_new(c);
+  if (!b)
+    return kr_client_fail(c, KURA_ENOMEM, "out of memory");
+  b->caches_key = "kura:caches";
+  kr_resp_opts o = resp_opts(&u, 0, b->timeout_ms);
+  int rc = kr_resp_open(kr_client_loop(c), &o, &b->conn);
+  memset(u.pass, 0, sizeof u.pass);
+  if (rc) {
+    free(b);
+    return kr_client_fail(c, rc, "redis: cannot open a connection to %s:%d", u.host[0], u.port[0]);
+  }
+  b->conn->data = b;
+  rbe_started(b, state);
+  for (int s = 0; s < KR_RS_COUNT_; s++)
+    load_script(b, s);
+  return 0;
+}
+
+static int cluster_open(kr_client *c, const kr_client_config *cfg, void **state)
+{
+  kr_rurl u;
+  if (!cfg->backend || kr_rurl_parse(cfg->backend, &u) || u.db)
+    return kr_client_fail(c, KURA_EINVAL, "bad redis-cluster URL (expected "
+                          "redis-cluster://[user:password@]host:port[,host:port]...)");
+  rbe *b = rbe_new(c);
+  if (!b)
+    return kr_client_fail(c, KURA_ENOMEM, "out of memory");
+  b->caches_key = "kura:{caches}";
+  kr_resp_opts o[KR_RURL_MAX_NODES];
+  for (size_t i = 0; i < u.nhosts; i++)
+    o[i] = resp_opts(&u, i, b->timeout_ms);
+  int rc = kr_rcl_open(kr_client_loop(c), o, u.nhosts, &b->cl);
+  memset(u.pass, 0, sizeof u.pass);
+  if (rc) {
+    free(b);
+    return kr_client_fail(c, rc, "redis-cluster: cannot open connections");
+  }
+  rbe_started(b, state);
+  return 0;
 }
 
 const kr_backend_ops kr_backend_redis_ops = {
   .name = "redis",
   .flags = 0,
   .open = redis_open,
+  .submit = redis_submit,
+  .close = redis_close,
+};
+
+const kr_backend_ops kr_backend_redis_cluster_ops = {
+  .name = "redis-cluster",
+  .flags = 0,
+  .open = cluster_open,
   .submit = redis_submit,
   .close = redis_close,
 };

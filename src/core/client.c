@@ -184,6 +184,18 @@ int kr_check_cache_name(const char *name, size_t len, char *msg, size_t cap)
              shown, len, KR_STORE_MAX_CACHE_NAME);
     return KURA_EINVAL;
   }
+  /* Momento carries the cache name in a gRPC metadata header, where control
+   * bytes (NUL among them) cannot travel; refuse them on every backend. */
+  for (i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)name[i];
+    if (ch < 0x20 || ch == 0x7f) {
+      char shown[64];
+      kr_format_key(shown, sizeof shown, name, len);
+      snprintf(msg, cap, "cache name '%s' contains a control character (byte %zu)",
+               shown, i);
+      return KURA_EINVAL;
+    }
+  }
   return 0;
 }
 
@@ -423,6 +435,9 @@ static int submit_remote(kr_client *c, const kr_request *req, kr_client_cb cb, v
     return kr_client_fail(c, KURA_ENOMEM, "out of memory queueing %s", kr_op_name(req->op));
   p->cb = cb;
   p->udata = udata;
+  /* The loop's cached time is stale after a long synchronous stretch (a big
+   * JSON decode): a deadline from it could already be past. */
+  uv_update_time(c->loop);
   p->deadline = uv_now(c->loop) + c->timeout_ms;
   c->npending++;
   list_append(c, p);
@@ -457,9 +472,9 @@ static const struct {
   {"memory", 1, "memory", &kr_backend_memory_ops},
   {"redis://", 0, "redis", &kr_backend_redis_ops},
   {"rediss://", 0, "redis", NULL},
-  {"redis-cluster://", 0, "redis-cluster", NULL},
-  {"momento", 1, "momento", NULL},
-  {"momento-http", 1, "momento-http", NULL},
+  {"redis-cluster://", 0, "redis-cluster", &kr_backend_redis_cluster_ops},
+  {"momento", 1, "momento", &kr_backend_momento_ops},
+  {"momento-http", 1, "momento-http", &kr_backend_momento_http_ops},
 };
 
 static int find_backend(const char *spec, const kr_backend_ops **ops, char *err, size_t errlen)

@@ -128,6 +128,9 @@ typedef struct kr_backend_ops {
 
 extern const kr_backend_ops kr_backend_memory_ops;
 extern const kr_backend_ops kr_backend_redis_ops;   /* backend_redis.c */
+extern const kr_backend_ops kr_backend_redis_cluster_ops; /* backend_redis.c */
+extern const kr_backend_ops kr_backend_momento_http_ops; /* backend_momento_http.c */
+extern const kr_backend_ops kr_backend_momento_ops; /* backend_momento.c (gRPC) */
 
 /* For backends: the client's loop (may be NULL for a loop-less memory
  * client), its settings, and the close notification. */

@@ -1,15 +1,15 @@
 /* The asynchronous RESP connection (see resp.h for the contract).
  *
- * Auto-pipelining. A submitted command is formatted (hiredis) into the out
- * buffer and its request goes to the `wait` queue; a uv_idle_t handle is
- * started. The idle callback writes the whole buffer with one uv_write and
- * moves the requests to the `sent` queue. We chose write-on-idle over
- * uv_prepare/uv_check because an active idle handle also makes the loop poll
- * with a zero timeout: whatever phase a command was submitted in (a timer, an
- * I/O callback, another idle or prepare callback), the loop cannot block
- * before the buffer is written, and everything submitted in the same turn
- * still leaves together. The out buffer is handed to the write request (no
- * copy); the next turn starts a new one.
+ * Auto-pipelining. A submitted command is formatted in place into the out
+ * buffer (out_command: no sprintf, no allocation) and its request goes to the
+ * `wait` queue; a uv_idle_t handle is started. The idle callback writes the
+ * whole buffer with one uv_write and moves the requests to the `sent` queue.
+ * We chose write-on-idle over uv_prepare/uv_check because an active idle
+ * handle also makes the loop poll with a zero timeout: whatever phase a
+ * command was submitted in (a timer, an I/O callback, another idle or prepare
+ * callback), the loop cannot block before the buffer is written, and
+ * everything submitted in the same turn still leaves together. The out buffer
+ * is handed to the write request (no copy); the next turn starts a new one.
  *
  * Replies are parsed by hiredis's redisReader and matched to the head of
  * `sent`. Deadlines: one uv_timer per connection, armed at the earliest
@@ -292,7 +292,8 @@ static void on_flush(uv_idle_t *h)
   flush_now(c);
 }
 
-static int out_append(kr_resp *c, const char *p, size_t n)
+/* Room for n more bytes in the out buffer. */
+static int out_reserve(kr_resp *c, size_t n)
 {
   if (c->out_len + n > c->out_cap) {
     size_t cap = c->out_cap ? c->out_cap : 4096;
@@ -304,9 +305,54 @@ static int out_append(kr_resp *c, const char *p, size_t n)
     c->out = b;
     c->out_cap = cap;
   }
-  memcpy(c->out + c->out_len, p, n);
-  c->out_len += n;
   return 0;
+}
+
+/* Decimal digits of v, written backwards from `end`; returns the start. */
+static char *utoa_back(char *end, size_t v)
+{
+  do {
+    *--end = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return end;
+}
+
+/* "<type><n>\r\n" at p; returns the byte after it. */
+static char *put_head(char *p, char type, size_t n)
+{
+  char tmp[24], *s = utoa_back(tmp + sizeof tmp, n);
+  size_t len = (size_t)(tmp + sizeof tmp - s);
+  *p++ = type;
+  memcpy(p, s, len);
+  p += len;
+  *p++ = '\r';
+  *p++ = '\n';
+  return p;
+}
+
+/* Append one command in RESP ("*argc\r\n" then "$len\r\n<bytes>\r\n" per
+ * argument) to the out buffer: formatted in place, with no allocation on the
+ * hot path (hiredis's formatter goes through sprintf and malloc). Returns its
+ * length, or 0 when out of memory. */
+static size_t out_command(kr_resp *c, int argc, const char **argv, const size_t *argvlen)
+{
+  size_t need = 24;
+  for (int i = 0; i < argc; i++)
+    need += 24 + 4 + (argvlen ? argvlen[i] : strlen(argv[i]));
+  if (out_reserve(c, need))
+    return 0;
+  char *start = c->out + c->out_len, *p = put_head(start, '*', (size_t)argc);
+  for (int i = 0; i < argc; i++) {
+    size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
+    p = put_head(p, '$', len);
+    memcpy(p, argv[i], len);
+    p += len;
+    *p++ = '\r';
+    *p++ = '\n';
+  }
+  c->out_len += (size_t)(p - start);
+  return (size_t)(p - start);
 }
 
 /* --- reading -------------------------------------------------------------- */
@@ -657,18 +703,15 @@ int kr_resp_command(kr_resp *c, int argc, const char **argv, const size_t *argvl
     return KURA_ECANCELLED;
   if (argc <= 0 || !argv || !cb)
     return KURA_EINVAL;
-  char *cmd;
-  int n = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-  if (n < 0)
+  size_t n = out_command(c, argc, argv, argvlen);
+  if (n == 0)
     return KURA_ENOMEM;
-  int rc = out_append(c, cmd, (size_t)n);
-  redisFreeCommand(cmd);
-  if (rc)
-    return rc;
   uint64_t t = timeout_ms ? timeout_ms : c->opts.timeout_ms;
-  struct kr_resp_req r = {cb, udata, uv_now(c->loop) + t, (size_t)n};
-  if ((rc = fifo_push(&c->wait, &r))) {
-    c->out_len -= (size_t)n;
+  uv_update_time(c->loop); /* the cached time may be stale: see kr_client_submit */
+  struct kr_resp_req r = {cb, udata, uv_now(c->loop) + t, n};
+  int rc = fifo_push(&c->wait, &r);
+  if (rc) {
+    c->out_len -= n;
     return rc;
   }
   c->live++;

@@ -148,6 +148,9 @@ static void layout(struct server *s, int *ktest_failed_)
   const char *sm[] = {"SISMEMBER", "kura:caches", "a:b"};
   KCHECK(raw(loop, s->port, 3, sm, &rr) == 0);
   KCHECK_EQ(rr.integer, 1);
+  const char *mk[] = {"EXISTS", "kura:c:a:b", "kura:c:a"}; /* the markers */
+  KCHECK(raw(loop, s->port, 3, mk, &rr) == 0);
+  KCHECK_EQ(rr.integer, 2);
   KCHECK(close_client(loop, c));
 }
 
@@ -192,20 +195,20 @@ static void flush(struct server *s, int *ktest_failed_)
   KCHECK(fill(loop, c, "big", 10, &o) == 0 && o.err == 0);
   const char *db[] = {"DBSIZE"};
   KCHECK(raw(loop, s->port, 1, db, &rr) == 0);
-  KCHECK_EQ(rr.integer, 5000 + 10 + 1);
+  KCHECK_EQ(rr.integer, 5000 + 10 + 1 + 2); /* items, kura:caches, the markers */
   KCHECK(cache_op(loop, c, KR_OP_FLUSH_CACHE, "big*[x]", &o) == 0 && o.err == 0);
   KCHECK(raw(loop, s->port, 1, db, &rr) == 0);
-  KCHECK_EQ(rr.integer, 10 + 1); /* the other cache and kura:caches stay */
+  KCHECK_EQ(rr.integer, 10 + 1 + 2); /* the other cache, kura:caches, markers stay */
   KCHECK(fill(loop, c, "big*[x]", 700, &o) == 0 && o.err == 0);
   KCHECK(cache_op(loop, c, KR_OP_DELETE_CACHE, "big*[x]", &o) == 0 && o.err == 0);
   KCHECK(raw(loop, s->port, 1, db, &rr) == 0);
-  KCHECK_EQ(rr.integer, 10 + 1);
+  KCHECK_EQ(rr.integer, 10 + 1 + 1); /* its marker went with it */
   KCHECK(cache_op(loop, c, KR_OP_DELETE_CACHE, "big*[x]", &o) == 0);
   KCHECK_EQ(o.err, KURA_ENOTFOUND);
   KCHECK(set(loop, c, "big*[x]", "k", "v", &o) == 0);
   KCHECK_EQ(o.err, KURA_ENOTFOUND);
   KCHECK(raw(loop, s->port, 1, db, &rr) == 0);
-  KCHECK_EQ(rr.integer, 10 + 1); /* the refused set left nothing behind */
+  KCHECK_EQ(rr.integer, 10 + 1 + 1); /* the refused set left nothing behind */
   KCHECK(close_client(loop, c));
 }
 
