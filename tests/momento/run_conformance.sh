@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs conformance files (tests/conformance/test_*.lua) on the momento (gRPC)
+# backend against a fresh emulator (emulator.js) on a free loopback port:
+#   run_conformance.sh KURA_BINARY FILE...
+set -euo pipefail
+kura=$1
+shift
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+dir=$(mktemp -d /tmp/kura-momento-conf.XXXXXX)
+secret="conformance-$RANDOM$RANDOM"
+node "$here/emulator.js" --port 0 --key "$secret" > "$dir/emulator.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+for _ in $(seq 600); do
+  grep -q '^listening ' "$dir/emulator.log" && break
+  sleep 0.05
+done
+port=$(awk '/^listening /{print $2; exit}' "$dir/emulator.log")
+[ -n "$port" ] || { cat "$dir/emulator.log" >&2; echo "the emulator did not start" >&2; exit 1; }
+key=$(cd "$here" && node -e "process.stdout.write(require('./sdk').v1Key(process.argv[1]))" "$secret")
+url="http://127.0.0.1:$port"
+status=0
+for f in "$@"; do
+  echo "== $(basename "$f") on momento ($url)"
+  (cd "$(dirname "$f")" && MOMENTO_API_KEY=$key \
+    "$kura" run --backend momento --momento-endpoint "$url" "$(basename "$f")") || status=1
+done
+exit $status
