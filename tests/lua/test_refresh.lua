@@ -1,0 +1,252 @@
+-- kura.refresh: read-through with stampede protection (in the process and
+-- across clients through the lock key), XFetch early recomputation with an
+-- injected clock and random source, loader errors never cached, keep_alive.
+-- Runs on any backend (tests/workflows/ registers it per backend).
+local t = require("kura.test")
+local refresh = require("kura.refresh")
+
+local function fresh_cache(prefix)
+  local c = kura.client()
+  local name = string.format("kwf-%s-%08x", prefix, math.random(0, 0x7fffffff))
+  t.eq(c:create_cache(name), true)
+  return c, name
+end
+
+-- A loader that counts its calls and takes `pause` seconds.
+local function counting_loader(value, pause)
+  local l = { calls = 0 }
+  l.fn = function(key)
+    l.calls = l.calls + 1
+    if pause then kura.sleep(pause) end
+    return value .. ":" .. key .. ":" .. l.calls
+  end
+  return l
+end
+
+local function join_all(tasks)
+  local out = {}
+  for i, task in ipairs(tasks) do out[i] = task:join() end
+  return out
+end
+
+t.test("a hit does not call the loader, a miss stores", function()
+  local c, cache = fresh_cache("hit")
+  local l = counting_loader("v")
+  t.eq(refresh.get_or_load(c, cache, "k", l.fn, { ttl = 30 }), "v:k:1")
+  t.eq(c:get(cache, "k"), "v:k:1", "the plain value is readable with get")
+  t.eq(refresh.get_or_load(c, cache, "k", l.fn, { ttl = 30 }), "v:k:1")
+  t.eq(l.calls, 1)
+  local ttl = c:item_get_ttl(cache, "k")
+  t.ok(ttl > 28 and ttl <= 30, "ttl " .. tostring(ttl))
+  t.eq(c:set(cache, "plain", "x"), true)
+  t.eq(refresh.get_or_load(c, cache, "plain", l.fn), "x", "values set elsewhere are hits")
+  c:delete_cache(cache)
+end)
+
+t.test("stampede: 100 tasks, one missing key, one load", function()
+  local c, cache = fresh_cache("stampede")
+  local l = counting_loader("v", 0.05)
+  local tasks = {}
+  for i = 1, 100 do
+    tasks[i] = kura.spawn(refresh.get_or_load, c, cache, "hot", l.fn, { ttl = 30 })
+  end
+  local got = join_all(tasks)
+  t.eq(l.calls, 1)
+  for i = 1, 100 do t.eq(got[i], "v:hot:1", "task " .. i) end
+  t.is_nil(c:get(cache, "hot\0lock"), "the lock is released after the load")
+  c:delete_cache(cache)
+end)
+
+t.test("stampede across clients: the lock key lets one of them load", function()
+  local c, cache = fresh_cache("xproc")
+  local other = kura.client{}  -- a second client on the same backend (another "process")
+  local l = counting_loader("v", 0.1)
+  local tasks = {}
+  for i = 1, 60 do
+    local client = i % 2 == 0 and c or other
+    tasks[i] = kura.spawn(refresh.get_or_load, client, cache, "shared", l.fn,
+                          { ttl = 30, lock_ttl = 5 })
+  end
+  local got = join_all(tasks)
+  t.eq(l.calls, 1)
+  for i = 1, 60 do t.eq(got[i], "v:shared:1", "task " .. i) end
+  c:delete_cache(cache)
+end)
+
+t.test("a failed load elsewhere hands the lock over", function()
+  local c, cache = fresh_cache("handover")
+  local other = kura.client{}
+  local calls = 0
+  local function flaky(key)
+    calls = calls + 1
+    kura.sleep(0.05)
+    if calls == 1 then return nil, "backend down" end
+    return "ok:" .. key
+  end
+  local a = kura.spawn(refresh.get_or_load, c, cache, "k", flaky, { ttl = 30 })
+  kura.sleep(0.01)
+  local b = kura.spawn(refresh.get_or_load, other, cache, "k", flaky, { ttl = 30 })
+  t.eq({ a:join() }, { nil, "backend down" })
+  t.eq(b:join(), "ok:k")
+  t.eq(calls, 2)
+  c:delete_cache(cache)
+end)
+
+t.test("loader errors are returned and never cached", function()
+  local c, cache = fresh_cache("err")
+  local v, err = refresh.get_or_load(c, cache, "k", function() return nil, "no such player" end)
+  t.is_nil(v)
+  t.eq(err, "no such player")
+  t.is_nil(c:get(cache, "k"))
+  v, err = refresh.get_or_load(c, cache, "k", function() error("boom", 0) end)
+  t.is_nil(v)
+  t.eq(err, "boom")
+  v, err = refresh.get_or_load(c, cache, "k", function() return {} end)
+  t.is_nil(v)
+  t.ok(tostring(err):find("not a string"), tostring(err))
+  t.is_nil(c:get(cache, "k"))
+  t.is_nil(c:get(cache, "k\0lock"), "a failed load releases the lock")
+  t.eq(refresh.get_or_load(c, cache, "k", function() return 42 end), "42")
+  local missing = cache .. "-absent"
+  v, err = refresh.get_or_load(c, missing, "k", function() return "x" end)
+  t.is_nil(v)
+  t.eq(err.code, "NOT_FOUND_ERROR")
+  t.raises(function() refresh.get_or_load(c, cache, "k", "not a function") end, "loader")
+  t.raises(function() refresh.get_or_load(c, cache, "k", tostring, { ttl = -1 }) end, "ttl")
+  c:delete_cache(cache)
+end)
+
+-- XFetch with a hand-moved clock: the loader takes `delta` = 2 s of that
+-- clock; random() = 0.5, so a read reloads once now >= expiry - 2 * ln 2.
+t.test("XFetch: early reload shortly before expiry, not on every read", function()
+  local c, cache = fresh_cache("xfetch")
+  local clock = 5000
+  local calls = 0
+  local function slow_loader()
+    calls = calls + 1
+    clock = clock + 2
+    return "gen" .. calls
+  end
+  local opts = { ttl = 100, beta = 1, now = function() return clock end,
+                 random = function() return 0.5 end }
+  t.eq(refresh.get_or_load(c, cache, "k", slow_loader, opts), "gen1")
+  local expiry = clock + 100 -- 5102
+  for _, before in ipairs({ 90, 50, 10, 2, 1.5 }) do
+    clock = expiry - before
+    for _ = 1, 20 do t.eq(refresh.get_or_load(c, cache, "k", slow_loader, opts), "gen1") end
+  end
+  t.eq(calls, 1, "no reload while now < expiry - delta * beta * -ln(random)")
+  clock = expiry - 1.3
+  t.eq(refresh.get_or_load(c, cache, "k", slow_loader, opts), "gen2", "reloaded early")
+  t.eq(calls, 2)
+  for _ = 1, 20 do t.eq(refresh.get_or_load(c, cache, "k", slow_loader, opts), "gen2") end
+  t.eq(calls, 2, "the new value has a new expiry")
+  -- beta scales the head start; beta = 0 turns it off.
+  clock = clock + 100 - 3
+  local off = { ttl = 100, beta = 0, now = opts.now, random = opts.random }
+  t.eq(refresh.get_or_load(c, cache, "k", slow_loader, off), "gen2")
+  local eager = { ttl = 100, beta = 4, now = opts.now, random = opts.random }
+  t.eq(refresh.get_or_load(c, cache, "k", slow_loader, eager), "gen3")
+  c:delete_cache(cache)
+end)
+
+t.test("XFetch: the reload probability rises as expiry nears", function()
+  local c, cache = fresh_cache("xprob")
+  local clock = 100
+  local loads = 0
+  local function loader()
+    loads = loads + 1
+    clock = clock + 1 -- delta = 1
+    return "v"
+  end
+  -- A fixed sequence of random numbers: the same for every distance.
+  local seq, i = {}, 0
+  for k = 1, 200 do seq[k] = (k - 0.5) / 200 end
+  local opts = { ttl = 1000, now = function() return clock end,
+                 random = function() i = i % #seq + 1; return seq[i] end }
+  refresh.get_or_load(c, cache, "k", loader, opts)
+  local expiry = clock + 1000
+  -- P(reload) at distance d is exp(-d) (delta = beta = 1); count, without
+  -- keeping the reloads' effect, how many of 200 reads would reload.
+  local function would_reload(d)
+    clock = expiry - d
+    local before, n = loads, 0
+    for _ = 1, 200 do
+      c:set(cache, "k\0xf", string.format("%.6f %.6f", 1, expiry), 1000)
+      refresh.get_or_load(c, cache, "k", loader, opts)
+      clock = expiry - d
+    end
+    n = loads - before
+    return n
+  end
+  local far, mid, near = would_reload(5), would_reload(1), would_reload(0.1)
+  -- random() runs through (k - 0.5) / 200: exactly the k with r <= exp(-d) reload.
+  t.eq(far, 1, "exp(-5) of 200")
+  t.eq(mid, 74, "exp(-1) of 200")
+  t.eq(near, 181, "exp(-0.1) of 200")
+  c:delete_cache(cache)
+end)
+
+t.test("XFetch: a failed early reload keeps the current value", function()
+  local c, cache = fresh_cache("xfail")
+  local clock = 0
+  local fail = false
+  local function loader()
+    clock = clock + 1
+    if fail then return nil, "down" end
+    return "good"
+  end
+  local opts = { ttl = 50, now = function() return clock end, random = function() return 0.5 end }
+  t.eq(refresh.get_or_load(c, cache, "k", loader, opts), "good")
+  fail = true
+  clock = clock + 50 - 0.1
+  t.eq(refresh.get_or_load(c, cache, "k", loader, opts), "good")
+  t.eq(c:get(cache, "k"), "good")
+  c:delete_cache(cache)
+end)
+
+t.test("keep_alive: live keys stay, idle ones expire", function()
+  local c, cache = fresh_cache("alive")
+  for _, k in ipairs({ "s:a", "s:b", "s:c" }) do t.eq(c:set(cache, k, "session", 1), true) end
+  local live = { ["s:a"] = true, ["s:b"] = true, ["s:gone"] = true }
+  local missing = {}
+  local h = refresh.keep_alive{ client = c, cache = cache, keys = live, ttl = 1, every = 0.1,
+                                on_missing = function(k) missing[k] = true end }
+  kura.sleep(1.6)
+  t.eq(c:get(cache, "s:a"), "session")
+  t.eq(c:get(cache, "s:b"), "session")
+  t.is_nil(c:get(cache, "s:c"), "not in the live set: expired")
+  t.ok(missing["s:gone"], "on_missing is called for keys no longer cached")
+  live["s:b"] = nil
+  kura.sleep(1.6)
+  t.eq(c:get(cache, "s:a"), "session")
+  t.is_nil(c:get(cache, "s:b"), "removed from the live set: expired")
+  t.ok(h.rounds >= 5 and h.extended >= 10, "rounds " .. h.rounds .. " extended " .. h.extended)
+  h:stop()
+  local rounds = h.rounds
+  kura.sleep(0.3)
+  t.eq(h.rounds, rounds, "stop ends the rounds")
+  c:delete_cache(cache)
+end)
+
+t.test("keep_alive: an array or a function gives the keys", function()
+  local c, cache = fresh_cache("alivefn")
+  t.eq(c:set(cache, "a", "1", 100), true)
+  t.eq(c:set(cache, "b", "2", 100), true)
+  local h = refresh.keep_alive{ client = c, cache = cache, keys = { "a" }, ttl = 5, every = 60 }
+  kura.sleep(0.05)
+  local ttl = c:item_get_ttl(cache, "a")
+  t.ok(ttl <= 5, "the first round runs at once: " .. tostring(ttl))
+  h:stop()
+  local h2 = refresh.keep_alive{ client = c, cache = cache, ttl = 7, every = 60,
+                                 keys = function() return { b = true } end }
+  kura.sleep(0.05)
+  t.ok(c:item_get_ttl(cache, "b") <= 7)
+  t.eq(h2.extended, 1)
+  h2:stop()
+  t.raises(function() refresh.keep_alive{ client = c, cache = cache, keys = {}, ttl = 0 } end,
+           "ttl")
+  c:delete_cache(cache)
+end)
+
+t.run()
