@@ -24,7 +24,7 @@
  */
 #include "core/http.h"
 
-#include <curl/curl.h>
+#include "core/curl_dyn.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -519,6 +519,8 @@ int kr_http_check_url(const char *url, char *msg, size_t cap)
 {
   if (!url || !*url)
     return snprintf(msg, cap, "the URL is empty"), KURA_EINVAL;
+  if (kr_curl_load(msg, cap) != 0)
+    return KURA_EUNSUPPORTED;
   CURLU *u = curl_url();
   if (!u)
     return snprintf(msg, cap, "out of memory"), KURA_ENOMEM;
@@ -666,6 +668,8 @@ int kr_http_submit(kr_http *h, const kr_http_request *req, kr_http_cb cb, void *
 int kr_http_new(uv_loop_t *loop, const kr_http_config *cfg, kr_http **out)
 {
   *out = NULL;
+  if (kr_curl_load(NULL, 0) != 0) /* kr_curl_load's message: kr_http_check_url */
+    return KURA_EUNSUPPORTED;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) /* reference counted */
     return KURA_EINTERNAL;
   kr_http *h = calloc(1, sizeof *h);
