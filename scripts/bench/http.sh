@@ -10,6 +10,7 @@
 # Installs wrk and nginx-light when they are missing (benchmarks only: the
 # tests do not need them).
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$root/scripts/lib/setup.sh"
 build=${KURA_BUILD_DIR:-$root/build}

@@ -9,6 +9,7 @@
 # depend on how busy the machine is.
 # usage: scripts/bench/redis.sh [SECONDS [ROUNDS]]   (KURA_BUILD_DIR: the build folder)
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${KURA_BUILD_DIR:-$root/build}
 secs=${1:-2}

@@ -7,6 +7,7 @@
 # usage: scripts/bench/warmup.sh [ITEMS]   (KURA_BUILD_DIR: the build folder;
 #        the data file is generated once in /tmp and reused)
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${KURA_BUILD_DIR:-$root/build}
 items=${1:-1000000}
