@@ -623,7 +623,21 @@ int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
   kr_seg *dst;
   kr_item it;
   uint32_t pos;
-  int found = reserve_find(&o, key, klen, vlen, &dst, &pos, &it);
+  /* A value of the same size (counters, fixed-size records: the common
+   * overwrite) is written in place: no append, and no dead copy for the
+   * compactor to reclaim later. The item keeps its queue position and
+   * frequency, as an appended new version would. Every reader copies under
+   * the shard lock, so no one sees a half-written value. */
+  int found = kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it);
+  if (found > 0 && it.vlen == vlen) {
+    if (!cond_holds(cond, 1, &it, cmp, cmplen))
+      return op_end(&o, KR_SKIPPED);
+    if (vlen)
+      memcpy(it.val, val, vlen);
+    kr_shard_set_exp(o.sh, pos, &it, exp_of(o.sh->now, ttl_ms));
+    return op_end(&o, KR_HIT);
+  }
+  found = reserve_find(&o, key, klen, vlen, &dst, &pos, &it);
   if (found < 0)
     return op_end(&o, found);
   if (!cond_holds(cond, found, &it, cmp, cmplen)) {

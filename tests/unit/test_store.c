@@ -514,10 +514,12 @@ KTEST(overwrites_stay_bounded)
   }
   kr_store_stats first, st;
   kr_store_stats_get(s, &first);
+  /* Sizes alternate so every overwrite appends a new version (a same-size
+   * one is written in place, see in_place_overwrite). */
   for (unsigned r = 0; r < 200; r++)
     for (unsigned i = 0; i < 2000; i++) {
       key_of(k, i);
-      KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v, 0), KR_HIT);
+      KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v - (r & 1), 0), KR_HIT);
     }
   kr_store_stats_get(s, &st);
   KCHECK_EQ(st.items, 2000);
@@ -806,10 +808,45 @@ KTEST(key_lengths)
   teardown(s, c);
 }
 
+/* Same-size overwrites: written in place, with the new TTL, conditions
+ * honoured, and no growth of the store's bytes. */
+KTEST(in_place_overwrite)
+{
+  kr_store *s;
+  fake_clock clk = {1000};
+  kr_cache *c = setup(&s, &clk);
+  KCHECK(c);
+  KCHECK_EQ(set_str(c, "k", "aaaa", 1000), KR_HIT);
+  kr_store_stats before, after;
+  kr_store_stats_get(s, &before);
+  for (int i = 0; i < 10000; i++)
+    KCHECK_EQ(set_str(c, "k", i & 1 ? "bbbb" : "cccc", 5000), KR_HIT);
+  kr_store_stats_get(s, &after);
+  KCHECK_EQ(after.items, before.items);
+  KCHECK_EQ(after.bytes, before.bytes);
+  KCHECK(has(c, "k", "bbbb"));
+  clk.now += 2000; /* past the first TTL, within the second */
+  KCHECK(has(c, "k", "bbbb"));
+  uint64_t left = 0;
+  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &left), KR_HIT);
+  KCHECK_EQ(left, 3000);
+  KCHECK_EQ(kr_store_set_if(c, KR_SET_IF_EQUAL, "k", 1, "dddd", 4, "xxxx", 4, 5000), KR_SKIPPED);
+  KCHECK(has(c, "k", "bbbb"));
+  KCHECK_EQ(kr_store_set_if(c, KR_SET_IF_EQUAL, "k", 1, "dddd", 4, "bbbb", 4, 5000), KR_HIT);
+  KCHECK(has(c, "k", "dddd"));
+  KCHECK_EQ(kr_store_set_if(c, KR_SET_IF_ABSENT, "k", 1, "eeee", 4, NULL, 0, 5000), KR_SKIPPED);
+  KCHECK(has(c, "k", "dddd"));
+  KCHECK_EQ(set_str(c, "k", "", 5000), KR_HIT); /* a size change still works */
+  KCHECK(has(c, "k", ""));
+  clk.now += 6000;
+  KCHECK(absent(c, "k"));
+  teardown(s, c);
+}
+
 KTEST_MAIN(KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(key_lengths), KENTRY(get_erange_retry),
            KENTRY(expiry_lazy), KENTRY(default_clock), KENTRY(ttl_calls), KENTRY(increment),
            KENTRY(increment_limits), KENTRY(conditional_sets), KENTRY(caches),
            KENTRY(size_limits), KENTRY(eviction_budget), KENTRY(eviction_large_items),
-           KENTRY(delete_frees_memory), KENTRY(overwrites_stay_bounded),
+           KENTRY(delete_frees_memory), KENTRY(overwrites_stay_bounded), KENTRY(in_place_overwrite),
            KENTRY(sweep_bounded), KENTRY(flush_garbage_reclaimed), KENTRY(batches),
            KENTRY(registry), KENTRY(threads_hammer), KENTRY(threads_evict))
