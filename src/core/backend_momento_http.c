@@ -455,20 +455,11 @@ static int set_auth(mbe *b, const kr_credential *cred)
  * Returns 1 when there is none. */
 static int read_credential(mbe *b, const kr_client_config *cfg, kr_credential *cred)
 {
-  const char *key = cfg->credential;
-  size_t len = cfg->credential_len;
-  const char *env = NULL;
-  if (!key && (env = getenv("MOMENTO_API_KEY")) != NULL && *env)
-    key = env, len = strlen(env);
-  else if (!key && (env = getenv("MOMENTO_AUTH_TOKEN")) != NULL && *env)
-    key = env, len = strlen(env);
-  if (!key)
-    return 1;
   char err[192];
-  int rc = kr_credential_parse(key, len, getenv("MOMENTO_ENDPOINT"), cred, err, sizeof err);
-  if (rc)
+  int rc = kr_credential_resolve(cfg->credential, cfg->credential_len, cred, err, sizeof err);
+  if (rc < 0)
     return kr_client_fail(b->client, rc, "momento-http: %s", err);
-  return 0;
+  return rc;
 }
 
 static void be_free(mbe *b)

@@ -270,3 +270,16 @@ int kr_credential_http_base(const kr_credential *cred, char *out, size_t cap)
     return KURA_EINVAL;
   return 0;
 }
+
+int kr_credential_resolve(const char *key, size_t len, kr_credential *out,
+                          char *err, size_t errlen)
+{
+  const char *env = NULL;
+  if (!key && (env = getenv("MOMENTO_API_KEY")) != NULL && *env)
+    key = env, len = strlen(env);
+  else if (!key && (env = getenv("MOMENTO_AUTH_TOKEN")) != NULL && *env)
+    key = env, len = strlen(env);
+  if (!key)
+    return 1;
+  return kr_credential_parse(key, len, getenv("MOMENTO_ENDPOINT"), out, err, errlen);
+}
