@@ -7,6 +7,15 @@
 --   kura run --backend redis://127.0.0.1:6379 scripts/cheatsheet.lua
 
 local kura = kura or require("kura")
+
+-- --help: the comment at the top of this file.
+if arg and (arg[1] == "-h" or arg[1] == "--help") then
+  for line in io.lines(arg[0]) do
+    if not line:match("^%-%-") then break end
+    print((line:gsub("^%-%- ?", "")))
+  end
+  return
+end
 local CACHE = "cheat-sheet"
 
 local function say(fmt, ...)

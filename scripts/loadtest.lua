@@ -14,6 +14,15 @@
 -- loadtest.html (open the page in a browser: charts, no network needed).
 local loadtest = require("kura.loadtest")
 
+-- --help: the comment at the top of this file.
+if arg and (arg[1] == "-h" or arg[1] == "--help") then
+  for line in io.lines(arg[0]) do
+    if not line:match("^%-%-") then break end
+    print((line:gsub("^%-%- ?", "")))
+  end
+  return
+end
+
 local seconds = tonumber(arg and arg[1]) or 3
 local users = math.tointeger(tonumber(arg and arg[2])) or 50
 local rate = tonumber(arg and arg[3])
