@@ -288,6 +288,30 @@ local function format_of_path(path)
   return ext and EXT_FORMATS[lower(ext)]
 end
 
+-- A JSON Lines file through kura.json.lines, which returns the common
+-- {"key": "...", "value": "...", "ttl": n} lines as three values without
+-- building a table (the cost that capped large warm-ups), and every other
+-- line raw, for the general path of parse_jsonl.
+local function jsonl_file_source(path, size)
+  local r, err = kura.json.lines(path)
+  if not r then return nil, err end
+  local function where() return path .. ":" .. r:line() end
+  return {
+    next = function()
+      while true do
+        local k, v, ttl = r:next()
+        if k == nil then return nil end
+        if k ~= false then return k, v, ttl end
+        local o, derr = decode(v)
+        k, v, ttl = parse_jsonl(v, o, derr, where)
+        if k ~= nil then return k, v, ttl end
+      end
+    end,
+    fraction = function() return size > 0 and math.min(r:tell() / size, 1) or 1 end,
+    close = function() r:close() end,
+  }
+end
+
 -- A source: { next = fn, fraction = fn|nil, close = fn|nil } for sources
 -- that never suspend, or { fill = fn(push) -> more } for those that may.
 local function file_source(path, format)
@@ -308,6 +332,10 @@ local function file_source(path, format)
   end
   local size = f:seek("end")
   f:seek("set", 0)
+  if format == "jsonl" and kura.json.lines then
+    f:close()
+    return jsonl_file_source(path, size)
+  end
   local lines = f:lines()
   local it = format == "csv" and csv_reader(lines, path) or jsonl_reader(lines, path)
   return {

@@ -12,6 +12,7 @@ int luaopen_kura(lua_State *L);
 /* Each takes the module table at the top of the stack and adds to it. */
 void kr_lua_open_runtime(lua_State *L); /* spawn, sleep, after, every, now, log */
 void kr_lua_open_json(lua_State *L);    /* kura.json */
+void kr_lua_open_jsonl(lua_State *L);   /* kura.json.lines, onto the json table on top */
 void kr_lua_open_client(lua_State *L);  /* kura.client, kura.credential */
 void kr_lua_open_log(lua_State *L);     /* kura.log (called by kr_lua_open_runtime) */
 void kr_lua_open_http(lua_State *L);    /* kura.http (lhttp.c) */

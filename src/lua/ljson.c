@@ -367,5 +367,6 @@ void kr_lua_open_json(lua_State *L)
   luaL_newlib(L, fns);
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");
+  kr_lua_open_jsonl(L); /* kura.json.lines */
   lua_setfield(L, -2, "json");
 }

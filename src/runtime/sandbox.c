@@ -297,6 +297,11 @@ int kr_sandbox_open(lua_State *L)
   if (lua_getglobal(L, "kura") == LUA_TTABLE) { /* the host owns the signals */
     lua_pushnil(L);
     lua_setfield(L, -2, "on_signal");
+    if (lua_getfield(L, -1, "json") == LUA_TTABLE) { /* reads files, like io */
+      lua_pushnil(L);
+      lua_setfield(L, -2, "lines");
+    }
+    lua_pop(L, 1);
   }
   lua_pop(L, 2);
   return 0;

@@ -56,7 +56,8 @@ KTEST(removed_globals)
     "return type(string.dump)", "return type(package.loadlib)",
     "return type(('').dump)", "return type(package.loaded.io)",
     "return type(package.loaded.debug)", "return type(package.loaded.os.execute)",
-    "return type(kura.on_signal)",
+    "return type(kura.on_signal)", "return type(kura.json.lines)",
+    "return type(require(\"kura\").json.lines)",
   };
   char out[64];
   for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
