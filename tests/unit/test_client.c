@@ -147,6 +147,23 @@ KTEST(cache_names)
   KCHECK_EQ(kr_check_cache_name(name, 256, msg, sizeof msg), KURA_EINVAL);
   KCHECK_EQ(kr_check_cache_name(name, 255, msg, sizeof msg), 0);
   KCHECK_EQ(kr_check_cache_name(" a ", 3, msg, sizeof msg), 0);
+  KCHECK_EQ(kr_check_cache_name("a\x01" "b", 3, msg, sizeof msg), KURA_EINVAL);
+  KCHECK(strstr(msg, "control character (byte 1)"));
+  /* Through the client: cache management checks the name whole, though it
+   * starts with a visible byte (NUL inside, which list_caches could not
+   * return). */
+  kr_client *c = memory_client(NULL, "test-cache-names");
+  KCHECK(c);
+  kr_request r = {.op = KR_OP_CREATE_CACHE, .cache = "x\0nul", .cache_len = 5};
+  KCHECK_EQ(kr_client_validate(c, &r), KURA_EINVAL);
+  KCHECK(strstr(kr_client_errstr(c), "control character"));
+  r.cache = "x\x7f";
+  r.cache_len = 2;
+  KCHECK_EQ(kr_client_validate(c, &r), KURA_EINVAL);
+  /* An item call on the embedded store: such a cache cannot exist. */
+  kr_request g = {.op = KR_OP_GET, .cache = "x\0nul", .cache_len = 5, .key = "k", .klen = 1};
+  KCHECK_EQ(kr_client_validate(c, &g), 0);
+  kr_client_close(c, NULL, NULL);
 }
 
 KTEST(backend_strings)
