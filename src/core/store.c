@@ -601,12 +601,19 @@ static void put_item(op *o, kr_seg *dst, int found, uint32_t pos, kr_item *old,
   }
 }
 
-/* Reserves room for an item of vlen bytes; then finds the current one. */
+/* Reserves room for an item of vlen bytes. */
+static int reserve(op *o, size_t klen, size_t vlen, kr_seg **dst)
+{
+  int q = kr_shard_ghost_has(o->sh, o->h) ? KR_MAIN : KR_SMALL;
+  return kr_shard_reserve(o->sh, q, kr_item_size(o->cid, klen, vlen), dst);
+}
+
+/* Reserves room, then finds the current item (the reservation may have
+ * evicted or moved it). */
 static int reserve_find(op *o, const void *key, size_t klen, size_t vlen,
                         kr_seg **dst, uint32_t *pos, kr_item *it)
 {
-  int q = kr_shard_ghost_has(o->sh, o->h) ? KR_MAIN : KR_SMALL;
-  int r = kr_shard_reserve(o->sh, q, kr_item_size(o->cid, klen, vlen), dst);
+  int r = reserve(o, klen, vlen, dst);
   if (r < 0)
     return r;
   return kr_shard_find(o->sh, o->h, o->cid, key, klen, pos, it);
@@ -637,7 +644,15 @@ int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
     kr_shard_set_exp(o.sh, pos, &it, exp_of(o.sh->now, ttl_ms));
     return op_end(&o, KR_HIT);
   }
-  found = reserve_find(&o, key, klen, vlen, &dst, &pos, &it);
+  if (found) {
+    found = reserve_find(&o, key, klen, vlen, &dst, &pos, &it);
+  } else { /* absent stays absent: a reservation only evicts */
+    if (!cond_holds(cond, 0, NULL, cmp, cmplen))
+      return op_end(&o, KR_SKIPPED);
+    int rr = reserve(&o, klen, vlen, &dst);
+    if (rr < 0)
+      found = rr;
+  }
   if (found < 0)
     return op_end(&o, found);
   if (!cond_holds(cond, found, &it, cmp, cmplen)) {
