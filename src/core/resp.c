@@ -10,6 +10,9 @@
  * callback), the loop cannot block before the buffer is written, and
  * everything submitted in the same turn still leaves together. The out buffer
  * is handed to the write request (no copy); the next turn starts a new one.
+ * Each buffer is a numbered batch (kr_resp_batch), so that a caller can let
+ * the commands of one write share work, such as one check that runs before
+ * all of them.
  *
  * Replies are parsed by hiredis's redisReader and matched to the head of
  * `sent`. Deadlines: one uv_timer per connection, armed at the earliest
@@ -152,6 +155,7 @@ static void fail_wait(kr_resp *c, int err)
   c->out = NULL;
   c->out_len = c->out_cap = 0;
   c->wait_dead = 0;
+  c->batch++;
   fail_detached(c, &f, err);
 }
 
@@ -276,6 +280,7 @@ static void flush_now(kr_resp *c)
   size_t len = c->out_len;
   c->out = NULL;
   c->out_len = c->out_cap = 0;
+  c->batch++;
   while (c->wait.n) {
     struct kr_resp_req r = fifo_pop(&c->wait);
     fifo_push(&c->sent, &r); /* cannot fail: reserved */
@@ -750,4 +755,9 @@ int kr_resp_ready(const kr_resp *c)
 size_t kr_resp_pending(const kr_resp *c)
 {
   return c->live;
+}
+
+uint64_t kr_resp_batch(const kr_resp *c)
+{
+  return c->batch;
 }

@@ -106,6 +106,7 @@ struct kr_resp {
   struct kr_resp_fifo sent; /* written, awaiting replies */
   struct kr_resp_fifo wait; /* formatted in `out`, not written yet */
   size_t wait_dead;       /* timed-out entries in `wait` */
+  uint64_t batch;         /* bumped whenever `wait` is written or failed */
   char *out;              /* the out buffer */
   size_t out_len, out_cap;
   kr_resp_close_cb close_cb;
@@ -133,5 +134,13 @@ int kr_resp_ready(const kr_resp *c);
 
 /* Number of commands submitted and not yet completed. */
 size_t kr_resp_pending(const kr_resp *c);
+
+/* The id of the batch that a command submitted now joins. Commands
+ * submitted while it returns the same value wait in one out buffer: they
+ * are written in one write, in submission order, on one connection, or
+ * fail (ECONN, ECANCELLED) in that order; only a deadline can drop one of
+ * them alone. A write of the buffer, or its failure, starts a new batch.
+ * While kr_resp_ready, the batch is written in the current loop turn. */
+uint64_t kr_resp_batch(const kr_resp *c);
 
 #endif
