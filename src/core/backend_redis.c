@@ -29,12 +29,24 @@
  *   pipelined SISMEMBER + its command (scripts with the item key only, always
  *   EVAL) + the same compensating DEL.
  * RELAXED GUARANTEE (plain set everywhere; every write in a cluster): the
- * check and the write are two commands, not one atomic step. A write whose
- * SISMEMBER runs before another client's delete_cache of the same cache and
- * whose SET runs after that deletion's SCAN passed the key succeeds and
+ * check and the write are two commands, not one atomic step (on a single
+ * server the check may be shared by the calls of one pipeline flush, which
+ * widens the gap by the commands of that flush). A write whose SISMEMBER
+ * runs before another client's delete_cache of the same cache and whose
+ * SET runs after that deletion's SCAN passed the key succeeds and
  * leaves its one item behind; it stays readable if the cache is created
  * again, until its TTL expires. Without a concurrent delete_cache of the same
  * cache the semantics are exact (a refused write leaves nothing behind).
+ *
+ * Shared checks (single server, struct rchk). The calls of one write batch
+ * (those made in one loop turn while connected: resp.c's auto-pipelining)
+ * that check the same cache send ONE SISMEMBER, the first one's, and all
+ * take its reply. Redis runs a connection's commands in order, so it still
+ * runs before the commands of each of them, as if each had sent its own: a
+ * set told the cache is missing gets NOT_FOUND and its compensating DEL as
+ * above. create_cache and delete_cache end the sharing, so that a call made
+ * after them in the same turn is checked after them. A set then costs the
+ * server one SET plus its share of one SISMEMBER.
  *
  * delete_cache (SREM) and flush_cache remove the cache's items incrementally:
  * SCAN with a MATCH on the prefix (on every master of a cluster, one after
@@ -56,8 +68,10 @@
 #include "core/client.h"
 
 #define SCAN_COUNT "512"
+#define CHK_SLOTS 4 /* caches whose checks one write batch can share */
 
 typedef struct rop rop;
+typedef struct rchk rchk;
 
 typedef struct rbe {
   kr_client *client;
@@ -69,6 +83,8 @@ typedef struct rbe {
   int loading[KR_RS_COUNT_];    /* a SCRIPT LOAD is on its way */
   uv_timer_t defer;         /* completes requests that failed in submit */
   rop *deferred;            /* their list */
+  rchk *chk[CHK_SLOTS];     /* recent shared checks, NULL when answered */
+  unsigned chk_victim;      /* the slot to reuse when none is free */
   int closing, conn_closed, defer_closed;
 } rbe;
 
@@ -80,6 +96,18 @@ typedef struct rsub {
   int i;
 } rsub;
 
+/* Single server: one SISMEMBER shared by the requests that check the same
+ * cache within one write batch (kr_resp_batch). Redis runs the commands of
+ * a connection in order, so it still runs before the commands of each of
+ * them. Freed when its reply (or failure) has been handed to all of them. */
+struct rchk {
+  rbe *b;
+  const char *cache;        /* the first subscriber's name: that request */
+  size_t cache_len;         /* cannot complete before this check does */
+  uint64_t batch;           /* kr_resp_batch when sent */
+  rop *subs, **tail;        /* the subscribers, linked by rop.chk_next */
+};
+
 /* A value copied out of a reply that is freed before the request completes. */
 typedef struct rcopy {
   struct rcopy *next;
@@ -89,6 +117,7 @@ typedef struct rcopy {
 /* One request in flight: the commands it sent and what came back so far. */
 struct rop {
   rop *next;                /* in rbe.deferred */
+  rop *chk_next;            /* in rchk.subs */
   rbe *b;
   const kr_request *req;    /* the client's copy: valid until we complete */
   kr_client_cb cb;
@@ -96,7 +125,8 @@ struct rop {
   int pending;              /* commands sent whose reply has not come */
   int nsent;                /* tagged commands sent (indexes given) */
   int nsubs;                /* room in subs */
-  int checked;              /* command 0 is SISMEMBER on the cache list */
+  int checked;              /* command 0 is SISMEMBER on the cache list
+                               (maybe shared: then pending counts it too) */
   int err;
   int notfound;
   int eval;                 /* scripts go as EVAL (NOSCRIPT seen) */
@@ -268,10 +298,80 @@ static int send_cache_cmd(rop *o, const char *cmd)
   return send_args(o, &a, 1);
 }
 
+static void on_shared_check(kr_resp *conn, int status, const redisReply *reply, void *udata);
+
+/* Subscribe to a shared check, as command 0. */
+static void chk_join(rchk *k, rop *o)
+{
+  o->chk_next = NULL;
+  *k->tail = o;
+  k->tail = &o->chk_next;
+  o->nsent = 1;
+  o->pending++;
+}
+
+/* The check of this cache in the batch being filled, or NULL and in *slot
+ * the place for one: a free slot, one of an older batch, else the oldest. */
+static rchk *chk_find(rbe *b, const kr_request *r, uint64_t batch, rchk ***slot)
+{
+  *slot = NULL;
+  for (int i = 0; i < CHK_SLOTS; i++) {
+    rchk *k = b->chk[i];
+    if (k && k->batch == batch && k->cache_len == r->cache_len &&
+        memcmp(k->cache, r->cache, r->cache_len) == 0)
+      return k;
+    if (!*slot && (!k || k->batch != batch))
+      *slot = &b->chk[i];
+  }
+  if (!*slot)
+    *slot = &b->chk[b->chk_victim++ % CHK_SLOTS];
+  return NULL;
+}
+
+/* Forget the checks of the batch being filled: a change of the cache list
+ * (create_cache, delete_cache) must be checked again by the calls after it. */
+static void chk_forget(rbe *b)
+{
+  memset(b->chk, 0, sizeof b->chk);
+}
+
+/* Single server, connected: share the SISMEMBER of this cache that is
+ * already in the batch being filled, or send one that later calls of the
+ * batch can share. (While not connected, batches can wait a whole connect
+ * timeout, longer than a call's deadline: no sharing then.) */
+static int send_shared_check(rop *o)
+{
+  rbe *b = o->b;
+  const kr_request *r = o->req;
+  uint64_t batch = kr_resp_batch(b->conn);
+  rchk **slot, *k = chk_find(b, r, batch, &slot);
+  if (k) {
+    chk_join(k, o);
+    return 0;
+  }
+  k = malloc(sizeof *k);
+  if (!k)
+    return KURA_ENOMEM;
+  *k = (rchk){.b = b, .cache = r->cache, .cache_len = r->cache_len, .batch = batch};
+  k->tail = &k->subs;
+  const char *argv[3] = {"SISMEMBER", b->caches_key, r->cache};
+  size_t lens[3] = {9, strlen(b->caches_key), r->cache_len};
+  int rc = kr_resp_command(b->conn, 3, argv, lens, b->timeout_ms, on_shared_check, k);
+  if (rc) {
+    free(k);
+    return rc;
+  }
+  chk_join(k, o);
+  *slot = k;
+  return 0;
+}
+
 /* Command 0: is the cache there? */
 static int send_check(rop *o)
 {
   o->checked = 1;
+  if (o->b->conn && kr_resp_ready(o->b->conn))
+    return send_shared_check(o);
   return send_cache_cmd(o, "SISMEMBER");
 }
 
@@ -530,8 +630,16 @@ static int send_op(rop *o)
   case KR_OP_INCREMENT: return script_single(o, KR_RS_INCR);
   case KR_OP_TTL_SET: return script_single(o, KR_RS_TTL_SET);
   case KR_OP_SET_BATCH: return send_set_batch(o);
-  case KR_OP_CREATE_CACHE: return o->b->cl ? send_cache_cmd(o, "SADD") : script_marker(o, KR_RS_CREATE);
-  case KR_OP_DELETE_CACHE: return o->b->cl ? send_cache_cmd(o, "SREM") : script_marker(o, KR_RS_DROP);
+  case KR_OP_CREATE_CACHE:
+    if (o->b->cl)
+      return send_cache_cmd(o, "SADD");
+    chk_forget(o->b);
+    return script_marker(o, KR_RS_CREATE);
+  case KR_OP_DELETE_CACHE:
+    if (o->b->cl)
+      return send_cache_cmd(o, "SREM");
+    chk_forget(o->b);
+    return script_marker(o, KR_RS_DROP);
   case KR_OP_FLUSH_CACHE: return send_check(o);
   case KR_OP_LIST_CACHES: {
     kr_rargs a;
@@ -786,12 +894,11 @@ static void on_value(rop *o, int i, const redisReply *r)
   }
 }
 
-static void on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata)
+/* Reply `i` of request `o` (see on_reply). */
+static void op_reply(rop *o, int i, kr_resp *conn, int status, const redisReply *reply)
 {
-  rsub *s = udata;
-  rop *o = s->o;
   o->pending--;
-  if (s->i == I_IGNORE) {
+  if (i == I_IGNORE) {
     /* a compensating DEL: nothing to report */
   } else if (status < 0) {
     set_err(o, status, "redis: %s",
@@ -806,13 +913,38 @@ static void on_reply(kr_resp *conn, int status, const redisReply *reply, void *u
       set_err(o, KURA_ECONN, "%s", "could not send EVAL");
   } else if (reply->type == REDIS_REPLY_ERROR) {
     on_error_reply(o, reply);
-  } else if (s->i == I_SCAN) {
+  } else if (i == I_SCAN) {
     on_scan(o, reply);
-  } else if (!o->err && (!o->notfound || (o->checked && s->i == 0))) {
-    on_value(o, s->i, reply);
+  } else if (!o->err && (!o->notfound || (o->checked && i == 0))) {
+    on_value(o, i, reply);
   }
   if (o->pending == 0)
     finish(o); /* reply (and what res points into) is still valid here */
+}
+
+static void on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata)
+{
+  rsub *s = udata;
+  op_reply(s->o, s->i, conn, status, reply);
+}
+
+/* A shared check answered (or failed): command 0 of every subscriber. None
+ * of them can have completed before (each counts the check as pending), and
+ * none completes before its own commands' replies unless they all failed;
+ * a completing one may submit new calls, which find the slot cleared. */
+static void on_shared_check(kr_resp *conn, int status, const redisReply *reply, void *udata)
+{
+  rchk *k = udata;
+  rop *o = k->subs;
+  for (int i = 0; i < CHK_SLOTS; i++)
+    if (k->b->chk[i] == k)
+      k->b->chk[i] = NULL;
+  free(k);
+  while (o) {
+    rop *next = o->chk_next;
+    op_reply(o, 0, conn, status, reply);
+    o = next;
+  }
 }
 
 static void redis_submit(void *state, const kr_request *req, kr_client_cb cb, void *udata)

@@ -1,6 +1,7 @@
 /* Tests of the Redis backend (src/core/backend_redis.c) through the client
  * API, against a real redis-server started by the test: the key layout,
- * incremental flush, the NOSCRIPT fallback, and the faults (server killed
+ * incremental flush, the NOSCRIPT fallback, the cache checks shared by the
+ * calls of one loop turn, and the faults (server killed
  * mid-load and restarted, wrong password, a server that never answers). The
  * semantics of each call are covered by the conformance suite. */
 #include "core/client.h"
@@ -97,6 +98,7 @@ static int set(uv_loop_t *loop, kr_client *c, const char *cache, const char *k,
 struct raw {
   int done, type;
   long long integer;
+  char str[8192];
 };
 
 static void on_raw(kr_resp *c, int status, const redisReply *reply, void *udata)
@@ -105,6 +107,8 @@ static void on_raw(kr_resp *c, int status, const redisReply *reply, void *udata)
   r->done = 1;
   r->type = status ? -1 : reply->type;
   r->integer = status ? 0 : reply->integer;
+  if (!status && reply->type == REDIS_REPLY_STRING)
+    snprintf(r->str, sizeof r->str, "%.*s", (int)reply->len, reply->str);
 }
 
 static int raw(uv_loop_t *loop, int port, int argc, const char **argv, struct raw *r)
@@ -162,6 +166,64 @@ KTEST(key_layout)
   server_stop(&s, SIGTERM);
 }
 
+/* Calls of the server's command `name` so far (INFO commandstats). */
+static long long calls_of(uv_loop_t *loop, int port, const char *name)
+{
+  const char *info[] = {"INFO", "commandstats"};
+  struct raw rr;
+  char pat[64];
+  if (raw(loop, port, 2, info, &rr))
+    return -1;
+  snprintf(pat, sizeof pat, "cmdstat_%s:calls=", name);
+  const char *p = strstr(rr.str, pat);
+  return p ? strtoll(p + strlen(pat), NULL, 10) : 0;
+}
+
+/* Calls submitted together, in one loop turn, then awaited. */
+enum { NTURN = 64 };
+struct turn;
+struct tcall {
+  struct turn *t;
+  kr_request req;
+  char key[16];
+  struct out out;
+};
+struct turn {
+  struct tcall call[NTURN];
+  int n, left, done;
+};
+
+static void on_turn(void *udata, const kr_request *req, const kr_result *res)
+{
+  struct tcall *k = udata;
+  on_done(&k->out, req, res);
+  k->t->done = --k->t->left == 0;
+}
+
+/* Add a call to the turn; returns its index. */
+static int add(struct turn *t, enum kr_op op, const char *cache, const char *key)
+{
+  struct tcall *k = &t->call[t->n];
+  k->t = t;
+  snprintf(k->key, sizeof k->key, "%s", key ? key : "");
+  k->req = REQ(op, cache, key ? k->key : NULL);
+  k->req.val = "v", k->req.vlen = 1;
+  return t->n++;
+}
+
+/* Submit every call of the turn, then run the loop until all completed. */
+static int run_turn(uv_loop_t *loop, kr_client *c, struct turn *t)
+{
+  t->left = t->n;
+  t->done = 0;
+  for (int i = 0; i < t->n; i++) {
+    memset(&t->call[i].out, 0, sizeof t->call[i].out);
+    if (kr_client_submit(c, &t->call[i].req, on_turn, &t->call[i]))
+      return -1;
+  }
+  return run_until(loop, &t->done);
+}
+
 /* set_batch of n keys "k<i>" = "v" into cache. */
 static int fill(uv_loop_t *loop, kr_client *c, const char *cache, int n, struct out *o)
 {
@@ -217,6 +279,137 @@ KTEST(flush_and_delete_scan)
   struct server s = {0};
   KCHECK(server_start(&s, NULL) == 0);
   flush(&s, ktest_failed_);
+  server_stop(&s, SIGTERM);
+}
+
+/* Keys of `cache` among "<prefix>0".."<prefix>n-1" that exist in Redis. */
+static long long existing(uv_loop_t *loop, int port, const char *cache, const char *prefix,
+                          int n)
+{
+  char keys[NTURN][64];
+  const char *argv[NTURN + 1] = {"EXISTS"};
+  struct raw rr;
+  for (int i = 0; i < n && i < NTURN; i++) {
+    snprintf(keys[i], sizeof keys[i], "kura:%zu:%s:%s%d", strlen(cache), cache, prefix, i);
+    argv[i + 1] = keys[i];
+  }
+  return raw(loop, port, n + 1, argv, &rr) ? -1 : rr.integer;
+}
+
+/* 1 if the item `key` of `cache` exists in Redis. */
+static long long stored(uv_loop_t *loop, int port, const char *cache, const char *key)
+{
+  char k[128];
+  const char *argv[2] = {"EXISTS", k};
+  struct raw rr;
+  snprintf(k, sizeof k, "kura:%zu:%s:%s", strlen(cache), cache, key);
+  return raw(loop, port, 2, argv, &rr) ? -1 : rr.integer;
+}
+
+/* The calls of one loop turn that check the same cache share ONE SISMEMBER:
+ * each still gets its own answer, a set refused for a missing cache leaves
+ * nothing behind, and create_cache/delete_cache in the middle of the turn
+ * are seen by the calls after them. */
+static void shared(struct server *s, int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  char url[128], key[16];
+  struct out o;
+  struct turn *t = calloc(1, sizeof *t);
+  KCHECK(t != NULL);
+  uv_loop_init(loop);
+  url_of(url, sizeof url, "", s->port);
+  kr_client *c = open_client(loop, url, 5);
+  KCHECK(c != NULL);
+  KCHECK(cache_op(loop, c, KR_OP_CREATE_CACHE, "here", &o) == 0 && o.err == 0);
+  KCHECK(set(loop, c, "here", "x", "1", &o) == 0 && o.err == 0);
+
+  /* 40 sets of an existing cache, 20 of a missing one, interleaved, and a
+   * read of each: 2 SISMEMBERs instead of 62. */
+  long long before = calls_of(loop, s->port, "sismember");
+  KCHECK(before >= 0);
+  for (int i = 0, h = 0, m = 0; i < 60; i++) {
+    if (i % 3 == 2) {
+      snprintf(key, sizeof key, "m%d", m++);
+      add(t, KR_OP_SET, "missing", key);
+    } else {
+      snprintf(key, sizeof key, "h%d", h++);
+      add(t, KR_OP_SET, "here", key);
+    }
+  }
+  int rd_here = add(t, KR_OP_KEY_EXISTS, "here", "x");
+  int rd_missing = add(t, KR_OP_KEY_EXISTS, "missing", "x");
+  KCHECK(run_turn(loop, c, t) == 0);
+  for (int i = 0; i < 60; i++)
+    KCHECK_EQ(t->call[i].out.err, i % 3 == 2 ? KURA_ENOTFOUND : 0);
+  KCHECK(t->call[rd_here].out.err == 0 && t->call[rd_here].out.outcome == KR_HIT);
+  KCHECK_EQ(t->call[rd_missing].out.err, KURA_ENOTFOUND);
+  long long after = calls_of(loop, s->port, "sismember");
+  KCHECK_EQ(after - before, 2); /* one per cache, not one per call */
+  KCHECK_EQ(existing(loop, s->port, "here", "h", 40), 40);
+  KCHECK_EQ(existing(loop, s->port, "missing", "m", 20), 0);
+
+  /* More caches in one turn than the backend keeps shared checks for:
+   * e0, e2, e4 exist, e1, e3, e5 do not. */
+  char names[6][4];
+  for (int i = 0; i < 6; i++) {
+    snprintf(names[i], sizeof names[i], "e%d", i);
+    if (i % 2 == 0)
+      KCHECK(cache_op(loop, c, KR_OP_CREATE_CACHE, names[i], &o) == 0 && o.err == 0);
+  }
+  t->n = 0;
+  for (int i = 0; i < 36; i++) {
+    snprintf(key, sizeof key, "k%d", i);
+    add(t, KR_OP_SET, names[i % 6 == 5 ? 0 : (i * 7 + i / 6) % 6], key);
+  }
+  KCHECK(run_turn(loop, c, t) == 0);
+  for (int i = 0; i < 36; i++) {
+    int even = t->call[i].req.cache[1] % 2 == 0;
+    KCHECK_EQ(t->call[i].out.err, even ? 0 : KURA_ENOTFOUND);
+    KCHECK_EQ(stored(loop, s->port, t->call[i].req.cache, t->call[i].key), even);
+  }
+
+  /* A set refused, create_cache, then a set that succeeds; and a set
+   * accepted, delete_cache, then a set refused: all in one turn. */
+  t->n = 0;
+  int a = add(t, KR_OP_SET, "late", "r0");
+  int cr = add(t, KR_OP_CREATE_CACHE, "late", NULL);
+  int b = add(t, KR_OP_SET, "late", "a0");
+  int d = add(t, KR_OP_SET, "here", "d0");
+  int dl = add(t, KR_OP_DELETE_CACHE, "here", NULL);
+  int e = add(t, KR_OP_SET, "here", "e0");
+  int f = add(t, KR_OP_KEY_EXISTS, "here", "x");
+  KCHECK(run_turn(loop, c, t) == 0);
+  KCHECK_EQ(t->call[a].out.err, KURA_ENOTFOUND);
+  KCHECK(t->call[cr].out.err == 0 && t->call[cr].out.outcome == KR_HIT);
+  KCHECK_EQ(t->call[b].out.err, 0);
+  KCHECK_EQ(t->call[d].out.err, 0);
+  KCHECK_EQ(t->call[dl].out.err, 0);
+  KCHECK_EQ(t->call[e].out.err, KURA_ENOTFOUND);
+  KCHECK_EQ(t->call[f].out.err, KURA_ENOTFOUND);
+  KCHECK_EQ(existing(loop, s->port, "late", "r", 1), 0);
+  KCHECK_EQ(existing(loop, s->port, "late", "a", 1), 1);
+
+  /* Closing the client with shared checks in flight cancels every call. */
+  t->n = 0;
+  for (int i = 0; i < 10; i++)
+    add(t, KR_OP_SET, "late", "z");
+  t->left = t->n;
+  t->done = 0;
+  for (int i = 0; i < t->n; i++)
+    KCHECK(kr_client_submit(c, &t->call[i].req, on_turn, &t->call[i]) == 0);
+  KCHECK(close_client(loop, c));
+  KCHECK(t->done);
+  for (int i = 0; i < t->n; i++)
+    KCHECK_EQ(t->call[i].out.err, KURA_ECANCELLED);
+  free(t);
+}
+
+KTEST(shared_cache_checks)
+{
+  struct server s = {0};
+  KCHECK(server_start(&s, NULL) == 0);
+  shared(&s, ktest_failed_);
   server_stop(&s, SIGTERM);
 }
 
@@ -385,6 +578,14 @@ static void silent(int *ktest_failed_)
   KCHECK(call(loop, c, &r, &o) == 0);
   KCHECK_EQ(o.err, KURA_ETIMEOUT);
   KCHECK(uv_now(loop) - t0 >= 300);
+  struct turn *t = calloc(1, sizeof *t); /* sets that share one check */
+  KCHECK(t != NULL);
+  for (int i = 0; i < 5; i++)
+    add(t, KR_OP_SET, "c", "k");
+  KCHECK(run_turn(loop, c, t) == 0);
+  for (int i = 0; i < 5; i++)
+    KCHECK_EQ(t->call[i].out.err, KURA_ETIMEOUT);
+  free(t);
   if (listener.data)
     uv_close((uv_handle_t *)listener.data, (uv_close_cb)free);
   uv_close((uv_handle_t *)&listener, NULL);
@@ -412,6 +613,7 @@ KTEST(bad_urls)
   KCHECK(uv_loop_close(&lp) == 0);
 }
 
-KTEST_MAIN(KENTRY(key_layout), KENTRY(flush_and_delete_scan), KENTRY(noscript_falls_back_to_eval),
+KTEST_MAIN(KENTRY(key_layout), KENTRY(flush_and_delete_scan), KENTRY(shared_cache_checks),
+           KENTRY(noscript_falls_back_to_eval),
            KENTRY(server_killed_mid_load), KENTRY(wrong_password), KENTRY(silent_server_times_out),
            KENTRY(bad_urls))
