@@ -21,8 +21,8 @@
  * - single server: the conditional sets, increment, the TTL changes and
  *   set_batch run as Lua scripts (EVALSHA, EVAL while the SHA is unknown and
  *   on NOSCRIPT) that check the list and act atomically. Plain `set` is a
- *   pipelined SISMEMBER + SET (two cheap commands instead of a ~14 us script:
- *   it is the hot path); when SISMEMBER says the cache is missing, a DEL of
+ *   pipelined SISMEMBER + PSETEX (two cheap commands instead of a ~14 us
+ *   script: it is the hot path); when SISMEMBER says the cache is missing, a DEL of
  *   the key follows on the same connection before the call completes, so a
  *   refused set leaves nothing behind.
  * - cluster: a script may not touch keys of two slots, so every write is
@@ -33,7 +33,7 @@
  * server the check may be shared by the calls of one pipeline flush, which
  * widens the gap by the commands of that flush). A write whose SISMEMBER
  * runs before another client's delete_cache of the same cache and whose
- * SET runs after that deletion's SCAN passed the key succeeds and
+ * PSETEX runs after that deletion's SCAN passed the key succeeds and
  * leaves its one item behind; it stays readable if the cache is created
  * again, until its TTL expires. Without a concurrent delete_cache of the same
  * cache the semantics are exact (a refused write leaves nothing behind).
@@ -46,7 +46,7 @@
  * set told the cache is missing gets NOT_FOUND and its compensating DEL as
  * above. create_cache and delete_cache end the sharing, so that a call made
  * after them in the same turn is checked after them. A set then costs the
- * server one SET plus its share of one SISMEMBER.
+ * server one PSETEX plus its share of one SISMEMBER.
  *
  * delete_cache (SREM) and flush_cache remove the cache's items incrementally:
  * SCAN with a MATCH on the prefix (on every master of a cluster, one after
@@ -60,6 +60,7 @@
  * its node; replies are matched to the key by index, whatever node answers
  * first), MGET and one script on a single server.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,7 @@ struct rop {
   rsub *subs;               /* tags of the indexed commands */
   rsub sub_inline[3];
   rsub scan, ignore;        /* tags of SCAN/UNLINK and compensating DELs */
+  /* Not zeroed on allocation (most calls never use them): */
   char cursor[32];          /* flush/delete scan */
   char msg[200];
 };
@@ -375,7 +377,8 @@ static int send_check(rop *o)
   return send_cache_cmd(o, "SISMEMBER");
 }
 
-/* cmd key [extra...] for one key: GET, DEL, EXISTS, PTTL, SET (val, PX ttl). */
+/* cmd key for one key: GET, DEL, EXISTS, PTTL; or with a value, PSETEX key
+ * ttl val (SET key val PX ttl with one argument less to parse). */
 static int send_key_cmd(rop *o, const char *cmd, const void *key, size_t klen,
                         const void *val, size_t vlen, uint64_t ttl_ms, rsub *sub)
 {
@@ -385,9 +388,8 @@ static int send_key_cmd(rop *o, const char *cmd, const void *key, size_t klen,
   kr_rargs_add(&a, cmd, strlen(cmd));
   kr_rargs_key(&a, o->req, key, klen);
   if (val) {
-    kr_rargs_add(&a, val, vlen);
-    kr_rargs_add(&a, "PX", 2);
     kr_rargs_num(&a, (long long)ttl_ms);
+    kr_rargs_add(&a, val, vlen);
   }
   return send_tagged(o, &a, 1, sub);
 }
@@ -466,15 +468,15 @@ static int send_read(rop *o, const char *cmd)
   return send_each(o, cmd);
 }
 
-/* SISMEMBER then SET per key (set; set_batch in a cluster). */
+/* SISMEMBER then PSETEX per key (set; set_batch in a cluster). */
 static int send_sets(rop *o)
 {
   const kr_request *r = o->req;
   int rc = send_check(o);
   if (!r->n)
-    return rc ? rc : send_key_cmd(o, "SET", r->key, r->klen, r->val, r->vlen, r->ttl_ms, NULL);
+    return rc ? rc : send_key_cmd(o, "PSETEX", r->key, r->klen, r->val, r->vlen, r->ttl_ms, NULL);
   for (size_t i = 0; i < r->n && !rc; i++)
-    rc = send_key_cmd(o, "SET", r->keys[i], r->klens[i], r->vals[i], r->vlens[i],
+    rc = send_key_cmd(o, "PSETEX", r->keys[i], r->klens[i], r->vals[i], r->vlens[i],
                       r->ttls && r->ttls[i] ? r->ttls[i] : r->ttl_ms, NULL);
   return rc;
 }
@@ -950,17 +952,19 @@ static void on_shared_check(kr_resp *conn, int status, const redisReply *reply, 
 static void redis_submit(void *state, const kr_request *req, kr_client_cb cb, void *udata)
 {
   rbe *b = state;
-  rop *o = calloc(1, sizeof *o);
+  rop *o = malloc(sizeof *o);
   if (!o) {
     kr_result res = {.err = KURA_ENOMEM, .msg = "out of memory"};
     cb(udata, req, &res); /* nothing else can be done without memory */
     return;
   }
+  memset(o, 0, offsetof(rop, cursor));
   o->b = b;
   o->req = req;
   o->cb = cb;
   o->udata = udata;
-  o->cursor[0] = '0';
+  memcpy(o->cursor, "0", 2);
+  o->msg[0] = 0;
   o->scan = (rsub){o, I_SCAN};
   o->ignore = (rsub){o, I_IGNORE};
   /* list_caches returns C strings: a name with a NUL byte could not come back. */
