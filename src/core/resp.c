@@ -54,6 +54,10 @@ struct kr_resp_link {
   kr_resp *c;
   redisReader *reader;
   int dead;          /* dropped: its late callbacks are ignored */
+  redisReplyObjectFunctions fns, dflt; /* the reader's, hiredis's defaults */
+  redisReply one;    /* a small top-level reply, see one_string */
+  int one_busy;      /* handed out, not released yet */
+  char one_buf[128]; /* its string */
   char rbuf[65536];  /* read buffer */
 };
 
@@ -362,23 +366,98 @@ static size_t out_command(kr_resp *c, int argc, const char **argv, const size_t 
 
 /* --- reading -------------------------------------------------------------- */
 
+/* Reply objects. hiredis's default functions make two allocations per reply
+ * (the object and a copy of its string); most replies are one small scalar
+ * (SET's +OK, an integer). A top-level status, error, string, integer or nil
+ * reply therefore goes to the link's `one` slot (while its string fits), so
+ * that it allocates nothing; it is released after its dispatch, before the
+ * next reply is parsed. Arrays and their elements, and longer strings, are
+ * made by the defaults. The reader never frees a top-level scalar itself (it
+ * hands it out as soon as it is made), so its freeObject stays the default. */
+static redisReply *one_take(struct kr_resp_link *link, int type)
+{
+  link->one_busy = 1;
+  memset(&link->one, 0, sizeof link->one);
+  link->one.type = type;
+  link->one.str = link->one_buf; /* "" unless a string is copied in */
+  link->one_buf[0] = 0;
+  return &link->one;
+}
+
+static void *one_string(const redisReadTask *t, char *str, size_t len)
+{
+  struct kr_resp_link *link = t->privdata;
+  if (t->parent || link->one_busy || len >= sizeof link->one_buf ||
+      (t->type != REDIS_REPLY_STATUS && t->type != REDIS_REPLY_ERROR &&
+       t->type != REDIS_REPLY_STRING))
+    return link->dflt.createString(t, str, len);
+  redisReply *r = one_take(link, t->type);
+  memcpy(link->one_buf, str, len);
+  link->one_buf[len] = 0;
+  r->len = len;
+  return r;
+}
+
+static void *one_integer(const redisReadTask *t, long long value)
+{
+  struct kr_resp_link *link = t->privdata;
+  if (t->parent || link->one_busy)
+    return link->dflt.createInteger(t, value);
+  redisReply *r = one_take(link, REDIS_REPLY_INTEGER);
+  r->integer = value;
+  return r;
+}
+
+static void *one_nil(const redisReadTask *t)
+{
+  struct kr_resp_link *link = t->privdata;
+  if (t->parent || link->one_busy)
+    return link->dflt.createNil(t);
+  return one_take(link, REDIS_REPLY_NIL);
+}
+
+static void reply_free(struct kr_resp_link *link, redisReply *reply)
+{
+  if (reply == &link->one)
+    link->one_busy = 0;
+  else
+    freeReplyObject(reply);
+}
+
+/* A reader whose scalar replies go to link->one. */
+static redisReader *reader_new(struct kr_resp_link *link)
+{
+  redisReader *r = redisReaderCreate();
+  if (!r)
+    return NULL;
+  link->dflt = *r->fn;
+  link->fns = link->dflt;
+  link->fns.createString = one_string;
+  link->fns.createInteger = one_integer;
+  link->fns.createNil = one_nil;
+  r->fn = &link->fns;
+  r->privdata = link;
+  return r;
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
   struct kr_resp_link *link = h->data;
   *b = uv_buf_init(link->rbuf, sizeof link->rbuf);
 }
 
-static void dispatch(kr_resp *c, redisReply *reply)
+static void dispatch(struct kr_resp_link *link, redisReply *reply)
 {
+  kr_resp *c = link->c;
   c->stats.replies++;
   if (c->sent.n == 0) {
-    freeReplyObject(reply);
+    reply_free(link, reply);
     conn_failed(c, KURA_ECONN, "reply without a command");
     return;
   }
   struct kr_resp_req r = fifo_pop(&c->sent);
   complete(c, &r, 0, reply);
-  freeReplyObject(reply);
+  reply_free(link, reply); /* the link outlives a drop until its close callback */
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
@@ -404,7 +483,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     if (!reply)
       break;
-    dispatch(c, reply); /* a callback may drop the link or close c */
+    dispatch(link, reply); /* a callback may drop the link or close c */
   }
 }
 
@@ -585,7 +664,7 @@ static void on_connect(uv_connect_t *req, int status)
 static void connect_addr(kr_resp *c, const struct sockaddr *sa)
 {
   struct kr_resp_link *link = calloc(1, sizeof *link);
-  redisReader *reader = redisReaderCreate();
+  redisReader *reader = link ? reader_new(link) : NULL;
   if (!link || !reader) {
     free(link);
     if (reader)

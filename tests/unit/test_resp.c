@@ -106,6 +106,65 @@ KTEST(set_get_binary)
   server_stop(&s, SIGTERM);
 }
 
+/* Replies of every shape parsed from one read: scalars (which resp.c keeps
+ * in a slot of the link, released after each dispatch), long strings and
+ * arrays (hiredis's objects), one after the other. */
+struct shape {
+  int done, bad;
+  struct result r[8];
+};
+
+static void on_shape(kr_resp *c, int status, const redisReply *reply, void *udata)
+{
+  struct shape *sh = c->data;
+  struct result *r = udata;
+  on_result(c, status, reply, r);
+  if (reply && reply->type == REDIS_REPLY_ARRAY) /* [string, nil] */
+    sh->bad |= reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_STRING ||
+               strcmp(reply->element[0]->str, "short") != 0 ||
+               reply->element[1]->type != REDIS_REPLY_NIL;
+  sh->done = r == &sh->r[7];
+}
+
+static void shapes(struct server *s, int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  kr_resp *c = open_conn(loop, s->port, NULL, 0);
+  KCHECK(c != NULL);
+  struct result r;
+  CMD(&r, "SET", "s", "short");
+  char longv[300];
+  memset(longv, 'x', sizeof longv);
+  longv[sizeof longv - 1] = 0;
+  struct shape sh = {0};
+  c->data = &sh;
+  const char *argv[8][3] = {{"INCR", "n"}, {"GET", "s"}, {"ECHO", longv}, {"MGET", "s", "nope"},
+                            {"GET", "nope"}, {"INCRBY", "n"}, {"PING"}, {"GET", "s"}};
+  int argc[8] = {2, 2, 2, 3, 2, 2, 1, 2};
+  for (int i = 0; i < 8; i++)
+    KCHECK(kr_resp_command(c, argc[i], argv[i], NULL, 0, on_shape, &sh.r[i]) == 0);
+  KCHECK(run_until(loop, &sh.done) == 0);
+  KCHECK(!sh.bad);
+  KCHECK(sh.r[0].type == REDIS_REPLY_INTEGER && sh.r[0].integer == 1);
+  KCHECK(sh.r[1].type == REDIS_REPLY_STRING && strcmp(sh.r[1].str, "short") == 0);
+  KCHECK(sh.r[2].type == REDIS_REPLY_STRING && strcmp(sh.r[2].str, longv) == 0);
+  KCHECK(sh.r[3].type == REDIS_REPLY_ARRAY);
+  KCHECK_EQ(sh.r[4].type, REDIS_REPLY_NIL);
+  KCHECK(sh.r[5].type == REDIS_REPLY_ERROR && strncmp(sh.r[5].str, "ERR", 3) == 0);
+  KCHECK(sh.r[6].type == REDIS_REPLY_STATUS && strcmp(sh.r[6].str, "PONG") == 0);
+  KCHECK(sh.r[7].type == REDIS_REPLY_STRING && sh.r[7].len == 5);
+  KCHECK(close_and_drain(loop, c));
+}
+
+KTEST(replies_of_every_shape)
+{
+  struct server s = {0};
+  KCHECK(server_start(&s, NULL) == 0);
+  shapes(&s, ktest_failed_);
+  server_stop(&s, SIGTERM);
+}
+
 /* 10,000 ECHOs submitted in one turn: one write, replies in order. */
 struct echo_state {
   int next, bad, done;
@@ -459,7 +518,7 @@ KTEST(connection_refused)
   refused(ktest_failed_);
 }
 
-KTEST_MAIN(KENTRY(set_get_binary), KENTRY(pipeline_10k_one_write),
+KTEST_MAIN(KENTRY(set_get_binary), KENTRY(replies_of_every_shape), KENTRY(pipeline_10k_one_write),
            KENTRY(deadline_silent_server), KENTRY(close_fails_pending),
            KENTRY(server_killed_then_restarted), KENTRY(auth_wrong_password),
            KENTRY(select_db), KENTRY(connection_refused))
