@@ -97,8 +97,8 @@ static void add_header(void *ud, const char *name, size_t nlen, const char *valu
   lua_State *L = ud;
   char stack[128] = {0};
   char *low = nlen <= sizeof stack ? stack : lua_newuserdatauv(L, nlen, 0);
-  for (size_t i = 0; i < nlen; i++)
-    low[i] = (char)tolower((unsigned char)name[i]);
+  for (size_t i = 0; i < nlen; i++) /* ASCII only, as header names are */
+    low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + ('a' - 'A') : name[i]);
   lua_pushlstring(L, low, nlen);
   if (low != stack)
     lua_remove(L, -2); /* the scratch userdata */
@@ -121,7 +121,13 @@ static int push_response(lua_State *L, const kr_http_response *res)
   lua_createtable(L, 0, 3);
   lua_pushinteger(L, res->status);
   lua_setfield(L, -2, "status");
-  lua_newtable(L);
+  /* Sized for every line up front: growing a table rehashes it at each power
+   * of two, which cost more than the headers themselves. */
+  int nlines = 0;
+  for (const char *p = res->headers, *end = p + res->headers_len;
+       (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+    nlines++;
+  lua_createtable(L, 0, nlines);
   kr_http_headers_each(res->headers, res->headers_len, add_header, L);
   lua_setfield(L, -2, "headers");
   lua_pushlstring(L, res->body, res->body_len);
