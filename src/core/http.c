@@ -36,8 +36,16 @@ typedef struct sock sock;
 struct xfer {
   xfer *prev, *next;         /* the transfers in flight */
   kr_http *h;
-  CURL *easy;
+  CURL *easy;                /* NULL while queued: taken when handed to curl */
+  /* The request, owned, until the transfer is set up (queued ones later). */
+  char *url;                 /* as given */
+  CURLU *curlu;              /* url parsed, once, by submit (CURLOPT_CURLU) */
   struct curl_slist *hdrs;   /* request headers, freed with the transfer */
+  char *req_body;            /* sent when not NULL (CURLOPT_POSTFIELDS, no copy) */
+  size_t req_body_len;
+  char method[40];           /* "" when the request named none */
+  int h2_prior_knowledge, insecure;
+  int tls;                   /* https */
   kr_http_cb cb;
   void *udata;
   void (*on_header)(void *udata, const char *line, size_t len);
@@ -329,8 +337,11 @@ static void easy_put(kr_http *h, CURL *e)
 static void xfer_free(xfer *x)
 {
   if (x->easy)
-    easy_put(x->h, x->easy);
+    easy_put(x->h, x->easy); /* reset: it no longer points at x->curlu */
+  curl_url_cleanup(x->curlu);
+  free(x->url);
   curl_slist_free_all(x->hdrs);
+  free(x->req_body);
   free(x->body);
   free(x->head);
   free(x);
@@ -417,7 +428,10 @@ static void do_close(kr_http *h);
 /* --- the queue --------------------------------------------------------------
  * curl's own queue of transfers waiting for a connection costs work per
  * event that grows with its length; beyond max_active, transfers wait here
- * instead, in order, and their waiting counts against their deadline. */
+ * instead, in order, and their waiting counts against their deadline. A
+ * waiting transfer holds its request but no easy handle (one is taken from
+ * the pool when it starts), so the pool need only be as large as the number
+ * in curl, not the number submitted. */
 
 static void queue_push(kr_http *h, xfer *x)
 {
@@ -448,12 +462,23 @@ static xfer *queue_pop(kr_http *h)
   return x;
 }
 
-/* Hands x to curl. */
-static CURLMcode activate(kr_http *h, xfer *x)
+static int set_options(xfer *x);
+
+/* Gives x an easy handle set up for its request and hands it to curl; on
+ * failure x keeps no handle (the caller frees or completes it). */
+static CURLMcode activate(kr_http *h, xfer *x, uint64_t timeout_ms)
 {
-  CURLMcode mc = curl_multi_add_handle(h->multi, x->easy);
-  if (mc != CURLM_OK)
+  if (!(x->easy = easy_get(h)))
+    return CURLM_OUT_OF_MEMORY;
+  CURLMcode mc = CURLM_OUT_OF_MEMORY;
+  if (set_options(x) == 0 &&
+      curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms) == CURLE_OK)
+    mc = curl_multi_add_handle(h->multi, x->easy);
+  if (mc != CURLM_OK) {
+    easy_put(h, x->easy);
+    x->easy = NULL;
     return mc;
+  }
   x->prev = NULL;
   x->next = h->xfers;
   if (h->xfers)
@@ -481,9 +506,10 @@ static void start_queued(kr_http *h)
       complete_unsent(x, KURA_ETIMEOUT, "timed out waiting for a free connection");
       continue;
     }
-    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)(x->timeout_ms - waited));
-    if (activate(h, x) != CURLM_OK)
-      complete_unsent(x, KURA_EINTERNAL, "cannot start the transfer");
+    CURLMcode mc = activate(h, x, x->timeout_ms - waited);
+    if (mc != CURLM_OK)
+      complete_unsent(x, mc == CURLM_OUT_OF_MEMORY ? KURA_ENOMEM : KURA_EINTERNAL,
+                      "cannot start the transfer");
   }
 }
 
@@ -515,8 +541,13 @@ static int fail(kr_http *h, int err, const char *fmt, const char *detail)
   return err;
 }
 
-int kr_http_check_url(const char *url, char *msg, size_t cap)
+/* Parses url into *out (the caller's to free), or fails with a message.
+ * The flags are those curl parses a CURLOPT_URL with, for an absolute URL of
+ * a scheme it supports: handing the result to curl (CURLOPT_CURLU) spares
+ * it a second parse of the same string. *tls: the scheme is https. */
+static int parse_url(const char *url, CURLU **out, int *tls, char *msg, size_t cap)
 {
+  *out = NULL;
   if (!url || !*url)
     return snprintf(msg, cap, "the URL is empty"), KURA_EINVAL;
   if (kr_curl_load(msg, cap) != 0)
@@ -534,8 +565,21 @@ int kr_http_check_url(const char *url, char *msg, size_t cap)
              (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
     snprintf(msg, cap, "invalid URL: the scheme must be http or https");
     rc = KURA_EINVAL;
+  } else if (tls) {
+    *tls = scheme[4] == 's';
   }
   curl_free(scheme);
+  if (rc)
+    curl_url_cleanup(u);
+  else
+    *out = u;
+  return rc;
+}
+
+int kr_http_check_url(const char *url, char *msg, size_t cap)
+{
+  CURLU *u;
+  int rc = parse_url(url, &u, NULL, msg, cap);
   curl_url_cleanup(u);
   return rc;
 }
@@ -551,17 +595,17 @@ static int valid_method(const char *m)
   return 1;
 }
 
-static int set_method(xfer *x, const kr_http_request *req)
+static int set_method(xfer *x)
 {
   CURL *e = x->easy;
-  const char *m = req->method;
+  const char *m = x->method;
   int rc = 0;
-  if (req->body) {
-    rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    rc |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body_len ? req->body : "");
-    if (m && strcmp(m, "POST") != 0)
+  if (x->req_body) {
+    rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->req_body_len);
+    rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req_body);
+    if (*m && strcmp(m, "POST") != 0)
       rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
-  } else if (!m || strcmp(m, "GET") == 0) {
+  } else if (!*m || strcmp(m, "GET") == 0) {
     rc |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
   } else if (strcmp(m, "HEAD") == 0) {
     rc |= curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -571,7 +615,8 @@ static int set_method(xfer *x, const kr_http_request *req)
   return rc;
 }
 
-static int set_headers(xfer *x, const kr_http_request *req)
+/* The request header lines, owned by x from here on. */
+static int build_headers(xfer *x, const kr_http_request *req)
 {
   for (size_t i = 0; i < req->nheaders; i++) {
     struct curl_slist *l = curl_slist_append(x->hdrs, req->headers[i]);
@@ -585,76 +630,104 @@ static int set_headers(xfer *x, const kr_http_request *req)
       return -1;
     x->hdrs = l;
   }
-  return x->hdrs ? (int)curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs) : 0;
+  return 0;
 }
 
-static int set_options(xfer *x, const kr_http_request *req)
+/* Sets x's easy handle up for x's request (all but the timeout). */
+static int set_options(xfer *x)
 {
   CURL *e = x->easy;
-  long tmo = (long)x->timeout_ms;
-  int tls = strncmp(req->url, "https", 5) == 0;
+  kr_http *h = x->h;
   int rc = 0;
-  rc |= curl_easy_setopt(e, CURLOPT_URL, req->url);
+  /* Both: curl connects by the parsed URL (it takes precedence) and keeps
+   * the string as the transfer's URL, where from the CURLU alone it would
+   * print the string back (in curl_url_get, a few us per request). */
+  rc |= curl_easy_setopt(e, CURLOPT_CURLU, x->curlu);
+  rc |= curl_easy_setopt(e, CURLOPT_URL, x->url);
   rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
   rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tmo);
   rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
   rc |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_head);
   rc |= curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   rc |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
-  rc |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, req->h2_prior_knowledge
+  rc |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, x->h2_prior_knowledge
                          ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS);
   /* Wait for an HTTP/2 connection being set up rather than open another. */
-  rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, (tls || req->h2_prior_knowledge) ? 1L : 0L);
-  rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req->insecure ? 0L : 1L);
-  rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, req->insecure ? 0L : 2L);
+  rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, (x->tls || x->h2_prior_knowledge) ? 1L : 0L);
+  rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, x->insecure ? 0L : 1L);
+  rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, x->insecure ? 0L : 2L);
   rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-  rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, x->h);
+  rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
+  if (x->hdrs)
+    rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
   /* libcurl before 8.0.0 breaks a reused prior-knowledge HTTP/2 connection
    * ("Error in the HTTP2 framing layer", curl issue #10634, fixed by PR
    * #10643): there, every such transfer gets a connection of its own. TLS
    * connections (ALPN h2) are reused and multiplexed as usual. */
-  if (req->h2_prior_knowledge && x->h->h2c_no_reuse) {
+  if (x->h2_prior_knowledge && h->h2c_no_reuse) {
     rc |= curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     rc |= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 0L);
   }
-  return rc | set_method(x, req) | set_headers(x, req);
+  return rc | set_method(x);
+}
+
+/* A transfer holding its own copy of req, not yet set up in curl. */
+static int xfer_new(kr_http *h, const kr_http_request *req, xfer **out)
+{
+  *out = NULL;
+  xfer *x = calloc(1, sizeof *x);
+  if (!x)
+    return fail(h, KURA_ENOMEM, "%s", "out of memory");
+  x->h = h;
+  int rc = parse_url(req->url, &x->curlu, &x->tls, h->errstr, sizeof h->errstr);
+  if (!rc && req->method && !valid_method(req->method))
+    rc = fail(h, KURA_EINVAL, "%s", "invalid HTTP method");
+  if (rc) {
+    curl_url_cleanup(x->curlu);
+    free(x);
+    return rc;
+  }
+  if (req->method)
+    memcpy(x->method, req->method, strlen(req->method) + 1); /* valid_method: <= 32 */
+  x->h2_prior_knowledge = req->h2_prior_knowledge;
+  x->insecure = req->insecure;
+  x->on_header = req->on_header;
+  x->max_body = req->max_body ? req->max_body : KR_HTTP_DEFAULT_MAX_BODY;
+  x->timeout_ms = req->timeout_ms ? req->timeout_ms : KR_HTTP_DEFAULT_TIMEOUT_MS;
+  x->since = uv_now(h->loop);
+  if (req->body) {
+    x->req_body_len = req->body_len;
+    if ((x->req_body = malloc(req->body_len ? req->body_len : 1)) != NULL)
+      memcpy(x->req_body, req->body, req->body_len);
+  }
+  if (!(x->url = strdup(req->url)) || (req->body && !x->req_body) ||
+      build_headers(x, req) != 0) {
+    xfer_free(x);
+    return fail(h, KURA_ENOMEM, "%s", "out of memory");
+  }
+  *out = x;
+  return 0;
 }
 
 int kr_http_submit(kr_http *h, const kr_http_request *req, kr_http_cb cb, void *udata)
 {
   if (h->closing || h->close_requested)
     return fail(h, KURA_ECANCELLED, "%s", "the HTTP client is closed");
-  int rc = kr_http_check_url(req->url, h->errstr, sizeof h->errstr);
+  xfer *x;
+  int rc = xfer_new(h, req, &x);
   if (rc)
     return rc;
-  if (req->method && !valid_method(req->method))
-    return fail(h, KURA_EINVAL, "%s", "invalid HTTP method");
-  xfer *x = calloc(1, sizeof *x);
-  if (x)
-    x->h = h;
-  if (!x || !(x->easy = easy_get(h))) {
-    free(x);
-    return fail(h, KURA_ENOMEM, "%s", "out of memory");
-  }
-  x->cb = cb, x->udata = udata, x->on_header = req->on_header;
-  x->max_body = req->max_body ? req->max_body : KR_HTTP_DEFAULT_MAX_BODY;
-  x->timeout_ms = req->timeout_ms ? req->timeout_ms : KR_HTTP_DEFAULT_TIMEOUT_MS;
-  x->since = uv_now(h->loop);
-  if (set_options(x, req) != 0) {
-    xfer_free(x);
-    return fail(h, KURA_ENOMEM, "%s", "cannot set up the transfer");
-  }
+  x->cb = cb, x->udata = udata;
   if (h->max_active && h->nxfers >= h->max_active) {
     queue_push(h, x);
     return 0;
   }
-  CURLMcode mc = activate(h, x);
+  CURLMcode mc = activate(h, x, x->timeout_ms);
   if (mc != CURLM_OK) {
     xfer_free(x);
     return fail(h, mc == CURLM_OUT_OF_MEMORY ? KURA_ENOMEM : KURA_EINTERNAL, "%s",
