@@ -49,7 +49,9 @@ static const char usage_run[] =
   "  --                      end of options\n"
   "\n"
   "Environment: KURA_LOG=debug|info|warn|error (kura.log threshold),\n"
-  "KURA_LUA_PATH=DIR loads kura.* modules from DIR/kura/ before the embedded ones.\n";
+  "KURA_LUA_PATH=DIR loads kura.* modules from DIR/kura/ before the embedded ones,\n"
+  "KURA_CA_FILE=PEM verifies TLS peers (Momento, kura.http) against these CAs\n"
+  "instead of the system's.\n";
 
 static const char usage_version[] =
   "usage: kura version\n"

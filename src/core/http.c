@@ -17,7 +17,8 @@
  * Poll handles are parked, not closed, when curl stops watching a socket
  * (an idle connection back in its cache) and taken up again when curl
  * watches that descriptor number next, which saves the handle's set-up on
- * every request on a kept-alive connection. A parked handle is closed when
+ * every request on a kept-alive connection; one that watched for reading
+ * goes on watching, unreferenced, so that reuse costs no epoll_ctl either. A parked handle is closed when
  * curl closes its descriptor (CURLOPT_CLOSESOCKETFUNCTION), and before it
  * does: closing a poll handle removes its descriptor number from the epoll
  * set, which must not hit a descriptor that someone else opened since.
@@ -96,6 +97,7 @@ struct kr_http {
   int closing;
   void (*closed)(void *ud);
   void *closed_ud;
+  char *ca_file;              /* KURA_CA_FILE, or NULL: the system's CAs */
   char errstr[256];
 };
 
@@ -169,6 +171,12 @@ static void on_poll(uv_poll_t *p, int status, int events)
   sock *s = (sock *)(void *)p;
   kr_http *h = s->h;
   int running;
+  if (s->parked) { /* an idle connection the server closed, most likely: curl
+                      finds out when it next looks at it; stop the event */
+    uv_poll_stop(p);
+    s->events = 0;
+    return;
+  }
   if (status < 0)
     events = s->events;
   int flags = ((events & UV_READABLE) ? CURL_CSELECT_IN : 0) |
@@ -188,6 +196,7 @@ static sock *sock_get(kr_http *h, curl_socket_t fd)
   if ((size_t)fd < h->nbyfd && h->byfd[fd]) {
     sock *s = h->byfd[fd];
     s->parked = 0;
+    uv_ref((uv_handle_t *)&s->poll);
     curl_multi_assign(h->multi, fd, s);
     return s;
   }
@@ -232,9 +241,17 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
   if (what == CURL_POLL_REMOVE) {
     if (s) { /* park it: curl may close fd, or reuse the connection soon */
       curl_multi_assign(h->multi, fd, NULL);
-      uv_poll_stop(&s->poll);
-      s->events = 0;
       s->parked = 1;
+      /* A connection back in curl's cache is reused for the next request
+       * mostly, and watched for reading again then: left watched (but not
+       * keeping the loop alive), it costs no epoll_ctl to stop and restart
+       * it on every request. An event while parked stops it (on_poll). */
+      if (s->events == UV_READABLE) {
+        uv_unref((uv_handle_t *)&s->poll);
+      } else {
+        uv_poll_stop(&s->poll);
+        s->events = 0;
+      }
     }
     return 0;
   }
@@ -659,6 +676,8 @@ static int set_options(xfer *x)
   rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, (x->tls || x->h2_prior_knowledge) ? 1L : 0L);
   rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, x->insecure ? 0L : 1L);
   rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, x->insecure ? 0L : 2L);
+  if (x->tls && h->ca_file) /* KURA_CA_FILE: a private CA (see kr_http_new) */
+    rc |= curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
   rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
   rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
@@ -753,6 +772,15 @@ int kr_http_new(uv_loop_t *loop, const kr_http_config *cfg, kr_http **out)
   }
   h->loop = loop;
   h->h2c_no_reuse = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+  /* TLS peers are verified against the system's CAs, or against the PEM
+   * bundle KURA_CA_FILE names instead (endpoints with a private CA, tests). */
+  const char *ca = getenv("KURA_CA_FILE");
+  if (ca && *ca && !(h->ca_file = strdup(ca))) {
+    curl_multi_cleanup(h->multi);
+    free(h);
+    curl_global_cleanup();
+    return KURA_ENOMEM;
+  }
   uv_timer_init(loop, &h->timer);
   h->timer.data = h;
   h->open_handles = 1;
@@ -778,6 +806,7 @@ static void maybe_free(kr_http *h)
   void (*closed)(void *) = h->closed;
   void *ud = h->closed_ud;
   free(h->byfd);
+  free(h->ca_file);
   free(h);
   curl_global_cleanup();
   if (closed)

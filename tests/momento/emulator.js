@@ -11,9 +11,10 @@
 //   - `authorization` must equal the configured key, else UNAUTHENTICATED;
 //   - create of an existing cache -> ALREADY_EXISTS; list is sorted by name.
 //
-// usage: node emulator.js [--port N] [--host H] [--key KEY]
+// usage: node emulator.js [--port N] [--host H] [--key KEY] [--tls CERT KEYFILE]
 // Port 0 (the default) picks a free port. Prints "listening PORT" on stdout
-// once it accepts calls.
+// once it accepts calls. --tls serves HTTP/2 over TLS with that certificate
+// chain and private key (PEM files), as Momento's endpoints do.
 'use strict';
 
 const grpc = require('@grpc/grpc-js');
@@ -26,11 +27,12 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
 function parseArgs(argv) {
-  const o = {port: 0, host: '127.0.0.1', key: null};
+  const o = {port: 0, host: '127.0.0.1', key: null, tls: null};
   for (let i = 2; i < argv.length; i++) {
     if (argv[i] === '--port') o.port = Number(argv[++i]);
     else if (argv[i] === '--host') o.host = argv[++i];
     else if (argv[i] === '--key') o.key = argv[++i];
+    else if (argv[i] === '--tls') o.tls = {cert: argv[++i], key: argv[++i]};
     else throw new Error('unknown argument ' + argv[i]);
   }
   if (o.key === null && process.env.EMULATOR_KEY) o.key = process.env.EMULATOR_KEY;
@@ -322,7 +324,12 @@ function buildServer(opts) {
 function main() {
   const opts = parseArgs(process.argv);
   const server = buildServer(opts);
-  server.bindAsync(`${opts.host}:${opts.port}`, grpc.ServerCredentials.createInsecure(),
+  const fs = require('fs');
+  const creds = opts.tls
+    ? grpc.ServerCredentials.createSsl(null, [{cert_chain: fs.readFileSync(opts.tls.cert),
+                                               private_key: fs.readFileSync(opts.tls.key)}], false)
+    : grpc.ServerCredentials.createInsecure();
+  server.bindAsync(`${opts.host}:${opts.port}`, creds,
     (err, port) => {
       if (err) {
         console.error('emulator: ' + err.message);
