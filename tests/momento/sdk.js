@@ -5,10 +5,11 @@
 const sdk = require('@gomomento/sdk');
 
 function parseArgs(argv) {
-  const o = {port: 0, key: null, rest: []};
+  const o = {port: 0, key: null, tls: false, rest: []};
   for (let i = 2; i < argv.length; i++) {
     if (argv[i] === '--port') o.port = Number(argv[++i]);
     else if (argv[i] === '--key') o.key = argv[++i];
+    else if (argv[i] === '--tls') o.tls = true;
     else o.rest.push(argv[i]);
   }
   if (!o.port) throw new Error('--port is required');
@@ -22,22 +23,24 @@ function v1Key(secret) {
 }
 
 // Without a key: forMomentoLocal (plaintext, empty authorization). With one:
-// the key with every endpoint pointed at the emulator, plaintext.
-function credential(port, key) {
+// the key with every endpoint pointed at the emulator, plaintext; with tls,
+// over TLS to localhost (an emulator started with --tls; grpc-js trusts the
+// certificate in GRPC_DEFAULT_SSL_ROOTS_FILE_PATH).
+function credential(port, key, tls) {
   if (key === null)
     return sdk.CredentialProvider.forMomentoLocal({hostname: '127.0.0.1', port});
-  const ep = `127.0.0.1:${port}`;
+  const ep = `${tls ? 'localhost' : '127.0.0.1'}:${port}`;
   return sdk.CredentialProvider.fromString({
     apiKey: v1Key(key),
     endpointOverrides: {cacheEndpoint: ep, controlEndpoint: ep, tokenEndpoint: ep,
-                        secureConnection: false},
+                        secureConnection: !!tls},
   });
 }
 
-async function client(port, key) {
+async function client(port, key, tls) {
   return sdk.CacheClient.create({
     configuration: sdk.Configurations.Laptop.v1(),
-    credentialProvider: credential(port, key),
+    credentialProvider: credential(port, key, tls),
     defaultTtlSeconds: 60,
   });
 }

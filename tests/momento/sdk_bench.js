@@ -2,14 +2,14 @@
 // The SDK's half of scripts/bench/momento.sh: CONCURRENCY promises doing
 // `get` for SECONDS through Momento's JS SDK; prints one line
 //   sdk: CALLS calls in S s = RPS calls/s, cpu C s = U us/call, errors E
-//   node sdk_bench.js --port P --key KEY [CONCURRENCY [SECONDS]]
+//   node sdk_bench.js --port P --key KEY [--tls] [CONCURRENCY [SECONDS]]
 'use strict';
 const {sdk, parseArgs, client} = require('./sdk');
 
 async function main() {
   const o = parseArgs(process.argv);
   const conc = Number(o.rest[0] || 50), seconds = Number(o.rest[1] || 3);
-  const c = await client(o.port, o.key);
+  const c = await client(o.port, o.key, o.tls);
   await c.createCache('bench');
   await c.set('bench', 'k', 'v'.repeat(100), {ttl: 600});
   if (!((await c.get('bench', 'k')) instanceof sdk.CacheGet.Hit)) throw new Error('no hit');
