@@ -18,10 +18,11 @@
  * (an idle connection back in its cache) and taken up again when curl
  * watches that descriptor number next, which saves the handle's set-up on
  * every request on a kept-alive connection; one that watched for reading
- * goes on watching, unreferenced, so that reuse costs no epoll_ctl either. A parked handle is closed when
- * curl closes its descriptor (CURLOPT_CLOSESOCKETFUNCTION), and before it
- * does: closing a poll handle removes its descriptor number from the epoll
- * set, which must not hit a descriptor that someone else opened since.
+ * goes on watching, unreferenced, so that reuse costs no epoll_ctl either.
+ * A parked handle is closed when curl closes its descriptor
+ * (CURLOPT_CLOSESOCKETFUNCTION), and before it does: closing a poll handle
+ * removes its descriptor number from the epoll set, which must not hit a
+ * descriptor that someone else opened since.
  */
 #include "core/http.h"
 

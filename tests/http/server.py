@@ -7,6 +7,8 @@ Endpoints (GET unless said):
   /bytes/N            N bytes "0123456789..." with Content-Length
   /chunked/N          N bytes, chunked (no Content-Length)
   /slow/MS            answers after MS milliseconds
+  /close-later/MS     answers (keep-alive), then closes the idle connection MS
+                      milliseconds later
   /echo               any method: {"method", "path", "headers", "body"} as JSON
                       (the body as latin-1 text, and as hex: "body_hex")
   /headers            sets X-Multi twice and X-One once
@@ -87,6 +89,12 @@ class Handler(BaseHTTPRequestHandler):
         if head == "slow" and len(parts) == 2:
             time.sleep(int(parts[1]) / 1000.0)
             return self.send(200, b"slow")
+        if head == "close-later" and len(parts) == 2:
+            self.send(200, b"bye")
+            self.wfile.flush()
+            time.sleep(int(parts[1]) / 1000.0)
+            self.close_connection = True
+            return None
         if head == "echo":
             doc = {"method": self.command, "path": self.path,
                    "headers": {k.lower(): v for k, v in self.headers.items()},

@@ -184,6 +184,29 @@ t.test("connections the server closes, and kept-alive ones, mixed", function()
   end
 end)
 
+t.test("kept-alive connections the server closes while they are idle", function()
+  -- Every answer leaves its connection in curl's cache, and the server closes
+  -- it 50 ms later, while nothing is being asked on it: the next round finds
+  -- the connections dead and opens new ones.
+  for round = 1, 3 do
+    local tasks = {}
+    for i = 1, 10 do
+      tasks[i] = kura.spawn(function()
+        local r, err = kura.http.get(URL .. "/close-later/50?r=" .. round)
+        if not r then return nil, err end
+        return r.status == 200 and r.body == "bye"
+      end)
+    end
+    for i = 1, 10 do
+      local ok, err = tasks[i]:join()
+      t.eq(ok, true, tostring(err))
+    end
+    kura.sleep(0.2)
+  end
+  local r = assert(kura.http.get(URL .. "/json"))
+  t.eq(r.status, 200)
+end)
+
 t.test("paging with next links", function()
   local url, items = URL .. "/page/1?last=4", {}
   while url do
