@@ -77,11 +77,20 @@ struct sock {
  * handle's buffers, which saves allocations on every request. */
 #define POOL_MAX 256
 
+/* Finished transfers kept, with their response buffers when these are no
+ * larger than SPARE_BUF_MAX, for the next ones: a 1 KB body or header block
+ * is a "large" malloc request, which makes glibc consolidate its fast bins
+ * every time. */
+#define SPARE_MAX 128
+#define SPARE_BUF_MAX 8192
+
 struct kr_http {
   uv_loop_t *loop;
   CURLM *multi;
   CURL *pool[POOL_MAX];      /* idle easy handles, reset */
   int npool;
+  xfer *spare;               /* finished transfers for reuse (linked by next) */
+  int nspare;
   int h2c_no_reuse;          /* libcurl < 8.0.0: see set_options */
   uv_timer_t timer;          /* curl's timeout */
   xfer *xfers;               /* in curl */
@@ -299,12 +308,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     x->too_large = 1;
     return 0; /* curl stops with CURLE_WRITE_ERROR */
   }
-  if (!x->body) { /* first bytes: size the buffer from Content-Length */
+  if (!x->body_len) { /* first bytes: size the buffer from Content-Length */
     curl_off_t cl = -1;
     curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     size_t want = cl > 0 && (size_t)cl <= x->max_body ? (size_t)cl + 1 : 0;
-    if (want >= len + 1 && (x->body = malloc(want)) != NULL)
-      x->body_cap = want;
+    char *b;
+    if (want >= len + 1 && want > x->body_cap && (b = realloc(x->body, want)) != NULL)
+      x->body = b, x->body_cap = want;
   }
   if (buf_append(&x->body, &x->body_len, &x->body_cap, p, len)) {
     x->oom = 1;
@@ -360,9 +370,44 @@ static void xfer_free(xfer *x)
   free(x->url);
   curl_slist_free_all(x->hdrs);
   free(x->req_body);
+  kr_http *h = x->h;
+  if (h->nspare < SPARE_MAX && !h->closing && x->body_cap <= SPARE_BUF_MAX &&
+      x->head_cap <= SPARE_BUF_MAX) {
+    char *body = x->body, *head = x->head;
+    size_t body_cap = x->body_cap, head_cap = x->head_cap;
+    memset(x, 0, sizeof *x);
+    x->body = body, x->body_cap = body_cap;
+    x->head = head, x->head_cap = head_cap;
+    x->next = h->spare;
+    h->spare = x;
+    h->nspare++;
+    return;
+  }
   free(x->body);
   free(x->head);
   free(x);
+}
+
+/* A zeroed transfer, with the buffers of a finished one where there is one. */
+static xfer *xfer_alloc(kr_http *h)
+{
+  xfer *x = h->spare;
+  if (!x)
+    return calloc(1, sizeof(xfer));
+  h->spare = x->next;
+  h->nspare--;
+  x->next = NULL;
+  return x;
+}
+
+static void spares_free(kr_http *h)
+{
+  for (xfer *x; (x = h->spare) != NULL; h->nspare--) {
+    h->spare = x->next;
+    free(x->body);
+    free(x->head);
+    free(x);
+  }
 }
 
 static void xfer_unlink(kr_http *h, xfer *x)
@@ -432,9 +477,9 @@ static void finish(kr_http *h, xfer *x, CURLcode rc, int cancelled)
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &res.status);
     curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &v);
     res.http_version = v == CURL_HTTP_VERSION_2_0 ? 2 : 1;
-    res.headers = x->head ? x->head : "";
+    res.headers = x->head_len ? x->head : ""; /* a reused buffer holds old bytes */
     res.headers_len = x->head_len;
-    res.body = x->body ? x->body : "";
+    res.body = x->body_len ? x->body : "";
     res.body_len = x->body_len;
   }
   x->cb(x->udata, &res);
@@ -700,7 +745,7 @@ static int set_options(xfer *x)
 static int xfer_new(kr_http *h, const kr_http_request *req, xfer **out)
 {
   *out = NULL;
-  xfer *x = calloc(1, sizeof *x);
+  xfer *x = xfer_alloc(h);
   if (!x)
     return fail(h, KURA_ENOMEM, "%s", "out of memory");
   x->h = h;
@@ -708,8 +753,7 @@ static int xfer_new(kr_http *h, const kr_http_request *req, xfer **out)
   if (!rc && req->method && !valid_method(req->method))
     rc = fail(h, KURA_EINVAL, "%s", "invalid HTTP method");
   if (rc) {
-    curl_url_cleanup(x->curlu);
-    free(x);
+    xfer_free(x);
     return rc;
   }
   if (req->method)
@@ -823,6 +867,7 @@ static void do_close(kr_http *h)
   for (xfer *x; (x = queue_pop(h)) != NULL;)
     complete_unsent(x, KURA_ECANCELLED, "the HTTP client was closed");
   h->in_callback--;
+  spares_free(h);
   while (h->npool)
     curl_easy_cleanup(h->pool[--h->npool]);
   while (h->socks) /* before curl closes the descriptors */
