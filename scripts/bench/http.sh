@@ -25,9 +25,14 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 
 # --- nginx on a free loopback port, one worker, a 1 KB file ------------------
+# The port is taken below the ephemeral range: thousands of client sockets
+# (and those in TIME_WAIT from an earlier run) hold ports inside it, which
+# the connect probe below does not see but nginx's bind() fails on.
+eph_lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$eph_lo" -gt 12000 ] 2>/dev/null || eph_lo=32768
 port=""
 for _ in $(seq 100); do
-  p=$((20000 + RANDOM % 40000))
+  p=$((10000 + RANDOM % (eph_lo - 10000)))
   if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
 done
 [ -n "$port" ] || { echo "no free port" >&2; exit 1; }
