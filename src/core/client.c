@@ -23,7 +23,11 @@ typedef struct pending {
   int attempt;                 /* 1-based */
   int user_done;               /* the caller's callback has run */
   int linked;
+  int small;                   /* SPARE_BYTES were allocated: may be kept */
 } pending;
+
+#define SPARE_MAX 64
+#define SPARE_BYTES 256        /* sizeof(pending) + request data, at most */
 
 struct kr_client {
   uv_loop_t *loop;
@@ -44,6 +48,14 @@ struct kr_client {
   int timer_closed;
   void (*closed)(void *ud);
   void *closed_ud;
+  /* The last cache name that passed the whole check, kept to skip the scan
+   * when the next call names the same cache (most do). */
+  char name_ok[64];
+  size_t name_ok_len;          /* 0: none */
+  /* Records of completed requests kept for the next ones (small requests
+   * only: one malloc and one free less per call). */
+  pending *spare[SPARE_MAX];
+  int nspare;
   char errstr[256];
 };
 
@@ -261,10 +273,15 @@ int kr_client_validate(kr_client *c, const kr_request *r)
   unsigned char first = r->cache_len ? (unsigned char)r->cache[0] : 0;
   int full = !kr_client_is_inline(c) || r->op == KR_OP_CREATE_CACHE ||
              r->op == KR_OP_DELETE_CACHE || r->op == KR_OP_FLUSH_CACHE;
-  if (full || first <= ' ' || first == 0x7f || r->cache_len > KR_STORE_MAX_CACHE_NAME) {
+  if ((full || first <= ' ' || first == 0x7f || r->cache_len > KR_STORE_MAX_CACHE_NAME) &&
+      !(r->cache_len == c->name_ok_len && memcmp(r->cache, c->name_ok, r->cache_len) == 0)) {
     int rc = kr_check_cache_name(r->cache, r->cache_len, c->errstr, sizeof c->errstr);
     if (rc)
       return rc;
+    if (r->cache_len <= sizeof c->name_ok) {
+      memcpy(c->name_ok, r->cache, r->cache_len);
+      c->name_ok_len = r->cache_len;
+    }
   }
   switch (r->op) {
   case KR_OP_CREATE_CACHE:
@@ -356,6 +373,14 @@ static void on_deadline(uv_timer_t *t)
   arm_timer(c);
 }
 
+static void pending_free(kr_client *c, pending *p)
+{
+  if (p->small && c->nspare < SPARE_MAX && !c->closing)
+    c->spare[c->nspare++] = p;
+  else
+    free(p);
+}
+
 static void on_backend_done(void *udata, const kr_request *req, const kr_result *res)
 {
   pending *p = udata;
@@ -373,10 +398,11 @@ static void on_backend_done(void *udata, const kr_request *req, const kr_result 
     p->user_done = 1;
     p->cb(p->udata, &p->req, res);
   }
-  free(p);
+  pending_free(c, p);
 }
 
 /* Bytes needed to copy r's data after the record (pointer arrays first). */
+static size_t request_size(const kr_request *r);
 static size_t request_size(const kr_request *r)
 {
   size_t sz = r->cache_len + r->klen + r->vlen + r->cmplen;
@@ -417,10 +443,13 @@ static void request_copy_batch(kr_request *d, const kr_request *r, char **at)
 
 static pending *pending_new(kr_client *c, const kr_request *r)
 {
-  pending *p = malloc(sizeof *p + request_size(r));
+  size_t size = sizeof(pending) + request_size(r);
+  pending *p = size <= SPARE_BYTES && c->nspare ? c->spare[--c->nspare]
+                                                 : malloc(size <= SPARE_BYTES ? SPARE_BYTES : size);
   if (!p)
     return NULL;
   memset(p, 0, sizeof *p);
+  p->small = size <= SPARE_BYTES;
   char *at = (char *)(p + 1);
   kr_request *d = &p->req;
   *d = *r;
@@ -537,6 +566,8 @@ static void client_free(kr_client *c)
 {
   void (*closed)(void *) = c->closed;
   void *ud = c->closed_ud;
+  while (c->nspare)
+    free(c->spare[--c->nspare]);
   if (c->strings) {
     volatile char *s = c->strings; /* the credential lives here: wipe it */
     for (size_t i = 0; i < c->strings_len; i++)

@@ -791,7 +791,9 @@ int kr_resp_command(kr_resp *c, int argc, const char **argv, const size_t *argvl
   if (n == 0)
     return KURA_ENOMEM;
   uint64_t t = timeout_ms ? timeout_ms : c->opts.timeout_ms;
-  uv_update_time(c->loop); /* the cached time may be stale: see kr_client_submit */
+  /* The loop's time as it is: kr_client_submit has just refreshed it for the
+   * calls of scripts (one clock read per call is enough); commands of our
+   * own (scans, slot maps) come from callbacks, where it is fresh. */
   struct kr_resp_req r = {cb, udata, uv_now(c->loop) + t, n};
   int rc = fifo_push(&c->wait, &r);
   if (rc) {
