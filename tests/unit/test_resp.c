@@ -216,6 +216,59 @@ KTEST(pipeline_10k_one_write)
   server_stop(&s, SIGTERM);
 }
 
+/* Replies are handed out at most REPLY_BUDGET per loop turn, the rest from
+ * the reader on the next turns. Closing from a reply callback while 200 read
+ * replies still wait there cancels those (none arrives as a reply), and every
+ * handle closes (uv_loop_close succeeds). */
+struct budget_state {
+  int replies, cancelled, bad, done;
+};
+
+static void on_budget(kr_resp *c, int status, const redisReply *reply, void *udata)
+{
+  struct budget_state *b = (struct budget_state *)c->data;
+  (void)udata;
+  if (status == KURA_ECANCELLED) {
+    b->cancelled++;
+  } else if (status == 0 && reply->type == REDIS_REPLY_STRING) {
+    if (++b->replies == 40)
+      kr_resp_close(c, NULL, NULL);
+  } else {
+    b->bad++;
+  }
+  b->done = b->replies + b->cancelled + b->bad == 240;
+}
+
+static void budget_close(struct server *s, int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  kr_resp *c = open_conn(loop, s->port, NULL, 0);
+  KCHECK(c != NULL);
+  struct result r;
+  CMD(&r, "PING");
+  struct budget_state b = {0};
+  c->data = &b;
+  for (int i = 0; i < 240; i++) {
+    const char *a[] = {"ECHO", "x"};
+    KCHECK(kr_resp_command(c, 2, a, NULL, 5000, on_budget, NULL) == 0);
+  }
+  KCHECK(run_until(loop, &b.done) == 0);
+  KCHECK_EQ(b.replies, 40);
+  KCHECK_EQ(b.cancelled, 200);
+  KCHECK_EQ(b.bad, 0);
+  uv_run(loop, UV_RUN_DEFAULT);
+  KCHECK(uv_loop_close(loop) == 0);
+}
+
+KTEST(close_with_replies_waiting_for_the_next_turn)
+{
+  struct server s = {0};
+  KCHECK(server_start(&s, NULL) == 0);
+  budget_close(&s, ktest_failed_);
+  server_stop(&s, SIGTERM);
+}
+
 /* A server in the test: accepts, reads nothing back, replies only when told. */
 struct silent {
   uv_tcp_t listener, peer;
@@ -519,6 +572,7 @@ KTEST(connection_refused)
 }
 
 KTEST_MAIN(KENTRY(set_get_binary), KENTRY(replies_of_every_shape), KENTRY(pipeline_10k_one_write),
+           KENTRY(close_with_replies_waiting_for_the_next_turn),
            KENTRY(deadline_silent_server), KENTRY(close_fails_pending),
            KENTRY(server_killed_then_restarted), KENTRY(auth_wrong_password),
            KENTRY(select_db), KENTRY(connection_refused))
