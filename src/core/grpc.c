@@ -21,10 +21,11 @@
  * duplicated increments. So after ROTATE_CALLS calls the channel starts a new
  * kr_http (a new connection pool) for the calls that follow, and closes the
  * old one once its calls have all completed. The price, per ROTATE_CALLS
- * calls: a new multi handle, whose first TLS connection loads the CA bundle
- * again (about 15 us per call measured against the emulator over TLS,
- * 190 instead of 160-175 us). Plaintext targets on libcurl < 8 open a connection
- * per call anyway (http.c), so they do not rotate.
+ * calls: a new multi handle and TLS connection (its first handshake loads
+ * the CA bundle again); at 900 calls it is within the noise of
+ * scripts/bench/momento.sh --tls (~87 us of CPU per call). Plaintext targets
+ * on libcurl < 8 open a connection per call anyway (http.c), so they do not
+ * rotate.
  */
 #include "core/grpc.h"
 
