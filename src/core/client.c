@@ -274,7 +274,8 @@ int kr_client_validate(kr_client *c, const kr_request *r)
   int full = !kr_client_is_inline(c) || r->op == KR_OP_CREATE_CACHE ||
              r->op == KR_OP_DELETE_CACHE || r->op == KR_OP_FLUSH_CACHE;
   if ((full || first <= ' ' || first == 0x7f || r->cache_len > KR_STORE_MAX_CACHE_NAME) &&
-      !(r->cache_len == c->name_ok_len && memcmp(r->cache, c->name_ok, r->cache_len) == 0)) {
+      !(c->name_ok_len && r->cache_len == c->name_ok_len &&
+        memcmp(r->cache, c->name_ok, r->cache_len) == 0)) {
     int rc = kr_check_cache_name(r->cache, r->cache_len, c->errstr, sizeof c->errstr);
     if (rc)
       return rc;

@@ -197,7 +197,12 @@ KTEST(validation_refuses_without_callback)
   kr_client *c = memory_client(NULL, "test-client-validate");
   KCHECK(c);
   rec r = {0};
-  kr_request q = item(KR_OP_GET, "  ", "k", NULL);
+  /* First, on a client that has checked no name yet: the memo of the last
+   * good name must not let an empty one through. */
+  kr_request q = item(KR_OP_GET, "", "k", NULL);
+  KCHECK_EQ(kr_client_submit(c, &q, on_rec, &r), KURA_EINVAL);
+  KCHECK(strstr(kr_client_errstr(c), "empty"));
+  q = item(KR_OP_GET, "  ", "k", NULL);
   KCHECK_EQ(kr_client_submit(c, &q, on_rec, &r), KURA_EINVAL);
   KCHECK_EQ(r.calls, 0);
   KCHECK(strstr(kr_client_errstr(c), "blank"));
