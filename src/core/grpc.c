@@ -21,8 +21,9 @@
  * duplicated increments. So after ROTATE_CALLS calls the channel starts a new
  * kr_http (a new connection pool) for the calls that follow, and closes the
  * old one once its calls have all completed. The price, per ROTATE_CALLS
- * calls: a new multi handle and TLS connection (its first handshake loads
- * the CA bundle again); at 900 calls it is within the noise of
+ * calls: a new multi handle and a full TLS handshake (likely a reload of
+ * the CA bundle too: libcurl caches it per multi handle; not measured
+ * apart); at 900 calls it is within the noise of
  * scripts/bench/momento.sh --tls (~87 us of CPU per call). Plaintext targets
  * on libcurl < 8 open a connection per call anyway (http.c), so they do not
  * rotate.
