@@ -221,7 +221,7 @@ KTEST(pipeline_10k_one_write)
  * replies still wait there cancels those (none arrives as a reply), and every
  * handle closes (uv_loop_close succeeds). */
 struct budget_state {
-  int replies, cancelled, bad, done;
+  int replies, cancelled, bad, done, deferred;
 };
 
 static void on_budget(kr_resp *c, int status, const redisReply *reply, void *udata)
@@ -231,8 +231,10 @@ static void on_budget(kr_resp *c, int status, const redisReply *reply, void *uda
   if (status == KURA_ECANCELLED) {
     b->cancelled++;
   } else if (status == 0 && reply->type == REDIS_REPLY_STRING) {
-    if (++b->replies == 40)
+    if (++b->replies == 40) {
+      b->deferred = uv_is_active((uv_handle_t *)&c->more); /* a later turn's */
       kr_resp_close(c, NULL, NULL);
+    }
   } else {
     b->bad++;
   }
@@ -255,6 +257,7 @@ static void budget_close(struct server *s, int *ktest_failed_)
   }
   KCHECK(run_until(loop, &b.done) == 0);
   KCHECK_EQ(b.replies, 40);
+  KCHECK_EQ(b.deferred, 1);
   KCHECK_EQ(b.cancelled, 200);
   KCHECK_EQ(b.bad, 0);
   uv_run(loop, UV_RUN_DEFAULT);
