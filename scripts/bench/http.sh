@@ -2,9 +2,10 @@
 # kura.http beside wrk, same server (nginx serving a 1 KB file on loopback),
 # same run: 1,000 concurrent kura.http.get tasks vs `wrk -c 1000`, one thread
 # each (kura runs one loop on one core), and the ratio (goal: >= 0.5x wrk).
-# Also `curl --parallel` (at most 300 at once, the tool's limit) as the
-# floor of libcurl itself, which kura.http runs on: wrk is a bare load
-# generator, libcurl a full client, so the wrk ratio bounds what is possible.
+# Also `curl --parallel` (at most 300 at once, the tool's limit) and
+# scripts/bench/http_floor.c (libcurl driven bare, no Lua) as floors of
+# libcurl itself, which kura.http runs on: wrk is a bare load generator,
+# libcurl a full client, so they bound what is possible.
 # usage: scripts/bench/http.sh [SECONDS] [CONCURRENCY]
 #        (KURA_BUILD_DIR: the build folder, default build/)
 # Installs wrk and nginx-light when they are missing (benchmarks only: the
@@ -71,6 +72,15 @@ done
 url="http://127.0.0.1:$port/1k"
 curl -fsS "$url" | wc -c | grep -qx 1024 || { cat "$dir/error.log" >&2; exit 1; }
 
+# The nginx worker's CPU ticks (user + system) so far: how busy the server
+# was during each client's run tells a client that keeps it waiting.
+worker_ticks() {
+  local w
+  w=$(pgrep -P "${pids[0]}" | head -1)
+  if [ -n "$w" ]; then awk '{ print $14 + $15 }' "/proc/$w/stat"; else echo 0; fi
+}
+t_start=$(worker_ticks)
+
 # --- kura: CONC tasks, each getting the URL in a loop for SECS seconds -------
 cat >"$dir/bench.lua" <<'LUA'
 local url, conc, secs = arg[1], tonumber(arg[2]), tonumber(arg[3])
@@ -114,6 +124,7 @@ else
   kline=$(KURA_LUA_PATH=$root/lua "$build/kura" run "$dir/bench.lua" "$url" "$conc" "$secs")
 fi
 echo "$kline"
+t_kura=$(worker_ticks)
 krps=$(echo "$kline" | sed 's/.*concurrent: \([0-9.]*\) requests.*/\1/')
 
 # --- wrk: the same server, connections and time ------------------------------
@@ -122,6 +133,7 @@ if [ $have_time = 1 ]; then
 else
   wrk -t1 -c"$conc" -d"${secs}s" "$url" >"$dir/wrk.out"
 fi
+t_wrk=$(worker_ticks)
 wline=$(awk '/Requests\/sec/ { print $2 }' "$dir/wrk.out")
 echo "wrk -t1 -c$conc -d${secs}s: $wline requests/s ($(grep -E 'requests in' "$dir/wrk.out" | sed 's/^ *//'))"
 grep -E "Socket errors|Non-2xx" "$dir/wrk.out" || true
@@ -134,8 +146,26 @@ t1=$(date +%s.%N)
 crps=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 echo "curl --parallel --parallel-max 300: $n requests: $crps requests/s"
 
+# --- libcurl alone: the floor under kura.http (scripts/bench/http_floor.c) ---
+# With nothing of kura around it: CONC transfers on CONC connections (what a
+# plain libcurl program does), and 128 transfers at once (kura.http hands
+# curl at most 128 and queues the rest itself).
+floor_bin="$build/http_floor"
+if [ ! -x "$floor_bin" ] || [ "$root/scripts/bench/http_floor.c" -nt "$floor_bin" ]; then
+  cc -O2 -o "$floor_bin" "$root/scripts/bench/http_floor.c" -lcurl
+fi
+fline=$("$floor_bin" "$url" "$secs" "$conc" "$conc" || true)
+echo "$fline"
+fline2=$("$floor_bin" "$url" "$secs" 128 128 || true)
+echo "$fline2"
+frps2=$(echo "$fline2" | sed -n 's/.*connections: \([0-9.]*\) requests.*/\1/p')
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-echo "=> kura.http / wrk = $(ratio "$krps" "$wline")x (goal >= 0.5x), kura.http / curl --parallel = $(ratio "$krps" "$crps")x"
+echo "=> kura.http / wrk = $(ratio "$krps" "$wline")x (goal >= 0.5x), kura.http / curl --parallel = $(ratio "$krps" "$crps")x, kura.http / libcurl alone (128 at once) = $(ratio "$krps" "${frps2:-0}")x"
+hz=$(getconf CLK_TCK)
+echo "nginx worker busy: $(awk -v a="$t_start" -v b="$t_kura" -v hz="$hz" -v s="$secs" \
+  'BEGIN { printf "%.0f", (b - a) / hz / (s + 0.5) * 100 }')% during kura.http, $(awk -v a="$t_kura" \
+  -v b="$t_wrk" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f", (b - a) / hz / s * 100 }')% during wrk"
 if [ $have_time = 1 ]; then
   # requests counted: the measured ones plus the 0.5 s warm-up (estimated at the same rate)
   kreq=$(awk -v r="$krps" -v s="$secs" 'BEGIN { print r * (s + 0.5) }')

@@ -35,13 +35,26 @@
 typedef struct xfer xfer;
 typedef struct sock sock;
 
+/* A parsed URL, shared by the transfers of the same URL string: a script
+ * that gets one URL a thousand times parses it once. curl only reads a
+ * CURLOPT_CURLU handle (it works on a copy), so one can serve transfers
+ * running at the same time. Freed when no transfer holds it and the cache
+ * has let it go. */
+typedef struct url_ent {
+  CURLU *u;
+  unsigned refs;             /* transfers holding it */
+  int cached;                /* in kr_http's url cache */
+  int tls;                   /* https */
+  size_t len;
+  char url[];                /* the string, as given */
+} url_ent;
+
 struct xfer {
   xfer *prev, *next;         /* the transfers in flight */
   kr_http *h;
   CURL *easy;                /* NULL while queued: taken when handed to curl */
   /* The request, owned, until the transfer is set up (queued ones later). */
-  char *url;                 /* as given */
-  CURLU *curlu;              /* url parsed, once, by submit (CURLOPT_CURLU) */
+  url_ent *url;              /* the url, parsed (CURLOPT_CURLU), held */
   struct curl_slist *hdrs;   /* request headers, freed with the transfer */
   char *req_body;            /* sent when not NULL (CURLOPT_POSTFIELDS, no copy) */
   size_t req_body_len;
@@ -77,6 +90,9 @@ struct sock {
  * handle's buffers, which saves allocations on every request. */
 #define POOL_MAX 256
 
+/* Parsed URLs kept for the next requests (see url_ent). */
+#define URL_CACHE 8
+
 /* Finished transfers kept, with their response buffers when these are no
  * larger than SPARE_BUF_MAX, for the next ones: a 1 KB body or header block
  * is a "large" malloc request, which makes glibc consolidate its fast bins
@@ -87,8 +103,11 @@ struct sock {
 struct kr_http {
   uv_loop_t *loop;
   CURLM *multi;
-  CURL *pool[POOL_MAX];      /* idle easy handles, reset */
+  CURL *pool[POOL_MAX];      /* idle easy handles */
+  uint8_t pool_shape[POOL_MAX];/* each one's option set (see xfer_shape) */
   int npool;
+  url_ent *urls[URL_CACHE];  /* recently parsed URLs */
+  unsigned url_next;         /* the slot the next new one replaces */
   xfer *spare;               /* finished transfers for reuse (linked by next) */
   int nspare;
   int h2c_no_reuse;          /* libcurl < 8.0.0: see set_options */
@@ -347,27 +366,125 @@ static size_t on_head(char *p, size_t size, size_t n, void *ud)
   return len;
 }
 
-static CURL *easy_get(kr_http *h)
+/* The option set of a transfer, as far as it can differ between two
+ * requests: 0 for one that needs a handle reset and set up in full (a
+ * method other than GET, a body, request headers), else a code of what
+ * set_options sets the same way for every such request. A handle that ran
+ * a request of shape n != 0 goes back to the pool as it is, and the next
+ * request of shape n takes it and sets only what is its own (URL, buffers,
+ * limits): curl_easy_reset and twenty options cost ~5,000 instructions,
+ * a twentieth of a small GET. */
+static unsigned xfer_shape(const xfer *x)
 {
-  return h->npool ? h->pool[--h->npool] : curl_easy_init();
+  if (x->req_body || x->hdrs || (x->method[0] && strcmp(x->method, "GET") != 0))
+    return 0;
+  return 1u | (unsigned)(x->tls != 0) << 1 | (unsigned)(x->h2_prior_knowledge != 0) << 2 |
+         (unsigned)(x->insecure != 0) << 3;
 }
 
-static void easy_put(kr_http *h, CURL *e)
+/* A handle for a request of this shape; *ready: it is set up for that
+ * shape already (see xfer_shape), else it is reset or new. Of the handles
+ * most recently put back, one of the same shape is preferred. */
+static CURL *easy_get(kr_http *h, unsigned shape, int *ready)
 {
-  if (h->npool < POOL_MAX && !h->closing) {
-    curl_easy_reset(e);
-    h->pool[h->npool++] = e;
-  } else {
-    curl_easy_cleanup(e);
+  *ready = 0;
+  if (!h->npool)
+    return curl_easy_init();
+  int top = h->npool - 1;
+  for (int i = top; shape && i >= 0 && i > top - 8; i--) {
+    if (h->pool_shape[i] == shape) {
+      CURL *e = h->pool[i];
+      h->pool[i] = h->pool[top], h->pool_shape[i] = h->pool_shape[top];
+      h->npool--;
+      *ready = 1;
+      return e;
+    }
   }
+  CURL *e = h->pool[top];
+  if (h->pool_shape[top])
+    curl_easy_reset(e);
+  h->npool--;
+  return e;
+}
+
+/* Back to the pool: kept set up when shape != 0, but pointing at nothing
+ * of the finished transfer's (its parsed URL and error buffer may go). */
+static void easy_put(kr_http *h, CURL *e, unsigned shape)
+{
+  if (h->npool >= POOL_MAX || h->closing) {
+    curl_easy_cleanup(e);
+    return;
+  }
+  if (shape) {
+    curl_easy_setopt(e, CURLOPT_CURLU, NULL);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
+  } else {
+    curl_easy_reset(e);
+  }
+  h->pool_shape[h->npool] = (uint8_t)shape;
+  h->pool[h->npool++] = e;
+}
+
+/* --- parsed URLs ------------------------------------------------------------ */
+
+static void url_release(url_ent *u)
+{
+  if (u && !--u->refs && !u->cached) {
+    curl_url_cleanup(u->u);
+    free(u);
+  }
+}
+
+static void url_uncache(url_ent *u)
+{
+  if (u) {
+    u->cached = 0;
+    u->refs++; /* url_release frees it when nothing else holds it */
+    url_release(u);
+  }
+}
+
+static int parse_url(const char *url, CURLU **out, int *tls, char *msg, size_t cap);
+
+/* url, parsed, held by the caller (url_release); from the cache when a
+ * recent request named the same string. Fails as parse_url does. */
+static int url_hold(kr_http *h, const char *url, url_ent **out)
+{
+  size_t len = url ? strlen(url) : 0;
+  for (unsigned i = 0; i < URL_CACHE; i++) {
+    url_ent *u = h->urls[i];
+    if (u && u->len == len && memcmp(u->url, url, len) == 0) {
+      u->refs++;
+      *out = u;
+      return 0;
+    }
+  }
+  CURLU *cu;
+  int tls = 0;
+  int rc = parse_url(url, &cu, &tls, h->errstr, sizeof h->errstr);
+  if (rc)
+    return rc;
+  url_ent *u = malloc(sizeof *u + len + 1);
+  if (!u) {
+    curl_url_cleanup(cu);
+    snprintf(h->errstr, sizeof h->errstr, "out of memory");
+    return KURA_ENOMEM;
+  }
+  u->u = cu, u->refs = 1, u->cached = 1, u->tls = tls, u->len = len;
+  memcpy(u->url, url, len + 1);
+  unsigned slot = h->url_next++ % URL_CACHE;
+  url_uncache(h->urls[slot]);
+  h->urls[slot] = u;
+  *out = u;
+  return 0;
 }
 
 static void xfer_free(xfer *x)
 {
   if (x->easy)
-    easy_put(x->h, x->easy); /* reset: it no longer points at x->curlu */
-  curl_url_cleanup(x->curlu);
-  free(x->url);
+    easy_put(x->h, x->easy, xfer_shape(x));
+  url_release(x->url);
   curl_slist_free_all(x->hdrs);
   free(x->req_body);
   kr_http *h = x->h;
@@ -525,20 +642,21 @@ static xfer *queue_pop(kr_http *h)
   return x;
 }
 
-static int set_options(xfer *x);
+static int set_options(xfer *x, int ready);
 
 /* Gives x an easy handle set up for its request and hands it to curl; on
  * failure x keeps no handle (the caller frees or completes it). */
 static CURLMcode activate(kr_http *h, xfer *x, uint64_t timeout_ms)
 {
-  if (!(x->easy = easy_get(h)))
+  int ready;
+  if (!(x->easy = easy_get(h, xfer_shape(x), &ready)))
     return CURLM_OUT_OF_MEMORY;
   CURLMcode mc = CURLM_OUT_OF_MEMORY;
-  if (set_options(x) == 0 &&
+  if (set_options(x, ready) == 0 &&
       curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms) == CURLE_OK)
     mc = curl_multi_add_handle(h->multi, x->easy);
   if (mc != CURLM_OK) {
-    easy_put(h, x->easy);
+    easy_put(h, x->easy, 0); /* reset: its options may be half set */
     x->easy = NULL;
     return mc;
   }
@@ -696,8 +814,10 @@ static int build_headers(xfer *x, const kr_http_request *req)
   return 0;
 }
 
-/* Sets x's easy handle up for x's request (all but the timeout). */
-static int set_options(xfer *x)
+/* Sets x's easy handle up for x's request (all but the timeout). `ready`:
+ * the handle is set up for a request of x's shape already (see xfer_shape),
+ * so only x's own options are set. */
+static int set_options(xfer *x, int ready)
 {
   CURL *e = x->easy;
   kr_http *h = x->h;
@@ -705,17 +825,20 @@ static int set_options(xfer *x)
   /* Both: curl connects by the parsed URL (it takes precedence) and keeps
    * the string as the transfer's URL, where from the CURLU alone it would
    * print the string back (in curl_url_get, a few us per request). */
-  rc |= curl_easy_setopt(e, CURLOPT_CURLU, x->curlu);
-  rc |= curl_easy_setopt(e, CURLOPT_URL, x->url);
+  rc |= curl_easy_setopt(e, CURLOPT_CURLU, x->url->u);
+  rc |= curl_easy_setopt(e, CURLOPT_URL, x->url->url);
   rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
-  rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-  rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-  rc |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_head);
   rc |= curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   rc |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
+  if (ready)
+    return rc;
+  /* What every request of a shape sets the same way, from here on. */
+  rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  rc |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_head);
   rc |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, x->h2_prior_knowledge
                          ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS);
   /* Wait for an HTTP/2 connection being set up rather than open another. */
@@ -749,7 +872,9 @@ static int xfer_new(kr_http *h, const kr_http_request *req, xfer **out)
   if (!x)
     return fail(h, KURA_ENOMEM, "%s", "out of memory");
   x->h = h;
-  int rc = parse_url(req->url, &x->curlu, &x->tls, h->errstr, sizeof h->errstr);
+  int rc = url_hold(h, req->url, &x->url);
+  if (!rc)
+    x->tls = x->url->tls;
   if (!rc && req->method && !valid_method(req->method))
     rc = fail(h, KURA_EINVAL, "%s", "invalid HTTP method");
   if (rc) {
@@ -769,7 +894,7 @@ static int xfer_new(kr_http *h, const kr_http_request *req, xfer **out)
     if ((x->req_body = malloc(req->body_len ? req->body_len : 1)) != NULL)
       memcpy(x->req_body, req->body, req->body_len);
   }
-  if (!(x->url = strdup(req->url)) || (req->body && !x->req_body) ||
+  if ((req->body && !x->req_body) ||
       build_headers(x, req) != 0) {
     xfer_free(x);
     return fail(h, KURA_ENOMEM, "%s", "out of memory");
@@ -870,6 +995,10 @@ static void do_close(kr_http *h)
   spares_free(h);
   while (h->npool)
     curl_easy_cleanup(h->pool[--h->npool]);
+  for (unsigned i = 0; i < URL_CACHE; i++) { /* the transfers let theirs go above */
+    url_uncache(h->urls[i]);
+    h->urls[i] = NULL;
+  }
   while (h->socks) /* before curl closes the descriptors */
     sock_close(h, h->socks);
   curl_multi_cleanup(h->multi);

@@ -460,8 +460,76 @@ KTEST(http2_prior_knowledge_and_trailers)
   h2_round(ktest_failed_, 0);
 }
 
+/* One request at a time through one client, so that each reuses the easy
+ * handle of the one before: a plain GET after requests with a method, a
+ * body, headers or a small size limit carries none of theirs, and a plain
+ * GET after plain GETs still gets its own URL and limit. More URLs than
+ * the cache of parsed URLs holds, each asked for twice. */
+static int one(uv_loop_t *loop, kr_http *h, const kr_http_request *req, got *g)
+{
+  memset(g, 0, sizeof *g);
+  int rc = kr_http_submit(h, req, on_done, g);
+  while (!rc && !g->calls)
+    uv_run(loop, UV_RUN_ONCE);
+  return rc;
+}
+
+KTEST(reused_handles_keep_nothing_of_earlier_requests)
+{
+  srv s;
+  KCHECK(start_py(&s) == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  kr_http *h;
+  KCHECK_EQ(kr_http_new(&loop, NULL, &h), 0);
+  char echo[128], url[160];
+  snprintf(echo, sizeof echo, "%s/echo", s.url);
+  const char *hdrs[] = {"X-Test: 1"};
+  kr_http_request plain = {.url = echo};
+  kr_http_request put = {.method = "PUT", .url = echo, .headers = hdrs, .nheaders = 1,
+                         .body = "abc", .body_len = 3};
+  kr_http_request del = {.method = "DELETE", .url = echo};
+  kr_http_request small = {.url = echo, .max_body = 10};
+  got g;
+  for (int round = 0; round < 2; round++) {
+    KCHECK_EQ(one(&loop, h, &plain, &g), 0);
+    KCHECK_EQ(g.status, 200);
+    KCHECK(strstr(g.body, "\"method\": \"GET\""));
+    KCHECK_EQ(one(&loop, h, &put, &g), 0);
+    KCHECK(strstr(g.body, "\"method\": \"PUT\""));
+    KCHECK(strstr(g.body, "\"x-test\": \"1\""));
+    KCHECK(strstr(g.body, "\"body\": \"abc\""));
+    KCHECK_EQ(one(&loop, h, &plain, &g), 0);
+    KCHECK(strstr(g.body, "\"method\": \"GET\""));
+    KCHECK(!strstr(g.body, "x-test"));
+    KCHECK(strstr(g.body, "\"body\": \"\""));
+    KCHECK_EQ(one(&loop, h, &del, &g), 0);
+    KCHECK(strstr(g.body, "\"method\": \"DELETE\""));
+    for (int i = 0; i < 2; i++) { /* `small` on a handle set up anew, then on a reused one */
+      KCHECK_EQ(one(&loop, h, &small, &g), 0);
+      KCHECK_EQ(g.err, KURA_ELIMIT);
+      KCHECK_EQ(one(&loop, h, &plain, &g), 0); /* the same shape as `small`: its limit is gone */
+      KCHECK_EQ(g.err, 0);
+      KCHECK_EQ(g.status, 200);
+      KCHECK(strstr(g.body, "\"method\": \"GET\""));
+    }
+  }
+  for (int i = 0; i < 40; i++) { /* 20 URLs, twice each, interleaved */
+    snprintf(url, sizeof url, "%s/echo?n=%d", s.url, i % 20);
+    kr_http_request r = {.url = url};
+    KCHECK_EQ(one(&loop, h, &r, &g), 0);
+    char want[64];
+    snprintf(want, sizeof want, "\"path\": \"/echo?n=%d\"", i % 20);
+    KCHECK(strstr(g.body, want));
+  }
+  KCHECK_EQ(close_all(&loop, h), 1);
+  KCHECK_EQ(uv_loop_close(&loop), 0);
+  srv_stop(&s);
+}
+
 KTEST_MAIN(KENTRY(get_and_post), KENTRY(errors), KENTRY(close_cancels_in_flight),
            KENTRY(close_from_a_callback), KENTRY(queue_beyond_max_active),
            KENTRY(many_through_the_queue),
+           KENTRY(reused_handles_keep_nothing_of_earlier_requests),
            KENTRY(http2_tls_multiplexing_and_trailers),
            KENTRY(http2_prior_knowledge_and_trailers))
