@@ -34,7 +34,23 @@ typedef struct kr_http_config {
                                     timeout (one whose time ran out while it
                                     waited fails with KURA_ETIMEOUT when its turn
                                     comes); 0: no limit */
+  unsigned min_active;           /* > 0 and < max_active: the limit adapts
+                                    between the two (see kr_http_next_active):
+                                    it starts at min_active, grows while
+                                    transfers wait and the loop has idle time
+                                    (a slow or distant server: more in flight
+                                    gives more throughput), and shrinks while
+                                    the loop is busy (each transfer in curl
+                                    adds to the CPU every request costs) */
 } kr_http_config;
+
+/* The adaptive limit's step, every KR_HTTP_ADAPT_MS: from `cur` transfers in
+ * curl, given whether transfers were waiting and the share of the last
+ * period the loop spent idle (waiting for events): doubled (up to max) when
+ * transfers wait and idle > 10%, cut by a quarter (down to min) when idle <
+ * 3%, else kept. Exposed for tests. */
+#define KR_HTTP_ADAPT_MS 50u
+unsigned kr_http_next_active(unsigned cur, unsigned min, unsigned max, int waiting, double idle);
 
 /* A request. The caller owns it; kr_http_submit copies everything it keeps,
  * so the request and its strings may go once submit returns. */
@@ -87,6 +103,8 @@ void kr_http_close(kr_http *h, void (*closed)(void *ud), void *ud);
 
 /* Transfers submitted and not completed. */
 size_t kr_http_pending(const kr_http *h);
+/* Transfers handed to curl at once now (the adaptive limit), 0: no limit. */
+unsigned kr_http_active_limit(const kr_http *h);
 /* Why the last kr_http_submit failed. */
 const char *kr_http_errstr(const kr_http *h);
 

@@ -34,8 +34,12 @@ static const char state_key = 'h'; /* registry: the runtime's lstate userdata */
 /* Connections per host, and transfers inside curl at once: enough to keep a
  * server busy, few enough that curl's search for a free connection stays
  * cheap. More requests wait in kr_http's queue, which costs nothing per event
- * (curl's own queue does: twice the CPU per request at 1,000 concurrent). */
+ * (curl's own queue does: twice the CPU per request at 1,000 concurrent).
+ * Between MIN_ACTIVE and this, the number in curl adapts: it grows while
+ * requests wait on a slow server, and shrinks while the loop is busy, where
+ * fewer in flight cost less per request (see kr_http_next_active). */
 #define MAX_HOST_CONNECTIONS 128
+#define MIN_ACTIVE 32
 
 typedef struct lstate {
   kr_http *h;   /* NULL until first use, and after close */
@@ -83,7 +87,8 @@ static lstate *get_state(lua_State *L)
   lua_setmetatable(L, -2);
   kr_http_config cfg = {.max_host_connections = MAX_HOST_CONNECTIONS,
                         .max_cached_connections = 2 * MAX_HOST_CONNECTIONS,
-                        .max_active = MAX_HOST_CONNECTIONS};
+                        .max_active = MAX_HOST_CONNECTIONS,
+                        .min_active = MIN_ACTIVE};
   if (kr_http_new(kr_runtime_loop(rt), &cfg, &st->h) != 0)
     luaL_error(L, "kura.http: cannot start the HTTP client");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &state_key);

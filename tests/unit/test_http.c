@@ -527,9 +527,63 @@ KTEST(reused_handles_keep_nothing_of_earlier_requests)
   srv_stop(&s);
 }
 
+/* The adaptive limit's rule: doubles while transfers wait and the loop idles,
+ * shrinks by a quarter while the loop is busy, stays inside [min, max]. */
+KTEST(adaptive_limit_rule)
+{
+  KCHECK_EQ(kr_http_next_active(32, 32, 128, 1, 0.5), 64);
+  KCHECK_EQ(kr_http_next_active(64, 32, 128, 1, 0.5), 128);
+  KCHECK_EQ(kr_http_next_active(100, 32, 128, 1, 0.5), 128); /* capped */
+  KCHECK_EQ(kr_http_next_active(128, 32, 128, 1, 0.5), 128);
+  KCHECK_EQ(kr_http_next_active(32, 32, 128, 0, 0.5), 32);   /* nothing waits */
+  KCHECK_EQ(kr_http_next_active(64, 32, 128, 1, 0.05), 64);  /* between: kept */
+  KCHECK_EQ(kr_http_next_active(128, 32, 128, 1, 0.01), 96); /* busy: shrinks */
+  KCHECK_EQ(kr_http_next_active(128, 32, 128, 0, 0.0), 96);
+  KCHECK_EQ(kr_http_next_active(40, 32, 128, 1, 0.0), 32);   /* not below min */
+  KCHECK_EQ(kr_http_next_active(32, 32, 128, 1, 0.0), 32);
+  KCHECK_EQ(kr_http_next_active(3, 2, 5, 1, 0.9), 5);
+}
+
+/* Against a slow server with many requests waiting, the loop is idle and
+ * the limit grows from min_active; it never passes max_active, and every
+ * request completes. */
+KTEST(adaptive_limit_grows_for_a_slow_server)
+{
+  srv s;
+  KCHECK(start_py(&s) == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  kr_http *h;
+  kr_http_config cfg = {.max_host_connections = 64, .max_active = 64, .min_active = 4};
+  KCHECK_EQ(kr_http_new(&loop, &cfg, &h), 0);
+  KCHECK_EQ(kr_http_active_limit(h), 4);
+  enum { N = 120 };
+  static got g[N];
+  memset(g, 0, sizeof g);
+  for (int i = 0; i < N; i++)
+    KCHECK_EQ(get(h, s.url, "/slow/100", &g[i], 20000, 0), 0);
+  unsigned peak = 0;
+  for (int left = N; left > 0;) {
+    uv_run(&loop, UV_RUN_ONCE);
+    unsigned lim = kr_http_active_limit(h);
+    peak = lim > peak ? lim : peak;
+    left = 0;
+    for (int i = 0; i < N; i++)
+      left += !g[i].calls;
+  }
+  for (int i = 0; i < N; i++)
+    KCHECK_EQ(g[i].status, 200);
+  KCHECK(peak >= 16);
+  KCHECK(peak <= 64);
+  KCHECK_EQ(close_all(&loop, h), 1);
+  KCHECK_EQ(uv_loop_close(&loop), 0);
+  srv_stop(&s);
+}
+
 KTEST_MAIN(KENTRY(get_and_post), KENTRY(errors), KENTRY(close_cancels_in_flight),
            KENTRY(close_from_a_callback), KENTRY(queue_beyond_max_active),
            KENTRY(many_through_the_queue),
            KENTRY(reused_handles_keep_nothing_of_earlier_requests),
+           KENTRY(adaptive_limit_rule), KENTRY(adaptive_limit_grows_for_a_slow_server),
            KENTRY(http2_tls_multiplexing_and_trailers),
            KENTRY(http2_prior_knowledge_and_trailers))
