@@ -131,6 +131,8 @@ struct kr_http {
   void (*closed)(void *ud);
   void *closed_ud;
   char *ca_file;              /* KURA_CA_FILE, or NULL: the system's CAs */
+  char *proxy[2];            /* for http, https (see read_proxy_env); NULL: none */
+  char *noproxy;             /* hosts reached directly; NULL: none */
   char errstr[256];
 };
 
@@ -880,6 +882,10 @@ static int set_options(xfer *x, int ready)
   rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, x->insecure ? 0L : 2L);
   if (x->tls && h->ca_file) /* KURA_CA_FILE: a private CA (see kr_http_new) */
     rc |= curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
+  /* The proxy settings curl would read from the environment, read once:
+   * set, even to "" (none), curl does not look them up on every request. */
+  rc |= curl_easy_setopt(e, CURLOPT_PROXY, h->proxy[x->tls] ? h->proxy[x->tls] : "");
+  rc |= curl_easy_setopt(e, CURLOPT_NOPROXY, h->noproxy ? h->noproxy : "");
   rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
   rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
@@ -960,6 +966,33 @@ int kr_http_submit(kr_http *h, const kr_http_request *req, kr_http_cb cb, void *
 
 /* --- life cycle ------------------------------------------------------------ */
 
+/* The first of the variables that is set, copied; 0, or -1 out of memory. */
+static int env_first(char **out, const char *const *names)
+{
+  *out = NULL;
+  for (; *names; names++) {
+    const char *v = getenv(*names);
+    if (v)
+      return (*out = strdup(v)) ? 0 : -1;
+  }
+  return 0;
+}
+
+/* The proxy environment as curl reads it for each transfer that sets no
+ * proxy (detect_proxy in its url.c): http_proxy (never HTTP_PROXY, which a
+ * CGI request could set), https_proxy or HTTPS_PROXY, then all_proxy or
+ * ALL_PROXY for either; no_proxy or NO_PROXY for the hosts that skip it.
+ * Read once here: a process's proxy settings are those it starts with. */
+static int read_proxy_env(kr_http *h)
+{
+  static const char *const http[] = {"http_proxy", "all_proxy", "ALL_PROXY", NULL};
+  static const char *const https[] = {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+                                      NULL};
+  static const char *const no[] = {"no_proxy", "NO_PROXY", NULL};
+  return env_first(&h->proxy[0], http) | env_first(&h->proxy[1], https) |
+         env_first(&h->noproxy, no);
+}
+
 int kr_http_new(uv_loop_t *loop, const kr_http_config *cfg, kr_http **out)
 {
   *out = NULL;
@@ -978,8 +1011,12 @@ int kr_http_new(uv_loop_t *loop, const kr_http_config *cfg, kr_http **out)
   /* TLS peers are verified against the system's CAs, or against the PEM
    * bundle KURA_CA_FILE names instead (endpoints with a private CA, tests). */
   const char *ca = getenv("KURA_CA_FILE");
-  if (ca && *ca && !(h->ca_file = strdup(ca))) {
+  if ((ca && *ca && !(h->ca_file = strdup(ca))) || read_proxy_env(h) != 0) {
     curl_multi_cleanup(h->multi);
+    free(h->ca_file);
+    free(h->proxy[0]);
+    free(h->proxy[1]);
+    free(h->noproxy);
     free(h);
     curl_global_cleanup();
     return KURA_ENOMEM;
@@ -1019,6 +1056,9 @@ static void maybe_free(kr_http *h)
   void *ud = h->closed_ud;
   free(h->byfd);
   free(h->ca_file);
+  free(h->proxy[0]);
+  free(h->proxy[1]);
+  free(h->noproxy);
   free(h);
   curl_global_cleanup();
   if (closed)

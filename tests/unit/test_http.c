@@ -580,10 +580,53 @@ KTEST(adaptive_limit_grows_for_a_slow_server)
   srv_stop(&s);
 }
 
+/* The proxy environment, read once by kr_http_new, is honoured as curl
+ * honours it: http_proxy sends an http request through the proxy (here the
+ * test server, which sees the absolute URL of a host that does not exist),
+ * and with a proxy that refuses connections, a request fails unless its
+ * host is in no_proxy. */
+KTEST(proxy_environment)
+{
+  srv s;
+  KCHECK(start_py(&s) == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  setenv("http_proxy", s.url, 1);
+  unsetenv("no_proxy");
+  unsetenv("NO_PROXY");
+  kr_http *h;
+  KCHECK_EQ(kr_http_new(&loop, NULL, &h), 0);
+  kr_http_request r = {.url = "http://kura-proxy-test.invalid/echo"};
+  got g;
+  KCHECK_EQ(one(&loop, h, &r, &g), 0);
+  KCHECK_EQ(g.err, 0);
+  KCHECK(strstr(g.body, "\"path\": \"http://kura-proxy-test.invalid/echo\""));
+  KCHECK_EQ(close_all(&loop, h), 1);
+
+  char url[128];
+  snprintf(url, sizeof url, "%s/json", s.url);
+  kr_http_request direct = {.url = url};
+  setenv("http_proxy", "http://127.0.0.1:1", 1); /* refused */
+  for (int skip = 0; skip < 2; skip++) {
+    if (skip)
+      setenv("no_proxy", "localhost,127.0.0.1", 1);
+    KCHECK_EQ(kr_http_new(&loop, NULL, &h), 0);
+    KCHECK_EQ(one(&loop, h, &direct, &g), 0);
+    KCHECK_EQ(g.err, skip ? 0 : KURA_ECONN);
+    KCHECK_EQ(g.status, skip ? 200 : 0);
+    KCHECK_EQ(close_all(&loop, h), 1);
+  }
+  unsetenv("http_proxy");
+  unsetenv("no_proxy");
+  KCHECK_EQ(uv_loop_close(&loop), 0);
+  srv_stop(&s);
+}
+
 KTEST_MAIN(KENTRY(get_and_post), KENTRY(errors), KENTRY(close_cancels_in_flight),
            KENTRY(close_from_a_callback), KENTRY(queue_beyond_max_active),
            KENTRY(many_through_the_queue),
            KENTRY(reused_handles_keep_nothing_of_earlier_requests),
            KENTRY(adaptive_limit_rule), KENTRY(adaptive_limit_grows_for_a_slow_server),
+           KENTRY(proxy_environment),
            KENTRY(http2_tls_multiplexing_and_trailers),
            KENTRY(http2_prior_knowledge_and_trailers))
