@@ -73,6 +73,7 @@ struct xfer {
   uint64_t timeout_ms;       /* the whole transfer, queueing included */
   uint64_t since;            /* uv_now() at submit */
   int oom;
+  int fresh;                 /* sent again on a new connection (retry_fresh) */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -382,7 +383,7 @@ static size_t on_head(char *p, size_t size, size_t n, void *ud)
  * a twentieth of a small GET. */
 static unsigned xfer_shape(const xfer *x)
 {
-  if (x->req_body || x->hdrs || (x->method[0] && strcmp(x->method, "GET") != 0))
+  if (x->req_body || x->hdrs || x->fresh || (x->method[0] && strcmp(x->method, "GET") != 0))
     return 0;
   return 1u | (unsigned)(x->tls != 0) << 1 | (unsigned)(x->h2_prior_knowledge != 0) << 2 |
          (unsigned)(x->insecure != 0) << 3;
@@ -729,6 +730,33 @@ static void start_queued(kr_http *h)
   }
 }
 
+/* A kept-alive connection can die under a request: the server closed it
+ * (its idle timeout) as the request went out. curl then sends the request
+ * again, up to 5 times, but on other connections from its cache, which a
+ * server that closes idle connections soon after each answer may have
+ * closed as well (seen in tests: "Connection died, tried 5 times"). A GET
+ * or HEAD that got nothing back is sent once more here, on a connection of
+ * its own, within what is left of its time. 1 when it was. */
+static int retry_fresh(kr_http *h, xfer *x, CURLcode rc)
+{
+  if (x->fresh || h->close_requested || x->req_body || x->body_len || x->head_len ||
+      (rc != CURLE_SEND_ERROR && rc != CURLE_RECV_ERROR && rc != CURLE_GOT_NOTHING))
+    return 0;
+  if (x->method[0] && strcmp(x->method, "GET") != 0 && strcmp(x->method, "HEAD") != 0)
+    return 0;
+  uint64_t waited = uv_now(h->loop) - x->since;
+  if (waited >= x->timeout_ms)
+    return 0;
+  curl_multi_remove_handle(h->multi, x->easy);
+  x->fresh = 1; /* its handle is reset when it goes back to the pool */
+  x->errbuf[0] = 0;
+  if (curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+      curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)(x->timeout_ms - waited)) != CURLE_OK ||
+      curl_multi_add_handle(h->multi, x->easy) != CURLM_OK)
+    return 0; /* finish reports the first failure; removing again is harmless */
+  return 1;
+}
+
 /* Completes the transfers curl has finished. */
 static void check_done(kr_http *h)
 {
@@ -741,7 +769,8 @@ static void check_done(kr_http *h)
     xfer *x = NULL;
     CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
     curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-    finish(h, x, rc, 0);
+    if (!retry_fresh(h, x, rc))
+      finish(h, x, rc, 0);
   }
   start_queued(h);
   h->in_callback--;

@@ -12,6 +12,8 @@ Endpoints (GET unless said):
   /echo               any method: {"method", "path", "headers", "body"} as JSON
                       (the body as latin-1 text, and as hex: "body_hex")
   /headers            sets X-Multi twice and X-One once
+  /once               answers "once" (keep-alive), then reads the next request
+                      on that connection and closes it unanswered
   /page/I?last=L      paging: {"items": [...], "next": "/page/I+1?last=L" or null}
 
 --port-file F writes "PORT PID" once listening; --parent PID makes the
@@ -70,6 +72,12 @@ class Handler(BaseHTTPRequestHandler):
         parts = [p for p in u.path.split("/") if p]
         body = self.read_body()
         head = parts[0] if parts else ""
+        if getattr(self, "drop_next", False):  # after /once: no answer, close
+            self.close_connection = True
+            return None
+        if head == "once":
+            self.drop_next = True
+            return self.send(200, b"once")
         if head == "json":
             return self.send(200, json.dumps({"hello": "world", "n": 42}).encode(),
                              "application/json")

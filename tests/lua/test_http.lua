@@ -207,6 +207,25 @@ t.test("kept-alive connections the server closes while they are idle", function(
   t.eq(r.status, 200)
 end)
 
+t.test("a GET whose kept-alive connections all die goes out on a new one", function()
+  -- A server of its own, so that its connections in the cache are only
+  -- these: each answered one /once and will drop the next request sent on
+  -- it. curl tries the next GET on up to 5 of them ("Connection died"), all
+  -- dead; kura.http then sends it once more on a new connection.
+  local own = dofile(HERE .. "../http/serve.lua").start(HERE .. "../http/server.py")
+  local tasks = {}
+  for i = 1, 8 do
+    tasks[i] = kura.spawn(function() return kura.http.get(own.url .. "/once") end)
+  end
+  for i = 1, 8 do
+    local r, err = tasks[i]:join()
+    t.eq(r and r.body, "once", tostring(err))
+  end
+  local r, err = kura.http.get(own.url .. "/json")
+  t.eq(r and r.status, 200, tostring(err))
+  own:stop()
+end)
+
 t.test("paging with next links", function()
   local url, items = URL .. "/page/1?last=4", {}
   while url do
