@@ -67,6 +67,25 @@ t.test("repeated response headers are joined", function()
   t.eq(r.headers["x-one"], "1")
 end)
 
+t.test("header tables stay right and separate when the same lines repeat", function()
+  -- The binding keeps the Lua strings of header lines it saw lately: the
+  -- same lines again (and more distinct ones than it keeps) must still give
+  -- each response a table of its own with the right values.
+  local first = assert(kura.http.get(URL .. "/headers"))
+  first.headers["x-one"] = "changed"
+  first.headers["x-multi"] = nil
+  for i = 1, 150 do
+    local r = assert(kura.http.get(URL .. "/headers"))
+    t.eq(r.headers["x-multi"], "a, b")
+    t.eq(r.headers["x-one"], "1")
+    local e = assert(kura.http.get(URL .. "/echo?n=" .. string.rep("x", i)))
+    t.eq(e.headers["content-type"], "application/json")
+    t.eq(e.headers["content-length"], tostring(#e.body))
+    t.eq(kura.json.decode(e.body).path, "/echo?n=" .. string.rep("x", i))
+  end
+  t.eq(first.headers["x-one"], "changed")
+end)
+
 t.test("large bodies arrive whole", function()
   for _, path in ipairs{ "/bytes/", "/chunked/" } do
     local n = 5 * 1000 * 1000 + 7
