@@ -6,8 +6,11 @@
 # scripts/bench/http_floor.c (libcurl driven bare, no Lua) as floors of
 # libcurl itself, which kura.http runs on: wrk is a bare load generator,
 # libcurl a full client, so they bound what is possible.
-# usage: scripts/bench/http.sh [SECONDS] [CONCURRENCY]
+# usage: scripts/bench/http.sh [SECONDS] [CONCURRENCY] [ROUNDS]
 #        (KURA_BUILD_DIR: the build folder, default build/)
+# ROUNDS (default 3) alternates kura and wrk that many times and prints the
+# median of the per-round ratios: on a shared machine one pair of runs can
+# be 10% off either way.
 # Installs wrk and nginx-light when they are missing (benchmarks only: the
 # tests do not need them).
 set -euo pipefail
@@ -17,6 +20,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${KURA_BUILD_DIR:-$root/build}
 secs=${1:-5}
 conc=${2:-1000}
+rounds=${3:-3}
+case "$secs$conc$rounds" in *[!0-9]*) echo "usage: scripts/bench/http.sh [SECONDS] [CONCURRENCY] [ROUNDS]" >&2; exit 2 ;; esac
+[ "$rounds" -ge 1 ] || rounds=1
 
 command -v wrk >/dev/null && command -v nginx >/dev/null || kura_install wrk nginx-light
 [ -x "$build/kura" ] || kura_build "$build"
@@ -79,7 +85,6 @@ worker_ticks() {
   w=$(pgrep -P "${pids[0]}" | head -1)
   if [ -n "$w" ]; then awk '{ print $14 + $15 }' "/proc/$w/stat"; else echo 0; fi
 }
-t_start=$(worker_ticks)
 
 # --- kura: CONC tasks, each getting the URL in a loop for SECS seconds -------
 cat >"$dir/bench.lua" <<'LUA'
@@ -117,26 +122,50 @@ LUA
 # move with the load, the CPU each request costs much less.
 have_time=0
 [ -x /usr/bin/time ] && have_time=1
-if [ $have_time = 1 ]; then
-  kline=$(/usr/bin/time -f "%U %S" -o "$dir/kcpu" env KURA_LUA_PATH="$root/lua" \
-          "$build/kura" run "$dir/bench.lua" "$url" "$conc" "$secs")
-else
-  kline=$(KURA_LUA_PATH=$root/lua "$build/kura" run "$dir/bench.lua" "$url" "$conc" "$secs")
-fi
-echo "$kline"
-t_kura=$(worker_ticks)
-krps=$(echo "$kline" | sed 's/.*concurrent: \([0-9.]*\) requests.*/\1/')
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+hz=$(getconf CLK_TCK)
 
-# --- wrk: the same server, connections and time ------------------------------
-if [ $have_time = 1 ]; then
-  /usr/bin/time -f "%U %S" -o "$dir/wcpu" wrk -t1 -c"$conc" -d"${secs}s" "$url" >"$dir/wrk.out"
-else
-  wrk -t1 -c"$conc" -d"${secs}s" "$url" >"$dir/wrk.out"
-fi
-t_wrk=$(worker_ticks)
-wline=$(awk '/Requests\/sec/ { print $2 }' "$dir/wrk.out")
-echo "wrk -t1 -c$conc -d${secs}s: $wline requests/s ($(grep -E 'requests in' "$dir/wrk.out" | sed 's/^ *//'))"
-grep -E "Socket errors|Non-2xx" "$dir/wrk.out" || true
+# One round: kura, then wrk, against the same server. The rounds alternate
+# the two clients, so that a change in the machine's load between them
+# shows up as a spread of the per-round ratios rather than as a bias.
+ratios=()
+for r in $(seq "$rounds"); do
+  [ "$rounds" -gt 1 ] && echo "--- round $r of $rounds"
+  t_start=$(worker_ticks)
+  if [ $have_time = 1 ]; then
+    kline=$(/usr/bin/time -f "%U %S" -o "$dir/kcpu" env KURA_LUA_PATH="$root/lua" \
+            "$build/kura" run "$dir/bench.lua" "$url" "$conc" "$secs")
+  else
+    kline=$(KURA_LUA_PATH=$root/lua "$build/kura" run "$dir/bench.lua" "$url" "$conc" "$secs")
+  fi
+  echo "$kline"
+  t_kura=$(worker_ticks)
+  krps=$(echo "$kline" | sed 's/.*concurrent: \([0-9.]*\) requests.*/\1/')
+
+  if [ $have_time = 1 ]; then
+    /usr/bin/time -f "%U %S" -o "$dir/wcpu" wrk -t1 -c"$conc" -d"${secs}s" "$url" >"$dir/wrk.out"
+  else
+    wrk -t1 -c"$conc" -d"${secs}s" "$url" >"$dir/wrk.out"
+  fi
+  t_wrk=$(worker_ticks)
+  wline=$(awk '/Requests\/sec/ { print $2 }' "$dir/wrk.out")
+  echo "wrk -t1 -c$conc -d${secs}s: $wline requests/s ($(grep -E 'requests in' "$dir/wrk.out" | sed 's/^ *//'))"
+  grep -E "Socket errors|Non-2xx" "$dir/wrk.out" || true
+  ratios+=("$(ratio "$krps" "$wline")")
+  echo "kura.http / wrk this round: ${ratios[-1]}x"
+  echo "nginx worker busy: $(awk -v a="$t_start" -v b="$t_kura" -v hz="$hz" -v s="$secs" \
+    'BEGIN { printf "%.0f", (b - a) / hz / (s + 0.5) * 100 }')% during kura.http, $(awk -v a="$t_kura" \
+    -v b="$t_wrk" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f", (b - a) / hz / s * 100 }')% during wrk"
+  if [ $have_time = 1 ]; then
+    # requests counted: the measured ones plus the 0.5 s warm-up (estimated at the same rate)
+    kreq=$(awk -v r="$krps" -v s="$secs" 'BEGIN { print r * (s + 0.5) }')
+    wreq=$(grep -E 'requests in' "$dir/wrk.out" | awk '{ print $1 }')
+    echo "CPU per request: kura $(awk -v c="$(awk '{ print $1 + $2 }' "$dir/kcpu")" -v n="$kreq" \
+      'BEGIN { printf "%.0f", c / n * 1e6 }') us, wrk $(awk -v c="$(awk '{ print $1 + $2 }' "$dir/wcpu")" \
+      -v n="$wreq" 'BEGIN { printf "%.0f", c / n * 1e6 }') us (user + system)"
+  fi
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
 
 # --- curl --parallel: libcurl's own command-line client ----------------------
 n=$((secs * 4000))
@@ -160,17 +189,4 @@ fline2=$("$floor_bin" "$url" "$secs" 128 128 || true)
 echo "$fline2"
 frps2=$(echo "$fline2" | sed -n 's/.*connections: \([0-9.]*\) requests.*/\1/p')
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-echo "=> kura.http / wrk = $(ratio "$krps" "$wline")x (goal >= 0.5x), kura.http / curl --parallel = $(ratio "$krps" "$crps")x, kura.http / libcurl alone (128 at once) = $(ratio "$krps" "${frps2:-0}")x"
-hz=$(getconf CLK_TCK)
-echo "nginx worker busy: $(awk -v a="$t_start" -v b="$t_kura" -v hz="$hz" -v s="$secs" \
-  'BEGIN { printf "%.0f", (b - a) / hz / (s + 0.5) * 100 }')% during kura.http, $(awk -v a="$t_kura" \
-  -v b="$t_wrk" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.0f", (b - a) / hz / s * 100 }')% during wrk"
-if [ $have_time = 1 ]; then
-  # requests counted: the measured ones plus the 0.5 s warm-up (estimated at the same rate)
-  kreq=$(awk -v r="$krps" -v s="$secs" 'BEGIN { print r * (s + 0.5) }')
-  wreq=$(grep -E 'requests in' "$dir/wrk.out" | awk '{ print $1 }')
-  echo "CPU per request: kura $(awk -v c="$(awk '{ print $1 + $2 }' "$dir/kcpu")" -v n="$kreq" \
-    'BEGIN { printf "%.0f", c / n * 1e6 }') us, wrk $(awk -v c="$(awk '{ print $1 + $2 }' "$dir/wcpu")" \
-    -v n="$wreq" 'BEGIN { printf "%.0f", c / n * 1e6 }') us (user + system)"
-fi
+echo "=> kura.http / wrk: median $(printf '%sx' "$median") of ${rounds} round(s) (${ratios[*]}) (goal >= 0.5x); last round: kura.http / curl --parallel = $(ratio "$krps" "$crps")x, kura.http / libcurl alone (128 at once) = $(ratio "$krps" "${frps2:-0}")x"
