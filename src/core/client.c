@@ -403,7 +403,6 @@ static void on_backend_done(void *udata, const kr_request *req, const kr_result 
 }
 
 /* Bytes needed to copy r's data after the record (pointer arrays first). */
-static size_t request_size(const kr_request *r);
 static size_t request_size(const kr_request *r)
 {
   size_t sz = r->cache_len + r->klen + r->vlen + r->cmplen;

@@ -60,7 +60,6 @@ struct xfer {
   size_t req_body_len;
   char method[40];           /* "" when the request named none */
   int h2_prior_knowledge, insecure;
-  int tls;                   /* https */
   kr_http_cb cb;
   void *udata;
   void (*on_header)(void *udata, const char *line, size_t len);
@@ -385,7 +384,7 @@ static unsigned xfer_shape(const xfer *x)
 {
   if (x->req_body || x->hdrs || x->fresh || (x->method[0] && strcmp(x->method, "GET") != 0))
     return 0;
-  return 1u | (unsigned)(x->tls != 0) << 1 | (unsigned)(x->h2_prior_knowledge != 0) << 2 |
+  return 1u | (unsigned)(x->url->tls != 0) << 1 | (unsigned)(x->h2_prior_knowledge != 0) << 2 |
          (unsigned)(x->insecure != 0) << 3;
 }
 
@@ -885,6 +884,7 @@ static int set_options(xfer *x, int ready)
 {
   CURL *e = x->easy;
   kr_http *h = x->h;
+  int tls = x->url->tls;
   int rc = 0;
   /* Both: curl connects by the parsed URL (it takes precedence) and keeps
    * the string as the transfer's URL, where from the CURLU alone it would
@@ -906,14 +906,14 @@ static int set_options(xfer *x, int ready)
   rc |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, x->h2_prior_knowledge
                          ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_2TLS);
   /* Wait for an HTTP/2 connection being set up rather than open another. */
-  rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, (x->tls || x->h2_prior_knowledge) ? 1L : 0L);
+  rc |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, (tls || x->h2_prior_knowledge) ? 1L : 0L);
   rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, x->insecure ? 0L : 1L);
   rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, x->insecure ? 0L : 2L);
-  if (x->tls && h->ca_file) /* KURA_CA_FILE: a private CA (see kr_http_new) */
+  if (tls && h->ca_file) /* KURA_CA_FILE: a private CA (see kr_http_new) */
     rc |= curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
   /* The proxy settings curl would read from the environment, read once:
    * set, even to "" (none), curl does not look them up on every request. */
-  rc |= curl_easy_setopt(e, CURLOPT_PROXY, h->proxy[x->tls] ? h->proxy[x->tls] : "");
+  rc |= curl_easy_setopt(e, CURLOPT_PROXY, h->proxy[tls] ? h->proxy[tls] : "");
   rc |= curl_easy_setopt(e, CURLOPT_NOPROXY, h->noproxy ? h->noproxy : "");
   rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
@@ -941,8 +941,6 @@ static int xfer_new(kr_http *h, const kr_http_request *req, xfer **out)
     return fail(h, KURA_ENOMEM, "%s", "out of memory");
   x->h = h;
   int rc = url_hold(h, req->url, &x->url);
-  if (!rc)
-    x->tls = x->url->tls;
   if (!rc && req->method && !valid_method(req->method))
     rc = fail(h, KURA_EINVAL, "%s", "invalid HTTP method");
   if (rc) {
@@ -995,6 +993,15 @@ int kr_http_submit(kr_http *h, const kr_http_request *req, kr_http_cb cb, void *
 
 /* --- life cycle ------------------------------------------------------------ */
 
+/* What kr_http_new read from the environment. */
+static void settings_free(kr_http *h)
+{
+  free(h->ca_file);
+  free(h->proxy[0]);
+  free(h->proxy[1]);
+  free(h->noproxy);
+}
+
 /* The first of the variables that is set, copied; 0, or -1 out of memory. */
 static int env_first(char **out, const char *const *names)
 {
@@ -1042,10 +1049,7 @@ int kr_http_new(uv_loop_t *loop, const kr_http_config *cfg, kr_http **out)
   const char *ca = getenv("KURA_CA_FILE");
   if ((ca && *ca && !(h->ca_file = strdup(ca))) || read_proxy_env(h) != 0) {
     curl_multi_cleanup(h->multi);
-    free(h->ca_file);
-    free(h->proxy[0]);
-    free(h->proxy[1]);
-    free(h->noproxy);
+    settings_free(h);
     free(h);
     curl_global_cleanup();
     return KURA_ENOMEM;
@@ -1084,10 +1088,7 @@ static void maybe_free(kr_http *h)
   void (*closed)(void *) = h->closed;
   void *ud = h->closed_ud;
   free(h->byfd);
-  free(h->ca_file);
-  free(h->proxy[0]);
-  free(h->proxy[1]);
-  free(h->noproxy);
+  settings_free(h);
   free(h);
   curl_global_cleanup();
   if (closed)
