@@ -12,6 +12,8 @@ Endpoints (GET unless said):
   /echo               any method: {"method", "path", "headers", "body"} as JSON
                       (the body as latin-1 text, and as hex: "body_hex")
   /headers            sets X-Multi twice and X-One once
+  /lines?h=N:V&h=...  sends those header lines, in that order (after
+                      Content-Type and Content-Length)
   /once               answers "once" (keep-alive), then reads the next request
                       on that connection and closes it unanswered
   /page/I?last=L      paging: {"items": [...], "next": "/page/I+1?last=L" or null}
@@ -111,6 +113,9 @@ class Handler(BaseHTTPRequestHandler):
         if head == "headers":
             return self.send(200, b"h", extra=(("X-Multi", "a"), ("X-Multi", "b"),
                                                ("X-One", "1")))
+        if head == "lines":
+            lines = [h.split(":", 1) for h in parse_qs(u.query, keep_blank_values=True).get("h", [])]
+            return self.send(200, b"l", extra=[(n, v) for n, v in lines])
         if head == "page" and len(parts) == 2:
             i = int(parts[1])
             last = int(parse_qs(u.query).get("last", ["3"])[0])
