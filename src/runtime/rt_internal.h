@@ -59,6 +59,10 @@ struct kr_task {
   kr_timeout sleep;       /* kura.sleep deadline */
 };
 
+#define KR_FREE_MAX 1088                 /* a 1 KB string (24 + 1025 B) still fits */
+#define KR_FREE_CLASSES (KR_FREE_MAX / 16 + 1)
+#define KR_FREE_BUDGET (512 * 1024)
+
 struct kr_runtime {
   uv_loop_t *loop;
   uv_loop_t own_loop;      /* used when the runtime owns its loop */
@@ -66,6 +70,10 @@ struct kr_runtime {
   lua_State *L;            /* main thread; also the `from` of every resume */
   kr_runtime_config cfg;   /* strings are owned copies */
   size_t lua_bytes;        /* memory held by the Lua state */
+  /* Blocks the Lua state freed, kept for its next allocations of the same
+   * size class (runtime.c): a list per 16 bytes up to KR_FREE_MAX bytes. */
+  void *free_lists[KR_FREE_CLASSES];
+  size_t free_bytes;       /* in the lists, at most KR_FREE_BUDGET */
   size_t mem_limit;        /* cap on lua_bytes, 0: none (sandbox.c) */
   int in_call;             /* a protected host call into Lua runs (embed.c) */
   uint64_t mem_refused;    /* allocations the cap refused */

@@ -230,11 +230,55 @@ KTEST(options)
   kura_runtime_free(rt);
 }
 
+/* The runtime keeps the Lua state's freed small blocks for reuse: what
+ * Lua holds must stay intact through strings and tables made, grown across
+ * the kept sizes (up to ~1 KB), shrunk and dropped, and kura_lua_bytes must
+ * still be exactly what Lua counts. */
+KTEST(lua_memory_through_block_reuse)
+{
+  kura_runtime *rt;
+  KCHECK_EQ(kura_runtime_new(NULL, &rt), KURA_OK);
+  KCHECK_EQ(kura_load_string(rt,
+    "function churn()\n"
+    "  local keep = {}\n"
+    "  for round = 1, 30 do\n"
+    "    for n = 0, 2100, 7 do\n"
+    "      local s = string.rep(string.char(65 + (n + round) % 26), n)\n"
+    "      if n % 3 == 0 then keep[#keep + 1] = s end\n"
+    "    end\n"
+    "    local t = {}\n"
+    "    for i = 1, 300 do t[i] = i; t['k' .. i] = i end\n"
+    "    for i = 1, 300 do t['k' .. i] = nil end\n"
+    "    for i = 1, 40 do t['x' .. i] = i end\n"
+    "    local sum = 0\n"
+    "    for i = 1, 300 do sum = sum + t[i] end\n"
+    "    if sum ~= 45150 or t.x40 ~= 40 then return 'table ' .. round end\n"
+    "    if round % 10 == 0 then keep = {} collectgarbage() end\n"
+    "  end\n"
+    "  for i, s in ipairs(keep) do\n"
+    "    local n = (i - 1) * 21\n"
+    "    if #s ~= n or s ~= string.rep(string.char(65 + (n + 30) % 26), n) then\n"
+    "      return 'string ' .. i\n"
+    "    end\n"
+    "  end\n"
+    "  return 'ok'\n"
+    "end\n"
+    "function count() return collectgarbage('count') * 1024 end", "=mem"), KURA_OK);
+  kura_value r;
+  KCHECK_EQ(kura_call(rt, "churn", NULL, 0, &r, 1), KURA_OK);
+  KCHECK(r.type == KURA_TSTR && strcmp(r.s, "ok") == 0);
+  KCHECK_EQ(kura_call(rt, "count", NULL, 0, &r, 1), KURA_OK);
+  KCHECK(r.type == KURA_TNUM);
+  KCHECK_EQ((double)kura_lua_bytes(rt), r.n);
+  kura_runtime_free(rt);
+}
+
 int main(int argc, char **argv)
 {
   static const struct ktest tests[] = {
     KENTRY(call_values), KENTRY(call_errors), KENTRY(tasks_and_tick),
     KENTRY(c_cache_api), KENTRY(host_loop), KENTRY(options),
+    KENTRY(lua_memory_through_block_reuse),
   };
   return ktest_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
