@@ -112,6 +112,9 @@ struct kr_http {
   int nspare;
   int h2c_no_reuse;          /* libcurl < 8.0.0: see set_options */
   uv_timer_t timer;          /* curl's timeout */
+  uv_check_t starter;        /* starts queued transfers after the poll phase */
+  uv_idle_t kick;            /* active while there are some to start: the loop
+                                neither blocks in poll nor ends before then */
   xfer *xfers;               /* in curl */
   size_t nxfers;
   xfer *qhead, *qtail;       /* waiting for room in curl (FIFO) */
@@ -163,7 +166,8 @@ static void maybe_free(kr_http *h);
 static void on_handle_closed(uv_handle_t *hd)
 {
   kr_http *h = hd->data;
-  if ((void *)hd != (void *)&h->timer) {
+  if ((void *)hd != (void *)&h->timer && (void *)hd != (void *)&h->starter &&
+      (void *)hd != (void *)&h->kick) {
     sock *s = (sock *)(void *)hd; /* poll is the first member */
     free(s);
   }
@@ -194,6 +198,7 @@ static int on_close_socket(void *ud, curl_socket_t fd)
 }
 
 static void check_done(kr_http *h);
+static void on_kick(uv_idle_t *i);
 
 /* libuv reports a socket error (POLLERR) as a negative status and stops the
  * handle. curl is then told the socket is ready for what it waited for, so
@@ -757,6 +762,35 @@ static int retry_fresh(kr_http *h, xfer *x, CURLcode rc)
 }
 
 /* Completes the transfers curl has finished. */
+/* Transfers that finish free room for queued ones, which start here, all
+ * together once the loop has run every callback of its poll phase: in the
+ * check phase just after it, or at the next turn's idle phase when that
+ * comes first (a finish in the timer phase). Started one by one as each
+ * answer is read, their requests went out between the reads, and the
+ * server, woken for each, took a small GET at ~45 us of kura's CPU where
+ * this takes ~30 (1,000 tasks, 32 in curl). */
+static void start_pending(kr_http *h)
+{
+  uv_idle_stop(&h->kick);
+  if (!h->qhead || h->closing || h->close_requested)
+    return;
+  h->in_callback++;
+  start_queued(h);
+  h->in_callback--;
+  if (!h->in_callback && h->close_requested && !h->closing)
+    do_close(h);
+}
+
+static void on_starter(uv_check_t *c)
+{
+  start_pending(c->data);
+}
+
+static void on_kick(uv_idle_t *i)
+{
+  start_pending(i->data);
+}
+
 static void check_done(kr_http *h)
 {
   CURLMsg *m;
@@ -771,11 +805,13 @@ static void check_done(kr_http *h)
     if (!retry_fresh(h, x, rc))
       finish(h, x, rc, 0);
   }
-  start_queued(h);
+  if (h->qhead && h->nxfers < h->cap)
+    uv_idle_start(&h->kick, on_kick);
   h->in_callback--;
   if (!h->in_callback && h->close_requested && !h->closing)
     do_close(h);
 }
+
 
 /* --- requests -------------------------------------------------------------- */
 
@@ -978,8 +1014,10 @@ int kr_http_submit(kr_http *h, const kr_http_request *req, kr_http_cb cb, void *
   if (rc)
     return rc;
   x->cb = cb, x->udata = udata;
-  if (h->cap && h->nxfers >= h->cap) {
+  if (h->cap && (h->nxfers >= h->cap || h->qhead)) { /* first in, first out */
     queue_push(h, x);
+    if (h->nxfers < h->cap)
+      uv_idle_start(&h->kick, on_kick);
     return 0;
   }
   CURLMcode mc = activate(h, x, x->timeout_ms);
@@ -1056,7 +1094,13 @@ int kr_http_new(uv_loop_t *loop, const kr_http_config *cfg, kr_http **out)
   }
   uv_timer_init(loop, &h->timer);
   h->timer.data = h;
-  h->open_handles = 1;
+  uv_check_init(loop, &h->starter);
+  h->starter.data = h;
+  uv_check_start(&h->starter, on_starter);
+  uv_unref((uv_handle_t *)&h->starter);
+  uv_idle_init(loop, &h->kick);
+  h->kick.data = h;
+  h->open_handles = 3;
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -1117,6 +1161,8 @@ static void do_close(kr_http *h)
   h->multi = NULL;
   uv_timer_stop(&h->timer);
   uv_close((uv_handle_t *)&h->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&h->starter, on_handle_closed);
+  uv_close((uv_handle_t *)&h->kick, on_handle_closed);
 }
 
 void kr_http_close(kr_http *h, void (*closed)(void *ud), void *ud)

@@ -299,6 +299,91 @@ KTEST(queue_beyond_max_active)
   srv_stop(&s);
 }
 
+/* Queued transfers start together once the loop has read what it could,
+ * first in, first out: a request made from a completion, while others wait,
+ * goes behind them; and a loop whose only work is queued transfers neither
+ * blocks nor ends before they are done (UV_RUN_DEFAULT returns at the end). */
+typedef struct ordered {
+  kr_http *h;
+  const char *url;
+  int order[8], n, late, bad;
+} ordered;
+
+static void on_ordered(void *ud, const kr_http_response *r);
+
+static int submit_ordered(ordered *o, intptr_t id)
+{
+  kr_http_request req = {.url = o->url, .timeout_ms = 10000};
+  return kr_http_submit(o->h, &req, on_ordered, (void *)id);
+}
+
+static ordered *the_ordered;
+
+static void on_ordered(void *ud, const kr_http_response *r)
+{
+  ordered *o = the_ordered;
+  if (r->err || r->status != 200)
+    o->bad++;
+  if (o->n < 8)
+    o->order[o->n++] = (int)(intptr_t)ud;
+  if ((intptr_t)ud == 0 && !o->late) { /* three wait: this one goes last */
+    o->late = 1;
+    o->bad += submit_ordered(o, 4) != 0;
+  }
+}
+
+static got *the_next;
+
+static void on_other_timer(uv_timer_t *t)
+{
+  *(int *)t->data = the_next->calls == 1;
+}
+
+KTEST(queue_is_fifo_and_keeps_the_loop)
+{
+  srv s;
+  KCHECK(start_py(&s) == 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char url[256];
+  snprintf(url, sizeof url, "%s/json", s.url);
+  ordered o = {.url = url};
+  the_ordered = &o;
+  kr_http_config cfg = {.max_active = 1};
+  KCHECK_EQ(kr_http_new(&loop, &cfg, &o.h), 0);
+  for (intptr_t i = 0; i < 4; i++)
+    KCHECK_EQ(submit_ordered(&o, i), 0);
+  KCHECK_EQ(kr_http_pending(o.h), 4);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  KCHECK_EQ(o.n, 5);
+  KCHECK_EQ(o.bad, 0);
+  for (int i = 0; i < 5; i++)
+    KCHECK_EQ(o.order[i], i);
+  KCHECK_EQ(kr_http_pending(o.h), 0);
+
+  /* A transfer that times out ends in the loop's timer phase: the one
+   * queued behind it starts at once, not when the loop next wakes up for
+   * something else (here a timer 1.1 s later, which finds it done). */
+  got slow = {0}, next = {0};
+  int next_done_first = -1;
+  uv_timer_t other;
+  uv_timer_init(&loop, &other);
+  other.data = &next_done_first;
+  KCHECK_EQ(get(o.h, s.url, "/slow/1500", &slow, 100, 0), 0);
+  KCHECK_EQ(get(o.h, s.url, "/json", &next, 10000, 0), 0);
+  next.close_me = NULL;
+  the_next = &next;
+  uv_timer_start(&other, on_other_timer, 1200, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  KCHECK_EQ(slow.err, KURA_ETIMEOUT);
+  KCHECK_EQ(next.err, 0);
+  KCHECK_EQ(next_done_first, 1);
+  uv_close((uv_handle_t *)&other, NULL);
+  KCHECK_EQ(close_all(&loop, o.h), 1);
+  KCHECK_EQ(uv_loop_close(&loop), 0);
+  srv_stop(&s);
+}
+
 /* Many more transfers than the easy-handle pool (256) and the spare
  * transfers (128), through a queue: each request is copied while it waits
  * (method, body, headers), and a reused response buffer shows nothing of the
@@ -624,6 +709,7 @@ KTEST(proxy_environment)
 
 KTEST_MAIN(KENTRY(get_and_post), KENTRY(errors), KENTRY(close_cancels_in_flight),
            KENTRY(close_from_a_callback), KENTRY(queue_beyond_max_active),
+           KENTRY(queue_is_fifo_and_keeps_the_loop),
            KENTRY(many_through_the_queue),
            KENTRY(reused_handles_keep_nothing_of_earlier_requests),
            KENTRY(adaptive_limit_rule), KENTRY(adaptive_limit_grows_for_a_slow_server),
