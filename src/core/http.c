@@ -761,14 +761,23 @@ static int retry_fresh(kr_http *h, xfer *x, CURLcode rc)
   return 1;
 }
 
-/* Completes the transfers curl has finished. */
+/* Ends a stretch of completion callbacks: a close one of them asked for
+ * happens now. */
+static void callbacks_done(kr_http *h)
+{
+  if (!--h->in_callback && h->close_requested && !h->closing)
+    do_close(h);
+}
+
 /* Transfers that finish free room for queued ones, which start here, all
  * together once the loop has run every callback of its poll phase: in the
  * check phase just after it, or at the next turn's idle phase when that
  * comes first (a finish in the timer phase). Started one by one as each
  * answer is read, their requests went out between the reads, and the
  * server, woken for each, took a small GET at ~45 us of kura's CPU where
- * this takes ~30 (1,000 tasks, 32 in curl). */
+ * this takes ~30 (1,000 tasks, 32 in curl). The idle handle alone would
+ * do, a turn later: 31.0k requests/s against 32.3k with the check handle
+ * (alternated runs). */
 static void start_pending(kr_http *h)
 {
   uv_idle_stop(&h->kick);
@@ -776,9 +785,7 @@ static void start_pending(kr_http *h)
     return;
   h->in_callback++;
   start_queued(h);
-  h->in_callback--;
-  if (!h->in_callback && h->close_requested && !h->closing)
-    do_close(h);
+  callbacks_done(h);
 }
 
 static void on_starter(uv_check_t *c)
@@ -791,6 +798,7 @@ static void on_kick(uv_idle_t *i)
   start_pending(i->data);
 }
 
+/* Completes the transfers curl has finished. */
 static void check_done(kr_http *h)
 {
   CURLMsg *m;
@@ -807,11 +815,8 @@ static void check_done(kr_http *h)
   }
   if (h->qhead && h->nxfers < h->cap)
     uv_idle_start(&h->kick, on_kick);
-  h->in_callback--;
-  if (!h->in_callback && h->close_requested && !h->closing)
-    do_close(h);
+  callbacks_done(h);
 }
-
 
 /* --- requests -------------------------------------------------------------- */
 

@@ -50,7 +50,8 @@ static const char state_key = 'h'; /* registry: the runtime's lstate userdata */
 #define HC_SLOTS 24
 #define HC_BYTES 62
 typedef struct hc_slot {
-  unsigned char nlen, vlen; /* 0: empty (a header name is never empty) */
+  unsigned char nlen;       /* 0: empty (a header name is never empty) */
+  unsigned char vlen;       /* the value's length + 1, 0: empty */
   char name[HC_BYTES], value[HC_BYTES];
 } hc_slot;
 
@@ -144,7 +145,6 @@ static void push_name(hbuild *b, int i, const char *name, size_t nlen)
   if (sl && nlen <= HC_BYTES) {
     memcpy(sl->name, name, nlen);
     sl->nlen = (unsigned char)nlen;
-    sl->vlen = 0; /* its value was for another name */
     lua_pushvalue(L, -1);
     lua_rawseti(L, b->cache, 2 * i + 1);
   }
@@ -160,7 +160,7 @@ static void push_value(hbuild *b, int i, const char *value, size_t vlen)
     return;
   }
   lua_pushlstring(L, value, vlen);
-  if (sl && vlen < HC_BYTES && sl->nlen) {
+  if (sl && vlen < HC_BYTES) {
     memcpy(sl->value, value, vlen);
     sl->vlen = (unsigned char)(vlen + 1); /* +1: an empty value is cached too */
     lua_pushvalue(L, -1);
@@ -176,14 +176,15 @@ static void add_header(void *ud, const char *name, size_t nlen, const char *valu
   push_name(b, i, name, nlen);
   /* A name seen before in this response is joined to the earlier value.
    * Names up to 40 bytes are interned by Lua, so one string each: it is
-   * found among this response's names by address. */
-  int repeated = i >= HC_SLOTS || nlen > 40;
+   * found among this response's names by address. Past those (and past
+   * the names kept), the table itself is asked. */
+  int seen = i >= HC_SLOTS || nlen > 40;
   const void *id = lua_topointer(L, -1);
-  for (int k = 0; !repeated && k < i; k++)
-    repeated = b->names[k] == id;
+  for (int k = 0; !seen && k < i; k++)
+    seen = b->names[k] == id;
   if (i < HC_SLOTS)
     b->names[i] = id;
-  if (repeated) {
+  if (seen) {
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TSTRING) { /* repeated: join with ", " */
       lua_pushliteral(L, ", ");

@@ -98,7 +98,7 @@ static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     p = block_alloc(rt, nsize);
   } else if (!KR_FREE_CACHE || (old > KR_FREE_MAX && nsize > KR_FREE_MAX)) {
     p = realloc(ptr, nsize);
-  } else if (KR_FREE_CACHE && old <= KR_FREE_MAX && nsize <= KR_FREE_MAX &&
+  } else if (old <= KR_FREE_MAX && nsize <= KR_FREE_MAX &&
              block_class(old) == block_class(nsize)) {
     p = ptr; /* the block has room already */
   } else if ((p = block_alloc(rt, nsize)) != NULL) {

@@ -307,6 +307,8 @@ typedef struct ordered {
   kr_http *h;
   const char *url;
   int order[8], n, late, bad;
+  got *next;           /* the second part's queued request */
+  int next_done_first; /* it was done when the later timer fired */
 } ordered;
 
 static void on_ordered(void *ud, const kr_http_response *r);
@@ -332,11 +334,10 @@ static void on_ordered(void *ud, const kr_http_response *r)
   }
 }
 
-static got *the_next;
-
 static void on_other_timer(uv_timer_t *t)
 {
-  *(int *)t->data = the_next->calls == 1;
+  ordered *o = t->data;
+  o->next_done_first = o->next->calls == 1;
 }
 
 KTEST(queue_is_fifo_and_keeps_the_loop)
@@ -365,19 +366,17 @@ KTEST(queue_is_fifo_and_keeps_the_loop)
    * queued behind it starts at once, not when the loop next wakes up for
    * something else (here a timer 1.1 s later, which finds it done). */
   got slow = {0}, next = {0};
-  int next_done_first = -1;
+  o.next = &next;
   uv_timer_t other;
   uv_timer_init(&loop, &other);
-  other.data = &next_done_first;
+  other.data = &o;
   KCHECK_EQ(get(o.h, s.url, "/slow/1500", &slow, 100, 0), 0);
   KCHECK_EQ(get(o.h, s.url, "/json", &next, 10000, 0), 0);
-  next.close_me = NULL;
-  the_next = &next;
   uv_timer_start(&other, on_other_timer, 1200, 0);
   uv_run(&loop, UV_RUN_DEFAULT);
   KCHECK_EQ(slow.err, KURA_ETIMEOUT);
   KCHECK_EQ(next.err, 0);
-  KCHECK_EQ(next_done_first, 1);
+  KCHECK_EQ(o.next_done_first, 1);
   uv_close((uv_handle_t *)&other, NULL);
   KCHECK_EQ(close_all(&loop, o.h), 1);
   KCHECK_EQ(uv_loop_close(&loop), 0);
