@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "core/store_int.h"
@@ -48,6 +49,19 @@ static uint32_t coarse_slack_ms(void)
   return (uint32_t)(r.tv_nsec / 1000000) + 2;
 }
 
+/* The store's hash key: random, so that no one can choose keys that collide
+ * (see kr_hash); the clock and an address when the kernel has no entropy. */
+static uint64_t random_key(const void *salt)
+{
+  uint64_t k = 0;
+  if (getrandom(&k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    k = kr_mix((uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)salt, (uint64_t)ts.tv_sec | 1);
+  }
+  return k;
+}
+
 static void store_free(kr_store *s)
 {
   for (size_t i = 0; i < s->ncaches; i++)
@@ -70,6 +84,7 @@ int kr_store_new(kr_store **out)
   kr_pool_init(&s->pool);
   s->clock = monotonic_ms;
   s->coarse_ms = coarse_slack_ms();
+  s->hash_key = random_key(s);
   s->next_gen = 1;
   atomic_init(&s->refs, 1);
   for (unsigned i = 0; i < KR_NSHARDS; i++) {
@@ -305,6 +320,7 @@ static int cache_new(kr_store *s, const char *name, size_t len, kr_cache **out)
     return KURA_ENOMEM;
   c->store = s;
   c->slot = (uint32_t)slot;
+  kr_seeds(s, c->slot, c->seed);
   c->len = len;
   memcpy(c->name, name, len);
   atomic_init(&c->refs, 1); /* the store's reference */
@@ -487,11 +503,12 @@ static uint64_t op_clock(kr_store *s, int exact, uint64_t *slack)
 }
 
 /* The index slot is prefetched before the clock is read and the lock taken,
- * so that its cache miss overlaps both. */
-static int op_begin(kr_cache *c, const void *key, size_t klen, int exact, op *o)
+ * so that its cache miss overlaps both. Inline (see store_int.h): called,
+ * store_speed's 90/10 ratio was 1.37-1.41x against 1.52-1.60x inline. */
+static inline __attribute__((always_inline)) int op_begin(kr_cache *c, const void *key, size_t klen, int exact, op *o)
 {
   kr_store *s = c->store;
-  uint64_t h = kr_hash(key, klen, c->slot), slack;
+  uint64_t h = kr_hash(key, klen, c->seed), slack;
   kr_shard_prefetch(&s->shards[h & (KR_NSHARDS - 1)], h);
   uint64_t now = op_clock(s, exact, &slack);
   return op_begin_hashed(c, h, now, slack, o);
@@ -539,6 +556,27 @@ static void count_get(op *o, kr_cache *c, kr_item *hit)
   }
 }
 
+/* Copies a value of n bytes out. Up to 256 bytes, when cap allows, it goes
+ * in whole 16-byte blocks: the stores' addresses are then buf + 16i, which
+ * the CPU knows before the item arrives from memory, so it goes on with the
+ * caller's next get meanwhile. memcpy's last store ends at buf + n, an
+ * address that waits for the item and holds back every later load:
+ * store_speed's gets ran 3.3-3.8 M/s with it, 4.0-4.2 with the blocks
+ * (alternated). The blocks read up to 15 bytes past the value (segments keep
+ * KR_SEG_PAD bytes after their data) and write up to 15 past it in buf. */
+static inline void copy_value(uint8_t *buf, size_t cap, const uint8_t *val, size_t n)
+{
+  if (n <= 256 && ((n + 15) & ~(size_t)15) <= cap) {
+    for (size_t i = 0; i < n; i += 16) {
+      uint8_t b[16];
+      memcpy(b, val + i, 16);
+      memcpy(buf + i, b, 16);
+    }
+  } else if (n) {
+    memcpy(buf, val, n);
+  }
+}
+
 int kr_store_get(kr_cache *c, const void *key, size_t klen,
                  void *buf, size_t cap, size_t *vlen)
 {
@@ -557,8 +595,7 @@ int kr_store_get(kr_cache *c, const void *key, size_t klen,
   *vlen = it.vlen;
   if (it.vlen > cap)
     return op_end(&o, KURA_ERANGE); /* counted when the caller retries */
-  if (it.vlen)
-    memcpy(buf, it.val, it.vlen);
+  copy_value(buf, cap, it.val, it.vlen);
   count_get(&o, c, &it);
   return op_end(&o, KR_HIT);
 }
@@ -639,6 +676,11 @@ int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
   if (found > 0 && it.vlen == vlen) {
     if (!cond_holds(cond, 1, &it, cmp, cmplen))
       return op_end(&o, KR_SKIPPED);
+    /* The addresses written come from the item's place and the sizes that
+     * matched, not from its bytes, so the CPU knows them before the item
+     * arrives from memory (see copy_value). */
+    it.val = it.p + kr_item_size(o.cid, klen, vlen) - vlen;
+    it.expp = it.val - klen - 5;
     if (vlen)
       memcpy(it.val, val, vlen);
     kr_shard_set_exp(o.sh, pos, &it, exp_of(o.sh->now, ttl_ms));
@@ -854,7 +896,7 @@ int kr_store_get_batch(kr_cache *c, size_t n, const void *const *keys,
   for (size_t base = 0; base < n; base += GROUP) {
     size_t m = n - base < GROUP ? n - base : GROUP;
     for (size_t j = 0; j < m; j++) {
-      hs[j] = kr_hash(keys[base + j], klens[base + j], c->slot);
+      hs[j] = kr_hash(keys[base + j], klens[base + j], c->seed);
       kr_shard_prefetch(&s->shards[hs[j] & (KR_NSHARDS - 1)], hs[j]);
     }
     for (size_t j = 0; j < m; j++) { /* second stage: the items' lines */

@@ -121,7 +121,8 @@ int kr_cache_alive(const kr_cache *c);
 
 /* KR_HIT with the value copied into buf (cap bytes) and *vlen set; KR_MISS;
  * KURA_ERANGE when cap is too small (*vlen is then the size needed and the
- * hit is not counted twice when the caller retries). */
+ * hit is not counted twice when the caller retries). The bytes of buf past
+ * *vlen may be overwritten (the copy goes in 16-byte blocks). */
 int kr_store_get(kr_cache *c, const void *key, size_t klen,
                  void *buf, size_t cap, size_t *vlen);
 /* KR_HIT (stored). */

@@ -3,7 +3,8 @@
  * segments, compaction of mostly dead segments, and the expiry sweep.
  * Every function here runs with the shard's lock held (see store_int.h).
  *
- * Item layout in a segment (no alignment, no per-item pointers):
+ * Item layout in a segment (no alignment, no per-item pointers; KR_SEG_PAD
+ * zero bytes follow the data, so short reads past an item stay inside):
  *   flags (1: freq bits 0-1, dead bit 7) | cid varint | klen varint |
  *   vlen varint | expiry (5 bytes LE, ms, 0 = never) | key | value
  *
@@ -21,10 +22,7 @@
 
 #include "core/store_int.h"
 
-#define FP_SHIFT 38
-#define LOC_MASK ((1ull << FP_SHIFT) - 1)
-#define IDX_MAX ((1u << 22) - 1)
-#define SEG_OVERHEAD (sizeof(kr_seg) + 16)
+#define SEG_OVERHEAD (sizeof(kr_seg) + KR_SEG_PAD + 16)
 #define MAX_LOAD_NUM 17 /* grow the index past 85% load */
 #define MAX_LOAD_DEN 20
 
@@ -49,45 +47,24 @@ void kr_lock_slow(kr_lock *l)
 
 /* --- hashing and encoding ----------------------------------------------------- */
 
-static inline uint64_t mix(uint64_t a, uint64_t b)
-{
-  __uint128_t r = (__uint128_t)a * b;
-  return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-static inline uint64_t rd64(const uint8_t *p)
-{
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return v;
-}
-
-/* A multiply-mix hash reading 16 bytes per step. */
-uint64_t kr_hash(const void *key, size_t n, uint64_t seed)
+/* Keys over 16 bytes: 16 bytes per multiply, then a final mix. */
+uint64_t kr_hash_long(const void *key, size_t n, uint64_t seed)
 {
   const uint8_t *p = key;
-  uint64_t h = mix(seed ^ 0x9e3779b97f4a7c15ull, n ^ 0xa0761d6478bd642full);
+  uint64_t h = kr_mix(seed ^ 0x9e3779b97f4a7c15ull, n ^ 0xa0761d6478bd642full);
   for (; n >= 16; p += 16, n -= 16)
-    h = mix(rd64(p) ^ 0xe7037ed1a0b428dbull, rd64(p + 8) ^ h);
+    h = kr_mix(rd64(p) ^ 0xe7037ed1a0b428dbull, rd64(p + 8) ^ h);
   if (n >= 8) {
-    h = mix(rd64(p) ^ 0x8ebc6af09c88c6e3ull, h ^ 0x589965cc75374cc3ull);
+    h = kr_mix(rd64(p) ^ 0x8ebc6af09c88c6e3ull, h ^ 0x589965cc75374cc3ull);
     p += 8;
     n -= 8;
   }
   if (n) {
     uint64_t t = 0;
     memcpy(&t, p, n);
-    h = mix(t ^ 0x1d8e4e27c47d124full, h ^ n);
+    h = kr_mix(t ^ 0x1d8e4e27c47d124full, h ^ n);
   }
-  return mix(h ^ (h >> 29), 0xbf58476d1ce4e5b9ull);
-}
-
-static inline size_t varint_len(uint64_t v)
-{
-  size_t n = 1;
-  for (; v >= 0x80; v >>= 7)
-    n++;
-  return n;
+  return kr_mix(h ^ (h >> 29), 0xbf58476d1ce4e5b9ull);
 }
 
 static inline size_t varint_put(uint8_t *p, uint64_t v)
@@ -99,77 +76,10 @@ static inline size_t varint_put(uint8_t *p, uint64_t v)
   return n;
 }
 
-/* Lengths and cache ids are almost always 1 or 2 bytes: those decode
- * without a loop. */
-static inline size_t varint_get(const uint8_t *p, uint64_t *v)
-{
-  if (!(p[0] & 0x80)) {
-    *v = p[0];
-    return 1;
-  }
-  if (!(p[1] & 0x80)) {
-    *v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
-    return 2;
-  }
-  uint64_t r = 0;
-  size_t n = 0;
-  for (unsigned sh = 0;; sh += 7) {
-    uint8_t b = p[n++];
-    r |= (uint64_t)(b & 0x7f) << sh;
-    if (!(b & 0x80))
-      break;
-  }
-  *v = r;
-  return n;
-}
-
-static inline uint64_t exp_get(const uint8_t *p)
-{
-  uint32_t lo;
-  memcpy(&lo, p, 4);
-  return (uint64_t)le32toh(lo) | (uint64_t)p[4] << 32;
-}
-
 static inline void exp_put(uint8_t *p, uint64_t v)
 {
   for (int i = 0; i < 5; i++, v >>= 8)
     p[i] = (uint8_t)v;
-}
-
-size_t kr_item_size(uint64_t cid, size_t klen, size_t vlen)
-{
-  return 1 + varint_len(cid) + varint_len(klen) + varint_len(vlen) + 5 + klen + vlen;
-}
-
-/* Key equality without a library call: keys are mostly short, and a
- * memcmp call costs more than the compare. Words overlap at the tail. */
-static inline int key_eq(const uint8_t *a, const uint8_t *b, size_t n)
-{
-  if (n < 8)
-    return n == 0 || memcmp(a, b, n) == 0;
-  uint64_t d = 0;
-  size_t i = 0;
-  for (; i + 8 < n; i += 8)
-    d |= rd64(a + i) ^ rd64(b + i);
-  return (d | (rd64(a + n - 8) ^ rd64(b + n - 8))) == 0;
-}
-
-static inline void item_parse(uint8_t *p, uint32_t seg, kr_item *it)
-{
-  uint64_t v;
-  size_t o = 1;
-  it->p = p;
-  it->seg = seg;
-  o += varint_get(p + o, &it->cid);
-  o += varint_get(p + o, &v);
-  it->klen = (uint32_t)v;
-  o += varint_get(p + o, &v);
-  it->vlen = (uint32_t)v;
-  it->expp = p + o;
-  it->exp = exp_get(p + o);
-  it->key = p + o + 5;
-  it->val = it->key + it->klen;
-  it->size = (uint32_t)(o + 5 + it->klen + it->vlen);
 }
 
 /* --- accounting --------------------------------------------------------------- */
@@ -227,11 +137,6 @@ static void count_drop(kr_shard *sh, uint64_t cid, int why)
 
 /* --- segments ----------------------------------------------------------------- */
 
-static inline uint8_t *loc_ptr(kr_shard *sh, uint64_t loc)
-{
-  return sh->segs[(loc >> 16) & IDX_MAX]->data + (loc & 0xffff);
-}
-
 static int seg_table_grow(kr_shard *sh)
 {
   uint32_t n = sh->segcap ? sh->segcap * 2 : 64;
@@ -288,8 +193,12 @@ static kr_seg *seg_new(kr_shard *sh, int q, uint32_t cap, int dedicated)
   uint32_t idx = seg_number(sh);
   if (!idx)
     return NULL;
-  int pooled = sizeof(kr_seg) + cap == KR_SEG_MAX;
-  kr_seg *g = pooled ? kr_pool_get(&sh->store->pool) : malloc(sizeof *g + cap);
+#ifdef KURA_SANITIZED
+  int pooled = 0; /* every segment its own allocation, bounds-checked */
+#else
+  int pooled = sizeof(kr_seg) + cap + KR_SEG_PAD == KR_SEG_MAX;
+#endif
+  kr_seg *g = pooled ? kr_pool_get(&sh->store->pool) : malloc(sizeof *g + cap + KR_SEG_PAD);
   if (!g) {
     if (idx == sh->nsegs)
       sh->nsegs--;
@@ -298,6 +207,7 @@ static kr_seg *seg_new(kr_shard *sh, int q, uint32_t cap, int dedicated)
     return NULL;
   }
   memset(g, 0, sizeof *g);
+  memset(g->data + cap, 0, KR_SEG_PAD);
   g->idx = idx;
   g->cap = cap;
   g->queue = (uint8_t)q;
@@ -341,27 +251,23 @@ static uint32_t seg_limit(kr_shard *sh)
     for (sz = KR_SEG_MIN; sz < KR_SEG_MAX && (uint64_t)sz * 2 <= per;)
       sz *= 2;
   }
-  return sz - (uint32_t)sizeof(kr_seg); /* allocations are powers of 2 */
+  return sz - (uint32_t)(sizeof(kr_seg) + KR_SEG_PAD); /* allocations are powers of 2 */
 }
 
 /* Data bytes of a new open segment: small while the shard is small (a
  * nearly empty store holds little), the limit once it holds 4 of them. */
 static uint32_t seg_size(kr_shard *sh, size_t item)
 {
-  uint32_t limit = seg_limit(sh) + (uint32_t)sizeof(kr_seg);
+  const uint32_t head = (uint32_t)(sizeof(kr_seg) + KR_SEG_PAD);
+  uint32_t limit = seg_limit(sh) + head;
   uint64_t held = atomic_load_explicit(&sh->bytes, memory_order_relaxed);
   uint32_t sz = limit < 4096 ? limit : 4096;
-  while (sz < limit && ((uint64_t)sz * 4 <= held || sz - sizeof(kr_seg) < item * 4))
+  while (sz < limit && ((uint64_t)sz * 4 <= held || sz - head < item * 4))
     sz *= 2;
-  return sz - (uint32_t)sizeof(kr_seg);
+  return sz - head;
 }
 
 /* --- index ------------------------------------------------------------------- */
-
-static inline uint32_t home(uint64_t fp, uint32_t cap)
-{
-  return (uint32_t)((fp * cap) >> (64 - FP_SHIFT));
-}
 
 static void index_place(uint64_t *t, uint32_t cap, uint64_t slot)
 {
@@ -424,18 +330,17 @@ static uint32_t index_find_loc(kr_shard *sh, uint64_t fp, uint64_t loc)
   }
 }
 
-static uint64_t item_fp(kr_item *it)
+/* An item's hash, from its own bytes (its cache may be gone). */
+static uint64_t item_hash(kr_shard *sh, const kr_item *it)
 {
-  uint32_t slot = (uint32_t)(it->cid & (KR_MAX_CACHES - 1));
-  return kr_hash(it->key, it->klen, slot) >> FP_SHIFT;
+  uint64_t seed[2];
+  kr_seeds(sh->store, (uint32_t)(it->cid & (KR_MAX_CACHES - 1)), seed);
+  return kr_hash(it->key, it->klen, seed);
 }
 
-void kr_shard_prefetch(kr_shard *sh, uint64_t h)
+static uint64_t item_fp(kr_shard *sh, kr_item *it)
 {
-  uint64_t *t = __atomic_load_n(&sh->tab, __ATOMIC_RELAXED);
-  uint32_t cap = __atomic_load_n(&sh->cap, __ATOMIC_RELAXED);
-  if (t)
-    __builtin_prefetch(t + home(h >> FP_SHIFT, cap));
+  return item_hash(sh, it) >> FP_SHIFT;
 }
 
 /* With the lock held: prefetches the item the slot for h points at (its
@@ -470,30 +375,16 @@ int kr_shard_expired(kr_shard *sh, uint64_t exp)
   return exp <= sh->now;
 }
 
-int kr_shard_find(kr_shard *sh, uint64_t h, uint64_t cid, const void *key,
-                  size_t klen, uint32_t *pos, kr_item *it)
+int kr_shard_drop_if_expired(kr_shard *sh, uint32_t pos)
 {
-  uint64_t fp = h >> FP_SHIFT;
-  uint32_t cap = sh->cap, i = home(fp, cap);
-  for (;;) {
-    uint64_t s = sh->tab[i];
-    if (!s)
-      return 0;
-    if ((s >> FP_SHIFT) == fp) {
-      item_parse(loc_ptr(sh, s & LOC_MASK), (uint32_t)(s >> 16) & IDX_MAX, it);
-      if (it->cid == cid && it->klen == klen && key_eq(it->key, key, klen)) {
-        if (kr_shard_expired(sh, it->exp)) {
-          kr_shard_delete(sh, i, it);
-          count_drop(sh, cid, DROP_EXPIRED);
-          return 0;
-        }
-        *pos = i;
-        return 1;
-      }
-    }
-    if (++i == cap)
-      i = 0;
-  }
+  uint64_t s = sh->tab[pos];
+  kr_item it;
+  item_parse(loc_ptr(sh, s & LOC_MASK), (uint32_t)(s >> 16) & IDX_MAX, &it);
+  if (!kr_shard_expired(sh, it.exp))
+    return 0;
+  kr_shard_delete(sh, pos, &it);
+  count_drop(sh, it.cid, DROP_EXPIRED);
+  return 1;
 }
 
 void kr_shard_insert(kr_shard *sh, uint64_t h, uint64_t loc)
@@ -683,8 +574,7 @@ static int drop_reason(kr_shard *sh, kr_item *it)
 /* One live item of a segment being evicted from queue `from`. */
 static void settle(kr_shard *sh, kr_item *it, int from)
 {
-  uint32_t slot = (uint32_t)(it->cid & (KR_MAX_CACHES - 1));
-  uint64_t h = kr_hash(it->key, it->klen, slot);
+  uint64_t h = item_hash(sh, it);
   unsigned f = it->p[0] & KR_ITEM_FREQ;
   int why = drop_reason(sh, it);
   if (why >= 0) {
@@ -831,7 +721,7 @@ static void compact(kr_shard *sh, kr_seg *g)
     off += it.size;
     if (it.p[0] & KR_ITEM_DEAD)
       continue;
-    if (move_item(sh, &it, item_fp(&it), g->queue, it.p[0] & KR_ITEM_FREQ) < 0)
+    if (move_item(sh, &it, item_fp(sh, &it), g->queue, it.p[0] & KR_ITEM_FREQ) < 0)
       return;
   }
   seg_free(sh, g);
@@ -861,7 +751,7 @@ static size_t drop_segment(kr_shard *sh, kr_seg *g)
     if (it.p[0] & KR_ITEM_DEAD)
       continue;
     int why = drop_reason(sh, &it);
-    drop_item(sh, &it, item_fp(&it), why < 0 ? DROP_EXPIRED : why, 0);
+    drop_item(sh, &it, item_fp(sh, &it), why < 0 ? DROP_EXPIRED : why, 0);
     n++;
   }
   seg_free(sh, g);

@@ -843,7 +843,74 @@ KTEST(in_place_overwrite)
   teardown(s, c);
 }
 
-KTEST_MAIN(KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(key_lengths), KENTRY(get_erange_retry),
+/* Gets copy in 16-byte blocks: every size from 0 to 300 bytes (and two
+ * larger) comes back whole with buffers of exactly the value's size, of its
+ * size rounded to 16, and larger; nothing is written past the buffer's
+ * capacity. Many items of varied sizes end at every place in a segment, so
+ * the sanitizers see a read past the last one. */
+KTEST(value_copy_sizes)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  static uint8_t val[5000 + 16], buf[5000 + 64];
+  for (size_t i = 0; i < sizeof val; i++)
+    val[i] = (uint8_t)(i * 31 + 7);
+  const size_t sizes_extra[] = {1000, 4999};
+  char key[32];
+  for (size_t i = 0; i < 303; i++) {
+    size_t vlen = i < 301 ? i : sizes_extra[i - 301];
+    int klen = snprintf(key, sizeof key, "copy-%zu", vlen);
+    KCHECK_EQ(kr_store_set(c, key, (size_t)klen, val + i % 16, vlen, 0), KR_HIT);
+  }
+  for (size_t i = 0; i < 303; i++) {
+    size_t vlen = i < 301 ? i : sizes_extra[i - 301];
+    int klen = snprintf(key, sizeof key, "copy-%zu", vlen);
+    const size_t caps[] = {vlen, (vlen + 15) & ~(size_t)15, sizeof buf - 64};
+    for (int k = 0; k < 3; k++) {
+      memset(buf, 0xAA, sizeof buf);
+      size_t n = 0;
+      KCHECK_EQ(kr_store_get(c, key, (size_t)klen, buf, caps[k], &n), KR_HIT);
+      KCHECK_EQ(n, vlen);
+      KCHECK(memcmp(buf, val + i % 16, vlen) == 0);
+      for (size_t j = caps[k]; j < caps[k] + 64 && j < sizeof buf; j++)
+        KCHECK_EQ(buf[j], 0xAA);
+    }
+  }
+  teardown(s, c);
+}
+
+/* Same-size overwrites of items whose key and value lengths take two-byte
+ * varints: the in-place write lands on the value and the expiry. */
+KTEST(in_place_overwrite_long)
+{
+  kr_store *s;
+  fake_clock clk = {1000};
+  kr_cache *c = setup(&s, &clk);
+  KCHECK(c);
+  static char key[200], a[300], b[300], buf[400];
+  memset(key, 'k', sizeof key);
+  memset(a, 'a', sizeof a);
+  memset(b, 'b', sizeof b);
+  KCHECK_EQ(kr_store_set(c, key, sizeof key, a, sizeof a, 1000), KR_HIT);
+  KCHECK_EQ(kr_store_set(c, key, sizeof key, b, sizeof b, 5000), KR_HIT);
+  size_t n = 0;
+  KCHECK_EQ(kr_store_get(c, key, sizeof key, buf, sizeof buf, &n), KR_HIT);
+  KCHECK_EQ(n, sizeof b);
+  KCHECK(memcmp(buf, b, sizeof b) == 0);
+  clk.now += 2000; /* past the first TTL, within the second */
+  uint64_t left = 0;
+  KCHECK_EQ(kr_store_ttl_get(c, key, sizeof key, &left), KR_HIT);
+  KCHECK_EQ(left, 3000);
+  KCHECK_EQ(kr_store_get(c, key, sizeof key, buf, sizeof buf, &n), KR_HIT);
+  KCHECK(memcmp(buf, b, sizeof b) == 0);
+  clk.now += 4000;
+  KCHECK_EQ(kr_store_get(c, key, sizeof key, buf, sizeof buf, &n), KR_MISS);
+  teardown(s, c);
+}
+
+KTEST_MAIN(KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(key_lengths),
+           KENTRY(value_copy_sizes), KENTRY(in_place_overwrite_long), KENTRY(get_erange_retry),
            KENTRY(expiry_lazy), KENTRY(default_clock), KENTRY(ttl_calls), KENTRY(increment),
            KENTRY(increment_limits), KENTRY(conditional_sets), KENTRY(caches),
            KENTRY(size_limits), KENTRY(eviction_budget), KENTRY(eviction_large_items),
