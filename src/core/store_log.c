@@ -67,6 +67,14 @@ uint64_t kr_hash_long(const void *key, size_t n, uint64_t seed)
   return kr_mix(h ^ (h >> 29), 0xbf58476d1ce4e5b9ull);
 }
 
+static inline size_t varint_len(uint64_t v)
+{
+  size_t n = 1;
+  for (; v >= 0x80; v >>= 7)
+    n++;
+  return n;
+}
+
 static inline size_t varint_put(uint8_t *p, uint64_t v)
 {
   size_t n = 0;
@@ -80,6 +88,11 @@ static inline void exp_put(uint8_t *p, uint64_t v)
 {
   for (int i = 0; i < 5; i++, v >>= 8)
     p[i] = (uint8_t)v;
+}
+
+size_t kr_item_size(uint64_t cid, size_t klen, size_t vlen)
+{
+  return 1 + varint_len(cid) + varint_len(klen) + varint_len(vlen) + 5 + klen + vlen;
 }
 
 /* --- accounting --------------------------------------------------------------- */
