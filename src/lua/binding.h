@@ -13,6 +13,14 @@ int luaopen_kura(lua_State *L);
 void kr_lua_open_runtime(lua_State *L); /* spawn, sleep, after, every, now, log */
 void kr_lua_open_json(lua_State *L);    /* kura.json */
 void kr_lua_open_jsonl(lua_State *L);   /* kura.json.lines, onto the json table on top */
+struct kr_json;
+/* ljson.c, for kura.json.lines: pushes the next value of the reader (0), or
+ * returns -1 at an error (the stack above its top on entry is garbage);
+ * kr_lua_json_error pushes the error message for the text s. */
+int kr_lua_json_build(lua_State *L, struct kr_json *j);
+void kr_lua_json_error(lua_State *L, const struct kr_json *j, const char *s, size_t len);
+/* Pushes a STRING or KEY token's bytes (s, len as the reader gave them). */
+void kr_lua_json_push_string(lua_State *L, const char *s, size_t len, int escaped);
 void kr_lua_open_client(lua_State *L);  /* kura.client, kura.credential */
 void kr_lua_open_log(lua_State *L);     /* kura.log (called by kr_lua_open_runtime) */
 void kr_lua_open_http(lua_State *L);    /* kura.http (lhttp.c) */

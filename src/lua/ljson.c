@@ -1,6 +1,7 @@
-/* kura.json: encode Lua values as JSON, decode JSON with cJSON.
+/* kura.json: encode Lua values as JSON and decode JSON into Lua values,
+ * exactly (core/json.h reads the text; this file builds the values).
  *
- * Choices (also in the report / docs):
+ * Choices:
  * - JSON null decodes to kura.json.null (a light userdata, NULL), both as a
  *   value and inside arrays and objects, so arrays keep their length;
  *   encode writes null for kura.json.null and for a top-level nil.
@@ -8,29 +9,39 @@
  *   when it carries the array marker (kura.json.array(t), which decode puts on
  *   every array it makes, so `[]` survives a round trip); otherwise as an
  *   object. An empty unmarked table is `{}`. Integer and float keys of
- *   objects are written as strings; other key types raise.
- * - Lua integers encode exactly ("%lld"); floats with the fewest digits
- *   that read back the same; NaN and infinities raise. A decoded number is a
- *   Lua integer when it is integral and below 2^53 in magnitude, else a float (cJSON
- *   parses numbers as doubles, so larger integers lose precision).
- * - Strings are written as they are (UTF-8 passes through), with ", \ and
- *   control characters escaped. \uXXXX escapes, surrogate pairs included,
- *   decode to UTF-8 (cJSON); a \u0000 ends the decoded string there.
+ *   objects are written as strings; other key types raise. Of an object's
+ *   members with the same name, decode keeps the last.
+ * - Numbers round-trip with their Lua type. Integers encode exactly; a
+ *   number without fraction or exponent that fits int64 decodes as that
+ *   integer (math.maxinteger and math.mininteger too), a larger one as the
+ *   nearest float. Floats encode with the fewest digits that read back the
+ *   same, and with ".0" when they look integral (2.0 -> "2.0"), so they
+ *   decode as floats. NaN and infinities raise on encode; a number too large
+ *   for a double (1e400) is bad JSON on decode.
+ * - Strings are byte strings both ways: every byte JSON must escape (", \,
+ *   0x00-0x1f) is escaped on encode, and every escape, \u0000 included,
+ *   decodes to its bytes. JSON text is UTF-8: encode raises on a string that
+ *   is not (binary data needs hex or base64 first), and decode refuses bytes
+ *   that are not UTF-8 and \u escapes of lone surrogates, so that what one
+ *   side accepts the other gives back unchanged.
  * - Functions, threads, other userdata and nesting deeper than 1000 (a
- *   cycle, usually) raise: they are programming errors. Bad JSON text is a
- *   runtime failure: decode returns nil, err (a string with the byte offset).
+ *   cycle, usually) raise on encode: they are programming errors. Bad JSON
+ *   text is a runtime failure: decode returns nil, err, a string that names
+ *   the byte ("invalid JSON at byte 12: ..."); nesting deeper than 1000 is
+ *   bad JSON too ("nested too deep").
  *
- * Encoding does not build a cJSON tree: it writes into a buffer kept in a
- * userdata on the Lua stack, so an error raised half-way leaks nothing.
+ * Encoding writes into a buffer kept in a userdata on the Lua stack, and
+ * decoding builds on the Lua stack with nothing allocated outside Lua, so an
+ * error raised half-way (out of memory) leaks nothing.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
 #include <lauxlib.h>
 
+#include "core/json.h"
 #include "lua/binding.h"
 
 #define JSON_MAX_DEPTH 1000
@@ -73,16 +84,33 @@ static void jb_char(jbuf *b, char c)
   b->p[b->len++] = c;
 }
 
+/* Raises unless s is UTF-8: JSON text is, and a string that is not could
+ * not come back from any JSON reader (ours included) as it went in. */
+static void check_utf8(lua_State *L, const char *s, size_t n)
+{
+  size_t ok = kr_json_utf8_prefix(s, n);
+  if (ok < n) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "kura.json.encode: a string is not UTF-8 (byte 0x%02x at byte "
+             "%zu of %zu); JSON text is UTF-8: encode binary data first (hex, base64)",
+             (unsigned char)s[ok], ok + 1, n);
+    luaL_error(L, "%s", msg);
+  }
+}
+
 static void encode_string(jbuf *b, const char *s, size_t n)
 {
   static const char hex[] = "0123456789abcdef";
+  unsigned high = 0;
   jb_reserve(b, n + 2);
   jb_char(b, '"');
   size_t start = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\')
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      high |= c;
       continue;
+    }
     jb_add(b, s + start, i - start);
     start = i + 1;
     char esc[6] = {'\\', 0};
@@ -103,33 +131,29 @@ static void encode_string(jbuf *b, const char *s, size_t n)
     }
     jb_add(b, esc, 2);
   }
+  if (high & 0x80)
+    check_utf8(b->L, s, n);
   jb_add(b, s + start, n - start);
   jb_char(b, '"');
 }
 
-/* The shortest of %.14g .. %.17g that reads back as the same double. */
-static int format_float(lua_State *L, char *buf, size_t size, double d)
+/* A float as kr_json_format_double writes it; NaN and infinities raise. */
+static size_t format_float(lua_State *L, char *buf, double d)
 {
   if (!isfinite(d))
-    return luaL_error(L, "kura.json.encode: cannot encode %f (not a finite number)", d);
-  int n = 0;
-  for (int prec = 14; prec <= 17; prec++) {
-    n = snprintf(buf, size, "%.*g", prec, d);
-    if (strtod(buf, NULL) == d)
-      break;
-  }
-  return n;
+    luaL_error(L, "kura.json.encode: cannot encode %f (JSON has no NaN or infinity)", d);
+  return kr_json_format_double(d, buf);
 }
 
 static void encode_number(jbuf *b, int idx)
 {
   char buf[64];
-  int n;
+  size_t n;
   if (lua_isinteger(b->L, idx))
-    n = snprintf(buf, sizeof buf, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(b->L, idx));
+    n = (size_t)snprintf(buf, sizeof buf, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(b->L, idx));
   else
-    n = format_float(b->L, buf, sizeof buf, lua_tonumber(b->L, idx));
-  jb_add(b, buf, (size_t)n);
+    n = format_float(b->L, buf, lua_tonumber(b->L, idx));
+  jb_add(b, buf, n);
 }
 
 /* Length n if the table at idx encodes as an array, -1 for an object. */
@@ -261,48 +285,153 @@ static int l_encode(lua_State *L)
 
 /* --- decoding ------------------------------------------------------------------ */
 
-static void push_node(lua_State *L, const cJSON *node, int mt)
+void kr_lua_json_push_string(lua_State *L, const char *s, size_t len, int escaped)
 {
-  luaL_checkstack(L, 3, "kura.json.decode");
-  if (cJSON_IsString(node)) {
-    lua_pushstring(L, node->valuestring);
-  } else if (cJSON_IsNumber(node)) {
-    double d = node->valuedouble;
-    if (d == floor(d) && fabs(d) < 9007199254740992.0)
-      lua_pushinteger(L, (lua_Integer)d);
-    else
-      lua_pushnumber(L, d);
-  } else if (cJSON_IsBool(node)) {
-    lua_pushboolean(L, cJSON_IsTrue(node));
-  } else if (cJSON_IsArray(node)) {
-    lua_createtable(L, cJSON_GetArraySize(node), 0);
-    lua_Integer i = 1;
-    for (const cJSON *c = node->child; c; c = c->next) {
-      push_node(L, c, mt);
-      lua_rawseti(L, -2, i++);
-    }
-    lua_pushvalue(L, mt);
-    lua_setmetatable(L, -2);
-  } else if (cJSON_IsObject(node)) {
-    lua_createtable(L, 0, 4);
-    for (const cJSON *c = node->child; c; c = c->next) {
-      lua_pushstring(L, c->string);
-      push_node(L, c, mt);
-      lua_rawset(L, -3);
-    }
-  } else {
-    lua_pushlightuserdata(L, NULL); /* null */
+  if (!escaped) {
+    lua_pushlstring(L, s, len);
+    return;
+  }
+  luaL_Buffer b;
+  char *out = luaL_buffinitsize(L, &b, len);
+  luaL_pushresultsize(&b, kr_json_unescape(s, len, out));
+}
+
+static void push_string(lua_State *L, const kr_json *j)
+{
+  kr_lua_json_push_string(L, j->str, j->len, j->escaped);
+}
+
+/* Pushes the scalar of token tok. */
+static void push_scalar(lua_State *L, const kr_json *j, kr_json_tok tok)
+{
+  switch (tok) {
+  case KR_JSON_STRING: push_string(L, j); break;
+  case KR_JSON_INT: lua_pushinteger(L, (lua_Integer)j->i); break;
+  case KR_JSON_FLOAT: lua_pushnumber(L, (lua_Number)j->d); break;
+  case KR_JSON_TRUE: lua_pushboolean(L, 1); break;
+  case KR_JSON_FALSE: lua_pushboolean(L, 0); break;
+  default: lua_pushlightuserdata(L, NULL); break; /* null */
   }
 }
 
-/* Protected: (tree) -> the Lua value, so that a memory error cannot leak the
- * cJSON tree. */
-static int push_tree(lua_State *L)
+/* An array or object being built. Its first values wait on the stack above
+ * its slot, so that the table is made at its size (most are small: growing
+ * one a member at a time would rehash it several times); past PENDING_MAX
+ * of them it is made, and the rest go straight in. */
+typedef struct level {
+  int slot;          /* stack index: nil, then the table */
+  int object;
+  int made;
+  lua_Integer n;     /* array: elements in the table */
+} level;
+
+#define PENDING_MAX 32 /* values (array) or members (object) held back */
+
+/* Makes lv's table from the values above its slot, sized for them. */
+static void make_table(lua_State *L, level *lv, int mt)
 {
-  const cJSON *root = lua_touserdata(L, 1);
+  int top = lua_gettop(L), count = top - lv->slot;
+  lua_createtable(L, lv->object ? 0 : count, lv->object ? count / 2 : 0);
+  if (!lv->object) {
+    lua_pushvalue(L, mt);
+    lua_setmetatable(L, -2);
+  }
+  lua_replace(L, lv->slot);
+  for (int i = lv->slot + 1; i <= top; i += 1 + lv->object) {
+    lua_pushvalue(L, i);
+    if (lv->object) {
+      lua_pushvalue(L, i + 1);
+      lua_rawset(L, lv->slot); /* in order: of two equal names the last wins */
+    } else {
+      lua_rawseti(L, lv->slot, ++lv->n);
+    }
+  }
+  lua_settop(L, lv->slot);
+  lv->made = 1;
+}
+
+/* The value on top of the stack goes into the table of lv (an object's
+ * member name is below it). */
+static void add_value(lua_State *L, level *lv, int mt)
+{
+  if (lv->made) {
+    if (lv->object)
+      lua_rawset(L, lv->slot);
+    else
+      lua_rawseti(L, lv->slot, ++lv->n);
+  } else if (lua_gettop(L) - lv->slot >= PENDING_MAX * (1 + lv->object)) {
+    make_table(L, lv, mt);
+  }
+}
+
+/* Builds the next value of j on L's stack, as its tokens come. Returns 0
+ * with the value pushed, or -1 at j's error (the stack above its top on
+ * entry is then garbage). Nothing is allocated outside Lua, so a memory
+ * error raised half-way leaks nothing. */
+int kr_lua_json_build(lua_State *L, kr_json *j)
+{
+  level lv[KR_JSON_MAX_DEPTH + 1];
   lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
-  push_node(L, root, 2);
-  return 1;
+  int mt = lua_gettop(L);
+  for (;;) {
+    kr_json_tok tok = kr_json_next(j);
+    switch (tok) {
+    case KR_JSON_ERROR:
+    case KR_JSON_END:
+      return -1;
+    case KR_JSON_KEY:
+      push_string(L, j);
+      continue;
+    case KR_JSON_ARRAY:
+    case KR_JSON_OBJECT:
+      luaL_checkstack(L, 2 * PENDING_MAX + 8, "kura.json.decode: nesting");
+      lua_pushnil(L);
+      lv[j->depth] = (level){lua_gettop(L), tok == KR_JSON_OBJECT, 0, 0};
+      continue;
+    case KR_JSON_ARRAY_END:
+    case KR_JSON_OBJECT_END:
+      if (!lv[j->depth + 1].made)
+        make_table(L, &lv[j->depth + 1], mt);
+      break; /* the finished table is on top */
+    default:
+      push_scalar(L, j, tok);
+      break;
+    }
+    if (j->depth == 0) {
+      lua_remove(L, mt);
+      return 0;
+    }
+    add_value(L, &lv[j->depth], mt);
+  }
+}
+
+/* Up to 16 bytes of s from at, as a message shows them: printable ASCII as
+ * it is, other bytes as \xNN. */
+static void excerpt(char out[72], const char *s, size_t len, size_t at)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  for (size_t i = at; i < len && i < at + 16; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c < 0x7f) {
+      out[o++] = (char)c;
+    } else {
+      memcpy(out + o, "\\x", 2);
+      out[o + 2] = hex[c >> 4], out[o + 3] = hex[c & 15];
+      o += 4;
+    }
+  }
+  out[o] = '\0';
+}
+
+/* Pushes "invalid JSON at byte N: what near '...'" for j's error in s. */
+void kr_lua_json_error(lua_State *L, const kr_json *j, const char *s, size_t len)
+{
+  char near[72], msg[256];
+  excerpt(near, s, len, j->err_at);
+  snprintf(msg, sizeof msg, "invalid JSON at byte %zu: %s%s%s%s", j->err_at + 1, j->err,
+           near[0] ? " near '" : "", near, near[0] ? "'" : "");
+  lua_pushstring(L, msg);
 }
 
 /* kura.json.decode(s) -> value, or nil, err */
@@ -310,32 +439,15 @@ static int l_decode(lua_State *L)
 {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(s, len, &end, 0);
-  size_t off = end ? (size_t)(end - s) : 0;
-  while (root && off < len && strchr(" \t\r\n", s[off]) && s[off])
-    off++;
-  if (!root || off < len) {
-    cJSON_Delete(root);
-    lua_pushnil(L);
-    if (off >= len) {
-      lua_pushfstring(L, "invalid JSON: unexpected end of input at byte %d", (int)len);
-    } else {
-      char near[17];
-      size_t n = len - off < 16 ? len - off : 16;
-      memcpy(near, s + off, n);
-      near[n] = '\0';
-      lua_pushfstring(L, "invalid JSON at byte %d near '%s'", (int)off + 1, near);
-    }
-    return 2;
-  }
-  lua_pushcfunction(L, push_tree);
-  lua_pushlightuserdata(L, root);
-  int status = lua_pcall(L, 1, 1, 0);
-  cJSON_Delete(root);
-  if (status != LUA_OK)
-    return lua_error(L);
-  return 1;
+  kr_json j;
+  kr_json_init(&j, s, len);
+  lua_settop(L, 1);
+  if (kr_lua_json_build(L, &j) == 0 && kr_json_next(&j) == KR_JSON_END)
+    return 1;
+  lua_settop(L, 1);
+  lua_pushnil(L);
+  kr_lua_json_error(L, &j, s, len);
+  return 2;
 }
 
 /* kura.json.array([t]) -> t, marked to encode as an array (even when empty). */
