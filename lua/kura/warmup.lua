@@ -290,8 +290,8 @@ end
 
 -- A JSON Lines file through kura.json.lines, which returns the common
 -- {"key": "...", "value": "...", "ttl": n} lines as three values without
--- building a table (the cost that capped large warm-ups), and every other
--- line raw, for the general path of parse_jsonl.
+-- building a table (the cost that capped large warm-ups), every other line
+-- decoded, and a line that is not JSON as an error naming it.
 local function jsonl_file_source(path, size)
   local r, err = kura.json.lines(path)
   if not r then return nil, err end
@@ -302,8 +302,10 @@ local function jsonl_file_source(path, size)
         local k, v, ttl = r:next()
         if k == nil then return nil end
         if k ~= false then return k, v, ttl end
-        local o, derr = decode(v)
-        k, v, ttl = parse_jsonl(v, o, derr, where)
+        if v == nil then
+          return false, where() .. ": bad JSON: " .. ttl:gsub("^line %d+: ", "")
+        end
+        k, v, ttl = parse_jsonl(nil, v, nil, where)
         if k ~= nil then return k, v, ttl end
       end
     end,

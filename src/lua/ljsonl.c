@@ -3,29 +3,36 @@
  * io.lines plus kura.json.decode costs ~2.4 us a line here (stdio reads a
  * character at a time, and every line becomes a Lua table), which capped a
  * warm-up of the common {"key": "...", "value": "...", "ttl": n} lines near
- * 300k items/s. This reader takes a line with getline, scans that shape in
- * place (strings without escapes, a plain number; cJSON for the rest) and
- * returns its three fields directly, without a table. Any line of another
- * shape comes back raw, for the caller's general path:
+ * 300k items/s. This reader takes a line with getline, reads that shape
+ * token by token (core/json.h: the same reader, and so the same rules, as
+ * kura.json.decode) and returns its three fields directly, without a table;
+ * any other line is decoded whole:
  *
- *   local r = assert(kura.json.lines(path))
- *   r:next()  -> key, value, ttl (ttl nil when absent)   the common shape
- *             -> false, line                              any other line
- *             -> nil                                      at the end
+ *   local r = assert(kura.json.lines(path))   -- nil, err if it cannot be read
+ *   r:next()  -> key, value, ttl     the common shape: an object whose "key"
+ *                                    and "value" are strings and whose "ttl"
+ *                                    is a number or absent (other members
+ *                                    are ignored; ttl nil when absent)
+ *             -> false, v            any other JSON value v (decoded)
+ *             -> false, nil, err     a line that is not JSON (trailing text
+ *                                    included): err is "line N: invalid JSON
+ *                                    at byte M: ..."
+ *             -> nil                 at the end
  *   r:line()  -> number of the line last returned;  r:tell() -> bytes read
  *   r:close()  (also on __gc and __close)
  *
- * Blank lines are skipped; a trailing "\r" is dropped. Reading is
- * sequential and never suspends the task.
+ * Blank lines are skipped; a trailing "\r" is dropped. lines() reads the
+ * first byte, so that a path it cannot read (a directory) fails there, not at
+ * the first next(). Reading is sequential and never suspends the task.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
 #include <lauxlib.h>
 
+#include "core/json.h"
 #include "lua/binding.h"
 
 #define READER_MT "kura.json.reader"
@@ -34,20 +41,28 @@ typedef struct reader {
   FILE *f;
   char *buf;        /* getline's buffer */
   size_t cap;
-  cJSON *pending;   /* the last line's tree, freed at the next call or __gc */
   long long lineno;
   long long bytes;  /* consumed so far */
 } reader;
 
+/* Argument 1 as a reader: its metatable is upvalue 1 of every method (a
+ * compare instead of luaL_checkudata's registry lookup by name, which cost
+ * ~5% of a warm-up's reading). */
 static reader *check_reader(lua_State *L)
 {
-  return luaL_checkudata(L, 1, READER_MT);
+  reader *r = lua_touserdata(L, 1);
+  if (r && lua_getmetatable(L, 1)) {
+    int ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (ok)
+      return r;
+  }
+  luaL_typeerror(L, 1, READER_MT);
+  return NULL;
 }
 
 static void reader_close(reader *r)
 {
-  cJSON_Delete(r->pending);
-  r->pending = NULL;
   if (r->f)
     fclose(r->f);
   r->f = NULL;
@@ -64,136 +79,93 @@ static int is_blank(const char *s, size_t n)
   return 1;
 }
 
-/* Pushes key, value[, ttl] when the tree has the common shape. */
-static int push_common(lua_State *L, const cJSON *o)
+/* --- the common shape, read token by token ------------------------------------ */
+
+typedef struct span {
+  const char *str;   /* NULL: not seen */
+  size_t len;
+  int escaped;
+} span;
+
+typedef struct common {
+  span key, val;     /* the two strings, as the reader found them */
+  kr_json_tok ttl;   /* KR_JSON_INT, KR_JSON_FLOAT or KR_JSON_END (absent) */
+  int64_t ttl_i;
+  double ttl_d;
+} common;
+
+/* One member of the object: records key, value and ttl; 0 goes on, -1
+ * leaves the line to the general path. */
+static int common_member(kr_json *j, common *c)
 {
-  if (!cJSON_IsObject(o))
+  const char *name = j->str;
+  size_t n = j->escaped ? 0 : j->len; /* an escaped name is none of ours */
+  kr_json_tok tok = kr_json_next(j);
+  if ((n == 3 && memcmp(name, "key", 3) == 0) || (n == 5 && memcmp(name, "value", 5) == 0)) {
+    if (tok != KR_JSON_STRING)
+      return -1;
+    /* of two equal names the last wins, as in kura.json.decode */
+    *(n == 3 ? &c->key : &c->val) = (span){j->str, j->len, j->escaped};
     return 0;
-  const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "key");
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value");
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "ttl");
-  if (!cJSON_IsString(k) || !cJSON_IsString(v) || (t && !cJSON_IsNumber(t)))
+  }
+  if (n == 3 && memcmp(name, "ttl", 3) == 0) {
+    if (tok != KR_JSON_INT && tok != KR_JSON_FLOAT)
+      return -1;
+    c->ttl = tok, c->ttl_i = j->i, c->ttl_d = j->d;
     return 0;
-  lua_pushstring(L, k->valuestring);
-  lua_pushstring(L, v->valuestring);
-  if (t)
-    lua_pushnumber(L, t->valuedouble);
+  }
+  return kr_json_skip(j, tok);
+}
+
+/* key, value, ttl of a line of the common shape (3 pushed); 0 pushes
+ * nothing and leaves the line to the general path. */
+static int read_common(lua_State *L, const char *s, size_t len)
+{
+  kr_json j;
+  common c;
+  c.key.str = c.val.str = NULL;
+  c.ttl = KR_JSON_END;
+  kr_json_init(&j, s, len);
+  if (kr_json_next(&j) != KR_JSON_OBJECT)
+    return 0;
+  kr_json_tok tok;
+  while ((tok = kr_json_next(&j)) == KR_JSON_KEY)
+    if (common_member(&j, &c))
+      return 0;
+  if (tok != KR_JSON_OBJECT_END || kr_json_next(&j) != KR_JSON_END || !c.key.str || !c.val.str)
+    return 0;
+  kr_lua_json_push_string(L, c.key.str, c.key.len, c.key.escaped);
+  kr_lua_json_push_string(L, c.val.str, c.val.len, c.val.escaped);
+  if (c.ttl == KR_JSON_INT)
+    lua_pushinteger(L, (lua_Integer)c.ttl_i);
+  else if (c.ttl == KR_JSON_FLOAT)
+    lua_pushnumber(L, (lua_Number)c.ttl_d);
   else
     lua_pushnil(L);
   return 3;
 }
 
-/* --- the fast path: the common shape, scanned in place ---------------------- */
-
-typedef struct span {
-  const char *p;
-  size_t n;
-} span;
-
-static const char *skip_ws(const char *p, const char *e)
+/* false, v for another JSON value; false, nil, err for a line that is not
+ * JSON. */
+static int read_other(lua_State *L, reader *r, size_t len)
 {
-  while (p < e && (*p == ' ' || *p == '\t'))
-    p++;
-  return p;
-}
-
-/* A string without escapes: its bytes between the quotes. NULL otherwise
- * (escapes, control bytes: the general path decodes those). */
-static const char *scan_string(const char *p, const char *e, span *out)
-{
-  if (p >= e || *p != '"')
-    return NULL;
-  const char *q = ++p;
-  while (q < e && *q != '"') {
-    if (*q == '\\' || (unsigned char)*q < 0x20)
-      return NULL;
-    q++;
-  }
-  if (q >= e)
-    return NULL;
-  out->p = p;
-  out->n = (size_t)(q - p);
-  return q + 1;
-}
-
-/* A plain decimal number (digits, an optional fraction): *out. */
-static const char *scan_number(const char *p, const char *e, double *out)
-{
-  double v = 0, scale = 1;
-  const char *start = p;
-  while (p < e && *p >= '0' && *p <= '9')
-    v = v * 10 + (*p++ - '0');
-  if (p == start || (p - start > 1 && *start == '0'))
-    return NULL;
-  if (p < e && *p == '.') {
-    const char *f = ++p;
-    while (p < e && *p >= '0' && *p <= '9') {
-      scale /= 10;
-      v += (*p++ - '0') * scale;
-    }
-    if (p == f)
-      return NULL;
-  }
-  if (p < e && (*p == 'e' || *p == 'E'))
-    return NULL;
-  *out = v;
-  return p;
-}
-
-/* key, value, ttl of a line that is exactly an object of the fields "key"
- * and "value" (strings without escapes) and optionally "ttl" (a plain
- * number), in any order; 0 pushes anything else to the general path. */
-static int fast_common(lua_State *L, const char *s, size_t len)
-{
-  const char *p = skip_ws(s, s + len), *e = s + len;
-  span key = {NULL, 0}, val = {NULL, 0}, name;
-  double ttl = 0;
-  int have_ttl = 0;
-  if (p >= e || *p++ != '{')
-    return 0;
-  for (;;) {
-    p = skip_ws(p, e);
-    if (!(p = scan_string(p, e, &name)))
-      return 0;
-    p = skip_ws(p, e);
-    if (p >= e || *p++ != ':')
-      return 0;
-    p = skip_ws(p, e);
-    if (name.n == 3 && memcmp(name.p, "key", 3) == 0 && !key.p)
-      p = scan_string(p, e, &key);
-    else if (name.n == 5 && memcmp(name.p, "value", 5) == 0 && !val.p)
-      p = scan_string(p, e, &val);
-    else if (name.n == 3 && memcmp(name.p, "ttl", 3) == 0 && !have_ttl)
-      p = scan_number(p, e, &ttl), have_ttl = 1;
-    else
-      return 0;
-    if (!p)
-      return 0;
-    p = skip_ws(p, e);
-    if (p < e && *p == ',') {
-      p++;
-      continue;
-    }
-    if (p < e && *p == '}')
-      break;
-    return 0;
-  }
-  if (!key.p || !val.p || skip_ws(p + 1, e) != e)
-    return 0;
-  lua_pushlstring(L, key.p, key.n);
-  lua_pushlstring(L, val.p, val.n);
-  if (have_ttl)
-    lua_pushnumber(L, ttl);
-  else
-    lua_pushnil(L);
+  kr_json j;
+  int top = lua_gettop(L);
+  kr_json_init(&j, r->buf, len);
+  lua_pushboolean(L, 0);
+  if (kr_lua_json_build(L, &j) == 0 && kr_json_next(&j) == KR_JSON_END)
+    return 2;
+  lua_settop(L, top + 1);
+  lua_pushnil(L);
+  lua_pushfstring(L, "line %I: ", (lua_Integer)r->lineno);
+  kr_lua_json_error(L, &j, r->buf, len);
+  lua_concat(L, 2);
   return 3;
 }
 
 static int l_next(lua_State *L)
 {
   reader *r = check_reader(L);
-  cJSON_Delete(r->pending);
-  r->pending = NULL;
   if (!r->f)
     return 0;
   for (;;) {
@@ -211,17 +183,8 @@ static int l_next(lua_State *L)
       len--;
     if (is_blank(r->buf, len))
       continue;
-    int fast = fast_common(L, r->buf, len);
-    if (fast)
-      return fast;
-    /* Kept in the reader so that a memory error while pushing leaks nothing. */
-    r->pending = cJSON_ParseWithLength(r->buf, len);
-    int pushed = r->pending ? push_common(L, r->pending) : 0;
-    if (pushed)
-      return pushed;
-    lua_pushboolean(L, 0);
-    lua_pushlstring(L, r->buf, len);
-    return 2;
+    int pushed = read_common(L, r->buf, len);
+    return pushed ? pushed : read_other(L, r, len);
   }
 }
 
@@ -243,19 +206,26 @@ static int l_close(lua_State *L)
   return 0;
 }
 
-/* kura.json.lines(path) -> reader, or nil, err */
+/* kura.json.lines(path) -> reader, or nil, err. The first byte is read here
+ * (and put back): a path that opens but cannot be read fails now. */
 static int l_lines(lua_State *L)
 {
   const char *path = luaL_checkstring(L, 1);
   reader *r = lua_newuserdatauv(L, sizeof *r, 0);
   memset(r, 0, sizeof *r);
   luaL_setmetatable(L, READER_MT);
+  errno = 0;
   r->f = fopen(path, "rb");
-  if (!r->f) {
+  int c = r->f ? getc(r->f) : EOF;
+  if (!r->f || (c == EOF && ferror(r->f))) {
+    int e = errno;
+    reader_close(r);
     lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s", path, strerror(errno));
+    lua_pushfstring(L, "%s: %s", path, strerror(e ? e : EIO));
     return 2;
   }
+  if (c != EOF)
+    ungetc(c, r->f);
   return 1;
 }
 
@@ -264,11 +234,15 @@ void kr_lua_open_jsonl(lua_State *L)
   static const luaL_Reg methods[] = {
     {"next", l_next}, {"line", l_line}, {"tell", l_tell}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, READER_MT)) {
-    luaL_newlib(L, methods);
+    luaL_newlibtable(L, methods);
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, methods, 1);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_close);
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, l_close, 1);
     lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_close);
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, l_close, 1);
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);

@@ -412,6 +412,30 @@ t.test("progress: called while running and once at the end", function()
   c:delete_cache(cache)
 end)
 
+-- The keys p\u0000a and p\u0000b are two items, not one item "p"; a line
+-- with text after its object fails, naming the line; a directory fails the
+-- run at once.
+t.test("JSON Lines: binary keys loaded exactly, trailing text refused", function()
+  local c, cache = fresh_cache("nul")
+  local path = write_file("nul.jsonl", {
+    '{"key":"p\\u0000a","value":"1"}\n', '{"key":"p\\u0000b","value":"2\\u0000"}\n',
+    '{"key":"t","value":"x"} garbage\n', '{"key":"u","value":"y"}\n' })
+  local stats = warmup.run{ client = c, cache = cache, source = path, progress = false }
+  t.eq({ stats.loaded, stats.failed }, { 3, 1 })
+  t.eq(c:get(cache, "p\0a"), "1")
+  t.eq(c:get(cache, "p\0b"), "2\0")
+  t.is_nil(c:get(cache, "p"))
+  t.is_nil(c:get(cache, "t"))
+  t.eq(c:get(cache, "u"), "y")
+  t.ok(has_error(stats, "nul.jsonl:3: bad JSON: invalid JSON at byte 25: text after the JSON"),
+       stats.errors)
+  local v, err = warmup.run{ client = c, cache = cache, source = { file = tmpdir, format = "jsonl" },
+                             progress = false }
+  t.is_nil(v)
+  t.ok(tostring(err):find("Is a directory", 1, true), tostring(err))
+  c:delete_cache(cache)
+end)
+
 t.test("bad sources and options", function()
   local c, cache = fresh_cache("bad")
   local v, err = warmup.run{ client = c, cache = cache, source = tmpdir .. "/absent.jsonl" }
