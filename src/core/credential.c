@@ -2,8 +2,8 @@
  * legacy JWT's claims. Buffers that held the secret or its decoded form are
  * wiped before they are freed; messages describe the shape, never bytes. */
 #include "core/credential.h"
+#include "core/json.h"
 
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,27 +142,68 @@ static int set_secret(kr_credential *c, const char *s, size_t len)
 
 /* --- the formats ------------------------------------------------------------ */
 
-/* v1: JSON {"endpoint": ..., "api_key": ...} already decoded. */
-static int parse_v1(const char *json, kr_credential *c, char *err, size_t errlen)
+/* A string member of a JSON object to look for: its value, decoded and
+ * NUL-terminated, goes into out (cap bytes). */
+typedef struct jfield {
+  const char *name;
+  char *out;
+  size_t cap;
+  int found;        /* 1: a string that fits, without NUL bytes */
+} jfield;
+
+static jfield *field_named(const kr_json *j, jfield *f, size_t n)
 {
-  cJSON *root = cJSON_Parse(json);
-  if (!root)
-    return failf(err, errlen, "its base64 payload is not JSON");
-  const cJSON *ep = cJSON_GetObjectItemCaseSensitive(root, "endpoint");
-  const cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "api_key");
+  for (size_t i = 0; i < n; i++)
+    if (!j->escaped && strlen(f[i].name) == j->len && memcmp(f[i].name, j->str, j->len) == 0)
+      return &f[i];
+  return NULL;
+}
+
+/* Reads the JSON object text (len bytes) for the string members of f (of
+ * two with one name, the last counts). 0, or -1 when the text is not one
+ * JSON object. Runs on any thread: core/json.h keeps no global state. */
+static int json_fields(const char *text, size_t len, jfield *f, size_t n)
+{
+  kr_json j;
+  kr_json_tok tok;
+  kr_json_init(&j, text, len);
+  if (kr_json_next(&j) != KR_JSON_OBJECT)
+    return -1;
+  while ((tok = kr_json_next(&j)) == KR_JSON_KEY) {
+    jfield *hit = field_named(&j, f, n);
+    tok = kr_json_next(&j);
+    if (tok == KR_JSON_STRING && hit && j.len < hit->cap) {
+      size_t m = kr_json_unescape(j.str, j.len, hit->out);
+      hit->out[m] = '\0';
+      hit->found = !memchr(hit->out, 0, m);
+    } else if (kr_json_skip(&j, tok)) {
+      return -1;
+    }
+  }
+  return tok == KR_JSON_OBJECT_END && kr_json_next(&j) == KR_JSON_END ? 0 : -1;
+}
+
+/* v1: JSON {"endpoint": ..., "api_key": ...} already decoded (len bytes). */
+static int parse_v1(const char *json, size_t len, kr_credential *c, char *err, size_t errlen)
+{
+  char ep[KR_CRED_HOST_MAX];
+  char *key = malloc(len + 1); /* the secret: wiped below */
+  if (!key)
+    return KURA_ENOMEM;
+  jfield f[2] = {{"endpoint", ep, sizeof ep, 0}, {"api_key", key, len + 1, 0}};
   int rc = 0;
-  if (!cJSON_IsString(ep) || !cJSON_IsString(key) || !key->valuestring[0])
+  if (json_fields(json, len, f, 2))
+    rc = failf(err, errlen, "its base64 payload is not JSON");
+  else if (!f[0].found || !f[1].found || !key[0])
     rc = failf(err, errlen, "a v1 API key needs the string fields 'endpoint' and 'api_key'");
-  else if (copy_host(c->endpoint, ep->valuestring))
+  else if (copy_host(c->endpoint, ep))
     rc = failf(err, errlen, "the v1 API key's endpoint is not a host name");
   if (!rc) {
-    set_endpoints(c, ep->valuestring);
+    set_endpoints(c, ep);
     c->kind = KR_CRED_V1;
-    rc = set_secret(c, key->valuestring, strlen(key->valuestring));
+    rc = set_secret(c, key, strlen(key));
   }
-  if (cJSON_IsString(key)) /* cJSON has its own copy of the secret: wipe it */
-    memset(key->valuestring, 0, strlen(key->valuestring));
-  cJSON_Delete(root);
+  wipe_free(key, len + 1);
   return rc;
 }
 
@@ -176,28 +217,24 @@ static int parse_jwt(const char *key, size_t len, const char *endpoint, kr_crede
   unsigned char *claims = decode_alloc(d1 + 1, (size_t)(d2 - d1 - 1), &blen);
   if (!claims)
     return failf(err, errlen, "the token's claims are not base64url");
-  cJSON *root = cJSON_Parse((const char *)claims);
+  char cc[KR_CRED_HOST_MAX], cp[KR_CRED_HOST_MAX];
+  jfield f[2] = {{"c", cc, sizeof cc, 0}, {"cp", cp, sizeof cp, 0}};
+  int bad = json_fields((const char *)claims, strlen((const char *)claims), f, 2);
   wipe_free(claims, blen);
-  if (!cJSON_IsObject(root)) {
-    cJSON_Delete(root);
+  if (bad)
     return failf(err, errlen, "the token's claims are not a JSON object");
-  }
-  const cJSON *cc = cJSON_GetObjectItemCaseSensitive(root, "c");
-  const cJSON *cp = cJSON_GetObjectItemCaseSensitive(root, "cp");
   int rc = 0;
-  if (cJSON_IsString(cc)) {
+  if (f[0].found) {
     c->kind = KR_CRED_JWT;
-    if (copy_host(c->cache_endpoint, cc->valuestring) ||
-        (cJSON_IsString(cp) && copy_host(c->control_endpoint, cp->valuestring)))
+    if (copy_host(c->cache_endpoint, cc) || (f[1].found && copy_host(c->control_endpoint, cp)))
       rc = failf(err, errlen, "the token's 'c' or 'cp' claim is not a host name");
-    else if (strncmp(cc->valuestring, "cache.", 6) == 0)
-      snprintf(c->endpoint, sizeof c->endpoint, "%s", cc->valuestring + 6);
+    else if (strncmp(cc, "cache.", 6) == 0)
+      snprintf(c->endpoint, sizeof c->endpoint, "%s", cc + 6);
   } else {
     c->kind = KR_CRED_OPAQUE; /* a newer key: the endpoint comes separately */
     if (endpoint && *endpoint)
       set_endpoints(c, endpoint);
   }
-  cJSON_Delete(root);
   return rc ? rc : set_secret(c, key, len);
 }
 
@@ -209,7 +246,7 @@ static int parse_plain(const char *key, size_t len, const char *endpoint, kr_cre
   unsigned char *dec = decode_alloc(key, len, &blen);
   int rc;
   if (dec && dec[0] == '{') {
-    rc = parse_v1((const char *)dec, c, err, errlen);
+    rc = parse_v1((const char *)dec, strlen((const char *)dec), c, err, errlen);
   } else {
     c->kind = KR_CRED_OPAQUE;
     if (endpoint && *endpoint)

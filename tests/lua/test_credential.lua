@@ -67,6 +67,24 @@ t.test("a v1 API key: base64 JSON with endpoint and api_key", function()
   t.eq(assert(kura.credential.from_string(" " .. key .. "\n")).kind, "v1")
 end)
 
+-- The key's JSON is read by kura's own reader (core/json.h): escapes
+-- decode, other members (nested ones too) are skipped, text after the
+-- object or a NUL in a field makes the key malformed.
+t.test("a v1 key's JSON: escapes, other members, nothing after the object", function()
+  local key = b64('{"version": 1, "nested": {"a": [1, {"b": null}]}, ' ..
+                  '"endpoint": "cell-1.example.com", "api_key": "\\u0073k-\\u00e9\\/x"}')
+  local cred = assert(kura.credential.from_string(key))
+  t.eq(cred.kind, "v1")
+  t.eq(cred.endpoint, "cell-1.example.com")
+  local secret = "s3cr3t-" .. math.random(1e9)
+  check_malformed(secret, kura.credential.from_string(
+    b64('{"endpoint": "cell-1.example.com", "api_key": "' .. secret .. '"} trailing')))
+  check_malformed(secret, kura.credential.from_string(
+    b64('{"endpoint": "cell-1.example.com", "api_key": "' .. secret .. '\\u0000"}')))
+  check_malformed(secret, kura.credential.from_string(
+    b64('{"endpoint": "cell-1\\u0000.example.com", "api_key": "' .. secret .. '"}')))
+end)
+
 t.test("a legacy JWT: the c and cp claims name the endpoints", function()
   local tok = jwt{ sub = "me", c = "cache.cell-9.example.com", cp = "control.cell-9.example.com" }
   local cred = assert(kura.credential.from_string(tok))
