@@ -4,27 +4,31 @@
 # < 2x the data), then into a local redis-server, beside
 # `redis-benchmark -t set -c 64 -P 1` against the same server in the same
 # run (goal: at least as fast).
-# usage: scripts/bench/warmup.sh [ITEMS]   (KURA_BUILD_DIR: the build folder;
-#        the data file is generated once in /tmp and reused)
+# With --ref REV, the warm-up into the store first runs ROUNDS times (default
+# 5) alternating with a kura built from revision REV (once, in
+# /tmp/kura-ref-REV), and prints both medians and their ratio (goal: >= 1).
+# usage: scripts/bench/warmup.sh [ITEMS] [--ref REV [--rounds N]]
+#        (KURA_BUILD_DIR: the build folder; the data file is generated once
+#        in /tmp and reused)
 set -euo pipefail
-case "${1:-}" in -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/setup.sh"
+. "$KURA_ROOT/scripts/lib/bench_ref.sh"
+root=$KURA_ROOT
 build=${KURA_BUILD_DIR:-$root/build}
-items=${1:-1000000}
+items=1000000 ref_rev="" rounds=5
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+    --ref) ref_rev=$2; shift ;;
+    --rounds) rounds=$2; shift ;;
+    *) items=$1 ;;
+  esac
+  shift
+done
 [ -x "$build/kura" ] || cmake --build "$build" -j2 --target kura
 
 # --- the data: {"key":"user:0000001","value":"<48 chars>","ttl":3600} -------
-data=/tmp/kura-warmup-$items.jsonl
-if [ ! -s "$data" ]; then
-  awk -v n="$items" 'BEGIN {
-    srand(1); al = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    for (i = 0; i < 4096; i++) base = base substr(al, int(rand() * 64) + 1, 1)
-    for (i = 0; i < n; i++)
-      printf "{\"key\":\"user:%07d\",\"value\":\"%s\",\"ttl\":3600}\n", i,
-             substr(base, (i * 7) % 4000 + 1, 48)
-  }' > "$data.tmp"
-  mv "$data.tmp" "$data"
-fi
+data=$(bench_jsonl_data "$items")
 bytes=$(stat -c %s "$data")
 echo "data: $data, $items items, $(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }') MB"
 
@@ -38,7 +42,7 @@ kura_warm() {
   if [ "${*: -1}" = skip ]; then skip=skip; set -- "${@:1:$#-1}"; fi
   local conc=${*: -1}
   set -- "${@:1:$#-1}"
-  KURA_LUA_PATH=$root/lua "$build/kura" run "$@" - "$data" "$conc" $skip <<'LUA'
+  KURA_LUA_PATH=${KURA_LIB:-$root/lua} "${KURA_BIN:-$build/kura}" run "$@" - "$data" "$conc" $skip <<'LUA'
 local function status_kb(field)
   local f = assert(io.open("/proc/self/status"))
   local v = f:read("a"):match(field .. ":%s*(%d+)")
@@ -54,6 +58,27 @@ print(stats.loaded, stats.failed, string.format("%.3f", stats.seconds),
       string.format("%.0f", (stats.loaded + stats.skipped) / (os.clock() - cpu0)))
 LUA
 }
+
+# --ref: the warm-up into the store, this kura and the reference in turns.
+if [ -n "$ref_rev" ]; then
+  ref=$(bench_ref_kura "$ref_rev")
+  for r in $(seq "$rounds"); do
+    kura_warm 64 | awk '{ print "kura", $4, $7 }'
+    KURA_BIN=$ref KURA_LIB=$(dirname "$ref")/../lua kura_warm 64 | awk '{ print "ref", $4, $7 }'
+  done | awk -v rev="$ref_rev" -v n="$rounds" '
+    function median(list,   k, a, i, j, t) {
+      k = split(list, a, " ")
+      for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+    }
+    { wall[$1] = wall[$1] " " $2; cpu[$1] = cpu[$1] " " $3 }
+    END {
+      kw = median(wall["kura"]); rw = median(wall["ref"]); kc = median(cpu["kura"]); rc = median(cpu["ref"])
+      printf("memory, median of %d alternated runs: kura %.0f items/s (%.0f per CPU second), " \
+             "reference %s %.0f items/s (%.0f per CPU second)\n", n, kw, kc, rev, rw, rc)
+      printf("=> kura / reference = %.2fx wall, %.2fx CPU\n", (rw > 0) ? kw / rw : 0, (rc > 0) ? kc / rc : 0)
+    }'
+fi
 
 read -r loaded failed secs rate rss0 peak cpu < <(kura_warm 64)
 echo "memory: $loaded loaded, $failed failed in $secs s: $rate items/s ($cpu per CPU second)"
