@@ -210,7 +210,9 @@ static void collect_one(void *ud, size_t i, const void *val, size_t vlen)
   co->offs[i] = SIZE_MAX;
   if (!val || co->err)
     return;
-  if (co->used + vlen > co->cap) {
+  /* A hit makes the arena even when its value is empty: a hit's pointer is
+   * never NULL (NULL is a miss, and NULL + 0 is no pointer). */
+  if (!co->arena || co->used + vlen > co->cap) {
     size_t cap = co->cap ? co->cap : 1024;
     while (cap < co->used + vlen)
       cap *= 2;

@@ -629,13 +629,7 @@ static void mg_submit(void *state, const kr_request *req, kr_client_cb cb, void 
   if (b->closing) {
     set_err(o, KURA_ECANCELLED, "the client is closed");
     defer(o);
-  } else if (req->op == KR_OP_GET_BATCH || req->op == KR_OP_SET_BATCH) {
-    if (req->n == 0) { /* nothing to ask: an empty answer, from the loop */
-      defer(o);
-    } else if (send_op(o)) {
-      defer(o);
-    }
-  } else if (send_op(o)) {
+  } else if (send_op(o)) { /* an empty batch too: the server still checks the cache */
     defer(o);
   }
 }

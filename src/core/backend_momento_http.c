@@ -365,9 +365,27 @@ static int batch_arrays(mop *o)
   return 0;
 }
 
+/* The answer to an empty batch's probe: only whether the cache exists
+ * counts (a missing item is fine). */
+static void on_probe(void *udata, const kr_http_response *res)
+{
+  msub *s = udata;
+  mop *o = s->op;
+  classify(o, res);
+  op_complete(o);
+}
+
 static void submit_batch(mop *o)
 {
   const kr_request *r = o->req;
+  if (r->n == 0) {
+    /* Nothing to read or write, but a missing cache is NOT_FOUND_ERROR as on
+     * every backend: a GET of an arbitrary key asks (the HTTP API has no
+     * other way to name a cache). */
+    if (send_call(o, &o->subs[0], "GET", "kura-probe", 10, NULL, 0, 0, on_probe))
+      defer(o);
+    return;
+  }
   if (batch_arrays(o)) {
     set_err(o, KURA_ENOMEM, "%s: %s", call_name(r), "out of memory");
     defer(o);
@@ -396,7 +414,7 @@ static void mh_submit(void *state, const kr_request *req, kr_client_cb cb, void 
   mbe *b = state;
   int batch = req->op == KR_OP_KEYS_EXIST || req->op == KR_OP_GET_BATCH ||
               req->op == KR_OP_SET_BATCH;
-  mop *o = op_new(b, req, cb, udata, batch ? req->n : 1);
+  mop *o = op_new(b, req, cb, udata, batch && req->n ? req->n : 1);
   if (!o) {
     kr_result res = {.err = KURA_ENOMEM, .msg = "out of memory"};
     cb(udata, req, &res); /* no memory even to defer: the one inline failure */

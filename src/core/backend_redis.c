@@ -176,6 +176,12 @@ static void finish(rop *o)
   op_free(o);
 }
 
+/* Whether r names its keys in keys[0..n) (maybe none) rather than in key. */
+static int is_batch(const kr_request *r)
+{
+  return r->op == KR_OP_KEYS_EXIST || r->op == KR_OP_GET_BATCH || r->op == KR_OP_SET_BATCH;
+}
+
 static void set_err(rop *o, int err, const char *fmt, const char *detail)
 {
   if (o->err)
@@ -185,7 +191,7 @@ static void set_err(rop *o, int err, const char *fmt, const char *detail)
   char k[64];
   kr_format_key(k, sizeof k, r->key, r->klen);
   int n = snprintf(o->msg, sizeof o->msg, "%s of ", kr_op_name(r->op));
-  if (r->op < KR_OP_CREATE_CACHE && !r->n && n > 0 && (size_t)n < sizeof o->msg)
+  if (r->op < KR_OP_CREATE_CACHE && !is_batch(r) && n > 0 && (size_t)n < sizeof o->msg)
     n += snprintf(o->msg + n, sizeof o->msg - (size_t)n, "key '%s' in ", k);
   if (r->op != KR_OP_LIST_CACHES && n > 0 && (size_t)n < sizeof o->msg)
     n += snprintf(o->msg + n, sizeof o->msg - (size_t)n, "cache '%.*s': ",
@@ -394,12 +400,16 @@ static int send_key_cmd(rop *o, const char *cmd, const void *key, size_t klen,
   return send_tagged(o, &a, 1, sub);
 }
 
-/* The keys of the request: its batch, or its one key. */
+/* The keys of the request: its batch (maybe empty), or its one key. The op
+ * says which: an empty batch is no single key. */
 static size_t req_keys(const kr_request *r, const void *const **keys, const size_t **klens)
 {
-  *keys = r->n ? r->keys : &r->key;
-  *klens = r->n ? r->klens : &r->klen;
-  return r->n ? r->n : 1;
+  if (!is_batch(r)) {
+    *keys = &r->key, *klens = &r->klen;
+    return 1;
+  }
+  *keys = r->keys, *klens = r->klens;
+  return r->n;
 }
 
 /* cmd key per key of the request, each its own command. */
@@ -473,7 +483,7 @@ static int send_sets(rop *o)
 {
   const kr_request *r = o->req;
   int rc = send_check(o);
-  if (!r->n)
+  if (r->op == KR_OP_SET) /* an empty set_batch sends the check alone */
     return rc ? rc : send_key_cmd(o, "PSETEX", r->key, r->klen, r->val, r->vlen, r->ttl_ms, NULL);
   for (size_t i = 0; i < r->n && !rc; i++)
     rc = send_key_cmd(o, "PSETEX", r->keys[i], r->klens[i], r->vals[i], r->vlens[i],

@@ -455,6 +455,8 @@ static pending *pending_new(kr_client *c, const kr_request *r)
   *d = *r;
   if (r->n) /* first: its arrays need the alignment the record has */
     request_copy_batch(d, r, &at);
+  else /* the caller's arrays are gone once submit returns: point nowhere */
+    d->keys = NULL, d->klens = NULL, d->vals = NULL, d->vlens = NULL, d->ttls = NULL;
   d->cache = copy_bytes(&at, r->cache, r->cache_len);
   d->key = copy_bytes(&at, r->key, r->klen);
   d->val = copy_bytes(&at, r->val, r->vlen);

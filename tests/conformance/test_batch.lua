@@ -46,6 +46,29 @@ C.test(P, "get_batch on no keys and on all misses", function(c, cache)
   t.eq(C.count(r), 0)
 end)
 
+-- A hit whose value is empty is a hit, also when no other hit has a value
+-- (the memory backend once read its empty value area as "no value").
+C.test(P, "get_batch: empty values are hits, also when they are the only hits", function(c, cache)
+  t.eq(c:set(cache, "e1", ""), true)
+  t.eq(c:set(cache, "e2", ""), true)
+  local r = c:get_batch(cache, { "e1", "missing", "e2" })
+  t.eq(C.count(r), 2)
+  t.eq(r.e1, "")
+  t.eq(r.e2, "")
+  r = c:get_batch(cache, { "e1" })
+  t.eq(r, { e1 = "" })
+end)
+
+-- The empty key is a key like any other, in batches too.
+C.test(P, "the empty key and empty values in batches", function(c, cache)
+  t.eq(c:set_batch(cache, { [""] = "v", e = "" }), true)
+  t.eq(c:get(cache, ""), "v")
+  t.eq(c:get_batch(cache, { "", "e" }), { [""] = "v", e = "" })
+  t.eq(c:keys_exist(cache, { "", "e", "x" }), { true, true, false })
+  t.eq(c:set_batch(cache, { { key = "", value = "" } }), true)
+  t.eq(c:get_batch(cache, { "" }), { [""] = "" })
+end)
+
 C.test(P, "get_batch of many keys", function(c, cache)
   local keys = {}
   for i = 1, 1000 do
@@ -112,6 +135,16 @@ C.test(P, "set_batch overwrites and of an empty table", function(c, cache)
   t.eq(c:get(cache, "a"), "new")
 end)
 
+-- An empty batch writes nothing: no item appears under the empty key (a
+-- Redis Cluster once got `PSETEX <cache's prefix> <ttl> ""` from it).
+C.test(P, "an empty set_batch writes nothing", function(c, cache)
+  t.eq(c:set_batch(cache, {}), true)
+  t.eq(c:set_batch(cache, {}, 30), true)
+  t.is_nil(c:get(cache, ""))
+  t.eq(c:keys_exist(cache, { "" }), { false })
+  t.eq(c:get_batch(cache, { "" }), {})
+end)
+
 C.test(P, "set_batch of many items, read back by get_batch", function(c, cache)
   local items, keys = {}, {}
   for i = 1, 500 do
@@ -126,8 +159,11 @@ C.test(P, "set_batch of many items, read back by get_batch", function(c, cache)
   for i = 1, 500 do t.eq(ex[i], true) end
 end)
 
-C.test(P, "batch calls on a missing cache: NOT_FOUND_ERROR", function(c, cache)
+C.test(P, "batch calls on a missing cache: NOT_FOUND_ERROR, empty ones too", function(c, cache)
   local m = cache .. "-missing"
+  C.check_err_at("keys_exist {}", "NOT_FOUND_ERROR", c:keys_exist(m, {}))
+  C.check_err_at("get_batch {}", "NOT_FOUND_ERROR", c:get_batch(m, {}))
+  C.check_err_at("set_batch {}", "NOT_FOUND_ERROR", c:set_batch(m, {}))
   C.check_err_at("keys_exist", "NOT_FOUND_ERROR", c:keys_exist(m, { "a" }))
   C.check_err_at("get_batch", "NOT_FOUND_ERROR", c:get_batch(m, { "a" }))
   C.check_err_at("set_batch map", "NOT_FOUND_ERROR", c:set_batch(m, { a = "1" }))
