@@ -462,10 +462,45 @@ static const void *elem_bytes(lua_State *L, int anchor, int arg, const char *wha
   return p;
 }
 
+/* A key of a table as a message shows it: 'name', 12, or its type. */
+static void describe_key(lua_State *L, int idx, char *out, size_t cap)
+{
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    size_t len;
+    const char *k = lua_tolstring(L, idx, &len);
+    char shown[64];
+    kr_format_key(shown, sizeof shown, k, len);
+    snprintf(out, cap, "'%s'", shown);
+  } else if (lua_type(L, idx) == LUA_TNUMBER) {
+    snprintf(out, cap, "%s", lua_tostring(L, idx)); /* a copy: the key is not touched */
+  } else {
+    snprintf(out, cap, "a %s", luaL_typename(L, idx));
+  }
+}
+
+/* Whether the table at idx, read as an array of n elements (its length),
+ * holds any other key: 1 with that key described in out. */
+static int array_extra(lua_State *L, int idx, size_t n, char *out, size_t cap)
+{
+  for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+    if (lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 &&
+        (lua_Unsigned)lua_tointeger(L, -2) <= (lua_Unsigned)n)
+      continue;
+    lua_pushvalue(L, -2); /* lua_tostring must not change the key next() reads */
+    describe_key(L, lua_gettop(L), out, cap);
+    lua_pop(L, 3);
+    return 1;
+  }
+  return 0;
+}
+
+/* keys_exist, get_batch: keys is an array of keys. Another entry (a map
+ * part) is INVALID_ARGUMENT_ERROR: it would be ignored. */
 static int op_keys(lua_State *L, lclient *lc, const char *cache, size_t clen, int a,
                    enum kr_op opcode)
 {
   barrays b;
+  char extra[96];
   luaL_checktype(L, a, LUA_TTABLE);
   size_t n = lua_rawlen(L, a);
   batch_alloc(L, n, &b);
@@ -474,6 +509,9 @@ static int op_keys(lua_State *L, lclient *lc, const char *cache, size_t clen, in
     lua_rawgeti(L, a, (lua_Integer)i + 1);
     b.keys[i] = elem_bytes(L, anchor, a, "key", (lua_Integer)i + 1, &b.klens[i]);
   }
+  if (array_extra(L, a, n, extra, sizeof extra))
+    return push_error(L, KURA_EINVAL, lua_pushfstring(L, "%s: keys must be an array of keys; "
+                      "the table also has the key %s", kr_op_name(opcode), extra));
   REQ(opcode);
   req.n = n, req.keys = b.keys, req.klens = b.klens;
   return run(L, lc, &req);
@@ -489,24 +527,51 @@ static int op_get_batch(lua_State *L, lclient *lc, const char *cache, size_t cle
   return op_keys(L, lc, cache, clen, a, KR_OP_GET_BATCH);
 }
 
-/* set_batch items as an array of {key=, value=, ttl=}: fills b; returns
- * KURA_EINVAL (message in msg unless NULL) for a bad ttl. */
+/* The fields of the item table on top: only key, value and ttl. 0, or
+ * KURA_EINVAL with the first other one in msg. */
+static int item_fields(lua_State *L, lua_Integer ix, char *msg, size_t cap)
+{
+  int item = lua_gettop(L);
+  for (lua_pushnil(L); lua_next(L, item); lua_pop(L, 1)) {
+    const char *f = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    if (strcmp(f, "key") == 0 || strcmp(f, "value") == 0 || strcmp(f, "ttl") == 0)
+      continue;
+    char what[80];
+    lua_pushvalue(L, -2);
+    describe_key(L, lua_gettop(L), what, sizeof what);
+    lua_pop(L, 3);
+    snprintf(msg, cap, "set_batch: item #%lld has the field %s; an item has only key, "
+             "value and ttl", (long long)ix, what);
+    return KURA_EINVAL;
+  }
+  return 0;
+}
+
+/* set_batch items as an array of {key=, value=, ttl=}: fills b. Types
+ * raise; values (a bad ttl, an unknown field) return KURA_EINVAL with the
+ * first one in msg (when msg is not NULL), once every item's types are
+ * checked. */
 static int items_array(lua_State *L, int a, size_t n, barrays *b, int anchor,
                        char *msg, size_t cap)
 {
   int bad = 0;
   for (size_t i = 0; i < n; i++) {
     lua_Integer ix = (lua_Integer)i + 1;
+    char m[256];
     if (lua_rawgeti(L, a, ix) != LUA_TTABLE)
       luaL_argerror(L, a, lua_pushfstring(L, "item #%I: table expected", ix));
     lua_getfield(L, -1, "key");
     b->keys[i] = elem_bytes(L, anchor, a, "key of item", ix, &b->klens[i]);
     lua_getfield(L, -1, "value");
     b->vals[i] = elem_bytes(L, anchor, a, "value of item", ix, &b->vlens[i]);
+    if (!bad && item_fields(L, ix, m, sizeof m)) {
+      bad = KURA_EINVAL;
+      if (msg)
+        snprintf(msg, cap, "%s", m);
+    }
     lua_getfield(L, -1, "ttl");
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TNUMBER)
       luaL_argerror(L, a, lua_pushfstring(L, "ttl of item #%I: number expected", ix));
-    char m[96];
     if (arg_ttl(L, lua_gettop(L), &b->ttls[i], m, sizeof m) && !bad) {
       bad = KURA_EINVAL;
       if (msg)
@@ -514,30 +579,49 @@ static int items_array(lua_State *L, int a, size_t n, barrays *b, int anchor,
     }
     lua_pop(L, 2);
   }
-  return bad; /* every item's types are checked before a bad ttl is reported */
+  return bad;
 }
 
-/* set_batch items as a map key -> value. */
-static void items_map(lua_State *L, int a, barrays *b, int anchor)
+/* set_batch items as a map key -> value: fills b. A key that is not a
+ * string (a number would be ambiguous with the array form) returns
+ * KURA_EINVAL with msg, once every value's type is checked. */
+static int items_map(lua_State *L, int a, barrays *b, int anchor, char *msg, size_t cap)
 {
   size_t i = 0;
+  int bad = 0;
   lua_pushnil(L);
   while (lua_next(L, a)) {
+    if (lua_type(L, -2) != LUA_TSTRING && !bad) {
+      char what[80];
+      lua_pushvalue(L, -2);
+      describe_key(L, lua_gettop(L), what, sizeof what);
+      lua_pop(L, 1);
+      bad = KURA_EINVAL;
+      if (msg)
+        snprintf(msg, cap, "set_batch: a map of items has string keys, not the key %s (or "
+                 "give an array of {key=, value=, ttl=} items)", what);
+    }
     lua_pushvalue(L, -2); /* a copy of the key: elem_bytes pops it */
-    b->keys[i] = elem_bytes(L, anchor, a, "key", (lua_Integer)i + 1, &b->klens[i]);
+    b->keys[i] = bad ? "" : elem_bytes(L, anchor, a, "key", (lua_Integer)i + 1, &b->klens[i]);
+    if (bad)
+      lua_pop(L, 1);
     b->vals[i] = elem_bytes(L, anchor, a, "value", (lua_Integer)i + 1, &b->vlens[i]);
     b->ttls[i] = 0;
     i++;
   }
+  return bad;
 }
 
+/* items: an array of {key=, value=, ttl=} (items[1] is a table) or a map
+ * key -> value; a table that mixes the two is INVALID_ARGUMENT_ERROR, as
+ * the entries of one form would be ignored. */
 static int op_set_batch(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
 {
   barrays b;
-  char msg[192];
+  char msg[320], extra[96];
   luaL_checktype(L, a, LUA_TTABLE);
   REQ(KR_OP_SET_BATCH);
-  int bad_ttl = arg_ttl(L, a + 1, &req.ttl_ms, msg, sizeof msg);
+  int bad = arg_ttl(L, a + 1, &req.ttl_ms, msg, sizeof msg);
   int is_array = lua_rawgeti(L, a, 1) == LUA_TTABLE;
   lua_pop(L, 1);
   size_t n = 0;
@@ -550,10 +634,15 @@ static int op_set_batch(lua_State *L, lclient *lc, const char *cache, size_t cle
   batch_alloc(L, n, &b);
   int anchor = lua_gettop(L);
   if (is_array)
-    bad_ttl |= items_array(L, a, n, &b, anchor, bad_ttl ? NULL : msg, sizeof msg);
+    bad |= items_array(L, a, n, &b, anchor, bad ? NULL : msg, sizeof msg);
   else
-    items_map(L, a, &b, anchor);
-  if (bad_ttl)
+    bad |= items_map(L, a, &b, anchor, bad ? NULL : msg, sizeof msg);
+  if (!bad && is_array && array_extra(L, a, n, extra, sizeof extra)) {
+    snprintf(msg, sizeof msg, "set_batch: items mix an array of {key=, value=} items with the "
+             "key %s", extra);
+    bad = KURA_EINVAL;
+  }
+  if (bad)
     return push_error(L, KURA_EINVAL, msg);
   req.n = n, req.keys = b.keys, req.klens = b.klens;
   req.vals = b.vals, req.vlens = b.vlens, req.ttls = b.ttls;

@@ -189,6 +189,37 @@ C.test(P, "batch calls raise on wrong types", function(c, cache)
   t.is_nil(c:get(cache, "a"))
 end)
 
+-- A table whose entries would be ignored is a mistake the call reports:
+-- items are {key=, value=, ttl=} only; a map of items has string keys; an
+-- array of items (or of keys) has no other entries. Nothing is written.
+C.test(P, "batch tables with entries that would be ignored: INVALID_ARGUMENT_ERROR", function(c, cache)
+  local function bad(what, text, v, err)
+    err = C.check_err_at(what, "INVALID_ARGUMENT_ERROR", v, err)
+    t.ok(err.message:find(text, 1, true), what .. ": " .. err.message)
+  end
+  bad("mixed", "mix an array of {key=, value=} items with the key 'other'",
+      c:set_batch(cache, { { key = "a", value = "1" }, other = "v" }))
+  bad("unknown field", "item #2 has the field 'tll'",
+      c:set_batch(cache, { { key = "b", value = "1" }, { key = "a", value = "1", tll = 5 } }))
+  bad("field 1", "item #1 has the field 1",
+      c:set_batch(cache, { { key = "a", value = "1", "extra" } }))
+  bad("number key", "a map of items has string keys, not the key 5",
+      c:set_batch(cache, { [5] = "x" }))
+  bad("array of strings", "a map of items has string keys, not the key 1",
+      c:set_batch(cache, { "a", "b" }))
+  bad("boolean key", "not the key a boolean", c:set_batch(cache, { [true] = "x", a = "1" }))
+  bad("mixed map", "string keys", c:set_batch(cache, { a = "1", [2] = "x" }))
+  for _, k in ipairs({ "a", "b", "other", "5", "1" }) do t.is_nil(c:get(cache, k), k) end
+  bad("get_batch map part", "get_batch: keys must be an array of keys; the table also has the key 'x'",
+      c:get_batch(cache, { "a", x = "b" }))
+  bad("keys_exist map part", "the key 'x'", c:keys_exist(cache, { "a", x = "b" }))
+  bad("keys_exist index 0", "the key 0", c:keys_exist(cache, { [0] = "z", "a" }))
+  -- the checks come after the types: a wrong type still raises
+  t.raises(function() c:set_batch(cache, { { key = "a", value = true }, x = 1 }) end,
+           "bad argument")
+  t.raises(function() c:set_batch(cache, { [5] = true }) end, "bad argument")
+end)
+
 C.test(P, "batch size limits: INVALID_ARGUMENT_ERROR", function(c, cache)
   local long = string.rep("k", 64 * 1024 + 1)
   C.check_err_at("set_batch long key", "INVALID_ARGUMENT_ERROR",
