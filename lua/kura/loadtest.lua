@@ -723,7 +723,8 @@ function M.run(o)
   local warm = (not st.counting) and kura.after(cfg.warmup, function() start_counting(st) end)
   local ticker = kura.every(1, function() on_tick(st) end)
   -- The end of a timed run, seen even by VUs whose calls wait on a network.
-  local ender = st.t_end < huge and kura.after(st.t_end - now(), function() st.stop = true end)
+  local ender = st.t_end < huge and
+                kura.after(math.max(0, st.t_end - now()), function() st.stop = true end)
   local tasks = start_vus(st, vu_body(st, handle))
   for _, t in ipairs(tasks) do t:join() end
   st.stop = true

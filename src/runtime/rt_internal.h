@@ -126,5 +126,10 @@ uint64_t kr_deadline(double seconds);
 void kr_timer_open(lua_State *L);
 /* kura.after / kura.every: (seconds, fn) on the stack; pushes the timer. */
 int kr_timer_start(lua_State *L, int repeat);
+/* Argument arg as a duration in seconds for kura.sleep/after/every: a
+ * number (else a type error), finite and >= min (else an argument error
+ * that says so: NaN, negatives and infinity are mistakes, not "at once" or
+ * "never"). */
+double kr_check_seconds(lua_State *L, int arg, double min);
 
 #endif

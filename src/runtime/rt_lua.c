@@ -23,10 +23,11 @@ static int l_spawn(lua_State *L)
   return 1;
 }
 
-/* kura.sleep(seconds): suspends the task; 0 lets the other ready tasks run. */
+/* kura.sleep([seconds]): suspends the task; 0 (or none) lets the other
+ * ready tasks run. */
 static int l_sleep(lua_State *L)
 {
-  double s = luaL_optnumber(L, 1, 0);
+  double s = lua_isnoneornil(L, 1) ? 0 : kr_check_seconds(L, 1, 0);
   return kr_task_sleep(L, s);
 }
 

@@ -192,16 +192,25 @@ static void timer_fire(kr_runtime *rt, kr_timeout *to)
   lua_pop(L, 1); /* the timer */
 }
 
+double kr_check_seconds(lua_State *L, int arg, double min)
+{
+  if (lua_type(L, arg) != LUA_TNUMBER)
+    luaL_typeerror(L, arg, "number"); /* "5" too: a duration is a number */
+  double s = lua_tonumber(L, arg);
+  if (!(s >= min) || isinf(s))
+    luaL_argerror(L, arg, lua_pushfstring(L, "seconds must be a finite number >= %s, got %s",
+                                          min > 0 ? "0.001" : "0", lua_tostring(L, arg)));
+  return s;
+}
+
 int kr_timer_start(lua_State *L, int repeat)
 {
   kr_runtime *rt = kr_runtime_from_lua(L);
-  double s = luaL_checknumber(L, 1);
+  double s = kr_check_seconds(L, 1, repeat ? 0.001 : 0);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   const char *name = repeat ? "kura.every" : "kura.after";
   if (!rt || rt->closing)
     return luaL_error(L, "%s: no kura runtime runs this Lua state", name);
-  if (repeat && !(s >= 0.001))
-    return luaL_argerror(L, 1, "the interval must be at least 0.001 seconds");
   kr_timer *tm = lua_newuserdatauv(L, sizeof *tm, 1);
   memset(tm, 0, sizeof *tm);
   tm->rt = rt;

@@ -82,8 +82,36 @@ end)
 t.test("wrong arguments raise", function()
   t.raises(function() kura.after("x", print) end, "number expected")
   t.raises(function() kura.after(1) end, "function expected")
-  t.raises(function() kura.every(0, print) end, "interval")
-  t.raises(function() kura.every(-1, print) end, "interval")
+  t.raises(function() kura.every(0, print) end, ">= 0.001")
+  t.raises(function() kura.every(-1, print) end, ">= 0.001")
+end)
+
+-- Durations: a number (a numeric string is a type error), finite, >= 0
+-- (kura.every: >= 0.001). NaN once meant "at once" and a negative delay
+-- "now"; neither may pass without a word. Nothing is scheduled then.
+t.test("NaN, negative, infinite and string durations raise, naming the value", function()
+  local fired = false
+  local function fn() fired = true end
+  for _, call in ipairs({ kura.sleep, function(s) return kura.after(s, fn) end,
+                          function(s) return kura.every(s, fn) end }) do
+    t.raises(function() call("1") end, "number expected, got string")
+    t.raises(function() call({}) end, "number expected, got table")
+    t.raises(function() call(true) end, "number expected, got boolean")
+    t.raises(function() call(0 / 0) end, "finite number >= 0%.?0?0?1?, got [-]?nan")
+    t.raises(function() call(-1) end, "finite number >= 0%.?0?0?1?, got %-1")
+    t.raises(function() call(-0.5) end, "got %-0%.5")
+    t.raises(function() call(math.huge) end, "got inf")
+    t.raises(function() call(-math.huge) end, "got %-inf")
+  end
+  t.raises(function() kura.every(0.0001, fn) end, ">= 0.001, got 0.0001")
+  kura.sleep(0.02)
+  t.eq(fired, false)
+  kura.sleep(0)  -- 0 and no argument stay valid: a turn for the others
+  kura.sleep()
+  kura.sleep(nil)
+  local tm = kura.after(0, fn)
+  wait_until(function() return fired end)
+  t.eq(tm:active(), false)
 end)
 
 t.run()
