@@ -110,7 +110,10 @@ typedef struct kura_options {
   double default_ttl;          /* seconds; <= 0: $MOMENTO_TTL_SECONDS, else 60 */
 } kura_options;
 
-/* Creates a runtime. opts may be NULL (all defaults). On failure *out is NULL. */
+/* Creates a runtime. opts may be NULL (all defaults). On failure *out is NULL:
+ * KURA_EINVAL for a backend this kura does not have or cannot read (an
+ * unknown scheme, a bad port, rediss://) and for a default_ttl that is NaN
+ * or over KURA_TTL_MAX_SECONDS. */
 KURA_API int kura_runtime_new(const kura_options *opts, kura_runtime **out);
 /* Closes scripts, the shared client (pending C requests complete with
  * KURA_ECANCELLED) and, when the runtime owns it, the loop. With the host's
@@ -244,13 +247,22 @@ typedef struct kura_result {
 
 typedef void (*kura_cb)(void *udata, const kura_result *res);
 
+/* The longest TTL any call takes (and the longest default TTL and timeout),
+ * in seconds: 3,650 days, ten years. Every backend can hold it: the embedded
+ * store keeps an expiry in 40 bits of milliseconds since boot (about 34.8
+ * years), Redis and Momento take 64-bit milliseconds. A longer TTL is
+ * refused (KURA_EINVAL; in Lua INVALID_ARGUMENT_ERROR), never shortened
+ * without a word. */
+#define KURA_TTL_MAX_SECONDS 315360000
+
 /* Every call below follows one rule: it returns KURA_OK when cb will be
  * called exactly once (the memory backend calls it before returning; remote
  * backends from the loop), or a negative code when the call was refused at
  * once: cb is then never called (KURA_EINVAL for an invalid cache name, key,
  * value or TTL, with kura_client_errmsg saying which). cb may be NULL (fire
  * and forget). Keys and values are binary-safe byte strings; cache names are
- * NUL-terminated. ttl in seconds; <= 0 means the client's default TTL.
+ * NUL-terminated. ttl in seconds, at most KURA_TTL_MAX_SECONDS; <= 0 means
+ * the client's default TTL.
  * Semantics and error codes are those of LUA_API.md: an item call on a cache
  * that does not exist completes with KURA_ENOTFOUND. */
 

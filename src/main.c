@@ -7,6 +7,7 @@
 #include <lua.h>
 #include <uv.h>
 
+#include "core/client.h"
 #include "kura.h"
 #include "runtime/runtime.h"
 
@@ -26,7 +27,9 @@ static const char usage_main[] =
   "  kura --version, kura --help\n"
   "\n"
   "Exit status: 0; 1 if a task raised an error no one caught; 2 if the script\n"
-  "could not be loaded (missing file, syntax error) or the usage was wrong.\n";
+  "could not be loaded (missing file, syntax error) or the usage was wrong (an\n"
+  "unknown option or backend, a bad value; also from KURA_BACKEND or\n"
+  "MOMENTO_TTL_SECONDS), before the script runs.\n";
 
 static const char usage_run[] =
   "usage: kura run [options] FILE [args]\n"
@@ -39,8 +42,10 @@ static const char usage_run[] =
   "Options:\n"
   "  --backend URL           the shared client's backend: memory (default),\n"
   "                          redis://host:port[/db], redis-cluster://h:p,...,\n"
-  "                          momento, momento-http (default: $KURA_BACKEND)\n"
-  "  --default-ttl SECONDS   the client's default TTL (default:\n"
+  "                          momento, momento-http (default: $KURA_BACKEND);\n"
+  "                          TLS to Redis (rediss://) is not supported\n"
+  "  --default-ttl SECONDS   the client's default TTL, > 0 and at most\n"
+  "                          315360000 (ten years; default:\n"
   "                          $MOMENTO_TTL_SECONDS, else 60)\n"
   "  --momento-endpoint URL  Momento endpoint; http://host:port is plaintext\n"
   "                          (default: $KURA_MOMENTO_ENDPOINT)\n"
@@ -96,15 +101,12 @@ static int parse_option(int argc, char **argv, int *i, struct run_opts *o)
     return r;
   }
   if ((r = option_value(argc, argv, i, "--default-ttl", &v)) != 1) {
-    if (r != 0)
-      return r;
-    char *end;
-    o->cfg.default_ttl = strtod(v, &end);
-    if (*v == '\0' || *end != '\0' || !(o->cfg.default_ttl > 0)) {
-      fprintf(stderr, "kura: --default-ttl wants a number of seconds > 0, not '%s'\n", v);
+    char why[200];
+    if (r == 0 && kr_seconds_parse(v, &o->cfg.default_ttl, why, sizeof why)) {
+      fprintf(stderr, "kura: --default-ttl: %s\n", why);
       return 2;
     }
-    return 0;
+    return r;
   }
   fprintf(stderr, "kura: unknown option '%s' (see kura run --help)\n", argv[*i]);
   return 2;
@@ -137,6 +139,29 @@ static int parse_run(int argc, char **argv, int i, struct run_opts *o)
     }
     o->file = argv[i];
     o->script_index = i;
+  }
+  return -1;
+}
+
+/* The backend and default TTL of the run, from the options or the
+ * environment, checked before the script runs: a bad one is a usage error
+ * (status 2), not a failure at the script's first kura.client(). Returns -1
+ * to go on. */
+static int check_config(const struct run_opts *o)
+{
+  char why[320];
+  double ttl;
+  const char *be = o->cfg.backend, *from = "--backend", *env;
+  if (!be && (env = getenv("KURA_BACKEND")) && *env)
+    be = env, from = "KURA_BACKEND";
+  if (be && kr_backend_check(be, why, sizeof why)) {
+    fprintf(stderr, "kura: %s: %s\n", from, why);
+    return 2;
+  }
+  if (!(o->cfg.default_ttl > 0) && (env = getenv("MOMENTO_TTL_SECONDS")) && *env &&
+      kr_seconds_parse(env, &ttl, why, sizeof why)) {
+    fprintf(stderr, "kura: MOMENTO_TTL_SECONDS: %s\n", why);
+    return 2;
   }
   return -1;
 }
@@ -217,5 +242,7 @@ int main(int argc, char **argv)
   if (strcmp(cmd, "bench") == 0)
     return bench(argc, argv);
   int r = parse_run(argc, argv, strcmp(cmd, "run") == 0 ? 2 : 1, &o);
+  if (r < 0)
+    r = check_config(&o);
   return r >= 0 ? r : run(argc, argv, &o);
 }

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backend_redis.h"
+#include "core/json.h"
+
 /* A request handed to a remote backend: the client's own copy (the caller's
  * memory is gone once submit returns), its deadline and attempt count. It
  * lives until the backend completes its current attempt, which may be after
@@ -142,13 +145,29 @@ int kr_should_retry(enum kr_op op, int err, int attempt, int max_attempts)
 
 int kr_seconds_to_ms(double seconds, uint64_t *out)
 {
-  if (!(seconds > 0) || isinf(seconds))
-    return KURA_EINVAL; /* also NaN */
-  double ms = seconds * 1000.0;
-  if (ms > 9.0e15) /* beyond any clock: treat as "very long" */
-    ms = 9.0e15;
-  uint64_t v = (uint64_t)llround(ms);
+  if (!(seconds > 0 && seconds <= KURA_TTL_MAX_SECONDS))
+    return KURA_EINVAL; /* also NaN and infinities */
+  uint64_t v = (uint64_t)llround(seconds * 1000.0);
   *out = v ? v : 1;
+  return 0;
+}
+
+int kr_seconds_parse(const char *text, double *out, char *msg, size_t cap)
+{
+  kr_json j;
+  kr_json_init(&j, text, strlen(text));
+  kr_json_tok tok = *text == ' ' ? KR_JSON_ERROR : kr_json_next(&j);
+  double s = tok == KR_JSON_INT ? (double)j.i : j.d;
+  uint64_t ms;
+  if ((tok != KR_JSON_INT && tok != KR_JSON_FLOAT) || kr_json_next(&j) != KR_JSON_END ||
+      kr_seconds_to_ms(s, &ms)) {
+    char shown[64];
+    kr_format_key(shown, sizeof shown, text, strlen(text));
+    snprintf(msg, cap, "'%s' is not a number of seconds > 0 and <= %d (ten years), "
+             "such as 60 or 0.5", shown, KURA_TTL_MAX_SECONDS);
+    return KURA_EINVAL;
+  }
+  *out = s;
   return 0;
 }
 
@@ -244,6 +263,15 @@ static int check_item(kr_client *c, const kr_request *r, const void *key,
   return 0;
 }
 
+/* A TTL past KURA_TTL_MAX_SECONDS (a C host can pass any ttl_ms). */
+static int check_ttl(kr_client *c, uint64_t ttl_ms)
+{
+  if (ttl_ms <= KR_TTL_MAX_MS)
+    return 0;
+  return kr_client_fail(c, KURA_EINVAL, "ttl of %llu ms is over the maximum of %d s (ten years)",
+                        (unsigned long long)ttl_ms, KURA_TTL_MAX_SECONDS);
+}
+
 static int check_batch(kr_client *c, const kr_request *r)
 {
   if (r->n && (!r->keys || !r->klens))
@@ -253,6 +281,8 @@ static int check_batch(kr_client *c, const kr_request *r)
   for (size_t i = 0; i < r->n; i++) {
     size_t vlen = r->op == KR_OP_SET_BATCH ? r->vlens[i] : 0;
     int rc = check_item(c, r, r->keys[i], r->klens[i], vlen);
+    if (!rc && r->op == KR_OP_SET_BATCH && r->ttls)
+      rc = check_ttl(c, r->ttls[i]);
     if (rc)
       return rc;
   }
@@ -284,6 +314,8 @@ int kr_client_validate(kr_client *c, const kr_request *r)
       c->name_ok_len = r->cache_len;
     }
   }
+  if (check_ttl(c, r->ttl_ms))
+    return KURA_EINVAL;
   switch (r->op) {
   case KR_OP_CREATE_CACHE:
   case KR_OP_DELETE_CACHE:
@@ -505,15 +537,35 @@ static const struct {
   const char *prefix; /* "memory" exactly, or a URL scheme with "://" */
   int exact;
   const char *name;
-  const kr_backend_ops *ops; /* NULL: not built into this kura yet */
+  const kr_backend_ops *ops; /* NULL: not in this kura (why: `missing`) */
+  const char *missing;
 } backends[] = {
-  {"memory", 1, "memory", &kr_backend_memory_ops},
-  {"redis://", 0, "redis", &kr_backend_redis_ops},
-  {"rediss://", 0, "redis", NULL},
-  {"redis-cluster://", 0, "redis-cluster", &kr_backend_redis_cluster_ops},
-  {"momento", 1, "momento", &kr_backend_momento_ops},
-  {"momento-http", 1, "momento-http", &kr_backend_momento_http_ops},
+  {"memory", 1, "memory", &kr_backend_memory_ops, NULL},
+  {"redis://", 0, "redis", &kr_backend_redis_ops, NULL},
+  {"rediss://", 0, "redis", NULL,
+   "TLS to Redis (rediss://) is not supported: use redis:// on a trusted network, "
+   "or reach a TLS-only server through a local tunnel (stunnel, spiped)"},
+  {"redis-cluster://", 0, "redis-cluster", &kr_backend_redis_cluster_ops, NULL},
+  {"momento", 1, "momento", &kr_backend_momento_ops, NULL},
+  {"momento-http", 1, "momento-http", &kr_backend_momento_http_ops, NULL},
 };
+
+/* spec for a message: what comes between the scheme and an '@' (a user and
+ * password, "redis://user:pass@host") shows as "***", even in a mistyped
+ * URL; other bytes as kr_format_key shows them. */
+static void shown_spec(char *out, size_t cap, const char *spec)
+{
+  const char *at = strrchr(spec, '@'), *colon = strchr(spec, ':');
+  char redacted[512];
+  if (at) {
+    const char *from = colon && colon < at ? colon + 1 : spec;
+    while (from < at && *from == '/')
+      from++;
+    snprintf(redacted, sizeof redacted, "%.*s***%s", (int)(from - spec), spec, at);
+    spec = redacted;
+  }
+  kr_format_key(out, cap, spec, strlen(spec));
+}
 
 static int find_backend(const char *spec, const kr_backend_ops **ops, char *err, size_t errlen)
 {
@@ -523,17 +575,39 @@ static int find_backend(const char *spec, const kr_backend_ops **ops, char *err,
                           : strncmp(spec, backends[i].prefix, n) != 0)
       continue;
     if (!backends[i].ops) {
-      snprintf(err, errlen, "backend '%s' is not built into this kura yet", backends[i].name);
+      snprintf(err, errlen, "%s", backends[i].missing);
       return KURA_EINVAL;
     }
     *ops = backends[i].ops;
     return 0;
   }
   char shown[64];
-  kr_format_key(shown, sizeof shown, spec, strlen(spec));
+  shown_spec(shown, sizeof shown, spec);
   snprintf(err, errlen,
            "unknown backend '%s' (expected memory, redis://host:port, "
            "redis-cluster://host:port,..., momento or momento-http)", shown);
+  return KURA_EINVAL;
+}
+
+int kr_backend_check(const char *spec, char *err, size_t errlen)
+{
+  const kr_backend_ops *ops = NULL;
+  int rc = find_backend(spec, &ops, err, errlen);
+  if (rc || (ops != &kr_backend_redis_ops && ops != &kr_backend_redis_cluster_ops))
+    return rc;
+  kr_rurl u;
+  rc = kr_rurl_parse(spec, &u);
+  volatile char *pass = u.pass; /* the password: wiped */
+  for (size_t i = 0; i < sizeof u.pass; i++)
+    pass[i] = 0;
+  if (rc == 0)
+    return 0;
+  char shown[96];
+  shown_spec(shown, sizeof shown, spec);
+  snprintf(err, errlen, "bad backend URL '%s': expected %s (a port is 1-65535%s)", shown,
+           ops == &kr_backend_redis_ops ? "redis://[[user]:password@]host[:port][/db]"
+                                        : "redis-cluster://[[user]:password@]host[:port][,host[:port]]...",
+           ops == &kr_backend_redis_ops ? ", db a number" : "");
   return KURA_EINVAL;
 }
 

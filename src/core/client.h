@@ -193,9 +193,21 @@ int kr_err_transient(int err);
 /* Whether a call that failed with err on attempt `attempt` (1-based) is sent
  * again, with at most max_attempts in all. */
 int kr_should_retry(enum kr_op op, int err, int attempt, int max_attempts);
-/* Seconds -> milliseconds for a TTL or timeout: KURA_EINVAL for <= 0, NaN or
- * infinity; fractions round to the nearest ms, at least 1. */
+#define KR_TTL_MAX_MS ((uint64_t)KURA_TTL_MAX_SECONDS * 1000u)
+/* Seconds -> milliseconds for a TTL or timeout: KURA_EINVAL for <= 0, NaN,
+ * infinity or more than KURA_TTL_MAX_SECONDS; fractions round to the
+ * nearest ms, at least 1. */
 int kr_seconds_to_ms(double seconds, uint64_t *out);
+/* Text -> seconds for the command line and the environment ("60", "0.5",
+ * "1e3": a JSON number, whatever the locale), with the rule of
+ * kr_seconds_to_ms. 0, or KURA_EINVAL with msg saying what is wanted. */
+int kr_seconds_parse(const char *text, double *out, char *msg, size_t cap);
+/* Whether spec names a backend this kura has, in a form it can use
+ * ("memory", "redis://host:port[/db]", "redis-cluster://h:p,...",
+ * "momento", "momento-http"): 0, or KURA_EINVAL with a message that says
+ * what to write instead (rediss:// says TLS to Redis is not supported).
+ * Checks the form only: nothing is connected. */
+int kr_backend_check(const char *spec, char *err, size_t errlen);
 /* Writes key bytes for a message: printable ASCII as is, others as \xNN,
  * truncated with "..." beyond about 40 bytes. Always NUL-terminates. */
 void kr_format_key(char *out, size_t cap, const void *key, size_t len);

@@ -125,7 +125,8 @@ static int arg_ttl(lua_State *L, int idx, uint64_t *ms, char *msg, size_t cap)
   double s = lua_tonumber(L, idx);
   if (kr_seconds_to_ms(s, ms) == 0)
     return 0;
-  snprintf(msg, cap, "ttl must be a positive, finite number of seconds (got %g)", s);
+  snprintf(msg, cap, "ttl must be a number of seconds > 0 and <= %d (ten years), got %g",
+           KURA_TTL_MAX_SECONDS, s);
   return KURA_EINVAL;
 }
 
@@ -877,12 +878,14 @@ static int read_numbers(lua_State *L, copts *o, char *msg, size_t cap)
   if (opt_field(L, "default_ttl", LUA_TNUMBER)) {
     o->cfg.default_ttl = lua_tonumber(L, -1);
     if (kr_seconds_to_ms(o->cfg.default_ttl, &ms))
-      return snprintf(msg, cap, "default_ttl must be a positive number of seconds"), KURA_EINVAL;
+      return snprintf(msg, cap, "default_ttl must be a number of seconds > 0 and <= %d (ten "
+                      "years), got %g", KURA_TTL_MAX_SECONDS, o->cfg.default_ttl), KURA_EINVAL;
   }
   if (opt_field(L, "timeout", LUA_TNUMBER)) {
     o->cfg.timeout = lua_tonumber(L, -1);
     if (kr_seconds_to_ms(o->cfg.timeout, &ms))
-      return snprintf(msg, cap, "timeout must be a positive number of seconds"), KURA_EINVAL;
+      return snprintf(msg, cap, "timeout must be a number of seconds > 0 and <= %d (ten "
+                      "years), got %g", KURA_TTL_MAX_SECONDS, o->cfg.timeout), KURA_EINVAL;
   }
   if (opt_field(L, "max_memory", LUA_TNUMBER)) {
     double m = lua_tonumber(L, -1);
@@ -921,8 +924,10 @@ static int read_options(lua_State *L, copts *o, char *msg, size_t cap)
 }
 
 /* Fills what opts left open from the runtime's configuration, then the
- * environment: backend, default_ttl, momento_endpoint. */
-static void apply_defaults(lua_State *L, copts *o)
+ * environment: backend, default_ttl, momento_endpoint. KURA_EINVAL with a
+ * message naming the variable when MOMENTO_TTL_SECONDS is no number of
+ * seconds (it used to become 60 without a word). */
+static int apply_defaults(lua_State *L, copts *o, char *msg, size_t cap)
 {
   kr_runtime *rt = kr_runtime_from_lua(L);
   const kr_runtime_config *rc = rt ? kr_runtime_config_get(rt) : NULL;
@@ -932,14 +937,18 @@ static void apply_defaults(lua_State *L, copts *o)
                      : (env = getenv("KURA_BACKEND")) && *env ? env
                      : o->has_cred ? "momento" : "memory";
   if (o->cfg.default_ttl <= 0) {
-    double ttl = rc && rc->default_ttl > 0 ? rc->default_ttl : 0;
-    if (ttl <= 0 && (env = getenv("MOMENTO_TTL_SECONDS")) != NULL)
-      ttl = strtod(env, NULL);
-    o->cfg.default_ttl = ttl > 0 ? ttl : 60;
+    double ttl = rc && rc->default_ttl > 0 ? rc->default_ttl : 60;
+    if (!(rc && rc->default_ttl > 0) && (env = getenv("MOMENTO_TTL_SECONDS")) && *env) {
+      char why[160];
+      if (kr_seconds_parse(env, &ttl, why, sizeof why))
+        return snprintf(msg, cap, "MOMENTO_TTL_SECONDS: %s", why), KURA_EINVAL;
+    }
+    o->cfg.default_ttl = ttl;
   }
   if (!o->cfg.momento_endpoint)
     o->cfg.momento_endpoint = rc && rc->momento_endpoint ? rc->momento_endpoint
                               : getenv("KURA_MOMENTO_ENDPOINT");
+  return 0;
 }
 
 /* Pushes a new client userdata for o, or nil, err. */
@@ -947,7 +956,8 @@ static int new_client(lua_State *L, copts *o)
 {
   char err[256];
   kr_runtime *rt = kr_runtime_from_lua(L);
-  apply_defaults(L, o);
+  if (apply_defaults(L, o, err, sizeof err))
+    return push_error(L, KURA_EINVAL, err);
   lclient *lc = lua_newuserdatauv(L, sizeof *lc, 0);
   lc->c = NULL;
   lc->is_inline = 1;

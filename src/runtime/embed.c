@@ -137,6 +137,12 @@ int kura_runtime_new(const kura_options *opts, kura_runtime **out)
   *out = NULL;
   if (!opts)
     opts = &defaults;
+  char why[256] = "default_ttl is NaN or over KURA_TTL_MAX_SECONDS";
+  if (!(opts->default_ttl <= KURA_TTL_MAX_SECONDS) ||
+      (opts->backend && kr_backend_check(opts->backend, why, sizeof why))) {
+    fprintf(stderr, "kura: cannot create the runtime: %s\n", why);
+    return KURA_EINVAL;
+  }
   kura_runtime *k = calloc(1, sizeof *k);
   if (!k)
     return KURA_ENOMEM;
@@ -513,7 +519,8 @@ static int set_ttl(kura_client *c, kr_request *req, double ttl, int optional)
     return 0;
   if (kr_seconds_to_ms(ttl, &req->ttl_ms) != 0)
     return kr_client_fail((kr_client *)c, KURA_EINVAL,
-                          "ttl must be a positive, finite number of seconds (got %g)", ttl);
+                          "ttl must be a number of seconds > 0 and <= %d (ten years), got %g",
+                          KURA_TTL_MAX_SECONDS, ttl);
   return 0;
 }
 

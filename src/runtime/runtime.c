@@ -9,6 +9,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "core/client.h"
 #include "kura.h"
 #include "lua/binding.h"
 #include "runtime/rt_internal.h"
@@ -136,9 +137,12 @@ static void config_copy(kr_runtime_config *dst, const kr_runtime_config *src)
   dst->momento_endpoint = dup_or_env(src->momento_endpoint, "KURA_MOMENTO_ENDPOINT");
   dst->default_ttl = src->default_ttl;
   if (!(dst->default_ttl > 0)) {
+    /* MOMENTO_TTL_SECONDS, else 60; when it is no number of seconds, 0
+     * (unset): kura.client() then reads it again and says what is wrong. */
     const char *e = getenv("MOMENTO_TTL_SECONDS");
-    double v = e ? strtod(e, NULL) : 0;
-    dst->default_ttl = v > 0 ? v : 60;
+    char why[8];
+    double v = 60;
+    dst->default_ttl = e && *e && kr_seconds_parse(e, &v, why, sizeof why) ? 0 : v;
   }
 }
 

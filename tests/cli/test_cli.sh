@@ -93,6 +93,46 @@ check "unknown option: status 2" 2 EMPTY "unknown option '--frobnicate'" -- "$KU
 check "option without value: status 2" 2 EMPTY 'needs a value' -- "$KURA" run --backend
 check "bad --default-ttl: status 2" 2 EMPTY 'default-ttl' -- "$KURA" run --default-ttl -3 "$dir/ok.lua"
 check "run without FILE: status 2" 2 EMPTY 'no script' -- "$KURA" run
+
+# Backends and values that cannot work are usage errors before the script
+# runs (it would print "ran"): status 2, one line that says what to do.
+cat >"$dir/ran.lua" <<'EOF2'
+print("ran")
+EOF2
+check "unknown backend: status 2, not run" 2 EMPTY \
+  "^kura: --backend: unknown backend 'bogus://x' \(expected memory, redis://" \
+  -- "$KURA" run --backend bogus://x "$dir/ran.lua"
+one_line "unknown backend: one line"
+check "redis port out of range: status 2" 2 EMPTY \
+  "^kura: --backend: bad backend URL 'redis://host:99999999': expected redis://.*port is 1-65535" \
+  -- "$KURA" run --backend redis://host:99999999 "$dir/ran.lua"
+check "redis-cluster bad port: status 2" 2 EMPTY "bad backend URL 'redis-cluster://a:1,b:0'" \
+  -- "$KURA" run --backend redis-cluster://a:1,b:0 "$dir/ran.lua"
+check "rediss: TLS to Redis is not supported" 2 EMPTY \
+  '^kura: --backend: TLS to Redis \(rediss://\) is not supported: use redis:// ' \
+  -- "$KURA" run --backend rediss://user:hunter2@host:6380 "$dir/ran.lua"
+check "a password in a bad URL is not shown" 2 EMPTY "'redis://\*\*\*@host:0'" \
+  -- "$KURA" run --backend redis://user:hunter2@host:0 "$dir/ran.lua"
+if grep -q hunter2 "$dir/err"; then failed=$((failed + 1)); echo "FAIL the password was shown"; fi
+for bad in inf nan -1 abc 0 1e10 0x10 " 5" ""; do
+  check "--default-ttl '$bad': status 2, not run" 2 EMPTY \
+    "^kura: --default-ttl: '$bad' is not a number of seconds > 0 and <= 315360000" \
+    -- "$KURA" run --default-ttl "$bad" "$dir/ran.lua"
+done
+check "--default-ttl 0.5 and 315360000 are fine" 0 '^ran$' EMPTY \
+  -- "$KURA" run --default-ttl 0.5 --default-ttl 315360000 "$dir/ran.lua"
+check "bad KURA_BACKEND: status 2" 2 EMPTY "^kura: KURA_BACKEND: unknown backend 'nope'" \
+  -- env KURA_BACKEND=nope "$KURA" run "$dir/ran.lua"
+check "--backend wins over a bad KURA_BACKEND" 0 '^ran$' EMPTY \
+  -- env KURA_BACKEND=nope "$KURA" run --backend memory "$dir/ran.lua"
+check "bad MOMENTO_TTL_SECONDS: status 2" 2 EMPTY "^kura: MOMENTO_TTL_SECONDS: 'soon' is not" \
+  -- env MOMENTO_TTL_SECONDS=soon "$KURA" run "$dir/ran.lua"
+check "--default-ttl wins over a bad MOMENTO_TTL_SECONDS" 0 '^ran$' EMPTY \
+  -- env MOMENTO_TTL_SECONDS=soon "$KURA" run --default-ttl 5 "$dir/ran.lua"
+check "-e with a bad backend: status 2" 2 EMPTY 'unknown backend' \
+  -- "$KURA" run --backend memory:// -e 'print("ran")'
+check "a directory as the script: status 2" 2 EMPTY '^kura: cannot read .*: Is a directory$' \
+  -- "$KURA" run "$dir"
 check "timers keep the process alive" 0 '^fired$' EMPTY -- "$KURA" -e 'kura.after(0.02, function() print("fired") end)'
 
 echo "$passed passed, $failed failed"

@@ -143,6 +143,38 @@ C.test(P, "bad ttls: INVALID_ARGUMENT_ERROR", function(c, cache)
   t.near(c:item_get_ttl(cache, "k"), 10, C.TTL_EPS)
 end)
 
+-- The longest TTL is ten years (KURA_TTL_MAX_SECONDS, what every backend
+-- can hold); past it a call fails instead of storing a shorter TTL (the
+-- embedded store once clamped anything past ~34.8 years without a word).
+local TTL_MAX = 315360000
+
+C.test(P, "ttls past ten years: INVALID_ARGUMENT_ERROR; ten years itself works", function(c, cache)
+  t.eq(c:set(cache, "k", "v", 10), true)
+  for _, ttl in ipairs({ TTL_MAX + 1, 1e10, 2 ^ 63, math.huge }) do
+    local what = "ttl " .. tostring(ttl)
+    local err = C.check_err_at("set " .. what, "INVALID_ARGUMENT_ERROR", c:set(cache, "n", "v", ttl))
+    t.ok(err.message:find("<= 315360000 (ten years)", 1, true), err.message)
+    C.check_err_at("set_if_absent " .. what, "INVALID_ARGUMENT_ERROR",
+                   c:set_if_absent(cache, "n", "v", ttl))
+    C.check_err_at("increment " .. what, "INVALID_ARGUMENT_ERROR", c:increment(cache, "n", 1, ttl))
+    C.check_err_at("update_ttl " .. what, "INVALID_ARGUMENT_ERROR", c:update_ttl(cache, "k", ttl))
+    C.check_err_at("increase_ttl " .. what, "INVALID_ARGUMENT_ERROR",
+                   c:increase_ttl(cache, "k", ttl))
+    C.check_err_at("set_batch " .. what, "INVALID_ARGUMENT_ERROR",
+                   c:set_batch(cache, { n = "v" }, ttl))
+    C.check_err_at("set_batch item " .. what, "INVALID_ARGUMENT_ERROR",
+                   c:set_batch(cache, { { key = "n", value = "v", ttl = ttl } }))
+  end
+  t.is_nil(c:get(cache, "n"))
+  t.eq(c:set(cache, "long", "v", TTL_MAX), true)
+  t.eq(c:set_batch(cache, { { key = "long2", value = "v", ttl = TTL_MAX } }), true)
+  t.eq(c:get(cache, "long"), "v")
+  t.near(c:item_get_ttl(cache, "long"), TTL_MAX, C.TTL_EPS)
+  t.near(c:item_get_ttl(cache, "long2"), TTL_MAX, C.TTL_EPS)
+  t.eq(c:update_ttl(cache, "k", TTL_MAX), true)
+  t.near(c:item_get_ttl(cache, "k"), TTL_MAX, C.TTL_EPS)
+end)
+
 C.test(P, "ttl changes need a ttl; wrong ttl types raise", function(c, cache)
   t.eq(c:set(cache, "k", "v"), true)
   t.raises(function() c:set(cache, "k", "v", "10") end, "bad argument")

@@ -34,6 +34,20 @@ t.test("bad option values: nil, INVALID_ARGUMENT_ERROR", function()
   t.eq(code(kura.client{ default_ttl = 0 }), "INVALID_ARGUMENT_ERROR")
   t.eq(code(kura.client{ default_ttl = -3 }), "INVALID_ARGUMENT_ERROR")
   t.eq(code(kura.client{ timeout = 0 / 0 }), "INVALID_ARGUMENT_ERROR")
+  -- past ten years (KURA_TTL_MAX_SECONDS): refused, not shortened
+  for _, big in ipairs({ 315360001, 1e10, math.huge }) do
+    local _, e = kura.client{ default_ttl = big }
+    t.eq(code(nil, e), "INVALID_ARGUMENT_ERROR")
+    t.ok(e.message:find("<= 315360000 (ten years)", 1, true), e.message)
+    t.eq(code(kura.client{ timeout = big }), "INVALID_ARGUMENT_ERROR")
+  end
+  t.ok(kura.client{ default_ttl = 315360000 })
+  local _, tls = kura.client{ backend = "rediss://127.0.0.1:6380" }
+  t.eq(code(nil, tls), "INVALID_ARGUMENT_ERROR")
+  t.ok(tls.message:find("TLS to Redis (rediss://) is not supported", 1, true), tls.message)
+  local _, port = kura.client{ backend = "redis://user:hunter2@127.0.0.1:99999999" }
+  t.eq(code(nil, port), "INVALID_ARGUMENT_ERROR")
+  t.ok(not port.message:find("hunter2", 1, true), port.message)
   t.eq(code(kura.client{ max_memory = -1 }), "INVALID_ARGUMENT_ERROR")
   local c, err = kura.client{ configuration = "turbo" }
   t.eq(code(c, err), "INVALID_ARGUMENT_ERROR")

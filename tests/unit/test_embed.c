@@ -3,6 +3,7 @@
  * loop (kura_tick, kura_run, the host's loop), tasks, and the cache from C
  * seen by Lua and the other way round. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
@@ -230,6 +231,51 @@ KTEST(options)
   kura_runtime_free(rt);
 }
 
+/* Values that cannot work are refused where they enter: a backend kura does
+ * not have (or cannot read), a default TTL that is NaN or past ten years, a
+ * call's TTL past KURA_TTL_MAX_SECONDS, and MOMENTO_TTL_SECONDS that is no
+ * number (it once became 60 without a word). */
+KTEST(bad_values_refused)
+{
+  kura_runtime *rt = (kura_runtime *)1;
+  static const char *const backends[] = {"bogus://x", "redis://h:99999999", "rediss://h:6380",
+                                         "redis-cluster://a:1,b:0", ""};
+  for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+    kura_options o = {0};
+    o.backend = backends[i];
+    KCHECK_EQ(kura_runtime_new(&o, &rt), KURA_EINVAL);
+    KCHECK(rt == NULL);
+  }
+  kura_options o = {0};
+  o.default_ttl = NAN;
+  KCHECK_EQ(kura_runtime_new(&o, &rt), KURA_EINVAL);
+  o.default_ttl = KURA_TTL_MAX_SECONDS + 1.0;
+  KCHECK_EQ(kura_runtime_new(&o, &rt), KURA_EINVAL);
+  o.default_ttl = KURA_TTL_MAX_SECONDS;
+  KCHECK_EQ(kura_runtime_new(&o, &rt), KURA_OK);
+  kura_client *c = kura_client(rt);
+  KCHECK(c);
+  KCHECK_EQ(kura_create_cache(c, "bad-values", NULL, NULL), KURA_OK);
+  KCHECK_EQ(kura_set(c, "bad-values", "k", 1, "v", 1, KURA_TTL_MAX_SECONDS + 1.0, NULL, NULL),
+            KURA_EINVAL);
+  KCHECK(strstr(kura_client_errmsg(c), "ten years") != NULL);
+  KCHECK_EQ(kura_set(c, "bad-values", "k", 1, "v", 1, NAN, NULL, NULL), KURA_EINVAL);
+  KCHECK_EQ(kura_update_ttl(c, "bad-values", "k", 1, 1e300, NULL, NULL), KURA_EINVAL);
+  KCHECK_EQ(kura_set(c, "bad-values", "k", 1, "v", 1, KURA_TTL_MAX_SECONDS, NULL, NULL), KURA_OK);
+  kura_runtime_free(rt);
+  setenv("MOMENTO_TTL_SECONDS", "soon", 1);
+  KCHECK_EQ(kura_runtime_new(NULL, &rt), KURA_OK);
+  KCHECK_EQ(kura_load_string(rt, "function mk() local c, e = kura.client{}\n"
+                                 "return c, e and e.code, e and e.message end", "=mk"), KURA_OK);
+  kura_value r[3];
+  KCHECK_EQ(kura_call(rt, "mk", NULL, 0, r, 3), KURA_OK);
+  unsetenv("MOMENTO_TTL_SECONDS");
+  KCHECK(r[0].type == KURA_TNIL);
+  KCHECK(r[1].type == KURA_TSTR && strcmp(r[1].s, "INVALID_ARGUMENT_ERROR") == 0);
+  KCHECK(r[2].type == KURA_TSTR && strstr(r[2].s, "MOMENTO_TTL_SECONDS: 'soon' is not") != NULL);
+  kura_runtime_free(rt);
+}
+
 /* The runtime keeps the Lua state's freed small blocks for reuse: what
  * Lua holds must stay intact through strings and tables made, grown across
  * the kept sizes (up to ~1 KB), shrunk and dropped, and kura_lua_bytes must
@@ -277,7 +323,7 @@ int main(int argc, char **argv)
 {
   static const struct ktest tests[] = {
     KENTRY(call_values), KENTRY(call_errors), KENTRY(tasks_and_tick),
-    KENTRY(c_cache_api), KENTRY(host_loop), KENTRY(options),
+    KENTRY(c_cache_api), KENTRY(host_loop), KENTRY(options), KENTRY(bad_values_refused),
     KENTRY(lua_memory_through_block_reuse),
   };
   return ktest_run(tests, sizeof tests / sizeof tests[0], argc, argv);
