@@ -62,6 +62,7 @@ struct mop {
   int err;                 /* the first failure */
   char msg[256];
   uint8_t *flags;          /* keys_exist */
+  uint8_t *skip;           /* set_batch: items a later one of the same key supersedes */
   void **vals;             /* get_batch: copies of the hits */
   size_t *vlens;
   mop *next;               /* deferred list */
@@ -90,6 +91,7 @@ static void op_free(mop *o)
   free(o->vals);
   free(o->vlens);
   free(o->flags);
+  free(o->skip);
   free(o);
 }
 
@@ -362,7 +364,7 @@ static int batch_arrays(mop *o)
     o->vlens = calloc(n, sizeof *o->vlens);
     return o->vals && o->vlens ? 0 : KURA_ENOMEM;
   }
-  return 0;
+  return (o->skip = calloc(n, 1)) ? 0 : KURA_ENOMEM; /* set_batch */
 }
 
 /* The answer to an empty batch's probe: only whether the cache exists
@@ -373,6 +375,44 @@ static void on_probe(void *udata, const kr_http_response *res)
   mop *o = s->op;
   classify(o, res);
   op_complete(o);
+}
+
+static uint64_t key_hash(const void *key, size_t len)
+{
+  const unsigned char *p = key;
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+/* set_batch's items whose key comes again later in the batch: 1 in
+ * superseded[i]. Each item is its own PUT and PUTs run concurrently, so
+ * the server may take two of one key in either order; sending only the
+ * last gives the state of setting them one after the other (the last
+ * wins, as on every backend). 0, or -1 without memory. */
+static int superseded_items(const kr_request *r, uint8_t *superseded)
+{
+  size_t cap = 16;
+  while (cap < 2 * r->n)
+    cap *= 2;
+  size_t *slot = malloc(cap * sizeof *slot); /* index + 1 of the last seen; 0: empty */
+  if (!slot)
+    return -1;
+  memset(slot, 0, cap * sizeof *slot);
+  for (size_t i = r->n; i-- > 0;) { /* from the end: the first seen is the last given */
+    size_t at = (size_t)key_hash(r->keys[i], r->klens[i]) & (cap - 1);
+    for (; slot[at]; at = (at + 1) & (cap - 1)) {
+      size_t j = slot[at] - 1;
+      if (r->klens[j] == r->klens[i] && memcmp(r->keys[j], r->keys[i], r->klens[i]) == 0)
+        break;
+    }
+    superseded[i] = slot[at] != 0;
+    if (!slot[at])
+      slot[at] = i + 1;
+  }
+  free(slot);
+  return 0;
 }
 
 static void submit_batch(mop *o)
@@ -386,7 +426,7 @@ static void submit_batch(mop *o)
       defer(o);
     return;
   }
-  if (batch_arrays(o)) {
+  if (batch_arrays(o) || (o->skip && superseded_items(r, o->skip))) {
     set_err(o, KURA_ENOMEM, "%s: %s", call_name(r), "out of memory");
     defer(o);
     return;
@@ -394,6 +434,8 @@ static void submit_batch(mop *o)
   o->remaining = 1; /* held until every call is sent */
   for (size_t i = 0; i < r->n && !o->err; i++) {
     int rc;
+    if (o->skip && o->skip[i])
+      continue;
     o->remaining++;
     if (r->op == KR_OP_SET_BATCH)
       rc = send_call(o, &o->subs[i], "PUT", r->keys[i], r->klens[i],

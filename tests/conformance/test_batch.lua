@@ -145,6 +145,24 @@ C.test(P, "an empty set_batch writes nothing", function(c, cache)
   t.eq(c:get_batch(cache, { "" }), {})
 end)
 
+-- Items with the same key in one batch: the last one wins, as if they were
+-- set one after the other (momento-http sends one PUT per item, at once:
+-- the earlier ones now stay unsent rather than race the last).
+C.test(P, "set_batch: of items with one key, the last wins", function(c, cache)
+  local items, keys = {}, {}
+  for i = 1, 40 do
+    local k = "dup" .. (i % 10)
+    items[#items + 1] = { key = k, value = "v" .. i }
+    keys[i % 10 + 1] = k
+  end
+  t.eq(c:set_batch(cache, items), true)
+  local r = c:get_batch(cache, keys)
+  for j = 1, 10 do
+    local last = 30 + j
+    t.eq(r["dup" .. (last % 10)], "v" .. last, "dup" .. (last % 10))
+  end
+end)
+
 C.test(P, "set_batch of many items, read back by get_batch", function(c, cache)
   local items, keys = {}, {}
   for i = 1, 500 do
