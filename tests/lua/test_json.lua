@@ -162,6 +162,10 @@ t.test("strings of bytes 0-127 and UTF-8 round-trip", function()
     local s = string.char(c)
     t.eq(json.decode(json.encode(s)), s, "byte " .. c)
     t.eq(json.decode(json.encode({ [s] = s }))[s], s)
+    for d = 0, 127 do -- every string of two such bytes
+      local s2 = s .. string.char(d)
+      if json.decode(json.encode(s2)) ~= s2 then t.eq(json.decode(json.encode(s2)), s2) end
+    end
   end
   local rnd = math.random
   math.randomseed(20)
