@@ -44,7 +44,6 @@
 #include "core/json.h"
 #include "lua/binding.h"
 
-#define JSON_MAX_DEPTH 1000
 
 static const char array_mt_key = 'a'; /* registry: the array marker metatable */
 
@@ -250,8 +249,8 @@ static void encode_value(jbuf *b, int idx, int depth)
     break;
   }
   case LUA_TTABLE: {
-    if (depth >= JSON_MAX_DEPTH)
-      luaL_error(L, "kura.json.encode: nesting deeper than %d (a cycle?)", JSON_MAX_DEPTH);
+    if (depth >= KR_JSON_MAX_DEPTH)
+      luaL_error(L, "kura.json.encode: nesting deeper than %d (a cycle?)", KR_JSON_MAX_DEPTH);
     luaL_checkstack(L, 4, "kura.json.encode");
     lua_Integer n = array_length(L, idx);
     if (n >= 0)
