@@ -668,9 +668,7 @@ static int targets(mbe *b, const kr_client_config *cfg, const kr_credential *cre
     snprintf(data, cap, "https://%s:443", cred->cache_endpoint);
     snprintf(control, cap, "https://%s:443", cred->control_endpoint);
   } else {
-    return kr_client_fail(b->client, KURA_EINVAL,
-                          "momento: no endpoint: the credential names none; set "
-                          "MOMENTO_ENDPOINT or the momento_endpoint option");
+    return kr_client_fail(b->client, KURA_EINVAL, "momento: " KR_CRED_NO_ENDPOINT);
   }
   return 0;
 }
@@ -712,10 +710,12 @@ static int setup(mbe *b, const kr_client_config *cfg)
   int none = read_credential(b, cfg, &cred);
   if (none < 0)
     return none;
+  /* No key: say so first (not that the missing key names no endpoint),
+   * unless the endpoint is plaintext, a local emulator that needs none. */
+  const char *ep = cfg->momento_endpoint;
+  if (none && !(ep && strncmp(ep, "http://", 7) == 0))
+    return kr_client_fail(b->client, KURA_EAUTH, "momento: " KR_CRED_MISSING_KEY);
   int rc = targets(b, cfg, none ? NULL : &cred, data, control, sizeof data);
-  if (!rc && none && strncmp(data, "http://", 7) != 0)
-    rc = kr_client_fail(b->client, KURA_EAUTH, "momento: no credential: give "
-                        "credential = kura.credential.from_env(...) or set MOMENTO_API_KEY");
   if (!rc)
     rc = open_channels(b, data, control, none ? NULL : &cred);
   if (!none)

@@ -131,5 +131,23 @@ usage_error "--json in a missing folder" "--json: $dir/no/x\.json: No such file 
 if [ "$(grep -o "$dir/no/x.json" "$dir/err" | wc -l)" = 1 ]; then ok "the path once"; else fail "the path once" "count"; fi
 [ ! -e "$dir/no" ] && ok "nothing created by the check" || fail "nothing created by the check" "$dir/no exists"
 
+# A Momento backend without a key says which variable to set (it used to
+# ask for MOMENTO_ENDPOINT, the endpoint of the key it did not have).
+for b in momento momento-http; do
+  if env -u MOMENTO_API_KEY -u MOMENTO_AUTH_TOKEN -u KURA_MOMENTO_ENDPOINT timeout 60 "$KURA" bench \
+       --backend "$b" -d 1 >"$dir/out" 2>"$dir/err" </dev/null; then
+    fail "bench --backend $b without a key" "status 0"
+  else
+    has "bench --backend $b without a key" "$dir/err" "^kura bench: cannot start: AUTHENTICATION_ERROR: $b: MOMENTO_API_KEY is not set"
+  fi
+done
+env -u MOMENTO_API_KEY -u MOMENTO_AUTH_TOKEN -u KURA_MOMENTO_ENDPOINT "$KURA" run --backend momento \
+  -e 'print(select(2, kura.client()))' >"$dir/out" 2>"$dir/err"
+has "kura.client() on momento without a key" "$dir/out" 'MOMENTO_API_KEY is not set'
+MOMENTO_API_KEY=opaque-key env -u MOMENTO_ENDPOINT -u KURA_MOMENTO_ENDPOINT "$KURA" run --backend momento \
+  -e 'print(select(2, kura.client()))' >"$dir/out" 2>"$dir/err"
+has "a key without an endpoint names KURA_MOMENTO_ENDPOINT" "$dir/out" \
+  'the key names no endpoint: set KURA_MOMENTO_ENDPOINT'
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
