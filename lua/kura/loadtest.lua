@@ -806,10 +806,16 @@ local function backend_name(c)
   return tostring(c):match("^kura%.client%(([^)]*)%)") or "custom client"
 end
 
--- "redis://user:secret@host" -> "redis://user:***@host": a report never
--- holds a password.
+-- "redis://user:secret@host" -> "redis://user:***@host", "redis://secret@h"
+-- -> "redis://***@h": a report never holds a password. The user part ends
+-- at the last '@', as the Redis URL parser reads it.
 function M.redact(url)
-  return (url:gsub("^(%a[%w+.-]*://[^/@]-:)[^/@]*@", "%1***@"))
+  local scheme, rest = url:match("^(%a[%w+.-]*://)(.*)$")
+  if not scheme then return url end
+  local at = rest:match("^.*()@")
+  if not at then return url end
+  local user = rest:sub(1, at - 1):match("^([^:]*):")
+  return scheme .. (user and (user .. ":***") or "***") .. rest:sub(at)
 end
 
 -- The clients of the run: the one given, or `connections` new ones.

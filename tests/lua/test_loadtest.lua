@@ -334,6 +334,19 @@ t.test("text report: the run's context and latencies with units", function()
   end
 end)
 
+t.test("backend URLs in reports hide the password", function()
+  for url, want in pairs({
+    ["redis://127.0.0.1:6379"] = "redis://127.0.0.1:6379",
+    ["redis://:pw@h:1/2"] = "redis://:***@h:1/2",
+    ["redis://user:pw@h:1"] = "redis://user:***@h:1",
+    ["redis://pw@h:1"] = "redis://***@h:1",
+    ["redis-cluster://u:p@ss@a:1,b:2"] = "redis-cluster://u:***@a:1,b:2",
+    ["memory"] = "memory", ["momento"] = "momento",
+  }) do
+    t.eq(loadtest.redact(url), want, url)
+  end
+end)
+
 t.test("duration units", function()
   local report = require("kura.report")
   t.eq(report.duration(9e-8), "90.0 ns")
