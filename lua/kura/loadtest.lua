@@ -547,7 +547,7 @@ local function closed_single_vu(st, plan, handle)
   local batch, t, pace = 1, now(), new_pace()
   while not st.stop do
     local n = claim(st, batch)
-    if n <= 0 then break end
+    if n <= 0 then return end -- all claimed: the other VUs finish theirs
     local done, failed = n, 0
     pace_start(pace, t)
     for i = 1, n do
@@ -606,7 +606,7 @@ local function closed_mix_vu(st, plan, handle)
   local batch, t, pace = 1, now(), new_pace()
   while not st.stop do
     local n = claim(st, batch)
-    if n <= 0 then break end
+    if n <= 0 then return end -- all claimed: the other VUs finish theirs
     pace_start(pace, t)
     local done, failed = mix_batch(st, plan, handle, n, pace)
     local t0 = t
@@ -843,8 +843,9 @@ end
 local function setup(cfg, clients)
   local c = clients[1]
   if c.create_cache then
+    -- Momento's HTTP API cannot create caches: there the cache must exist.
     local ok, err = c:create_cache(cfg.cache)
-    if ok == nil then return nil, err end
+    if ok == nil and err.code ~= "UNSUPPORTED_OPERATION_ERROR" then return nil, err end
   end
   local handles = {}
   for i, client in ipairs(clients) do handles[i] = client:cache(cfg.cache) end

@@ -679,8 +679,9 @@ function M.run(o)
   check_options(o)
   local run, err = new_run(o)
   if not run then return nil, err end
+  -- Momento's HTTP API cannot create caches: there the cache must exist.
   local ok, cerr = run.client:create_cache(run.cache)
-  if ok == nil then
+  if ok == nil and cerr.code ~= "UNSUPPORTED_OPERATION_ERROR" then
     if run.src.close then run.src.close() end
     return nil, cerr
   end

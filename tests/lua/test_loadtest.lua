@@ -109,6 +109,22 @@ t.test("mix ratios and exact op count", function()
   t.ok(r.throughput > 0)
 end)
 
+t.test("exact op count when calls suspend (a remote backend)", function()
+  -- the first VU out of operations used to stop the others mid-batch, and
+  -- the operations they had claimed were never made
+  local handle, calls = {}, 0
+  function handle:get() calls = calls + 1; kura.sleep(0); return "v" end
+  function handle:set() calls = calls + 1; kura.sleep(0); return true end
+  local c = { create_cache = function() return true end, cache = function() return handle end }
+  for _, mix in ipairs({ { get = 1 }, { get = 1, set = 1 } }) do
+    calls = 0
+    local r = assert(loadtest.run{ client = c, ops = 1000, concurrency = 7, mix = mix,
+      prefill = false, progress = false })
+    t.eq(r.ops, 1000)
+    t.eq(calls, 1000)
+  end
+end)
+
 t.test("increment and ttl operations in a mix", function()
   local r = assert(loadtest.run{ cache = "lt-mix2", ops = 3000, concurrency = 3,
     mix = { increment = 1, update_ttl = 1, key_exists = 1 }, keyspace = 50, progress = false })
