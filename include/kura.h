@@ -251,7 +251,7 @@ typedef void (*kura_cb)(void *udata, const kura_result *res);
  * value or TTL, with kura_client_errmsg saying which). cb may be NULL (fire
  * and forget). Keys and values are binary-safe byte strings; cache names are
  * NUL-terminated. ttl in seconds; <= 0 means the client's default TTL.
- * Semantics and error codes are those of LUA_API.md: an item call on a cache
+ * Semantics and error codes are those of docs/lua-api.md: an item call on a cache
  * that does not exist completes with KURA_ENOTFOUND. */
 
 /* outcome KURA_HIT: value/vlen hold the value; KURA_MISS: absent. */

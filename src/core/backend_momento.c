@@ -1,4 +1,4 @@
-/* The momento backend: every call of LUA_API.md on Momento's gRPC services
+/* The momento backend: every call of docs/lua-api.md on Momento's gRPC services
  * (cache_client.Scs for items, control_client.ScsControl for caches), over
  * core/grpc.c, with the messages of src/core/proto/ encoded by protobuf-c.
  *
@@ -111,7 +111,7 @@ static void defer(mop *o)
     uv_timer_start(&b->defer, on_deferred, 0, 0);
 }
 
-/* The call's name as LUA_API.md spells it. */
+/* The call's name as docs/lua-api.md spells it. */
 static const char *call_name(const kr_request *r)
 {
   static const char *const conds[] = {

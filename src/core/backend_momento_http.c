@@ -1,4 +1,4 @@
-/* The momento-http backend: the item calls of LUA_API.md over Momento's HTTP
+/* The momento-http backend: the item calls of docs/lua-api.md over Momento's HTTP
  * API, on the loop through core/http.c.
  *
  *   GET    {base}/cache/{cache}?key_base64={key}                 -> 200 value
@@ -177,7 +177,7 @@ static void body_excerpt(char *out, size_t cap, const char *body, size_t len)
   out[o] = '\0';
 }
 
-/* The call's name as LUA_API.md spells it. */
+/* The call's name as docs/lua-api.md spells it. */
 static const char *call_name(const kr_request *r)
 {
   static const char *const conds[] = {
