@@ -1,87 +1,44 @@
--- kura.loadtest: scripted load tests with honest latency figures.
+-- kura.loadtest: scripted load tests with honest latency figures. The
+-- options and the report are described in docs/lua-api.md ("kura.loadtest"),
+-- what the figures mean in docs/load-testing.md; this comment says why the
+-- engine works as it does.
 --
---   local report = require("kura.loadtest").run{
---     client = kura.client(), cache = "loadtest",
---     -- or backend = "redis://127.0.0.1:6379", connections = 8: that many
---     -- clients of their own (one connection each), the VUs spread over them
---     duration = 10,            -- seconds (or ops = N: stop after N operations)
---     concurrency = 50,         -- closed loop: virtual users, each waits for its reply
---     rate = nil,               -- open loop: operations per second, latency counted
---                               -- from each operation's intended start (wrk2)
---     mix = { get = 0.8, set = 0.2 },   -- or workload = function(vu, n) ... end
---     keyspace = 10000, distribution = "uniform", zipf_alpha = 0.99,
---     value_size = 100, warmup = 0, ramp_up = 0,
---     thresholds = { "p99<2ms", "errors<1%" },
---     output = "report.json", html = "report.html", progress = nil,
---   }
+--   local report = require("kura.loadtest").run{ duration = 10, concurrency = 50,
+--     mix = { get = 0.8, set = 0.2 }, thresholds = { "p99<2ms" } }
 --
--- Options. Every option is checked before anything starts: an unknown name
--- or a value out of range raises an error that names the option (and
--- M.check_options(o) -> cfg, or nil, message, option name, for a caller
--- that wants to report it itself, as `kura bench` does). Bounds:
--- concurrency 1..100000 (each VU is a task of ~2.5 KB), keyspace
--- 1..10000000 (the key strings are made up front), value_size
--- 0..4194304, connections 1..1024. report files are checked writable first.
+-- Options are all checked (check_options) before a client, a timer or a
+-- task exists, so a bad one never leaves a ticker or a Ctrl-C watcher
+-- running; the timed part (drive) stops its timers however it ends.
 --
--- Load. A closed loop runs `concurrency` virtual users (VUs), each issuing its
--- next operation when the previous one answered. An open loop (`rate`) gives
--- each VU a schedule (rate / concurrency per VU, ramping up linearly over
--- `ramp_up` seconds) and measures each latency from the time the operation
+-- Load. A closed loop runs `concurrency` virtual users (VUs), each issuing
+-- its next operation when the previous one answered, batching up to BATCH
+-- operations between two looks at the clock. An open loop (`rate`) gives
+-- each VU a schedule and measures each latency from the time the operation
 -- was due, so a stall delays the operations queued behind it and shows in
 -- the percentiles instead of silently lowering the load (coordinated
--- omission). Waiting for the next due time spins (kura.sleep(0)) for the
--- last `spin` seconds (default 0.001), so the timers' millisecond slack
--- stays out of the figures; on a machine whose cores are busy with other
--- work, spin = 0 (timers only) is better, as a spinning process gets
--- preempted for milliseconds.
--- In a closed loop `ramp_up` starts the VUs one after the other over that
--- time. The first `warmup` seconds are run at full load and not counted;
--- `duration` or `ops` counts after them (default: duration = 10).
---
--- Workloads. A declarative `mix` maps operation names to weights: get, set,
--- delete, increment (on counter keys of their own), key_exists,
--- item_get_ttl, set_if_absent, set_if_present, update_ttl, increase_ttl,
--- decrease_ttl (with `ttl`, default 60 s). Keys are drawn from `keyspace`
--- keys by `distribution`: "uniform"; "zipf" (P(rank k) ~ 1/k^zipf_alpha,
--- key 1 the hottest, sampled in O(1) from an alias table); "gaussian"
--- (centred in the keyspace, standard deviation keyspace/6); "sequential"
--- (1, 2, 3, ... over all VUs, wrapping). With a read in the mix the keys
--- are set first (prefill = false skips that). A scripted `workload(vu, n)`
--- is called for each iteration n of a VU; vu.client and vu.cache are the
--- client and the cache handle wrapped so that each call the script makes is
--- timed under its method name (vu.id, vu.key() -> a key from the
--- distribution, vu.value and vu.data, a table of its own, help). An
--- iteration counts as one operation for `ops` and `rate`; in an open loop
--- the first call of an iteration is timed from the iteration's due time.
+-- omission). Waiting for a due time spins (kura.sleep(0)) for the last
+-- `spin` seconds, keeping the timers' millisecond slack out of the figures;
+-- on a machine whose cores are busy, spin = 0 is better (a spinning process
+-- gets preempted for milliseconds).
 --
 -- Errors count the same whether a failing call waits (a server that stopped
 -- answering: each call takes its timeout) or fails at once (a refused
 -- connection: a closed loop spins through thousands of failures a second).
--- report.error_percent is the share of the load that failed: in a closed
--- loop, of the VUs' time, the time spent in calls that failed; in an open
--- loop, of the operations due, those that failed or that were never sent
--- because the VU was still waiting on earlier ones (report.missed). A
--- count of failed calls alone would call a 2.5 s outage of 50 stalled
--- VUs 0.05% of the run. The default threshold "errors<1%" applies unless
--- `thresholds` names `errors` itself (thresholds = false: no checks).
+-- report.error_percent is the failed share of the load: in a closed loop,
+-- of the VUs' time, the time spent in calls that failed (see new_pace); in
+-- an open loop, of the operations due, those that failed or were never sent
+-- because the VU still waited on an earlier one (report.missed). A count of
+-- failed calls alone called a 2.5 s outage of 50 stalled VUs 0.05% of the
+-- run. The default threshold "errors<1%" applies unless `thresholds` names
+-- errors itself (thresholds = false: no checks).
 --
--- Report: { ops, iterations, seconds, throughput, errors = { CODE = n },
--- error_count, error_percent, missed, cpu_seconds (the process's CPU time
--- over the whole run, warm-up included), latency = { op = { count, min,
--- mean, p50, p90, p99, p999, max } }, overall (the same over every
--- operation), series = { { t, ops, throughput, errors, latency = { op =
--- {...} } } }, error_periods = { { from, to, errors, ops } },
--- distribution = { op = { { p, value } } }, thresholds = { { expr, ok,
--- value, unit, default } }, ok, interrupted, backend, version, date,
--- config, units }, latencies in seconds (units says so). M.text(report) is
--- the text (a header with the run's context, then Momento loadgen's layout),
--- also printed when `print_report` is true; `output` writes JSON, `html` a
--- page with inline SVG charts (kura.report). `progress` (default: stderr is
--- a terminal) draws a line each second. Ctrl-C ends the run early and the
--- report is still made (report.interrupted = true).
+-- Reports: M.text and M.html (rendered by kura.report), `output` (JSON) and
+-- `html` files, checked writable first; a file that cannot be written at the
+-- end is logged and named in report.write_error.
 local kura = require("kura")
 local threshold = require("kura.threshold")
 local render = require("kura.report")
+local keydist = require("kura.keydist")
 
 local M = {}
 
@@ -107,94 +64,11 @@ local OPS = {
 local READS = { get = true, key_exists = true, item_get_ttl = true, update_ttl = true,
   increase_ttl = true, decrease_ttl = true, set_if_present = true }
 M.operations = OPS
-M.distributions = { "uniform", "zipf", "gaussian", "sequential" }
+M.distributions = keydist.names
+M.keygen = keydist.keygen
 
 local hist_methods = getmetatable(kura.histogram()).__index
 local record_since = hist_methods.record_since
-
--- --- key distributions -------------------------------------------------------------
-
--- Walker's alias table for weights w[1..n]: one uniform draw picks a column,
--- its fraction decides between the column and its alias.
-local function alias_table(w, n)
-  local total = 0
-  for i = 1, n do total = total + w[i] end
-  local prob, alias, small, large = {}, {}, {}, {}
-  for i = 1, n do
-    local p = w[i] * n / total
-    prob[i] = p
-    if p < 1 then small[#small + 1] = i else large[#large + 1] = i end
-  end
-  while #small > 0 and #large > 0 do
-    local s, l = small[#small], large[#large]
-    small[#small] = nil
-    alias[s] = l
-    prob[l] = prob[l] + prob[s] - 1
-    if prob[l] < 1 then
-      large[#large] = nil
-      small[#small + 1] = l
-    end
-  end
-  for _, i in ipairs(small) do prob[i], alias[i] = 1, i end
-  for _, i in ipairs(large) do prob[i], alias[i] = 1, i end
-  return prob, alias
-end
-
-local function zipf_gen(n, alpha)
-  local w = {}
-  for k = 1, n do w[k] = 1 / k ^ alpha end
-  local prob, alias = alias_table(w, n)
-  return function()
-    local u = random() * n
-    local i = floor(u)
-    local col = i + 1
-    if u - i < prob[col] then return col end
-    return alias[col]
-  end
-end
-
-local function gaussian_gen(n)
-  local mean, sd = (n + 1) / 2, n / 6
-  local spare
-  return function()
-    while true do
-      local z
-      if spare then
-        z, spare = spare, nil
-      else
-        local u1, u2 = 1 - random(), random()
-        local r = math.sqrt(-2 * math.log(u1))
-        z, spare = r * math.cos(2 * math.pi * u2), r * math.sin(2 * math.pi * u2)
-      end
-      local k = floor(mean + z * sd + 0.5)
-      if k >= 1 and k <= n then return k end
-    end
-  end
-end
-
--- keygen{ keyspace, distribution, zipf_alpha } -> function() -> 1..keyspace
-function M.keygen(o)
-  local n = o.keyspace or 10000
-  local dist = o.distribution or "uniform"
-  assert(math.type(n) == "integer" and n >= 1, "keyspace: an integer >= 1")
-  if dist == "uniform" then
-    return function() return random(n) end
-  elseif dist == "zipf" then
-    local alpha = o.zipf_alpha or 0.99
-    assert(type(alpha) == "number" and alpha > 0, "zipf_alpha: a number > 0")
-    return zipf_gen(n, alpha)
-  elseif dist == "gaussian" then
-    return gaussian_gen(n)
-  elseif dist == "sequential" then
-    local i = 0
-    return function()
-      i = i + 1
-      if i > n then i = 1 end
-      return i
-    end
-  end
-  error("distribution: uniform, zipf, gaussian or sequential, not " .. tostring(dist), 3)
-end
 
 -- --- options ---------------------------------------------------------------------------
 
