@@ -787,11 +787,13 @@ local function distribution_of(h)
   return out
 end
 
--- Consecutive seconds of the series with errors: where the outage was.
+-- Consecutive seconds of the series with errors: where the outage was. A
+-- second with no operation at all next to them belongs to it too (the VUs
+-- were all waiting: no call ended, so none failed in that second).
 local function error_periods(series)
   local out, cur, prev_t = {}, nil, 0
   for _, p in ipairs(series) do
-    if p.errors > 0 then
+    if p.errors > 0 or (cur and p.ops == 0) then
       if not cur then
         cur = { from = prev_t, errors = 0, ops = 0 }
         out[#out + 1] = cur

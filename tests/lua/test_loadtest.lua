@@ -574,6 +574,25 @@ t.test("errors weigh the same whether calls stall or fail at once", function()
   t.ok(math.abs(shares[1] - shares[2]) < 12, string.format("%.1f vs %.1f", shares[1], shares[2]))
 end)
 
+t.test("an outage's seconds without any call ending belong to it", function()
+  -- calls fail at once from 0.5 s, then hang from 1.0 s to 2.6 s (no call
+  -- ends in the second 1-2: no error either), then succeed
+  local t0, handle = nil, {}
+  function handle:get()
+    t0 = t0 or kura.now()
+    local t = kura.now() - t0
+    if t >= 0.5 and t < 1.0 then return nil, { code = "CONNECTION_ERROR", message = "down" } end
+    if t >= 1.0 and t < 2.6 then kura.sleep(2.6 - t) end
+    return "v"
+  end
+  local c = { create_cache = function() return true end, cache = function() return handle end }
+  local r = assert(loadtest.run{ client = c, duration = 3.2, concurrency = 4, mix = { get = 1 },
+    prefill = false, progress = false })
+  t.eq(#r.error_periods, 1, kura.json.encode(r.error_periods))
+  t.ok(r.error_periods[1].from <= 0.1 and r.error_periods[1].to >= 1.9,
+    kura.json.encode(r.error_periods))
+end)
+
 t.test("scripted workload: errors weigh by time too", function()
   local c = outage_client(0.4, 0.8, false)
   local r = assert(loadtest.run{ client = c, duration = 1.2, concurrency = 4, progress = false,
