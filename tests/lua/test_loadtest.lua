@@ -602,11 +602,12 @@ end)
 
 t.test("open loop: operations due behind a stalled call count as missed", function()
   -- at 1,000 ops/s the call due at 0.6 s stalls past the end of a 1 s run:
-  -- the ~400 operations due meanwhile were never sent
+  -- the ~400 operations due meanwhile were never sent (more when the VU ran
+  -- behind its schedule as the stall began: a busy or sanitized build)
   local r = assert(loadtest.run{ client = outage_client(0.6, 1.5, false), duration = 1,
     rate = 1000, concurrency = 1, mix = { get = 1 }, prefill = false, progress = false })
-  t.ok(r.missed >= 300 and r.missed <= 420, "missed " .. r.missed)
-  t.ok(r.error_percent > 30 and r.error_percent < 45, string.format("%.1f%%", r.error_percent))
+  t.ok(r.missed >= 300 and r.missed <= 550, "missed " .. r.missed)
+  t.ok(r.error_percent > 30 and r.error_percent < 56, string.format("%.1f%%", r.error_percent))
   t.ok(loadtest.text(r):find("missed: ", 1, true))
   -- the same rate without a stall misses nothing
   r = assert(loadtest.run{ client = outage_client(5, 6, false), duration = 0.5, rate = 1000,
