@@ -263,7 +263,7 @@ typedef void (*kura_cb)(void *udata, const kura_result *res);
  * and forget). Keys and values are binary-safe byte strings; cache names are
  * NUL-terminated. ttl in seconds, at most KURA_TTL_MAX_SECONDS; <= 0 means
  * the client's default TTL.
- * Semantics and error codes are those of LUA_API.md: an item call on a cache
+ * Semantics and error codes are those of docs/lua-api.md: an item call on a cache
  * that does not exist completes with KURA_ENOTFOUND. */
 
 /* outcome KURA_HIT: value/vlen hold the value; KURA_MISS: absent. */

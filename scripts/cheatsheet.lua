@@ -8,14 +8,8 @@
 
 local kura = kura or require("kura")
 
--- --help: the comment at the top of this file.
-if arg and (arg[1] == "-h" or arg[1] == "--help") then
-  for line in io.lines(arg[0]) do
-    if not line:match("^%-%-") then break end
-    print((line:gsub("^%-%- ?", "")))
-  end
-  return
-end
+-- No options: --help prints the comment above; anything else is refused.
+if arg and not require("kura.args").parse(arg, {}) then return end
 local CACHE = "cheat-sheet"
 
 local function say(fmt, ...)

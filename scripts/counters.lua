@@ -2,11 +2,13 @@
 --
 -- usage: scripts/run scripts/counters.lua [options]
 --
---   --players N     players scoring in the simulated match (default 50)
---   --events N      score events in the match (default 20000)
---   --limit N       requests a client may make per window (default 10)
---   --window S      rate limit window in seconds (default 1)
---   --seconds S     how long the rate limit demo runs (default 3)
+--   --players N     players scoring in the match, 1 to 100000 (default 50)
+--   --events N      score events in the match, 1 to 10^8 (default 20000)
+--   --limit N       requests a client may make per window, 1 to 10^6
+--                   (default 10)
+--   --window S      rate limit window in seconds, >= 0.01 (default 1)
+--   --seconds S     how long the rate limit demo runs, 0.1 to 3600
+--                   (default 3); a live line counts it down on a terminal
 --   -h, --help      this text
 --
 -- Part 1 plays a match: score events from concurrent tasks increment one
@@ -17,17 +19,7 @@
 -- scripts/run --backend redis://127.0.0.1:6379 scripts/counters.lua
 local counter = require("kura.counter")
 
-local here = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./")
-
-local function usage(out)
-  local f = io.open(here .. "counters.lua")
-  local text = f and f:read("a") or ""
-  if f then f:close() end
-  for line in text:gmatch("[^\n]*") do
-    if not line:match("^%-%-") then break end
-    out:write((line:gsub("^%-%- ?", "")), "\n")
-  end
-end
+local args = require("kura.args")
 
 -- Waits for the tasks; raises the first error one of them raised.
 local function join_all(tasks)
@@ -37,32 +29,13 @@ local function join_all(tasks)
   end
 end
 
-local function parse_args(args)
-  local o = { players = 50, events = 20000, limit = 10, window = 1, seconds = 3 }
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    if a == "-h" or a == "--help" then
-      o.help = true
-    else
-      local name = a:match("^%-%-(%a+)$")
-      local v = tonumber(args[i + 1] or "")
-      if not name or o[name] == nil or not v then error("bad argument " .. a, 0) end
-      o[name] = (name == "window" or name == "seconds") and v or math.tointeger(v)
-      if o[name] == nil then error(a .. " needs an integer", 0) end
-      i = i + 1
-    end
-    i = i + 1
-  end
-  return o
-end
-
 local function leaderboard(client, cache, o)
   local scores = counter.new{ client = client, cache = cache, ttl = 3600, prefix = "score:" }
   local names = {}
   for p = 1, o.players do names[p] = string.format("player%03d", p) end
-  local tasks, per = {}, o.events // 10
+  local tasks = {}
   for w = 1, 10 do
+    local per = o.events // 10 + (w <= o.events % 10 and 1 or 0)
     tasks[w] = kura.spawn(function()
       for _ = 1, per do
         -- Skewed: low-numbered players score more often.
@@ -74,7 +47,7 @@ local function leaderboard(client, cache, o)
   join_all(tasks)
   local all = assert(scores:get_many(names))
   table.sort(names, function(a, b) return all[a] > all[b] or (all[a] == all[b] and a < b) end)
-  print(string.format("leaderboard after %d score events:", per * 10))
+  print(string.format("leaderboard after %d score events:", o.events))
   for rank = 1, math.min(10, #names) do
     print(string.format("  %2d. %s %7d", rank, names[rank], all[names[rank]]))
   end
@@ -93,7 +66,7 @@ local function rate_limits(client, cache, o)
                     { id = "busy", gap = o.window / (o.limit * 1.5) },
                     { id = "flood", gap = o.window / (o.limit * 5) } }
   print(string.format("rate limits: %d requests per %g s, for %g s", o.limit, o.window, o.seconds))
-  local tasks = {}
+  local tasks, started = {}, kura.now()
   for _, cl in ipairs(clients) do
     cl.sent, cl.fixed, cl.sliding = 0, 0, 0
     tasks[#tasks + 1] = kura.spawn(function()
@@ -109,7 +82,14 @@ local function rate_limits(client, cache, o)
       end
     end)
   end
+  local live = kura.isatty(2) and kura.every(0.25, function()
+    io.stderr:write(string.format("\r  %.1f s of %g s\27[K", kura.now() - started, o.seconds))
+  end)
   join_all(tasks)
+  if live then
+    live:stop()
+    io.stderr:write("\r\27[K")
+  end
   print(string.format("  %-6s %6s %8s %8s", "client", "sent", "fixed", "sliding"))
   for _, cl in ipairs(clients) do
     print(string.format("  %-6s %6d %8d %8d", cl.id, cl.sent, cl.fixed, cl.sliding))
@@ -118,21 +98,22 @@ local function rate_limits(client, cache, o)
   print(string.format("  flood may still send %d, window resets in %.2f s", remaining, reset_in))
 end
 
-local function main(args)
-  local ok, o = pcall(parse_args, args)
-  if not ok then
-    io.stderr:write("counters.lua: ", o, "\n")
-    usage(io.stderr)
-    kura.set_exit_status(2)
-    return
-  end
-  if o.help then return usage(io.stdout) end
+local o = args.parse(arg, {
+  { "--players", "int", 50, min = 1, max = 100000 },
+  { "--events", "int", 20000, min = 1, max = 100000000 },
+  { "--limit", "int", 10, min = 1, max = 1000000 },
+  { "--window", "num", 1, min = 0.01 },
+  { "--seconds", "num", 3, min = 0.1, max = 3600 },
+})
+if o then
   local client = kura.client()
   local cache = "counters-demo"
-  assert(client:create_cache(cache) ~= nil)
+  local ok, err = client:create_cache(cache)
+  if ok == nil then
+    io.stderr:write("counters.lua: cannot create the cache: ", tostring(err), "\n")
+    return kura.set_exit_status(1)
+  end
   leaderboard(client, cache, o)
   rate_limits(client, cache, o)
   client:delete_cache(cache)
 end
-
-main(arg)

@@ -4,28 +4,46 @@
 -- then read the session and the profile, bump two counters, and keep the
 -- session alive by refreshing its TTL. Copy this file and change workload().
 --
+-- usage: scripts/run scripts/loadtest.lua [options] [SECONDS [USERS [RATE]]]
+--
+--   -d, --duration S     seconds to measure, > 0 (default 3)
+--   -c, --users N        virtual users, 1 to 100000 (default 50)
+--   --rate R             open loop at R iterations/s (default: closed loop)
+--   --threshold EXPR     fail (exit 99) unless EXPR holds, e.g. p99<5ms,
+--                        get.p99<2ms, errors<1%; repeatable
+--   --json FILE          the report as JSON (default loadtest.json)
+--   --html FILE          the report as a page with charts (default
+--                        loadtest.html; open it in a browser, no network)
+--   -h, --help           this text
+--
 --   scripts/run scripts/loadtest.lua                       # 3 s, embedded store
---   scripts/run --backend redis://127.0.0.1:6379 scripts/loadtest.lua 10 200
---   kura run scripts/loadtest.lua [SECONDS [USERS [RATE]]] # RATE: open loop, ops/s
+--   scripts/run --backend redis://127.0.0.1:6379 scripts/loadtest.lua -d 10 -c 200
 --
 -- Each client call below is timed under its method name (get, set,
--- increment, update_ttl, ...); the report prints throughput, errors by code
--- and the latency percentiles of each, and writes loadtest.json and
--- loadtest.html (open the page in a browser: charts, no network needed).
+-- increment, update_ttl, ...); the report prints what ran, throughput,
+-- errors by code and the latency percentiles of each. A live line shows
+-- on a terminal. Exit status: 0; 1 the run could not start or a report
+-- could not be written; 2 a bad option; 99 a threshold failed (errors<1%
+-- applies unless you give an errors threshold).
 local loadtest = require("kura.loadtest")
+local args = require("kura.args")
 
--- --help: the comment at the top of this file.
-if arg and (arg[1] == "-h" or arg[1] == "--help") then
-  for line in io.lines(arg[0]) do
-    if not line:match("^%-%-") then break end
-    print((line:gsub("^%-%- ?", "")))
-  end
-  return
-end
-
-local seconds = tonumber(arg and arg[1]) or 3
-local users = math.tointeger(tonumber(arg and arg[2])) or 50
-local rate = tonumber(arg and arg[3])
+local o = args.parse(arg, {
+  { "--duration", "num", nil, above = 0 }, { "-d", "num", nil, above = 0 },
+  { "--users", "int", nil, min = 1, max = loadtest.limits.concurrency },
+  { "-c", "int", nil, min = 1, max = loadtest.limits.concurrency },
+  { "--rate", "num", nil, above = 0 },
+  { "--threshold", "list" },
+  { "--json", "str", "loadtest.json" }, { "--html", "str", "loadtest.html" },
+  positional = { -- the older form: SECONDS USERS RATE
+    { "SECONDS", "num", nil, above = 0 },
+    { "USERS", "int", nil, min = 1, max = loadtest.limits.concurrency },
+    { "RATE", "num", nil, above = 0 } },
+})
+if not o then return end
+local seconds = o.duration or o.d or o.SECONDS or 3
+local users = o.users or o.c or o.USERS or 50
+local rate = o.rate or o.RATE
 
 local CACHE = "sessions"
 local SESSION_TTL = 30 * 60     -- seconds a session lives without activity
@@ -58,7 +76,7 @@ local function workload(vu, n)
   end
 end
 
-local report, err = loadtest.run{
+local options = {
   cache = CACHE,
   duration = seconds,
   concurrency = users,
@@ -66,9 +84,23 @@ local report, err = loadtest.run{
   ramp_up = rate and math.min(1, seconds / 4) or 0,
   workload = workload,
   title = "kura session workload",
-  output = "loadtest.json",
-  html = "loadtest.html",
+  thresholds = o.threshold,
+  output = o.json,
+  html = o.html,
 }
-if not report then error("load test could not start: " .. tostring(err), 0) end
+-- A bad value (a report in a folder that does not exist) is a usage error.
+local ok, why = loadtest.check_options(options)
+if not ok then
+  why = why:gsub("^output:", "--json:"):gsub("^html:", "--html:")
+  io.stderr:write("loadtest.lua: ", why, " (see loadtest.lua --help)\n")
+  return kura.set_exit_status(2)
+end
+local report, err = loadtest.run(options)
+if not report then
+  io.stderr:write("loadtest.lua: the load test could not start: ", tostring(err), "\n")
+  return kura.set_exit_status(1)
+end
 io.write(loadtest.text(report))
-print("\nwrote loadtest.json and loadtest.html")
+if report.write_error then return kura.set_exit_status(1) end
+print(string.format("\nwrote %s and %s", o.json, o.html))
+if not report.ok then kura.set_exit_status(99) end

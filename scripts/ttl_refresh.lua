@@ -3,9 +3,9 @@
 --
 -- usage: scripts/run scripts/ttl_refresh.lua [options]
 --
---   --players N     players who log in (default 20)
---   --ttl S         session TTL in seconds (default 2)
---   --seconds S     how long the simulation runs (default 6)
+--   --players N     players who log in, 1 to 10000 (default 20)
+--   --ttl S         session TTL in seconds, >= 0.1 (default 2)
+--   --seconds S     how long the simulation runs, 1 to 3600 (default 6)
 --   -h, --help      this text
 --
 -- Each player gets a session key with a short TTL. refresh.keep_alive extends
@@ -18,37 +18,7 @@
 -- scripts/run --backend redis://127.0.0.1:6379 scripts/ttl_refresh.lua
 local refresh = require("kura.refresh")
 
-local here = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./")
-
-local function usage(out)
-  local f = io.open(here .. "ttl_refresh.lua")
-  local text = f and f:read("a") or ""
-  if f then f:close() end
-  for line in text:gmatch("[^\n]*") do
-    if not line:match("^%-%-") then break end
-    out:write((line:gsub("^%-%- ?", "")), "\n")
-  end
-end
-
-local function parse_args(args)
-  local o = { players = 20, ttl = 2, seconds = 6 }
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    if a == "-h" or a == "--help" then
-      o.help = true
-    else
-      local name = a:match("^%-%-(%a+)$")
-      local v = tonumber(args[i + 1] or "")
-      if not name or o[name] == nil or not v or v <= 0 then error("bad argument " .. a, 0) end
-      o[name] = name == "players" and math.tointeger(v) or v
-      if o[name] == nil then error(a .. " needs an integer", 0) end
-      i = i + 1
-    end
-    i = i + 1
-  end
-  return o
-end
+local args = require("kura.args")
 
 local function sessions(client, cache, o)
   local online, keys = {}, {}
@@ -101,21 +71,20 @@ local function profiles(client, cache)
                       .. "same value %s", loads, same, first))
 end
 
-local function main(args)
-  local ok, o = pcall(parse_args, args)
-  if not ok then
-    io.stderr:write("ttl_refresh.lua: ", o, "\n")
-    usage(io.stderr)
-    kura.set_exit_status(2)
-    return
-  end
-  if o.help then return usage(io.stdout) end
+local o = args.parse(arg, {
+  { "--players", "int", 20, min = 1, max = 10000 },
+  { "--ttl", "num", 2, min = 0.1 },
+  { "--seconds", "num", 6, min = 1, max = 3600 },
+})
+if o then
   local client = kura.client()
   local cache = "sessions-demo"
-  assert(client:create_cache(cache) ~= nil)
+  local ok, err = client:create_cache(cache)
+  if ok == nil then
+    io.stderr:write("ttl_refresh.lua: cannot create the cache: ", tostring(err), "\n")
+    return kura.set_exit_status(1)
+  end
   sessions(client, cache, o)
   profiles(client, cache)
   client:delete_cache(cache)
 end
-
-main(arg)

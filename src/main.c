@@ -202,8 +202,17 @@ static int version(void)
   return 0;
 }
 
+/* `kura help bench`: the usage lives with the command, in kura.bench_cli. */
+static int bench_help(void)
+{
+  char *argv[] = {"kura", "bench", "--help", NULL};
+  return bench(3, argv);
+}
+
 static int help(const char *cmd)
 {
+  if (cmd && strcmp(cmd, "bench") == 0)
+    return bench_help();
   if (cmd && strcmp(cmd, "run") == 0)
     fputs(usage_run, stdout);
   else if (cmd && strcmp(cmd, "version") == 0)

@@ -1,59 +1,44 @@
--- kura.loadtest: scripted load tests with honest latency figures.
+-- kura.loadtest: scripted load tests with honest latency figures. The
+-- options and the report are described in docs/lua-api.md ("kura.loadtest"),
+-- what the figures mean in docs/load-testing.md; this comment says why the
+-- engine works as it does.
 --
---   local report = require("kura.loadtest").run{
---     client = kura.client(), cache = "loadtest",
---     duration = 10,            -- seconds (or ops = N: stop after N operations)
---     concurrency = 50,         -- closed loop: virtual users, each waits for its reply
---     rate = nil,               -- open loop: operations per second, latency counted
---                               -- from each operation's intended start (wrk2)
---     mix = { get = 0.8, set = 0.2 },   -- or workload = function(vu, n) ... end
---     keyspace = 10000, distribution = "uniform", zipf_alpha = 0.99,
---     value_size = 100, warmup = 0, ramp_up = 0,
---     output = "report.json", html = "report.html", progress = nil,
---   }
+--   local report = require("kura.loadtest").run{ duration = 10, concurrency = 50,
+--     mix = { get = 0.8, set = 0.2 }, thresholds = { "p99<2ms" } }
 --
--- Load. A closed loop runs `concurrency` virtual users (VUs), each issuing its
--- next operation when the previous one answered. An open loop (`rate`) gives
--- each VU a schedule (rate / concurrency per VU, ramping up linearly over
--- `ramp_up` seconds) and measures each latency from the time the operation
+-- Options are all checked (check_options) before a client, a timer or a
+-- task exists, so a bad one never leaves a ticker or a Ctrl-C watcher
+-- running; the timed part (drive) stops its timers however it ends.
+--
+-- Load. A closed loop runs `concurrency` virtual users (VUs), each issuing
+-- its next operation when the previous one answered, batching up to BATCH
+-- operations between two looks at the clock. An open loop (`rate`) gives
+-- each VU a schedule and measures each latency from the time the operation
 -- was due, so a stall delays the operations queued behind it and shows in
 -- the percentiles instead of silently lowering the load (coordinated
--- omission). Waiting for the next due time spins (kura.sleep(0)) for the
--- last `spin` seconds (default 0.001), so the timers' millisecond slack
--- stays out of the figures; on a machine whose cores are busy with other
--- work, spin = 0 (timers only) is better, as a spinning process gets
--- preempted for milliseconds.
--- In a closed loop `ramp_up` starts the VUs one after the other over that
--- time. The first `warmup` seconds are run at full load and not counted;
--- `duration` or `ops` counts after them (default: duration = 10).
+-- omission). Waiting for a due time spins (kura.sleep(0)) for the last
+-- `spin` seconds, keeping the timers' millisecond slack out of the figures;
+-- on a machine whose cores are busy, spin = 0 is better (a spinning process
+-- gets preempted for milliseconds).
 --
--- Workloads. A declarative `mix` maps operation names to weights: get, set,
--- delete, increment (on counter keys of their own), key_exists,
--- item_get_ttl, set_if_absent, set_if_present, update_ttl, increase_ttl,
--- decrease_ttl (with `ttl`, default 60 s). Keys are drawn from `keyspace`
--- keys by `distribution`: "uniform"; "zipf" (P(rank k) ~ 1/k^zipf_alpha,
--- key 1 the hottest, sampled in O(1) from an alias table); "gaussian"
--- (centred in the keyspace, standard deviation keyspace/6); "sequential"
--- (1, 2, 3, ... over all VUs, wrapping). With a read in the mix the keys
--- are set first (prefill = false skips that). A scripted `workload(vu, n)`
--- is called for each iteration n of a VU; vu.client and vu.cache are the
--- client and the cache handle wrapped so that each call the script makes is
--- timed under its method name (vu.id, vu.key() -> a key from the
--- distribution, vu.value and vu.data, a table of its own, help). An
--- iteration counts as one operation for `ops` and `rate`; in an open loop
--- the first call of an iteration is timed from the iteration's due time.
+-- Errors count the same whether a failing call waits (a server that stopped
+-- answering: each call takes its timeout) or fails at once (a refused
+-- connection: a closed loop spins through thousands of failures a second).
+-- report.error_percent is the failed share of the load: in a closed loop,
+-- of the VUs' time, the time spent in calls that failed (see new_pace); in
+-- an open loop, of the operations due, those that failed or were never sent
+-- because the VU still waited on an earlier one (report.missed). A count of
+-- failed calls alone called a 2.5 s outage of 50 stalled VUs 0.05% of the
+-- run. The default threshold "errors<1%" applies unless `thresholds` names
+-- errors itself (thresholds = false: no checks).
 --
--- Report: { ops, iterations, seconds, throughput, errors = { CODE = n },
--- cpu_seconds (the process's CPU time over the whole run, warm-up included),
--- latency = { op = { count, min, mean, p50, p90, p99, p999, max } },
--- series = { { t, ops, throughput, errors, latency = { op = {...} } } },
--- distribution = { op = { { p, value } } }, interrupted }, latencies in
--- seconds. M.text(report) is the text (Momento loadgen's layout), also
--- printed when `print_report` is true; `output` writes JSON, `html` a page
--- with inline SVG charts. `progress` (default: stderr is a terminal) draws
--- a line each second. Ctrl-C ends the run early and the report is still
--- made (report.interrupted = true).
+-- Reports: M.text and M.html (rendered by kura.report), `output` (JSON) and
+-- `html` files, checked writable first; a file that cannot be written at the
+-- end is logged and named in report.write_error.
 local kura = require("kura")
+local threshold = require("kura.threshold")
+local render = require("kura.report")
+local keydist = require("kura.keydist")
 
 local M = {}
 
@@ -62,6 +47,11 @@ local floor, huge = math.floor, math.huge
 
 local BATCH = 256          -- closed loop: most ops between two yields
 local SCRIPT_YIELD = 16    -- scripted closed loop: iterations between two yields
+local DEFAULT_ERRORS = "errors<1%"
+
+-- Upper bounds of the options (see the header).
+M.limits = { concurrency = 100000, keyspace = 10000000, value_size = 4 * 1024 * 1024,
+  connections = 1024 }
 
 -- Argument shapes of the mix operations.
 local KEY, KEY_VALUE, COUNTER, KEY_TTL = 1, 2, 3, 4
@@ -74,144 +64,150 @@ local OPS = {
 local READS = { get = true, key_exists = true, item_get_ttl = true, update_ttl = true,
   increase_ttl = true, decrease_ttl = true, set_if_present = true }
 M.operations = OPS
+M.distributions = keydist.names
+M.keygen = keydist.keygen
 
 local hist_methods = getmetatable(kura.histogram()).__index
 local record_since = hist_methods.record_since
 
--- --- key distributions -------------------------------------------------------------
-
--- Walker's alias table for weights w[1..n]: one uniform draw picks a column,
--- its fraction decides between the column and its alias.
-local function alias_table(w, n)
-  local total = 0
-  for i = 1, n do total = total + w[i] end
-  local prob, alias, small, large = {}, {}, {}, {}
-  for i = 1, n do
-    local p = w[i] * n / total
-    prob[i] = p
-    if p < 1 then small[#small + 1] = i else large[#large + 1] = i end
-  end
-  while #small > 0 and #large > 0 do
-    local s, l = small[#small], large[#large]
-    small[#small] = nil
-    alias[s] = l
-    prob[l] = prob[l] + prob[s] - 1
-    if prob[l] < 1 then
-      large[#large] = nil
-      small[#small + 1] = l
-    end
-  end
-  for _, i in ipairs(small) do prob[i], alias[i] = 1, i end
-  for _, i in ipairs(large) do prob[i], alias[i] = 1, i end
-  return prob, alias
-end
-
-local function zipf_gen(n, alpha)
-  local w = {}
-  for k = 1, n do w[k] = 1 / k ^ alpha end
-  local prob, alias = alias_table(w, n)
-  return function()
-    local u = random() * n
-    local i = floor(u)
-    local col = i + 1
-    if u - i < prob[col] then return col end
-    return alias[col]
-  end
-end
-
-local function gaussian_gen(n)
-  local mean, sd = (n + 1) / 2, n / 6
-  local spare
-  return function()
-    while true do
-      local z
-      if spare then
-        z, spare = spare, nil
-      else
-        local u1, u2 = 1 - random(), random()
-        local r = math.sqrt(-2 * math.log(u1))
-        z, spare = r * math.cos(2 * math.pi * u2), r * math.sin(2 * math.pi * u2)
-      end
-      local k = floor(mean + z * sd + 0.5)
-      if k >= 1 and k <= n then return k end
-    end
-  end
-end
-
--- keygen{ keyspace, distribution, zipf_alpha } -> function() -> 1..keyspace
-function M.keygen(o)
-  local n = o.keyspace or 10000
-  local dist = o.distribution or "uniform"
-  assert(math.type(n) == "integer" and n >= 1, "keyspace: an integer >= 1")
-  if dist == "uniform" then
-    return function() return random(n) end
-  elseif dist == "zipf" then
-    local alpha = o.zipf_alpha or 0.99
-    assert(type(alpha) == "number" and alpha > 0, "zipf_alpha: a number > 0")
-    return zipf_gen(n, alpha)
-  elseif dist == "gaussian" then
-    return gaussian_gen(n)
-  elseif dist == "sequential" then
-    local i = 0
-    return function()
-      i = i + 1
-      if i > n then i = 1 end
-      return i
-    end
-  end
-  error("distribution: uniform, zipf, gaussian or sequential, not " .. tostring(dist), 3)
-end
-
 -- --- options ---------------------------------------------------------------------------
 
-local function check_number(o, name, min, integer)
-  local v = o[name]
-  if v == nil then return end
-  if type(v) ~= "number" or v < min or (integer and math.type(v) ~= "integer") then
-    error(string.format("%s: %s >= %s", name, integer and "an integer" or "a number", min), 3)
-  end
+local KNOWN = {}
+for name in ([[client backend connections cache duration ops rate concurrency mix workload
+  keyspace distribution zipf_alpha value_size warmup ramp_up spin ttl prefill output html
+  progress print_report title thresholds]]):gmatch("%S+") do KNOWN[name] = true end
+
+local function finite(v)
+  return type(v) == "number" and v == v and v ~= huge and v ~= -huge
 end
 
--- The mix as arrays of names and cumulative weights, sorted by name.
+-- nil when o[name] is absent or fits; else what it should be.
+local function bad_number(o, name, lo, hi, integer, above)
+  local v = o[name]
+  if v == nil then return nil end
+  local ok = finite(v) and (above and v > lo or not above and v >= lo) and (not hi or v <= hi)
+    and (not integer or math.type(v) == "integer" or v == floor(v))
+  if ok then return nil end
+  local what = integer and "an integer" or "a number"
+  if hi then return string.format("%s from %s to %s, not %s", what, lo, hi, tostring(v)) end
+  return string.format("%s %s %s, not %s", what, above and ">" or ">=", lo, tostring(v))
+end
+
+local NUMBERS = {
+  -- name, lo, hi, integer, strictly above lo
+  { "duration", 0, nil, false, true }, { "rate", 0, nil, false, true },
+  { "warmup", 0 }, { "ramp_up", 0 }, { "spin", 0, 1 }, { "zipf_alpha", 0, nil, false, true },
+  { "ttl", 0, nil, false, true }, { "ops", 1, nil, true },
+  { "concurrency", 1, M.limits.concurrency, true }, { "keyspace", 1, M.limits.keyspace, true },
+  { "value_size", 0, M.limits.value_size, true },
+  { "connections", 1, M.limits.connections, true },
+}
+
+-- The mix as arrays of names and cumulative weights, sorted by name; or nil, why.
 local function parse_mix(mix)
+  if type(mix) ~= "table" then return nil, "a table of operation = weight" end
   local names, total = {}, 0
   for name, w in pairs(mix) do
-    if not OPS[name] then error("mix: unknown operation '" .. tostring(name) .. "'", 3) end
-    if type(w) ~= "number" or w < 0 then error("mix: weight of " .. name .. " must be >= 0", 3) end
+    if not OPS[name] then return nil, "unknown operation '" .. tostring(name) .. "'" end
+    if not finite(w) or w < 0 then return nil, "the weight of " .. name .. " must be a number >= 0" end
     if w > 0 then names[#names + 1] = name; total = total + w end
   end
-  if total <= 0 then error("mix: no operation with a weight > 0", 3) end
+  if total <= 0 then return nil, "no operation with a weight > 0" end
   table.sort(names)
   local weights = {}
   for i, name in ipairs(names) do weights[i] = mix[name] / total end
   return names, weights
 end
 
-local function options(o)
-  if type(o) ~= "table" then error("loadtest.run: wants a table of options", 3) end
-  for _, k in ipairs({ "duration", "rate", "warmup", "ramp_up", "zipf_alpha", "spin" }) do
-    check_number(o, k, 0)
+-- A report file can be written: opened for appending (so nothing is lost
+-- yet), and removed again if the check created it.
+local function writable(path)
+  local existed = io.open(path, "r")
+  if existed then existed:close() end
+  local f, err = io.open(path, "a")
+  if not f then return nil, err end
+  f:close()
+  if not existed then os.remove(path) end
+  return true
+end
+
+-- The thresholds as specs, with the default errors<1% unless one names errors.
+local function threshold_specs(list)
+  if list == false then return {} end
+  local specs, err = threshold.parse_list(list or {})
+  if not specs then return nil, err end
+  for _, s in ipairs(specs) do
+    if s.kind == "errors" then return specs end
   end
-  for _, k in ipairs({ "ops", "concurrency", "keyspace", "value_size" }) do
-    check_number(o, k, k == "value_size" and 0 or 1, true)
+  local d = assert(threshold.parse(DEFAULT_ERRORS))
+  d.default = true
+  specs[#specs + 1] = d
+  return specs
+end
+
+local function check_types(o)
+  for k in pairs(o) do
+    if not KNOWN[k] then return "unknown option", k end
   end
-  if o.mix and o.workload then error("loadtest.run: mix or workload, not both", 3) end
-  if o.workload and type(o.workload) ~= "function" then error("workload: a function", 3) end
-  if o.rate and o.rate <= 0 then error("rate: a number > 0", 3) end
+  for _, n in ipairs(NUMBERS) do
+    local why = bad_number(o, n[1], n[2], n[3], n[4], n[5])
+    if why then return why, n[1] end
+  end
+  for _, k in ipairs({ "backend", "cache", "output", "html", "title" }) do
+    if o[k] ~= nil and (type(o[k]) ~= "string" or o[k] == "") then return "a non-empty string", k end
+  end
+  for _, k in ipairs({ "prefill", "progress", "print_report" }) do
+    if o[k] ~= nil and type(o[k]) ~= "boolean" then return "true or false", k end
+  end
+  if o.workload ~= nil and type(o.workload) ~= "function" then return "a function", "workload" end
+  if o.client ~= nil and type(o.client) ~= "table" and type(o.client) ~= "userdata" then
+    return "a client (kura.client())", "client"
+  end
+  if o.mix and o.workload then return "mix or workload, not both", "mix" end
+  if o.client and (o.backend or o.connections) then
+    return "client, or backend and connections, not both", o.backend and "backend" or "connections"
+  end
+  if o.distribution ~= nil and not ({ uniform = 1, zipf = 1, gaussian = 1, sequential = 1 })[o.distribution] then
+    return "uniform, zipf, gaussian or sequential, not '" .. tostring(o.distribution) .. "'", "distribution"
+  end
+  local vus = o.concurrency or 50
+  if o.connections and o.connections > vus then
+    return "at most one per virtual user (concurrency " .. vus .. ")", "connections"
+  end
+end
+
+-- check_options(o) -> cfg, or nil, message, option name. No load starts, no
+-- client is made; report files are checked writable.
+function M.check_options(o)
+  if type(o) ~= "table" then return nil, "loadtest.run wants a table of options", nil end
+  local why, name = check_types(o)
+  if why then return nil, name .. ": " .. why, name end
   local cfg = {
-    client = o.client or kura.client(), cache = o.cache or "loadtest",
-    ops = o.ops, duration = o.duration or (o.ops and huge or 10),
-    rate = o.rate, concurrency = o.concurrency or 50,
-    keyspace = o.keyspace or 10000, distribution = o.distribution or "uniform",
-    zipf_alpha = o.zipf_alpha, value_size = o.value_size or 100,
+    client = o.client, backend = o.backend, connections = o.connections or 1,
+    cache = o.cache or "loadtest",
+    ops = o.ops and math.tointeger(o.ops), duration = o.duration or (o.ops and huge or 10),
+    rate = o.rate, concurrency = math.tointeger(o.concurrency or 50),
+    keyspace = math.tointeger(o.keyspace or 10000), distribution = o.distribution or "uniform",
+    zipf_alpha = o.zipf_alpha or 0.99, value_size = math.tointeger(o.value_size or 100),
     warmup = o.warmup or 0, ramp_up = o.ramp_up or 0, ttl = o.ttl or 60,
-    spin = o.spin or 0.001,
+    spin = o.spin or 0.001, prefill = o.prefill,
     workload = o.workload, output = o.output, html = o.html,
     print_report = o.print_report, title = o.title,
   }
   if o.progress == nil then cfg.progress = kura.isatty(2) else cfg.progress = o.progress end
-  if not cfg.workload then cfg.names, cfg.weights = parse_mix(o.mix or { get = 0.8, set = 0.2 }) end
-  cfg.prefill = o.prefill
+  if not cfg.workload then
+    local names, weights = parse_mix(o.mix or { get = 0.8, set = 0.2 })
+    if not names then return nil, "mix: " .. weights, "mix" end
+    cfg.names, cfg.weights = names, weights
+  end
+  local specs, err = threshold_specs(o.thresholds)
+  if not specs then return nil, err, "thresholds" end
+  cfg.thresholds = specs
+  for _, k in ipairs({ "output", "html" }) do
+    local ok, ferr = true, nil
+    if cfg[k] then ok, ferr = writable(cfg[k]) end
+    if not ok then return nil, k .. ": " .. ferr, k end
+  end
   return cfg
 end
 
@@ -226,6 +222,7 @@ local function new_state(cfg)
   local st = {
     cfg = cfg, stats = {}, by_name = {}, errors = {}, nerrors = 0, iterations = 0,
     counting = cfg.warmup <= 0, stop = false, interrupted = false, series = {},
+    busy_time = 0, error_time = 0, missed = 0,
   }
   function st.stat(name)
     local s = st.by_name[name]
@@ -242,6 +239,36 @@ local function new_state(cfg)
     st.nerrors = st.nerrors + 1
   end
   return st
+end
+
+-- Closed loop error time. A failed call is charged the time since the VU's
+-- last mark (the start of its batch, or its previous failure) less the
+-- calls it made in between at its usual pace: a call that waited 1 s for
+-- its error weighs what a second of calls refused at once weighs, and a
+-- rare error weighs about one call. One clock read per failure, none per
+-- success (the hot loop times calls with h:time, which hides their start).
+local function new_pace()
+  return { mark = 0, since = 0, per_op = 0, err = 0 }
+end
+
+local function pace_start(p, t)
+  p.mark, p.since, p.err = t, 0, 0
+end
+
+-- The i-th call of the batch failed.
+local function pace_fail(p, i)
+  local tf = now()
+  local start = p.mark + (i - 1 - p.since) * p.per_op
+  if tf > start then p.err = p.err + (tf - start) end
+  p.mark, p.since = tf, i
+end
+
+-- The batch took dt for `done` calls, `failed` of them failed.
+local function pace_end(st, p, dt, done, failed)
+  if failed == 0 and done > 0 then p.per_op = dt / done end
+  if not st.counting or done <= 0 then return end
+  st.busy_time = st.busy_time + dt
+  st.error_time = st.error_time + math.min(p.err, dt)
 end
 
 local function latency_of(h)
@@ -265,22 +292,17 @@ local function close_interval(st, t)
   end
   point.throughput = dt > 0 and point.ops / dt or 0
   st.last_tick, st.last_errors = t, st.nerrors
-  if dt > 0.05 or point.ops > 0 then st.series[#st.series + 1] = point end
+  if dt > 0.05 or point.ops > 0 or point.errors > 0 then st.series[#st.series + 1] = point end
   return point
 end
 
--- Milliseconds with at least 3 significant digits down to 0.01 us.
-local function fmt_ms(s)
-  local ms = s * 1000
-  return string.format(ms >= 1 and "%.3f" or ms >= 0.01 and "%.4f" or "%.5f", ms)
-end
-
 local function progress_line(st, point)
+  local fmt = render.duration
   local parts = { string.format("[%4ds] %10.0f ops/s", floor(point.t + 0.5), point.throughput) }
   for _, s in ipairs(st.stats) do
     local l = point.latency[s.name]
     if l then
-      parts[#parts + 1] = string.format("%s p50 %s p99 %s ms", s.name, fmt_ms(l.p50), fmt_ms(l.p99))
+      parts[#parts + 1] = string.format("%s p50 %s p99 %s", s.name, fmt(l.p50), fmt(l.p99))
     end
   end
   parts[#parts + 1] = string.format("errors %d", st.nerrors)
@@ -292,6 +314,7 @@ end
 local function start_counting(st)
   for _, s in ipairs(st.stats) do s.cur:reset() end
   st.errors, st.nerrors, st.iterations = {}, 0, 0
+  st.busy_time, st.error_time = 0, 0
   st.counting = true
   st.t0 = now()
   st.last_tick, st.last_errors = st.t0, 0
@@ -323,7 +346,8 @@ local function op_slots(weights)
   return slots
 end
 
--- Everything a declarative mix needs, resolved once.
+-- Everything a declarative mix needs, resolved once (every handle has the
+-- same methods: they come from the first).
 local function mix_plan(st, handle)
   local cfg, plan = st.cfg, { fns = {}, kinds = {}, stats = {} }
   for i, name in ipairs(cfg.names) do
@@ -394,18 +418,26 @@ local function closed_single_vu(st, plan, handle)
   local fn, cur, keys, value = plan.fns[1], plan.stats[1].cur, plan.keys, plan.value
   local nk, keygen, time, err = #keys, (not plan.uniform) and plan.keygen, hist_methods.time, st.error
   local with_value = plan.kinds[1] == KEY_VALUE
-  local batch, t = 1, now()
+  local batch, t, pace = 1, now(), new_pace()
   while not st.stop do
     local n = claim(st, batch)
-    if n <= 0 then break end
-    for _ = 1, n do
+    if n <= 0 then return end -- all claimed: the other VUs finish theirs
+    local done, failed = n, 0
+    pace_start(pace, t)
+    for i = 1, n do
       local key = keys[keygen and keygen() or random(nk)]
       local r, e
       if with_value then r, e = time(cur, fn, handle, key, value) else r, e = time(cur, fn, handle, key) end
-      if r == nil and e ~= nil then err(e) end
-      if st.stop then break end -- the end timer fired while a remote call waited
+      if r == nil and e ~= nil then
+        err(e)
+        failed = failed + 1
+        pace_fail(pace, i)
+      end
+      if st.stop then done = i break end -- the end timer fired while a remote call waited
     end
+    local t0 = t
     batch, t = next_batch(batch, t)
+    pace_end(st, pace, t - t0, done, failed)
     if t >= st.t_end then break end
     sleep(0)
   end
@@ -413,11 +445,13 @@ local function closed_single_vu(st, plan, handle)
 end
 
 -- n operations of a mix, closed loop: mix_op with everything in locals.
-local function mix_batch(st, plan, handle, n)
+-- Returns the calls made and how many failed.
+local function mix_batch(st, plan, handle, n, pace)
   local slots, kinds, fns, curs = plan.slots, plan.kinds, plan.fns, plan.curs
   local keys, counters, value, ttl = plan.keys, plan.counters, plan.value, st.cfg.ttl
   local nk, keygen, time, err = #keys, (not plan.uniform) and plan.keygen, hist_methods.time, st.error
-  for _ = 1, n do
+  local done, failed = n, 0
+  for i = 1, n do
     local oi = slots[random(1000)]
     local k = keygen and keygen() or random(nk)
     local kind, r, e = kinds[oi]
@@ -430,20 +464,28 @@ local function mix_batch(st, plan, handle, n)
     else
       r, e = time(curs[oi], fns[oi], handle, keys[k], ttl)
     end
-    if r == nil and e ~= nil then err(e) end
-    if st.stop then break end
+    if r == nil and e ~= nil then
+      err(e)
+      failed = failed + 1
+      pace_fail(pace, i)
+    end
+    if st.stop then done = i break end
   end
+  return done, failed
 end
 
 -- Closed loop, any mix.
 local function closed_mix_vu(st, plan, handle)
   if plan.nops == 1 and plan.kinds[1] <= KEY_VALUE then return closed_single_vu(st, plan, handle) end
-  local batch, t = 1, now()
+  local batch, t, pace = 1, now(), new_pace()
   while not st.stop do
     local n = claim(st, batch)
-    if n <= 0 then break end
-    mix_batch(st, plan, handle, n)
+    if n <= 0 then return end -- all claimed: the other VUs finish theirs
+    pace_start(pace, t)
+    local done, failed = mix_batch(st, plan, handle, n, pace)
+    local t0 = t
     batch, t = next_batch(batch, t)
+    pace_end(st, pace, t - t0, done, failed)
     if t >= st.t_end then break end
     sleep(0)
   end
@@ -459,6 +501,20 @@ local function due_offset(k, rate, ramp)
   return ramp + (k - in_ramp) / rate
 end
 
+-- How many k >= 0 have due_offset(k, rate, ramp) < x: due_offset inverted.
+local function dues_before(x, rate, ramp)
+  if x <= 0 then return 0 end
+  local k
+  if ramp <= 0 then
+    k = x * rate
+  elseif x < ramp then
+    k = x * x * rate / (2 * ramp)
+  else
+    k = rate * ramp / 2 + (x - ramp) * rate
+  end
+  return math.ceil(k - 1e-9)
+end
+
 -- Waits until `due`; false when the run ends first.
 local function wait_until(st, due)
   local t, spin = now(), st.cfg.spin
@@ -470,12 +526,22 @@ local function wait_until(st, due)
   return not st.stop
 end
 
+-- Open loop: an ended timed run counts the operations this VU had due in
+-- the counted time but never sent (it was waiting on a call that stalled).
+local function count_missed(st, base, per_vu, sent)
+  local cfg = st.cfg
+  if not st.counting or cfg.ops or cfg.duration == huge then return end
+  local upto = math.min(st.t_end, now())
+  local due = dues_before(upto - base, per_vu, cfg.ramp_up) - dues_before(st.t0 - base, per_vu, cfg.ramp_up)
+  if due > sent then st.missed = st.missed + (due - sent) end
+end
+
 -- Open loop: op k of VU `id` is due at begin + due_offset(k) + a stagger.
 local function open_vu(st, id, fire)
   local cfg = st.cfg
   local per_vu = cfg.rate / cfg.concurrency
   local base = st.begin + (id - 1) / cfg.rate
-  local k, yield_at = 0, now() + 0.001
+  local k, yield_at, sent = 0, now() + 0.001, 0
   while not st.stop do
     local due = base + due_offset(k, per_vu, cfg.ramp_up)
     k = k + 1
@@ -490,9 +556,11 @@ local function open_vu(st, id, fire)
     if st.counting then -- claimed only now: other VUs ran while this one waited
       if st.left <= 0 then break end
       st.left = st.left - 1
+      if due >= st.t0 then sent = sent + 1 end
     end
     fire(due)
   end
+  count_missed(st, base, per_vu, sent)
 end
 
 -- --- scripted workloads ----------------------------------------------------------------
@@ -513,8 +581,13 @@ local function timed_proxy(st, vu, obj, wrap_handle)
         local t0 = vu._due or now()
         vu._due = nil
         local r, e = f(obj, ...)
-        record_since(stat.cur, t0)
-        if r == nil and e ~= nil then st.error(e) end
+        local t1 = record_since(stat.cur, t0)
+        vu.calls = vu.calls + 1
+        if r == nil and e ~= nil then
+          st.error(e)
+          vu.failed = vu.failed + 1
+          vu.pace.err = vu.pace.err + (t1 - t0)
+        end
         return r, e
       end
     end
@@ -523,13 +596,14 @@ local function timed_proxy(st, vu, obj, wrap_handle)
   end })
 end
 
-local function new_vu(st, id, handle)
+local function new_vu(st, id, handle, client)
   local cfg = st.cfg
-  local vu = { id = id, data = {}, value = string.rep("x", cfg.value_size) }
+  local vu = { id = id, data = {}, value = string.rep("x", cfg.value_size), calls = 0, failed = 0,
+    pace = new_pace() }
   st.keygen = st.keygen or M.keygen(cfg) -- one for all VUs: "sequential" is global
   local keygen = st.keygen
   vu.key = function() return "key:" .. keygen() end
-  vu.client = timed_proxy(st, vu, cfg.client, true)
+  vu.client = timed_proxy(st, vu, client, true)
   vu.cache = timed_proxy(st, vu, handle, false)
   return vu
 end
@@ -539,6 +613,7 @@ local function run_iteration(st, vu, n)
   if st.counting then st.iterations = st.iterations + 1 end
   if not ok then
     st.error({ code = "SCRIPT_ERROR" })
+    vu.calls, vu.failed = vu.calls + 1, vu.failed + 1
     if not st.script_error then
       st.script_error = tostring(err)
       kura.log.warn("loadtest: the workload raised: %s", st.script_error)
@@ -547,8 +622,10 @@ local function run_iteration(st, vu, n)
 end
 
 local function closed_script_vu(st, vu)
-  local n = 0
+  local n, t = 0, now()
   while not st.stop do
+    vu.calls, vu.failed = 0, 0
+    pace_start(vu.pace, t)
     for _ = 1, SCRIPT_YIELD do
       if st.left <= 0 or now() >= st.t_end then st.stop = true break end
       st.left = st.left - 1
@@ -556,6 +633,9 @@ local function closed_script_vu(st, vu)
       run_iteration(st, vu, n)
       if st.stop then break end
     end
+    local t1 = now()
+    pace_end(st, vu.pace, t1 - t, vu.calls, vu.failed)
+    t = t1
     sleep(0)
   end
 end
@@ -589,26 +669,74 @@ local function prefill(cfg, handle)
   return true
 end
 
-local function setup(cfg)
-  local c = cfg.client
-  if c.create_cache then
-    local ok, err = c:create_cache(cfg.cache)
-    if ok == nil then return nil, err end
-  end
-  local handle = c:cache(cfg.cache)
-  if cfg.prefill ~= false and has_reads(cfg) then
-    local ok, err = prefill(cfg, handle)
-    if not ok then return nil, err end
-  end
-  return handle
+-- An error of the run itself (not of a call), shaped like the client's.
+local run_error_mt = { __tostring = function(e) return e.code .. ": " .. e.message end }
+local function run_error(code, message)
+  return setmetatable({ code = code, message = message, retryable = false }, run_error_mt)
 end
 
--- The VU bodies for this configuration.
-local function vu_body(st, handle)
+-- The backend's name as the client tells it: "kura.client(redis): 0x..".
+local function backend_name(c)
+  return tostring(c):match("^kura%.client%(([^)]*)%)") or "custom client"
+end
+
+-- "redis://user:secret@host" -> "redis://user:***@host", "redis://secret@h"
+-- -> "redis://***@h": a report never holds a password. The user part ends
+-- at the last '@', as the Redis URL parser reads it.
+function M.redact(url)
+  local scheme, rest = url:match("^(%a[%w+.-]*://)(.*)$")
+  if not scheme then return url end
+  local at = rest:match("^.*()@")
+  if not at then return url end
+  local user = rest:sub(1, at - 1):match("^([^:]*):")
+  return scheme .. (user and (user .. ":***") or "***") .. rest:sub(at)
+end
+
+-- The clients of the run: the one given, or `connections` new ones.
+local function make_clients(cfg)
+  if cfg.client then return { cfg.client }, backend_name(cfg.client) end
+  local clients = {}
+  for i = 1, cfg.connections do
+    local c, err
+    if cfg.backend or cfg.connections > 1 then
+      c, err = kura.client{ backend = cfg.backend }
+    else
+      c, err = kura.client()
+    end
+    if not c then return nil, err end
+    clients[i] = c
+    if i == 1 and cfg.connections > 1 and backend_name(c) == "memory" then
+      return nil, run_error("INVALID_ARGUMENT_ERROR",
+        "connections: the memory backend has none (it runs inside this process)")
+    end
+  end
+  local name = cfg.backend and M.redact(cfg.backend) or backend_name(clients[1])
+  return clients, name
+end
+
+local function setup(cfg, clients)
+  local c = clients[1]
+  if c.create_cache then
+    -- Momento's HTTP API cannot create caches: there the cache must exist.
+    local ok, err = c:create_cache(cfg.cache)
+    if ok == nil and err.code ~= "UNSUPPORTED_OPERATION_ERROR" then return nil, err end
+  end
+  local handles = {}
+  for i, client in ipairs(clients) do handles[i] = client:cache(cfg.cache) end
+  if cfg.prefill ~= false and has_reads(cfg) then
+    local ok, err = prefill(cfg, handles[1])
+    if not ok then return nil, err end
+  end
+  return handles
+end
+
+-- The VU bodies for this configuration; VU id uses handles[id mod #handles].
+local function vu_body(st, handles, clients)
   local cfg = st.cfg
+  local function pick(list, id) return list[(id - 1) % #list + 1] end
   if cfg.workload then
     return function(id)
-      local vu = new_vu(st, id, handle)
+      local vu = new_vu(st, id, pick(handles, id), pick(clients, id))
       if not cfg.rate then return closed_script_vu(st, vu) end
       local n = 0
       open_vu(st, id, function(due)
@@ -619,11 +747,12 @@ local function vu_body(st, handle)
       end)
     end
   end
-  local plan = mix_plan(st, handle)
+  local plan = mix_plan(st, handles[1])
   if not cfg.rate then
-    return function() closed_mix_vu(st, plan, handle) end
+    return function(id) closed_mix_vu(st, plan, pick(handles, id)) end
   end
   return function(id)
+    local handle = pick(handles, id)
     open_vu(st, id, function(due)
       mix_op(st, plan, handle, due)
       if st.counting then st.iterations = st.iterations + 1 end
@@ -657,47 +786,119 @@ local function distribution_of(h)
   for i, p in ipairs(ps) do out[i] = { p = p, value = vs[i] } end
   return out
 end
-local function build_report(st)
+
+-- Consecutive seconds of the series with errors: where the outage was. A
+-- second with no operation at all next to them belongs to it too (the VUs
+-- were all waiting: no call ended, so none failed in that second).
+local function error_periods(series)
+  local out, cur, prev_t = {}, nil, 0
+  for _, p in ipairs(series) do
+    if p.errors > 0 or (cur and p.ops == 0) then
+      if not cur then
+        cur = { from = prev_t, errors = 0, ops = 0 }
+        out[#out + 1] = cur
+      end
+      cur.to, cur.errors, cur.ops = p.t, cur.errors + p.errors, cur.ops + p.ops
+    else
+      cur = nil
+    end
+    prev_t = p.t
+  end
+  return out
+end
+
+-- The share of the load that failed (see the header).
+local function error_percent(st, r)
+  if st.cfg.rate then
+    local per_iteration = r.iterations > 0 and r.ops / r.iterations or 1
+    local missed = st.missed * per_iteration
+    local due = r.ops + missed
+    return due > 0 and 100 * (st.nerrors + missed) / due or 0
+  end
+  return st.busy_time > 0 and math.min(100, 100 * st.error_time / st.busy_time) or 0
+end
+
+local function config_of(cfg, backend)
+  local c = { backend = backend, connections = cfg.client and 1 or cfg.connections,
+    concurrency = cfg.concurrency, rate = cfg.rate, duration = cfg.duration ~= huge
+    and cfg.duration or nil, ops = cfg.ops, keyspace = cfg.keyspace,
+    distribution = cfg.distribution, zipf_alpha = cfg.distribution == "zipf" and cfg.zipf_alpha or nil,
+    value_size = cfg.value_size, warmup = cfg.warmup, ramp_up = cfg.ramp_up, ttl = cfg.ttl,
+    spin = cfg.rate and cfg.spin or nil, cache = cfg.cache, prefill = cfg.prefill ~= false,
+    mix = cfg.names and {} or nil, scripted = cfg.workload ~= nil, thresholds = {} }
+  for i, name in ipairs(cfg.names or {}) do c.mix[name] = cfg.weights[i] end
+  for i, s in ipairs(cfg.thresholds) do c.thresholds[i] = s.expr end
+  return c
+end
+
+-- Latency figures and the percentiles the thresholds read.
+local function add_latency(r, st)
+  local extra = threshold.percentiles(st.cfg.thresholds)
+  local all = kura.histogram()
+  local function figures(h)
+    local l = latency_of(h)
+    if #extra > 0 then
+      local v = h:percentiles(extra)
+      for i, p in ipairs(extra) do l[threshold.percentile_field(p)] = v[i] end
+    end
+    return l
+  end
+  for _, s in ipairs(st.stats) do
+    if s.total:count() > 0 then
+      r.latency[s.name] = figures(s.total)
+      r.distribution[s.name] = distribution_of(s.total)
+      r.ops = r.ops + s.total:count()
+      all:merge(s.total)
+    end
+  end
+  r.overall = figures(all)
+end
+
+local function build_report(st, backend)
   local cfg, t = st.cfg, st.t_stop
   local r = {
     ops = 0, iterations = st.iterations, errors = st.errors, error_count = st.nerrors,
     latency = {}, distribution = {}, series = st.series, interrupted = st.interrupted,
-    seconds = t - st.t0, title = cfg.title, cpu_seconds = st.cpu,
-    config = { concurrency = cfg.concurrency, rate = cfg.rate, duration = cfg.duration ~= huge
-      and cfg.duration or nil, ops = cfg.ops, keyspace = cfg.keyspace,
-      distribution = cfg.distribution, value_size = cfg.value_size, warmup = cfg.warmup,
-      ramp_up = cfg.ramp_up, mix = cfg.names and {} or nil, scripted = cfg.workload ~= nil },
+    seconds = t - st.t0, title = cfg.title, cpu_seconds = st.cpu, backend = backend,
+    version = kura.version, date = os.date("!%Y-%m-%dT%H:%M:%SZ", st.wall0),
+    config = config_of(cfg, backend),
+    units = { latency = "s", seconds = "s", cpu_seconds = "s", throughput = "ops/s",
+      error_percent = "%", series_t = "s" },
   }
-  for i, name in ipairs(cfg.names or {}) do r.config.mix[name] = cfg.weights[i] end
-  for _, s in ipairs(st.stats) do
-    if s.total:count() > 0 then
-      r.latency[s.name] = latency_of(s.total)
-      r.distribution[s.name] = distribution_of(s.total)
-      r.ops = r.ops + s.total:count()
-    end
-  end
+  add_latency(r, st)
   if not cfg.workload then r.iterations = r.ops end
   r.throughput = r.seconds > 0 and r.ops / r.seconds or 0
+  r.missed = cfg.rate and floor(st.missed * (r.iterations > 0 and r.ops / r.iterations or 1) + 0.5) or 0
+  r.error_percent = error_percent(st, r)
+  r.error_periods = error_periods(st.series)
+  local results, ok = threshold.evaluate(cfg.thresholds, r)
+  for i, res in ipairs(results) do res.default = cfg.thresholds[i].default or nil end
+  r.thresholds, r.ok = results, ok
   return r
 end
 
 local function write_file(path, text)
   local f, err = io.open(path, "w")
   if not f then return nil, err end
-  f:write(text)
-  f:close()
+  local ok, werr = f:write(text)
+  local cok, cerr = f:close()
+  if not ok or not cok then return nil, path .. ": " .. tostring(werr or cerr) end
   return true
 end
 
+-- Prints and writes the report; a file that cannot be written is logged
+-- and named in report.write_error.
 local function emit(cfg, report)
   if cfg.print_report then io.stdout:write(M.text(report)) end
-  if cfg.output then
-    local ok, err = write_file(cfg.output, kura.json.encode(report) .. "\n")
-    if not ok then kura.log.error("loadtest: cannot write %s: %s", cfg.output, err) end
-  end
-  if cfg.html then
-    local ok, err = write_file(cfg.html, M.html(report))
-    if not ok then kura.log.error("loadtest: cannot write %s: %s", cfg.html, err) end
+  for _, f in ipairs({ { cfg.output, function() return kura.json.encode(report) .. "\n" end },
+    { cfg.html, function() return M.html(report) end } }) do
+    if f[1] then
+      local ok, err = write_file(f[1], f[2]())
+      if not ok then
+        kura.log.error("loadtest: cannot write the report: %s", err)
+        report.write_error = err
+      end
+    end
   end
 end
 
@@ -708,25 +909,18 @@ local function watch_interrupt(st)
   end)
 end
 
--- run{...} -> report, or nil, err when the cache cannot be set up.
-function M.run(o)
-  local cfg = options(o)
-  local handle, err = setup(cfg)
-  if not handle then return nil, err end
-  local st = new_state(cfg)
-  st.begin = now()
-  st.t0, st.left = st.begin, huge
-  st.t_end = st.begin + cfg.warmup + cfg.duration
-  if st.counting then start_counting(st) end
-  st.cpu0 = os.clock()
+-- The timed part: timers and the Ctrl-C watcher live only inside it, and
+-- are stopped however it ends.
+local function drive(st, body)
+  local cfg = st.cfg
   local sig = watch_interrupt(st)
   local warm = (not st.counting) and kura.after(cfg.warmup, function() start_counting(st) end)
   local ticker = kura.every(1, function() on_tick(st) end)
   -- The end of a timed run, seen even by VUs whose calls wait on a network.
-  local ender = st.t_end < huge and
-                kura.after(math.max(0, st.t_end - now()), function() st.stop = true end)
-  local tasks = start_vus(st, vu_body(st, handle))
-  for _, t in ipairs(tasks) do t:join() end
+  local ender = st.t_end < huge and kura.after(math.max(0, st.t_end - now()), function() st.stop = true end)
+  local ok, err = pcall(function()
+    for _, t in ipairs(start_vus(st, body)) do t:join() end
+  end)
   st.stop = true
   st.t_stop = now()
   st.cpu = os.clock() - st.cpu0
@@ -734,256 +928,40 @@ function M.run(o)
   if ender then ender:stop() end
   if warm then warm:stop() end
   if sig then sig:stop() end
+  if not ok then error(err, 0) end
+end
+
+-- run{...} -> report, or nil, err when the clients or the cache cannot be
+-- set up. Raises on a bad option (see check_options).
+function M.run(o)
+  local cfg, why = M.check_options(o)
+  if not cfg then error("loadtest.run: " .. why, 2) end
+  local clients, backend = make_clients(cfg)
+  if not clients then return nil, backend end
+  local handles, err = setup(cfg, clients)
+  if not handles then return nil, err end
+  local st = new_state(cfg)
+  local body = vu_body(st, handles, clients)
+  st.begin, st.wall0 = now(), os.time()
+  st.t0, st.left = st.begin, huge
+  st.t_end = st.begin + cfg.warmup + cfg.duration
+  if st.counting then start_counting(st) end
+  if cfg.progress then -- what runs, while it runs; the text report repeats it
+    io.stderr:write(render.header{ backend = backend, version = kura.version,
+      config = config_of(cfg, backend) })
+  end
+  st.cpu0 = os.clock()
+  drive(st, body)
   if not st.counting then start_counting(st) end -- interrupted during warm-up
   close_interval(st, st.t_stop)
   if cfg.progress then io.stderr:write("\n") end
-  local report = build_report(st)
+  local report = build_report(st, backend)
   emit(cfg, report)
   return report
 end
 
--- --- text report ---------------------------------------------------------------------------
-
-local function sorted_keys(t)
-  local ks = {}
-  for k in pairs(t) do ks[#ks + 1] = k end
-  table.sort(ks)
-  return ks
-end
-
-local function pct(n, total)
-  return total > 0 and n * 100 / total or 0
-end
-
--- The report as text, laid out as Momento's loadgen prints its stats.
-function M.text(r)
-  local out = {}
-  local function add(fmt, ...) out[#out + 1] = string.format(fmt, ...) end
-  add("cumulative stats:%s", r.interrupted and " (interrupted)" or "")
-  add("%18s: %d (%.0f tps) in %.2f s", "total requests", r.ops, r.throughput, r.seconds)
-  add("%18s: %d (%.2f%%)", "success", r.ops - r.error_count, pct(r.ops - r.error_count, r.ops))
-  for _, code in ipairs(sorted_keys(r.errors)) do
-    add("%18s: %d (%.2f%%)", code, r.errors[code], pct(r.errors[code], r.ops))
-  end
-  if r.iterations ~= r.ops then add("%18s: %d", "iterations", r.iterations) end
-  if r.cpu_seconds and r.cpu_seconds > 0 then
-    add("%18s: %.2f s (%.0f ops per cpu second)", "generator cpu", r.cpu_seconds,
-      r.ops / r.cpu_seconds)
-  end
-  for _, name in ipairs(sorted_keys(r.latency)) do
-    local l = r.latency[name]
-    add("")
-    add("cumulative %s latencies (ms):", name)
-    add("%8s: %d", "count", l.count)
-    for _, f in ipairs({ { "min", "min" }, { "mean", "mean" }, { "p50", "p50" }, { "p90", "p90" },
-      { "p99", "p99" }, { "p99.9", "p999" }, { "max", "max" } }) do
-      add("%8s: %s", f[1], fmt_ms(l[f[2]]))
-    end
-  end
-  return table.concat(out, "\n") .. "\n"
-end
-
--- --- HTML report ---------------------------------------------------------------------------
-
-local COLORS = { "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-  "#17becf" }
-
-local function esc(s)
-  return (tostring(s):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
-    ['"'] = "&quot;" }))
-end
-
-local function num(v)
-  return string.format("%.1f", v)
-end
-
--- A "nice" upper bound and tick step for values up to vmax.
-local y_axis
-
-local function nice_scale(vmax)
-  if not (vmax > 0) then return 1, 0.25 end
-  local mag = 10 ^ floor(math.log(vmax, 10))
-  for _, m in ipairs({ 1, 2, 2.5, 5, 10 }) do
-    if vmax <= m * mag then return m * mag, m * mag / 4 end
-  end
-  return 10 * mag, 2.5 * mag
-end
-
-local function short(v)
-  if v >= 1e6 then return string.format("%.3gM", v / 1e6) end
-  if v >= 1e3 then return string.format("%.3gk", v / 1e3) end
-  if v > 0 and v < 0.01 then return (string.format("%.6f", v):gsub("0+$", "")) end
-  return string.format("%.3g", v)
-end
-
--- The y ticks and the y -> pixel function: linear from 0, or (log) by
--- decades from the smallest positive value, for latencies that span
--- microseconds to seconds.
-function y_axis(lines, ymax, log, top, height)
-  if not log then
-    local ytop, ystep = nice_scale(ymax)
-    local ticks = {}
-    for y = 0, ytop + ystep / 2, ystep do ticks[#ticks + 1] = y end
-    return ticks, function(y) return top + height - y / ytop * height end
-  end
-  local ymin = huge
-  for _, line in ipairs(lines) do
-    for _, p in ipairs(line.points) do
-      if p[2] > 0 then ymin = math.min(ymin, p[2]) end
-    end
-  end
-  if ymin == huge then ymin, ymax = 1, 10 end
-  local lo = floor(math.log(ymin, 10))
-  local hi = math.max(lo + 1, math.ceil(math.log(math.max(ymax, ymin), 10)))
-  local ticks = {}
-  for e = lo, hi do ticks[#ticks + 1] = 10.0 ^ e end
-  return ticks, function(y)
-    local e = math.log(math.max(y, 10.0 ^ lo), 10)
-    return top + height - (e - lo) / (hi - lo) * height
-  end
-end
-
--- chart{ title, xlabel, ylabel, lines = { { name, points = { {x, y} } } },
---        xticks = { {x, label} } (optional) } -> an <svg> element.
-local function svg_chart(c)
-  local W, H, L, R, T, B = 720, 300, 70, 130, 34, 44
-  local pw, ph = W - L - R, H - T - B
-  local xmin, xmax, ymax = huge, -huge, 0
-  for _, line in ipairs(c.lines) do
-    for _, p in ipairs(line.points) do
-      xmin, xmax = math.min(xmin, p[1]), math.max(xmax, p[1])
-      ymax = math.max(ymax, p[2])
-    end
-  end
-  if xmin == huge then xmin, xmax = 0, 1 end
-  if c.x0 then xmin = math.min(xmin, c.x0) end
-  if xmax <= xmin then xmax = xmin + 1 end
-  local function X(x) return L + (x - xmin) / (xmax - xmin) * pw end
-  local yticks, Y = y_axis(c.lines, ymax, c.ylog, T, ph)
-  local o = {}
-  local function add(fmt, ...) o[#o + 1] = string.format(fmt, ...) end
-  add('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
-    .. 'font-family="sans-serif" font-size="11">', W, H, W, H)
-  add('<title>%s</title>', esc(c.title))
-  add('<text x="%d" y="18" font-size="14" font-weight="bold">%s</text>', L, esc(c.title))
-  add('<rect x="%d" y="%d" width="%d" height="%d" fill="#fafafa" stroke="#ccc"/>', L, T, pw, ph)
-  for _, y in ipairs(yticks) do
-    add('<line x1="%d" x2="%d" y1="%s" y2="%s" stroke="#e4e4e4"/>', L, L + pw, num(Y(y)), num(Y(y)))
-    add('<text x="%d" y="%s" text-anchor="end">%s</text>', L - 6, num(Y(y) + 4), short(y))
-  end
-  local xticks = c.xticks
-  if not xticks then
-    xticks = {}
-    local xt, xs = nice_scale(xmax - xmin)
-    for x = 0, xt + xs / 2, xs do
-      if xmin + x <= xmax + 1e-9 then xticks[#xticks + 1] = { xmin + x, short(xmin + x) } end
-    end
-  end
-  for _, t in ipairs(xticks) do
-    add('<text x="%s" y="%d" text-anchor="middle">%s</text>', num(X(t[1])), T + ph + 16, esc(t[2]))
-  end
-  add('<text x="%d" y="%d" text-anchor="middle">%s</text>', L + pw // 2, H - 6, esc(c.xlabel))
-  add('<text transform="translate(14,%d) rotate(-90)" text-anchor="middle">%s</text>',
-    T + ph // 2, esc(c.ylabel))
-  for i, line in ipairs(c.lines) do
-    local color, pts = line.color or COLORS[(i - 1) % #COLORS + 1], {}
-    for _, p in ipairs(line.points) do pts[#pts + 1] = num(X(p[1])) .. "," .. num(Y(p[2])) end
-    add('<polyline fill="none" stroke="%s" stroke-width="1.8"%s points="%s"/>', color,
-      line.dash and (' stroke-dasharray="' .. line.dash .. '"') or "", table.concat(pts, " "))
-    if #line.points <= 60 then -- dots, so that a short run's single point shows
-      for _, p in ipairs(line.points) do
-        add('<circle cx="%s" cy="%s" r="2.5" fill="%s"/>', num(X(p[1])), num(Y(p[2])), color)
-      end
-    end
-    add('<text x="%d" y="%d" fill="%s">%s</text>', L + pw + 10, T + 12 + (i - 1) * 15, color,
-      esc(line.name))
-  end
-  add('</svg>')
-  return table.concat(o, "\n")
-end
-
-local function series_lines(r)
-  local thr = { name = "ops/s", points = {} }
-  local lat = {}
-  -- one colour per operation; p50 solid, p99 dashed, max dotted
-  local dashes = { p50 = nil, p99 = "6,3", max = "2,3" }
-  for i, name in ipairs(sorted_keys(r.latency)) do
-    for _, f in ipairs({ "p50", "p99", "max" }) do
-      lat[#lat + 1] = { name = name .. " " .. f, field = f, op = name, points = {},
-        color = COLORS[(i - 1) % #COLORS + 1], dash = dashes[f] }
-    end
-  end
-  for _, p in ipairs(r.series) do
-    thr.points[#thr.points + 1] = { p.t, p.throughput }
-    for _, l in ipairs(lat) do
-      local v = p.latency[l.op]
-      if v then l.points[#l.points + 1] = { p.t, v[l.field] * 1000 } end
-    end
-  end
-  return { thr }, lat
-end
-
--- x of percentile p on the distribution chart: log10(1 / (1 - p)), so that
--- 90%, 99%, 99.9% ... are evenly spaced.
-local function nines(p)
-  return math.log(1 / math.max(1 - p / 100, 1e-6), 10)
-end
-
-local function distribution_lines(r)
-  local lines = {}
-  for _, name in ipairs(sorted_keys(r.distribution)) do
-    local pts = {}
-    for _, d in ipairs(r.distribution[name]) do pts[#pts + 1] = { nines(d.p), d.value * 1000 } end
-    lines[#lines + 1] = { name = name, points = pts }
-  end
-  local ticks = {}
-  for i, lab in ipairs({ "0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%" }) do
-    ticks[i] = { i - 1, lab }
-  end
-  return lines, ticks
-end
-
-local function html_table(r)
-  local o = { "<table><tr><th>operation</th><th>count</th><th>min</th><th>mean</th><th>p50</th>"
-    .. "<th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>" }
-  for _, name in ipairs(sorted_keys(r.latency)) do
-    local l = r.latency[name]
-    local cells = { esc(name), tostring(l.count) }
-    for _, f in ipairs({ "min", "mean", "p50", "p90", "p99", "p999", "max" }) do
-      cells[#cells + 1] = fmt_ms(l[f])
-    end
-    o[#o + 1] = "<tr><td>" .. table.concat(cells, "</td><td>") .. "</td></tr>"
-  end
-  o[#o + 1] = "</table>"
-  return table.concat(o, "\n")
-end
-
--- The report as one self-contained HTML page (inline SVG, no script, no
--- network).
-function M.html(r)
-  local thr, lat = series_lines(r)
-  local dist, ticks = distribution_lines(r)
-  local errs = {}
-  for _, code in ipairs(sorted_keys(r.errors)) do errs[#errs + 1] = esc(code) .. ": " .. r.errors[code] end
-  local title = r.title or "kura load test"
-  return table.concat({
-    "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-    "<title>" .. esc(title) .. "</title>",
-    "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
-      .. "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}svg{display:block;"
-      .. "margin:1.5em 0}</style></head><body>",
-    "<h1>" .. esc(title) .. "</h1>",
-    string.format("<p>%d operations in %.2f s: <b>%.0f ops/s</b>; errors: %s%s</p>", r.ops,
-      r.seconds, r.throughput, #errs > 0 and table.concat(errs, ", ") or "none",
-      r.interrupted and " (interrupted)" or ""),
-    "<h2>Latency (ms)</h2>", html_table(r),
-    svg_chart{ title = "Throughput over time", xlabel = "seconds", ylabel = "ops/s", lines = thr,
-      x0 = 0 },
-    svg_chart{ title = "Latency percentiles over time", xlabel = "seconds",
-      ylabel = "ms (log scale)", lines = lat, x0 = 0, ylog = true },
-    svg_chart{ title = "Latency by percentile", xlabel = "percentile", ylabel = "ms (log scale)",
-      lines = dist, xticks = ticks, ylog = true },
-    "</body></html>", "" }, "\n")
-end
+-- The report as text and as an HTML page (kura.report renders both).
+function M.text(r) return render.text(r) end
+function M.html(r) return render.html(r) end
 
 return M

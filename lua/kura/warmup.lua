@@ -258,9 +258,9 @@ local function document_items(d, name)
   if not is_array(d) and type(d.items) == "table" then d = d.items end
   if is_array(d) then
     local i, n = 0, #d
-    return function()
+    return function() -- i stops at n: workers keep asking after the end
+      if i >= n then return nil end
       i = i + 1
-      if i > n then return nil end
       local k, v, ttl = from_object(d[i])
       if k == false then return false, name .. ": item " .. i .. ": " .. v end
       return k, v, ttl
@@ -270,9 +270,9 @@ local function document_items(d, name)
   for k in pairs(d) do keys[#keys + 1] = k end
   local i = 0
   return function()
+    if i >= #keys then return nil end
     i = i + 1
     local k = keys[i]
-    if k == nil then return nil end
     local v = d[k]
     if v == json_null then return false, name .. ": key " .. k .. " has no value" end
     return k, value_text(v)
@@ -681,8 +681,9 @@ function M.run(o)
   check_options(o)
   local run, err = new_run(o)
   if not run then return nil, err end
+  -- Momento's HTTP API cannot create caches: there the cache must exist.
   local ok, cerr = run.client:create_cache(run.cache)
-  if ok == nil then
+  if ok == nil and cerr.code ~= "UNSUPPORTED_OPERATION_ERROR" then
     if run.src.close then run.src.close() end
     return nil, cerr
   end

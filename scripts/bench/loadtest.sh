@@ -25,13 +25,14 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 start_redis "$dir" "$port"
 
 kb() { KURA_LUA_PATH=$root/lua "$build/kura" bench --no-progress "$@"; }
-# kura bench output -> "TPS P50 P99 CPU_TPS" (ms; CPU_TPS: ops per second of
-# the generator's own CPU time, the figure that holds on a busy machine)
+# kura bench output -> "TPS P50 P99 CPU_TPS" (latencies as "124_µs"; CPU_TPS:
+# ops per second of the generator's own CPU time, the figure that holds on a
+# busy machine)
 kb_summary() {
   awk '/total requests:/ { gsub(/\(/, "", $4); tps = $4 }
        /generator cpu:/ { gsub(/\(/, "", $5); cpu = $5 }
        /latencies/ { inget = ($2 == "get") }
-       inget && $1 == "p50:" { p50 = $2 }  inget && $1 == "p99:" { p99 = $2 }
+       inget && $1 == "p50:" { p50 = $2 "_" $3 }  inget && $1 == "p99:" { p99 = $2 "_" $3 }
        END { print tps, p50, p99, cpu }'
 }
 # redis-benchmark ARGS -> "RPS P50 P99" (msec, from its summary)
@@ -46,13 +47,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 echo "== GET, 50 concurrent, redis-server on 127.0.0.1:$port, $keys keys of $vsize bytes, ${secs} s"
 read -r ktps kp50 kp99 _ < <(kb --backend "redis://127.0.0.1:$port" -c 50 -d "$secs" --mix get:100 \
   --keys "$keys" --value-size "$vsize" | kb_summary)
-echo "kura bench -c 50 --mix get:100:        $ktps ops/s  p50=$kp50 p99=$kp99 ms"
+echo "kura bench -c 50 --mix get:100:        $ktps ops/s  p50=$kp50 p99=$kp99"
+read -r ctps cp50 cp99 _ < <(kb --backend "redis://127.0.0.1:$port" -c 50 --connections 50 -d "$secs" \
+  --mix get:100 --keys "$keys" --value-size "$vsize" | kb_summary)
+echo "kura bench -c 50 --connections 50:     $ctps ops/s  p50=$cp50 p99=$cp99"
 # redis-benchmark's own keys (key:__rand_int__ -> key:000000001234), set first
 redis-benchmark -p "$port" -t set -r "$keys" -n $((keys * 5)) -d "$vsize" -c 50 -q >/dev/null 2>&1
 read -r rrps rp50 rp99 < <(rb -t get -c 50 -P 1 -r "$keys" -d "$vsize" -n $((secs * 60000)))
 echo "redis-benchmark -c 50 -P 1 -t get:     $rrps requests/s  p50=$rp50 p99=$rp99 ms"
 echo "=> kura bench / redis-benchmark = $(ratio "$ktps" "$rrps")x  (kura's 50 VUs share one"
 echo "   auto-pipelined connection; redis-benchmark -P 1 has 50 connections, 1 request each)"
+echo "=> on equal terms (--connections 50): $(ratio "$ctps" "$rrps")x"
 if command -v memtier_benchmark >/dev/null; then
   memtier_benchmark -s 127.0.0.1 -p "$port" -t 1 -c 50 --ratio 0:1 --key-maximum "$keys" \
     -d "$vsize" --test-time "$secs" --hide-histogram 2>/dev/null | grep -E '^(Gets|Totals)'
@@ -68,7 +73,7 @@ for mix in get:100 get:80,set:20; do
   for c in 1 50; do
     read -r tps p50 p99 cpu < <(kb -c "$c" -d "$secs" --mix "$mix" --keys "$keys" \
       --value-size "$vsize" | kb_summary)
-    printf 'kura bench -c %-2s --mix %-13s %8.0f ops/s  %8.0f ops per cpu-s  get p50=%s p99=%s ms\n' \
+    printf 'kura bench -c %-2s --mix %-13s %8.0f ops/s  %8.0f ops per cpu-s  get p50=%s p99=%s\n' \
       "$c" "$mix" "$tps" "$cpu" "$p50" "$p99"
   done
 done

@@ -6,7 +6,8 @@ KURA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Debian packages the build and the tests need.
 KURA_BUILD_PKGS="gcc make cmake pkg-config liblua5.4-dev libuv1-dev libcurl4-openssl-dev libhiredis-dev protobuf-c-compiler libprotobuf-c-dev"
-KURA_TEST_PKGS="redis-server lua5.4 python3 openssl"
+# man-db and groff-base: the install test reads the man page with man -l.
+KURA_TEST_PKGS="redis-server lua5.4 python3 openssl man-db groff-base"
 # Node.js runs the Momento emulator and SDK check. A machine may already have
 # it from elsewhere (e.g. NodeSource's nodejs, which bundles npm and conflicts
 # with Debian's npm package): ask apt only for what is missing.

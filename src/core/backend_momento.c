@@ -1,4 +1,4 @@
-/* The momento backend: every call of LUA_API.md on Momento's gRPC services
+/* The momento backend: every call of docs/lua-api.md on Momento's gRPC services
  * (cache_client.Scs for items, control_client.ScsControl for caches), over
  * core/grpc.c, with the messages of src/core/proto/ encoded by protobuf-c.
  *
@@ -111,7 +111,7 @@ static void defer(mop *o)
     uv_timer_start(&b->defer, on_deferred, 0, 0);
 }
 
-/* The call's name as LUA_API.md spells it. */
+/* The call's name as docs/lua-api.md spells it. */
 static const char *call_name(const kr_request *r)
 {
   static const char *const conds[] = {
@@ -662,9 +662,7 @@ static int targets(mbe *b, const kr_client_config *cfg, const kr_credential *cre
     snprintf(data, cap, "https://%s:443", cred->cache_endpoint);
     snprintf(control, cap, "https://%s:443", cred->control_endpoint);
   } else {
-    return kr_client_fail(b->client, KURA_EINVAL,
-                          "momento: no endpoint: the credential names none; set "
-                          "MOMENTO_ENDPOINT or the momento_endpoint option");
+    return kr_client_fail(b->client, KURA_EINVAL, "momento: " KR_CRED_NO_ENDPOINT);
   }
   return 0;
 }
@@ -706,10 +704,12 @@ static int setup(mbe *b, const kr_client_config *cfg)
   int none = read_credential(b, cfg, &cred);
   if (none < 0)
     return none;
+  /* No key: say so first (not that the missing key names no endpoint),
+   * unless the endpoint is plaintext, a local emulator that needs none. */
+  const char *ep = cfg->momento_endpoint;
+  if (none && !(ep && strncmp(ep, "http://", 7) == 0))
+    return kr_client_fail(b->client, KURA_EAUTH, "momento: " KR_CRED_MISSING_KEY);
   int rc = targets(b, cfg, none ? NULL : &cred, data, control, sizeof data);
-  if (!rc && none && strncmp(data, "http://", 7) != 0)
-    rc = kr_client_fail(b->client, KURA_EAUTH, "momento: no credential: give "
-                        "credential = kura.credential.from_env(...) or set MOMENTO_API_KEY");
   if (!rc)
     rc = open_channels(b, data, control, none ? NULL : &cred);
   if (!none)

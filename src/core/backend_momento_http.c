@@ -1,4 +1,4 @@
-/* The momento-http backend: the item calls of LUA_API.md over Momento's HTTP
+/* The momento-http backend: the item calls of docs/lua-api.md over Momento's HTTP
  * API, on the loop through core/http.c.
  *
  *   GET    {base}/cache/{cache}?key_base64={key}                 -> 200 value
@@ -179,7 +179,7 @@ static void body_excerpt(char *out, size_t cap, const char *body, size_t len)
   out[o] = '\0';
 }
 
-/* The call's name as LUA_API.md spells it. */
+/* The call's name as docs/lua-api.md spells it. */
 static const char *call_name(const kr_request *r)
 {
   static const char *const conds[] = {
@@ -488,9 +488,7 @@ static int set_base(mbe *b, const kr_client_config *cfg, const kr_credential *cr
   else if (ep && *ep)
     snprintf(buf, sizeof buf, "https://api.cache.%s", ep);
   else if (!cred || kr_credential_http_base(cred, buf, sizeof buf))
-    return kr_client_fail(b->client, KURA_EINVAL,
-                          "momento-http: no endpoint: the credential names none; set "
-                          "MOMENTO_ENDPOINT or the momento_endpoint option");
+    return kr_client_fail(b->client, KURA_EINVAL, "momento-http: " KR_CRED_NO_ENDPOINT);
   size_t n = strlen(buf);
   while (n && buf[n - 1] == '/')
     buf[--n] = '\0';
@@ -543,12 +541,13 @@ static int setup(mbe *b, const kr_client_config *cfg)
   int none = read_credential(b, cfg, &cred);
   if (none < 0)
     return none;
+  /* No key: say so first, unless the endpoint is a plaintext emulator. */
+  const char *ep = cfg->momento_endpoint;
+  if (none && !(ep && strncmp(ep, "http://", 7) == 0))
+    return kr_client_fail(b->client, KURA_EAUTH, "momento-http: " KR_CRED_MISSING_KEY);
   int rc = set_base(b, cfg, none ? NULL : &cred);
   if (!rc && !none)
     rc = set_auth(b, &cred);
-  else if (!rc && strncmp(b->base, "http://", 7) != 0)
-    rc = kr_client_fail(b->client, KURA_EAUTH, "momento-http: no credential: give "
-                        "credential = kura.credential.from_env(...) or set MOMENTO_API_KEY");
   if (!none)
     kr_credential_free(&cred);
   return rc;

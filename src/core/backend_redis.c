@@ -1,4 +1,4 @@
-/* The Redis backends: every call of LUA_API.md on one Redis server
+/* The Redis backends: every call of docs/lua-api.md on one Redis server
  * (redis://) or on a Redis Cluster (redis-cluster://, routed by
  * backend_redis_cluster.c), over the auto-pipelining connections of resp.c.
  *

@@ -48,6 +48,15 @@ int kr_credential_parse(const char *key, size_t len, const char *endpoint,
  * in err that never contains the key. */
 int kr_credential_resolve(const char *key, size_t len, kr_credential *out,
                           char *err, size_t errlen);
+/* The messages of a Momento backend that has no key, or no endpoint for its
+ * key: they name the variable to set (one wording for both backends). */
+#define KR_CRED_MISSING_KEY                                                        \
+  "MOMENTO_API_KEY is not set (nor MOMENTO_AUTH_TOKEN): set it to a Momento API " \
+  "key, or give credential = kura.credential.from_env(NAME)"
+#define KR_CRED_NO_ENDPOINT                                                       \
+  "the key names no endpoint: set KURA_MOMENTO_ENDPOINT (kura run "             \
+  "--momento-endpoint, the momento_endpoint option) or MOMENTO_ENDPOINT"
+
 /* Wipes and frees the secret. */
 void kr_credential_free(kr_credential *cred);
 

@@ -36,7 +36,7 @@ enum kr_outcome {
   KR_SKIPPED = 2, /* present but the condition did not hold: not stored, not changed */
 };
 
-/* The six conditional sets of LUA_API.md. */
+/* The six conditional sets of docs/lua-api.md. */
 enum kr_set_cond {
   KR_SET_ALWAYS = 0,
   KR_SET_IF_ABSENT,

@@ -24,7 +24,7 @@ void kr_lua_json_push_string(lua_State *L, const char *s, size_t len, int escape
 void kr_lua_open_client(lua_State *L);  /* kura.client, kura.credential */
 void kr_lua_open_log(lua_State *L);     /* kura.log (called by kr_lua_open_runtime) */
 void kr_lua_open_http(lua_State *L);    /* kura.http (lhttp.c) */
-/* Pushes nil, err (the error table of LUA_API.md) and returns 2 (lclient.c). */
+/* Pushes nil, err (the error table of docs/lua-api.md) and returns 2 (lclient.c). */
 int kr_lua_push_error(lua_State *L, int err, const char *msg);
 void kr_lua_open_histogram(lua_State *L); /* kura.histogram */
 void kr_lua_open_signal(lua_State *L);  /* kura.on_signal, kura.isatty */

@@ -1,5 +1,5 @@
 /* The Lua face of the client: kura.client([opts]), its methods (every call of
- * LUA_API.md), cache handles (c:cache(name)), error tables, and
+ * docs/lua-api.md), cache handles (c:cache(name)), error tables, and
  * kura.credential.
  *
  * Each call builds a kr_request on the C stack and submits it with a

@@ -1,6 +1,6 @@
 -- Shared helpers of the conformance suite (tests/conformance/test_*.lua).
 -- Loaded with dofile by each test file; holds no state between files.
--- Everything here follows ../shared/LUA_API.md and nothing backend-specific:
+-- Everything here follows docs/lua-api.md and nothing backend-specific:
 -- the same files run against memory, Redis and Momento.
 
 local t = require("kura.test")
@@ -9,7 +9,7 @@ local M = {}
 
 M.t = t
 
--- Every code LUA_API.md lists.
+-- Every code docs/lua-api.md lists.
 M.CODES = {
   INVALID_ARGUMENT_ERROR = true, NOT_FOUND_ERROR = true, ALREADY_EXISTS_ERROR = true,
   FAILED_PRECONDITION_ERROR = true, LIMIT_EXCEEDED_ERROR = true, TIMEOUT_ERROR = true,

@@ -1,4 +1,4 @@
--- Conformance: keys_exist, get_batch and set_batch per LUA_API.md.
+-- Conformance: keys_exist, get_batch and set_batch per docs/lua-api.md.
 local C = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "conform.lua")
 local t = C.t
 local P = "batch"

@@ -1,5 +1,5 @@
 -- Conformance: cache management (create_cache, list_caches, delete_cache,
--- flush_cache) per LUA_API.md, on whatever backend the runtime is given.
+-- flush_cache) per docs/lua-api.md, on whatever backend the runtime is given.
 local C = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "conform.lua")
 local t = C.t
 

@@ -1,4 +1,4 @@
--- Conformance: the six conditional sets of LUA_API.md, each on an absent
+-- Conformance: the six conditional sets of docs/lua-api.md, each on an absent
 -- key, a present key holding the compared value, and a present key holding
 -- another value.
 local C = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "conform.lua")

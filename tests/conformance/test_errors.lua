@@ -1,4 +1,4 @@
--- Conformance: the error conventions of LUA_API.md: every item call on a
+-- Conformance: the error conventions of docs/lua-api.md: every item call on a
 -- missing cache gives NOT_FOUND_ERROR; bad values give INVALID_ARGUMENT_ERROR;
 -- wrong Lua types raise; err is { code, message, retryable } with tostring.
 local C = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "conform.lua")

@@ -1,4 +1,4 @@
--- Conformance: cache handles (h = c:cache(name)) per LUA_API.md: every item
+-- Conformance: cache handles (h = c:cache(name)) per docs/lua-api.md: every item
 -- call works through a handle without its cache argument, with the same
 -- results and errors as through the client.
 local C = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "conform.lua")

@@ -1,4 +1,4 @@
--- Conformance: increment per LUA_API.md: absent starts at 0, default amount
+-- Conformance: increment per docs/lua-api.md: absent starts at 0, default amount
 -- 1, negative amounts, ttl only on create, int64 bounds, canonical integers
 -- only, integer results.
 local C = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "conform.lua")

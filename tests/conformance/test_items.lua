@@ -1,4 +1,4 @@
--- Conformance: set / get / delete / key_exists per LUA_API.md: binary-safe
+-- Conformance: set / get / delete / key_exists per docs/lua-api.md: binary-safe
 -- keys and values, numbers stored as strings, a miss is one nil.
 local C = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "conform.lua")
 local t = C.t

@@ -1,4 +1,4 @@
--- Conformance: the client used from many tasks at once (LUA_API.md: every
+-- Conformance: the client used from many tasks at once (docs/lua-api.md: every
 -- method may suspend the calling task while a remote backend answers), where
 -- Lua cannot yield, and with per-client options. Results must not depend on
 -- how a backend batches or orders requests.

@@ -1,4 +1,4 @@
--- Conformance: TTLs per LUA_API.md: default and explicit TTLs, fractions,
+-- Conformance: TTLs per docs/lua-api.md: default and explicit TTLs, fractions,
 -- expiry, item_get_ttl, update_ttl, increase_ttl, decrease_ttl.
 local C = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "conform.lua")
 local t = C.t

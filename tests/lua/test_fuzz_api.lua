@@ -1,6 +1,6 @@
 -- API fuzz test: every client and handle method called with random argument
 -- types and values (10^5 calls, fixed seed). Each call runs under pcall and
--- its outcome is checked against ../shared/LUA_API.md: a wrong Lua type
+-- its outcome is checked against docs/lua-api.md: a wrong Lua type
 -- raises an error mentioning "bad argument"; anything else returns what the
 -- call's row says, or nil + err with a known code. Above all, nothing may
 -- crash (the sanitized build runs this under ASan and UBSan).
@@ -46,7 +46,7 @@ local METHODS = {
 local CLIENT_ONLY = { create_cache = true, delete_cache = true, flush_cache = true,
                       list_caches = true, cache = true }
 
--- What a successful (non-error) call may return, per LUA_API.md.
+-- What a successful (non-error) call may return, per docs/lua-api.md.
 local function is_bool(v) return v == true or v == false end
 local RESULT = {
   create_cache = is_bool,

@@ -1,5 +1,5 @@
 -- The runtime's task calls: kura.spawn, task:join, kura.sleep, kura.now,
--- arg, require of the embedded library (LUA_API.md, "Runtime").
+-- arg, require of the embedded library (docs/lua-api.md, "The kura module").
 local t = require("kura.test")
 local sub = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "kura_sub.lua")
 

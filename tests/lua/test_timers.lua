@@ -1,4 +1,4 @@
--- kura.after / kura.every / timer:stop (LUA_API.md, "Runtime").
+-- kura.after / kura.every / timer:stop (docs/lua-api.md, "The kura module").
 local t = require("kura.test")
 
 -- Waits (without a time limit: ctest has one) until cond() holds.

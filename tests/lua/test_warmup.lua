@@ -330,6 +330,20 @@ t.test("a bounded window of concurrent writes, async sources prefetch", function
   c:delete_cache(cache)
 end)
 
+t.test("progress of a JSON document never passes 100%, however many workers ask", function()
+  local c, cache = fresh_cache("frac")
+  for _, doc in ipairs({ '{"a": "1", "b": "2", "c": "3", "d": "4"}', '[["a", "1"], ["b", "2"]]' }) do
+    local path = write_file("frac.json", { doc })
+    local seen = {}
+    local stats = warmup.run{ client = slow_client(c), cache = cache, source = path,
+                              concurrency = 64, progress = function(s) seen[#seen + 1] = s.fraction end }
+    t.ok(stats.loaded >= 2)
+    t.ok(#seen >= 1)
+    for _, f in ipairs(seen) do t.ok(f <= 1, "fraction " .. tostring(f)) end
+  end
+  c:delete_cache(cache)
+end)
+
 t.test("object documents, JSON values, numbers", function()
   local c, cache = fresh_cache("obj")
   local path = write_file("obj.json", { '{"a": "1", "b": 2, "c": {"x": [1, 2]}, "d": true}' })

@@ -240,5 +240,19 @@ t.test("closing the client cancels what is in flight", function()
   kura.sleep(0.5)
 end)
 
+t.test("kura.loadtest and kura.warmup on a cache the HTTP API cannot create", function()
+  -- the HTTP API has no create_cache: the workflows use the existing cache
+  local c = client(KEY)
+  local r = assert(require("kura.loadtest").run{ client = c, cache = "c1", ops = 200,
+    concurrency = 4, mix = { get = 1, set = 1 }, keyspace = 50, progress = false })
+  t.eq(r.ops, 200)
+  t.eq(r.error_count, 0)
+  local i = 0
+  local stats = assert(require("kura.warmup").run{ client = c, cache = "c2", progress = false,
+    source = function() i = i + 1; if i <= 10 then return "w" .. i, "v" .. i end end })
+  t.eq(stats.loaded, 10)
+  t.eq(c:get("c2", "w10"), "v10")
+end)
+
 t.run()
 srv:stop()

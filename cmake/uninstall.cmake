@@ -1,0 +1,33 @@
+# `cmake --build BUILD --target uninstall`: removes every file the last
+# `cmake --install BUILD [--prefix P]` installed (the build tree's
+# install_manifest.txt, honouring DESTDIR), then the folders of kura's own
+# that are left empty (lib/cmake/kura, share/doc/kura).
+# Run as: cmake -DMANIFEST=BUILD/install_manifest.txt -P uninstall.cmake
+if(NOT MANIFEST OR NOT EXISTS "${MANIFEST}")
+  message(FATAL_ERROR "nothing to uninstall: ${MANIFEST} is missing (cmake --install writes it)")
+endif()
+file(STRINGS "${MANIFEST}" installed)
+set(removed 0)
+set(dirs "")
+foreach(f IN LISTS installed)
+  set(path "$ENV{DESTDIR}${f}")
+  if(EXISTS "${path}" OR IS_SYMLINK "${path}")
+    file(REMOVE "${path}")
+    message(STATUS "Removed ${path}")
+    math(EXPR removed "${removed} + 1")
+    get_filename_component(dir "${path}" DIRECTORY)
+    get_filename_component(base "${dir}" NAME)
+    if(base STREQUAL "kura")
+      list(APPEND dirs "${dir}")
+    endif()
+  endif()
+endforeach()
+list(REMOVE_DUPLICATES dirs)
+foreach(d IN LISTS dirs)
+  file(GLOB left "${d}/*")
+  if(NOT left)
+    file(REMOVE_RECURSE "${d}")
+    message(STATUS "Removed ${d}/")
+  endif()
+endforeach()
+message(STATUS "Uninstalled ${removed} files")
