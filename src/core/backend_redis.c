@@ -1,64 +1,30 @@
 /* The Redis backends: every call of LUA_API.md on one Redis server
  * (redis://) or on a Redis Cluster (redis-cluster://, routed by
  * backend_redis_cluster.c), over the auto-pipelining connections of resp.c.
+ * The layout in Redis, the cache check, what is guaranteed and what is
+ * relaxed: backend_redis.h.
  *
- * Layout in Redis. The set "kura:caches" ("kura:{caches}" in a cluster, a
- * hash tag that pins it to one slot) lists the caches. An item of cache C
- * with key K lives at "kura:<len(C)>:C:K": the length makes the prefix
- * unambiguous (cache "a:b" key "c" differs from cache "a" key "b:c") and the
- * key carries no hash tag of ours, so that in a cluster a cache's items
- * spread over all slots.
- *
- * The cache check. Every item call must fail with NOT_FOUND_ERROR on a cache
- * that does not exist, and leave nothing behind. Every call sends SISMEMBER
- * on the cache list and its command(s) in the same pipeline (one round
- * trip) and discards the result when the cache is missing; except `get` on a
- * single server, the hottest call, which is ONE command, MGET of the cache's
- * marker key "kura:c:<cache>" (set and deleted with the list entry, by
- * scripts) and the item. (A cache listed without a marker, by an older kura,
- * reads as missing to `get` until create_cache runs on it again.) Calls that
- * create items differ:
- * - single server: the conditional sets, increment, the TTL changes and
- *   set_batch run as Lua scripts (EVALSHA, EVAL while the SHA is unknown and
- *   on NOSCRIPT) that check the list and act atomically. Plain `set` is a
- *   pipelined SISMEMBER + PSETEX (two cheap commands instead of a ~14 us
- *   script: it is the hot path); when SISMEMBER says the cache is missing, a DEL of
- *   the key follows on the same connection before the call completes, so a
- *   refused set leaves nothing behind.
- * - cluster: a script may not touch keys of two slots, so every write is
- *   pipelined SISMEMBER + its command (scripts with the item key only, always
- *   EVAL) + the same compensating DEL.
- * RELAXED GUARANTEE (plain set everywhere; every write in a cluster): the
- * check and the write are two commands, not one atomic step (on a single
- * server the check may be shared by the calls of one pipeline flush, which
- * widens the gap by the commands of that flush). A write whose SISMEMBER
- * runs before another client's delete_cache of the same cache and whose
- * PSETEX runs after that deletion's SCAN passed the key succeeds and
- * leaves its one item behind; it stays readable if the cache is created
- * again, until its TTL expires. Without a concurrent delete_cache of the same
- * cache the semantics are exact (a refused write leaves nothing behind).
+ * A request (rop) sends one or more commands, each tagged with its index
+ * (replies are matched to it whatever node answers first), and completes
+ * when the last reply has come. Command 0 is the cache check when the
+ * request sends one (`checked`); in a cluster's pairs, 2k is key k's check
+ * and 2k + 1 its command.
  *
  * Shared checks (single server, struct rchk). The calls of one write batch
  * (those made in one loop turn while connected: resp.c's auto-pipelining)
  * that check the same cache send ONE SISMEMBER, the first one's, and all
  * take its reply. Redis runs a connection's commands in order, so it still
  * runs before the commands of each of them, as if each had sent its own: a
- * set told the cache is missing gets NOT_FOUND and its compensating DEL as
- * above. create_cache and delete_cache end the sharing, so that a call made
- * after them in the same turn is checked after them. A set then costs the
- * server one PSETEX plus its share of one SISMEMBER.
+ * set told the cache is missing gets NOT_FOUND and its compensating DEL.
+ * create_cache and delete_cache end the sharing, so that a call made after
+ * them in the same turn is checked after them. A set then costs the server
+ * one PSETEX plus its share of one SISMEMBER.
  *
- * delete_cache (SREM) and flush_cache remove the cache's items incrementally:
- * SCAN with a MATCH on the prefix (on every master of a cluster, one after
- * the other), COUNT bounded, UNLINK of each batch, one batch per reply, so no
- * loop turn does unbounded work. Known limits: a cache created again under
- * the same name while its deletion still scans loses the items written
- * meanwhile; in a cluster, a slot moved to another master during the scan
- * may keep items of the deleted cache (until their TTL).
+ * Scripts go as EVALSHA (EVAL while the SHA is unknown, and again as EVAL
+ * after NOSCRIPT: a node restarted, or one that never saw the script).
  *
- * Batches: a pipeline of one command per key in a cluster (each routed to
- * its node; replies are matched to the key by index, whatever node answers
- * first), MGET and one script on a single server.
+ * Batches: a pipeline of pairs in a cluster (each routed to its node), MGET
+ * and one script on a single server.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -74,6 +40,13 @@
 typedef struct rop rop;
 typedef struct rchk rchk;
 
+/* A SCRIPT LOAD on its way: which script of which backend. */
+typedef struct rload {
+  struct rbe *b;
+  int s;
+  int busy;
+} rload;
+
 typedef struct rbe {
   kr_client *client;
   kr_resp *conn;            /* single server, or NULL */
@@ -81,7 +54,8 @@ typedef struct rbe {
   const char *caches_key;   /* the cache list */
   uint64_t timeout_ms;
   char sha[KR_RS_COUNT_][48];   /* "" until SCRIPT LOAD answered */
-  int loading[KR_RS_COUNT_];    /* a SCRIPT LOAD is on its way */
+  rload loading[KR_RS_COUNT_];  /* a SCRIPT LOAD is on its way */
+  char *slot_tags;          /* cluster: the marker's hash tag of each slot */
   uv_timer_t defer;         /* completes requests that failed in submit */
   rop *deferred;            /* their list */
   rchk *chk[CHK_SLOTS];     /* recent shared checks, NULL when answered */
@@ -90,8 +64,9 @@ typedef struct rbe {
 } rbe;
 
 /* The tag of one command of a request: its index (0 is the cache check when
- * the request sends one), or one of these. */
-enum { I_SCAN = -1, I_IGNORE = -2 };
+ * the request sends one; in a cluster's pairs, 2k is key k's check and
+ * 2k + 1 its command), or one of these. */
+enum { I_SCAN = -1, I_IGNORE = -2, I_MARK = -3 };
 typedef struct rsub {
   rop *o;
   int i;
@@ -128,9 +103,16 @@ struct rop {
   int nsubs;                /* room in subs */
   int checked;              /* command 0 is SISMEMBER on the cache list
                                (maybe shared: then pending counts it too) */
+  int pairs;                /* cluster: each key's command follows the check
+                               of its slot's marker (see send_pair) */
   int err;
   int notfound;
+  int compensated;          /* the compensating DELs are sent */
+  int ran;                  /* a command answered, or failed after it was
+                               written: something may have run */
   int eval;                 /* scripts go as EVAL (NOSCRIPT seen) */
+  size_t marks_left;        /* cluster create/delete_cache: marker writes
+                               not answered yet */
   size_t node;              /* cluster scan: the master being scanned */
   kr_result res;
   uint8_t *flags;           /* keys_exist */
@@ -139,7 +121,8 @@ struct rop {
   rcopy *copies;            /* values kept past their reply */
   rsub *subs;               /* tags of the indexed commands */
   rsub sub_inline[3];
-  rsub scan, ignore;        /* tags of SCAN/UNLINK and compensating DELs */
+  rsub scan, ignore, mark;  /* tags of SCAN/UNLINK, compensating DELs and
+                               the markers of a cluster's create/delete_cache */
   /* Not zeroed on allocation (most calls never use them): */
   char cursor[32];          /* flush/delete scan */
   char msg[200];
@@ -172,6 +155,7 @@ static void finish(rop *o)
              (int)(o->req->cache_len < 100 ? o->req->cache_len : 100), o->req->cache);
     res = (kr_result){.err = KURA_ENOTFOUND, .msg = o->msg};
   }
+  res.unapplied = res.err && !o->ran;
   o->cb(o->udata, o->req, &res);
   op_free(o);
 }
@@ -453,9 +437,154 @@ static int send_mget(rop *o)
   return send_args(o, &a, 1);
 }
 
+/* --- cluster: the cache's marker in every slot ----------------------------------- */
+
+/* "kura:m:{TAG}<cache>": the marker of r's cache in `slot` (TAG: the
+ * slot's three letters or digits, rbe.slot_tags); MARKER_BYTES of the
+ * argument block. */
+#define TAG_LEN 3
+#define MARKER_BYTES(r) (9 + TAG_LEN + (r)->cache_len)
+static void args_slot_marker(kr_rargs *a, const rbe *b, const kr_request *r, unsigned slot)
+{
+  char *p = a->at;
+  memcpy(p, "kura:m:{", 8);
+  memcpy(p + 8, b->slot_tags + TAG_LEN * slot, TAG_LEN);
+  p[8 + TAG_LEN] = '}';
+  memcpy(p + 9 + TAG_LEN, r->cache, r->cache_len);
+  kr_rargs_add(a, p, MARKER_BYTES(r));
+  a->at += MARKER_BYTES(r);
+}
+
+/* For each slot, three letters or digits whose CRC16 lands in it, so that
+ * a marker "kura:m:{TAG}..." lives in that slot (and reads well in
+ * redis-cli). The 238,328 strings of three such characters cover every
+ * slot; the search stops once all are found. CRC16 by table here: one
+ * table lookup per byte instead of eight shifts. */
+static int build_slot_tags(rbe *b)
+{
+  static const char al[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  uint16_t crc[256];
+  for (unsigned i = 0; i < 256; i++) {
+    unsigned c = i << 8;
+    for (int k = 0; k < 8; k++)
+      c = c & 0x8000 ? (c << 1) ^ 0x1021 : c << 1;
+    crc[i] = (uint16_t)c;
+  }
+  if (!(b->slot_tags = malloc(TAG_LEN * KR_REDIS_SLOTS)))
+    return KURA_ENOMEM;
+  memset(b->slot_tags, 0, TAG_LEN * KR_REDIS_SLOTS);
+  unsigned found = 0, n = sizeof al - 1;
+  for (unsigned v = 0; v < n * n * n && found < KR_REDIS_SLOTS; v++) {
+    char t[TAG_LEN] = {al[v / (n * n)], al[v / n % n], al[v % n]};
+    unsigned c = 0;
+    for (int k = 0; k < TAG_LEN; k++)
+      c = ((c << 8) ^ crc[((c >> 8) ^ (unsigned char)t[k]) & 0xff]) & 0xffff;
+    char *at = b->slot_tags + TAG_LEN * (c % KR_REDIS_SLOTS);
+    if (!at[0])
+      memcpy(at, t, TAG_LEN), found++;
+  }
+  return found == KR_REDIS_SLOTS ? 0 : KURA_EINTERNAL;
+}
+
+/* The slot of r's item key for `key`. */
+static int item_slot(const kr_request *r, const void *key, size_t klen, unsigned *slot)
+{
+  kr_rargs a;
+  if (kr_rargs_init(&a, 1, kr_ritem_prefix_len(r) + klen))
+    return KURA_ENOMEM;
+  kr_rargs_key(&a, r, key, klen);
+  *slot = kr_redis_slot(a.v[0], a.l[0]);
+  kr_rargs_free(&a);
+  return 0;
+}
+
+/* Key k's pair: EXISTS of the cache's marker in the key's slot (command 2k)
+ * and the key's command (2k + 1), which the cluster routes to the one node
+ * that holds both, on one connection: one round trip. A set (PSETEX) whose
+ * marker turns out missing is undone (compensate). */
+static int send_pair(rop *o, const char *cmd, size_t k)
+{
+  const kr_request *r = o->req;
+  const void *const *keys;
+  const size_t *klens;
+  req_keys(r, &keys, &klens);
+  unsigned slot;
+  kr_rargs a;
+  int rc = item_slot(r, keys[k], klens[k], &slot);
+  if (rc || (rc = kr_rargs_init(&a, 2, MARKER_BYTES(r))))
+    return rc;
+  kr_rargs_add(&a, "EXISTS", 6);
+  args_slot_marker(&a, o->b, r, slot);
+  if ((rc = send_args(o, &a, 1)))
+    return rc;
+  if (strcmp(cmd, "PSETEX") != 0)
+    return send_key_cmd(o, cmd, keys[k], klens[k], NULL, 0, 0, NULL);
+  const void *v = r->n ? r->vals[k] : r->val;
+  size_t vlen = r->n ? r->vlens[k] : r->vlen;
+  uint64_t ttl = r->n && r->ttls && r->ttls[k] ? r->ttls[k] : r->ttl_ms;
+  return send_key_cmd(o, cmd, keys[k], klens[k], v ? v : "", vlen, ttl, NULL);
+}
+
+/* A cluster's reads, set and set_batch: one pair per key. An empty batch
+ * checks the cache list instead (it has no key, so no slot). */
+static int send_pairs(rop *o, const char *cmd)
+{
+  const kr_request *r = o->req;
+  int batch = r->op == KR_OP_KEYS_EXIST || r->op == KR_OP_GET_BATCH || r->op == KR_OP_SET_BATCH;
+  int rc = 0;
+  if (batch && r->n == 0) {
+    o->checked = 1;
+    return send_cache_cmd(o, "SISMEMBER");
+  }
+  if ((r->op == KR_OP_KEYS_EXIST || r->op == KR_OP_GET_BATCH) && (rc = batch_arrays(o)))
+    return rc;
+  o->pairs = 1;
+  for (size_t k = 0; k < (r->n ? r->n : 1) && !rc; k++)
+    rc = send_pair(o, cmd, k);
+  return rc;
+}
+
+static void send_failed(rop *o, int rc);
+
+/* SET (create_cache) or DEL (delete_cache) the cache's marker in every slot,
+ * each to the node that holds it. A bounded burst of 16,384 commands: a
+ * cache management call, not an item call. */
+static void send_markers(rop *o, const char *cmd)
+{
+  int set = strcmp(cmd, "SET") == 0;
+  for (unsigned slot = 0; slot < KR_REDIS_SLOTS && !o->err; slot++) {
+    kr_rargs a;
+    int rc = kr_rargs_init(&a, 3, MARKER_BYTES(o->req));
+    if (!rc) {
+      kr_rargs_add(&a, cmd, strlen(cmd));
+      args_slot_marker(&a, o->b, o->req, slot);
+      if (set)
+        kr_rargs_add(&a, "1", 1);
+      rc = send_tagged(o, &a, 1, &o->mark);
+    }
+    if (rc)
+      send_failed(o, rc);
+    else
+      o->marks_left++;
+  }
+}
+
+/* Every marker write answered: delete_cache goes on with SREM (command 1),
+ * then the scan. */
+static void marks_done(rop *o)
+{
+  if (!o->err && o->req->op == KR_OP_DELETE_CACHE) {
+    int rc = send_cache_cmd(o, "SREM");
+    if (rc)
+      send_failed(o, rc);
+  }
+}
+
 /* A read: SISMEMBER then the command(s), in one pipeline. */
 static int send_read(rop *o, const char *cmd)
 {
+  if (o->b->cl)
+    return send_pairs(o, cmd);
   int rc = send_check(o);
   if (rc || o->req->op == KR_OP_KEYS_EXIST || o->req->op == KR_OP_GET_BATCH) {
     if (rc || o->req->n == 0)
@@ -468,10 +597,12 @@ static int send_read(rop *o, const char *cmd)
   return send_each(o, cmd);
 }
 
-/* SISMEMBER then PSETEX per key (set; set_batch in a cluster). */
+/* SISMEMBER then PSETEX per key (set); in a cluster, pairs (set, set_batch). */
 static int send_sets(rop *o)
 {
   const kr_request *r = o->req;
+  if (o->b->cl)
+    return send_pairs(o, "PSETEX");
   int rc = send_check(o);
   if (!r->n)
     return rc ? rc : send_key_cmd(o, "PSETEX", r->key, r->klen, r->val, r->vlen, r->ttl_ms, NULL);
@@ -483,41 +614,44 @@ static int send_sets(rop *o)
 
 static void on_script_loaded(kr_resp *conn, int status, const redisReply *reply, void *udata)
 {
-  int *loading = udata;
-  *loading = 0;
+  rload *l = udata;
+  (void)conn;
+  l->busy = 0;
   if (status == 0 && reply->type == REDIS_REPLY_STRING && reply->len < 48) {
-    rbe *b = conn->data;
-    char *sha = b->sha[loading - b->loading];
+    char *sha = l->b->sha[l->s];
     memcpy(sha, reply->str, reply->len);
     sha[reply->len] = 0;
   }
 }
 
+/* SCRIPT LOAD, for the SHA that EVALSHA names. In a cluster it goes to one
+ * node: the SHA is the same everywhere, and a node that does not know the
+ * script answers NOSCRIPT, upon which the call goes again as EVAL (which
+ * teaches it the script). */
 static void load_script(rbe *b, int s)
 {
-  if (b->loading[s] || b->closing || b->cl)
+  rload *l = &b->loading[s];
+  if (l->busy || b->closing)
     return;
-  const char *argv[3] = {"SCRIPT", "LOAD", kr_redis_scripts[0][s]};
-  if (kr_resp_command(b->conn, 3, argv, NULL, 0, on_script_loaded, &b->loading[s]) == 0)
-    b->loading[s] = 1;
+  const char *argv[3] = {"SCRIPT", "LOAD", kr_redis_scripts[b->cl != NULL][s]};
+  l->b = b, l->s = s;
+  int rc = b->cl ? kr_rcl_command_any(b->cl, 3, argv, NULL, 0, on_script_loaded, l)
+                 : kr_resp_command(b->conn, 3, argv, NULL, 0, on_script_loaded, l);
+  l->busy = rc == 0;
 }
 
-/* Single server: EVALSHA sha nkeys+1 <cache list> (EVAL while the SHA is not
- * known yet). Cluster: EVAL body 2 <item key> (the caller adds it again as
- * KEYS[2]). `a` has room for 4 more arguments. */
-static void script_head(rop *o, kr_rargs *a, int s, int nkeys)
+/* EVALSHA sha nkeys+1 <check key> (EVAL while the SHA is not known yet, or
+ * after NOSCRIPT). The check key, KEYS[1], is the cache list on a single
+ * server, and the cache's marker in the item key's slot in a cluster (all
+ * of a script's keys must be in one slot there). `a` has room for 4 more
+ * arguments and MARKER_BYTES. */
+static int script_head(rop *o, kr_rargs *a, int s, int nkeys)
 {
   rbe *b = o->b;
-  if (b->cl) {
-    kr_rargs_add(a, "EVAL", 4);
-    kr_rargs_add(a, kr_redis_scripts[1][s], strlen(kr_redis_scripts[1][s]));
-    kr_rargs_add(a, "2", 1);
-    kr_rargs_key(a, o->req, o->req->key, o->req->klen);
-    return;
-  }
+  const char *body = kr_redis_scripts[b->cl != NULL][s];
   if (o->eval || !b->sha[s][0]) {
     kr_rargs_add(a, "EVAL", 4);
-    kr_rargs_add(a, kr_redis_scripts[0][s], strlen(kr_redis_scripts[0][s]));
+    kr_rargs_add(a, body, strlen(body));
     if (!b->sha[s][0])
       load_script(b, s);
   } else {
@@ -525,19 +659,28 @@ static void script_head(rop *o, kr_rargs *a, int s, int nkeys)
     kr_rargs_add(a, b->sha[s], strlen(b->sha[s]));
   }
   kr_rargs_num(a, nkeys + 1);
-  kr_rargs_add(a, b->caches_key, strlen(b->caches_key));
+  if (!b->cl) {
+    kr_rargs_add(a, b->caches_key, strlen(b->caches_key));
+    return 0;
+  }
+  unsigned slot;
+  int rc = item_slot(o->req, o->req->key, o->req->klen, &slot);
+  if (!rc)
+    args_slot_marker(a, b, o->req, slot);
+  return rc;
 }
 
-/* The conditional sets, increment and the TTL changes (preceded by the
- * cache check in a cluster). */
+/* The conditional sets, increment and the TTL changes: one script that
+ * checks the cache and acts, atomically, on one node. */
 static int script_single(rop *o, int s)
 {
   const kr_request *r = o->req;
-  int rc = o->b->cl ? send_check(o) : 0;
   kr_rargs a;
-  if (rc || (rc = kr_rargs_init(&a, 12, 2 * (kr_ritem_prefix_len(r) + r->klen) + 4 * 24)))
+  int rc = kr_rargs_init(&a, 12, MARKER_BYTES(r) + kr_ritem_prefix_len(r) + r->klen + 4 * 24);
+  if (rc || (rc = script_head(o, &a, s, 1))) {
+    kr_rargs_free(&a);
     return rc;
-  script_head(o, &a, s, 1);
+  }
   kr_rargs_key(&a, r, r->key, r->klen);
   kr_rargs_add(&a, r->cache, r->cache_len);
   switch (r->op) {
@@ -571,7 +714,7 @@ static int send_set_batch(rop *o)
   kr_rargs a;
   if (kr_rargs_init(&a, 5 + 3 * r->n, bytes))
     return KURA_ENOMEM;
-  script_head(o, &a, KR_RS_SET_BATCH, (int)r->n);
+  script_head(o, &a, KR_RS_SET_BATCH, (int)r->n); /* single server: cannot fail */
   for (size_t i = 0; i < r->n; i++)
     kr_rargs_key(&a, r, r->keys[i], r->klens[i]);
   kr_rargs_add(&a, r->cache, r->cache_len);
@@ -612,7 +755,7 @@ static int script_marker(rop *o, int s)
   kr_rargs a;
   if (kr_rargs_init(&a, 6, 7 + r->cache_len + 24))
     return KURA_ENOMEM;
-  script_head(o, &a, s, 1);
+  script_head(o, &a, s, 1); /* single server: cannot fail */
   args_marker(&a, r);
   kr_rargs_add(&a, r->cache, r->cache_len);
   return send_args(o, &a, 3);
@@ -632,14 +775,14 @@ static int send_op(rop *o)
   case KR_OP_INCREMENT: return script_single(o, KR_RS_INCR);
   case KR_OP_TTL_SET: return script_single(o, KR_RS_TTL_SET);
   case KR_OP_SET_BATCH: return send_set_batch(o);
-  case KR_OP_CREATE_CACHE:
+  case KR_OP_CREATE_CACHE: /* cluster: SADD, then the markers */
     if (o->b->cl)
       return send_cache_cmd(o, "SADD");
     chk_forget(o->b);
     return script_marker(o, KR_RS_CREATE);
-  case KR_OP_DELETE_CACHE:
+  case KR_OP_DELETE_CACHE: /* cluster: SISMEMBER, the markers, SREM, the scan */
     if (o->b->cl)
-      return send_cache_cmd(o, "SREM");
+      return send_cache_cmd(o, "SISMEMBER");
     chk_forget(o->b);
     return script_marker(o, KR_RS_DROP);
   case KR_OP_FLUSH_CACHE: return send_check(o);
@@ -808,24 +951,43 @@ static int outcome3(long long x)
   return x > 0 ? KR_HIT : x == 0 ? KR_SKIPPED : KR_MISS;
 }
 
-/* The reply to SISMEMBER (command 0 of a checked request). */
+/* The cache is missing: the call fails with NOT_FOUND_ERROR, and a plain
+ * set sent beside the check is undone first (once). */
+static void cache_missing(rop *o)
+{
+  o->notfound = 1;
+  if ((o->req->op == KR_OP_SET || o->req->op == KR_OP_SET_BATCH) && !o->compensated) {
+    o->compensated = 1;
+    compensate(o);
+  }
+}
+
+/* The reply to SISMEMBER (command 0 of a checked request), or to EXISTS of
+ * a marker (pairs). */
 static void on_check(rop *o, const redisReply *r)
 {
-  o->notfound = r->type == REDIS_REPLY_INTEGER && r->integer == 0;
-  switch (o->req->op) {
-  case KR_OP_SET:
-  case KR_OP_SET_BATCH:
-  case KR_OP_SET_IF:
-  case KR_OP_INCREMENT:
-    if (o->notfound)
-      compensate(o);
-    break;
-  case KR_OP_FLUSH_CACHE:
-    if (!o->notfound)
+  if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+    cache_missing(o);
+  else if (o->req->op == KR_OP_FLUSH_CACHE && !o->notfound)
+    scan_start(o);
+}
+
+/* A cluster's create_cache (SADD, then the markers) and delete_cache
+ * (SISMEMBER, then the markers, then SREM and the scan). */
+static void on_cache_step(rop *o, int i, long long x)
+{
+  if (o->req->op == KR_OP_CREATE_CACHE) {
+    o->res.outcome = x > 0 ? KR_HIT : KR_SKIPPED;
+    send_markers(o, "SET");
+  } else if (i == 0) {
+    if (x == 0)
+      o->notfound = 1;
+    else
+      send_markers(o, "DEL");
+  } else {
+    o->notfound = x == 0; /* another client's delete_cache came first */
+    if (x > 0)
       scan_start(o);
-    break;
-  default:
-    break;
   }
 }
 
@@ -834,11 +996,15 @@ static void on_value(rop *o, int i, const redisReply *r)
 {
   const kr_request *q = o->req;
   long long x = r->integer;
-  if (o->checked && i == 0) {
+  if ((o->checked && i == 0) || (o->pairs && i % 2 == 0)) {
     on_check(o, r);
     return;
   }
-  int k = i - o->checked;
+  int k = o->pairs ? i / 2 : i - o->checked;
+  if (o->b->cl && (q->op == KR_OP_CREATE_CACHE || q->op == KR_OP_DELETE_CACHE)) {
+    on_cache_step(o, i, x);
+    return;
+  }
   switch (q->op) {
   case KR_OP_GET:
     if (r->type == REDIS_REPLY_ARRAY) { /* MGET marker item */
@@ -903,23 +1069,30 @@ static void op_reply(rop *o, int i, kr_resp *conn, int status, const redisReply 
   if (i == I_IGNORE) {
     /* a compensating DEL: nothing to report */
   } else if (status < 0) {
+    /* conn is NULL when the cluster router failed it unsent */
+    o->ran |= conn && !kr_resp_unsent(conn);
     set_err(o, status, "redis: %s",
             status == KURA_ECONN && conn && conn->errstr[0] ? conn->errstr
             : status == KURA_ETIMEOUT ? "no reply within the timeout"
                                       : kura_strerror(status));
   } else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
-             !o->eval && !o->b->closing && !o->b->cl) {
+             !o->eval && !o->b->closing) {
     o->eval = 1; /* the script did not run: send it in full */
     o->nsent = 0;
-    if (send_op(o))
-      set_err(o, KURA_ECONN, "%s", "could not send EVAL");
+    int rc = send_op(o);
+    if (rc)
+      send_failed(o, rc);
   } else if (reply->type == REDIS_REPLY_ERROR) {
-    on_error_reply(o, reply);
-  } else if (i == I_SCAN) {
-    on_scan(o, reply);
-  } else if (!o->err && (!o->notfound || (o->checked && i == 0))) {
-    on_value(o, i, reply);
+    on_error_reply(o, reply); /* refused: it did not run */
+  } else {
+    o->ran = 1;
+    if (i == I_SCAN)
+      on_scan(o, reply);
+    else if (i != I_MARK && !o->err && (!o->notfound || (o->checked && i == 0)))
+      on_value(o, i, reply); /* (a written marker is counted below) */
   }
+  if (i == I_MARK && --o->marks_left == 0)
+    marks_done(o);
   if (o->pending == 0)
     finish(o); /* reply (and what res points into) is still valid here */
 }
@@ -967,19 +1140,28 @@ static void redis_submit(void *state, const kr_request *req, kr_client_cb cb, vo
   o->msg[0] = 0;
   o->scan = (rsub){o, I_SCAN};
   o->ignore = (rsub){o, I_IGNORE};
+  o->mark = (rsub){o, I_MARK};
   /* list_caches returns C strings: a name with a NUL byte could not come back. */
   if (req->op == KR_OP_CREATE_CACHE && memchr(req->cache, 0, req->cache_len)) {
     set_err(o, KURA_EINVAL, "%s", "a cache name with a NUL byte is not supported by redis");
     defer(o);
     return;
   }
-  int rc = subs_reserve(o, (req->n ? req->n : 1) + 2);
+  int rc = subs_reserve(o, 2 * (req->n ? req->n : 1) + 2);
   if (!rc)
     rc = send_op(o);
   if (rc)
-    set_err(o, rc, "%s", kura_strerror(rc));
+    send_failed(o, rc);
   if (o->pending == 0)
     defer(o);
+}
+
+/* A command that could not be sent: it did not run. The cluster router
+ * says why (a node known to be down, no slot map). */
+static void send_failed(rop *o, int rc)
+{
+  set_err(o, rc, "%s", o->b->cl && kr_rcl_errstr(o->b->cl)[0] ? kr_rcl_errstr(o->b->cl)
+                                                             : kura_strerror(rc));
 }
 
 /* --- life cycle -------------------------------------------------------------------- */
@@ -988,6 +1170,7 @@ static void maybe_closed(rbe *b)
 {
   if (b->conn_closed && b->defer_closed) {
     kr_client *c = b->client;
+    free(b->slot_tags);
     free(b);
     kr_client_backend_closed(c);
   }
@@ -1091,9 +1274,12 @@ static int cluster_open(kr_client *c, const kr_client_config *cfg, void **state)
   kr_resp_opts o[KR_RURL_MAX_NODES];
   for (size_t i = 0; i < u.nhosts; i++)
     o[i] = resp_opts(&u, i, b->timeout_ms);
-  int rc = kr_rcl_open(kr_client_loop(c), o, u.nhosts, &b->cl);
+  int rc = build_slot_tags(b);
+  if (!rc)
+    rc = kr_rcl_open(kr_client_loop(c), o, u.nhosts, &b->cl);
   memset(u.pass, 0, sizeof u.pass);
   if (rc) {
+    free(b->slot_tags);
     free(b);
     return kr_client_fail(c, rc, "redis-cluster: cannot open connections");
   }

@@ -216,11 +216,14 @@ int kr_redis_map_error(const char *s)
 
 /* --- the scripts ------------------------------------------------------------ */
 
-/* KEYS[1] is the cache list (single server) or the item key again
- * (cluster: the check is a separate command), KEYS[2] the item key,
- * ARGV[1] the cache name. */
+/* KEYS[1] is the cache list (single server) or the cache's marker in the
+ * item key's slot (cluster: a script's keys must share one slot), KEYS[2]
+ * the item key, ARGV[1] the cache name. */
 #define CHECK_CACHE                                                         \
   "if redis.call('SISMEMBER',KEYS[1],ARGV[1])==0 then "                     \
+  "return redis.error_reply('KURA_NOTFOUND cache') end "
+#define CHECK_MARKER                                                        \
+  "if redis.call('EXISTS',KEYS[1])==0 then "                                \
   "return redis.error_reply('KURA_NOTFOUND cache') end "
 #define BODY_SET_IF                                                         \
   "local v=redis.call('GET',KEYS[2]) local c=ARGV[4] local ok "             \
@@ -256,5 +259,6 @@ int kr_redis_map_error(const char *s)
 const char *const kr_redis_scripts[2][KR_RS_COUNT_] = {
   {CHECK_CACHE BODY_SET_IF, CHECK_CACHE BODY_INCR, CHECK_CACHE BODY_TTL_SET,
    CHECK_CACHE BODY_SET_BATCH, BODY_CREATE, BODY_DROP},
-  {BODY_SET_IF, BODY_INCR, BODY_TTL_SET, NULL, NULL, NULL}, /* cluster */
+  {CHECK_MARKER BODY_SET_IF, CHECK_MARKER BODY_INCR, CHECK_MARKER BODY_TTL_SET, NULL, NULL,
+   NULL}, /* cluster */
 };
