@@ -120,7 +120,7 @@ struct rop {
   size_t *vlens;
   rcopy *copies;            /* values kept past their reply */
   rsub *subs;               /* tags of the indexed commands */
-  rsub sub_inline[3];
+  rsub sub_inline[4];        /* a single key's commands, in a cluster too */
   rsub scan, ignore, mark;  /* tags of SCAN/UNLINK, compensating DELs and
                                the markers of a cluster's create/delete_cache */
   /* Not zeroed on allocation (most calls never use them): */
@@ -1147,7 +1147,9 @@ static void redis_submit(void *state, const kr_request *req, kr_client_cb cb, vo
     defer(o);
     return;
   }
-  int rc = subs_reserve(o, 2 * (req->n ? req->n : 1) + 2);
+  /* indexed commands: a check and one per key (a pair per key in a
+   * cluster), and room for a later SREM */
+  int rc = subs_reserve(o, (b->cl ? 2 : 1) * (req->n ? req->n : 1) + 2);
   if (!rc)
     rc = send_op(o);
   if (rc)

@@ -150,7 +150,7 @@ end
 local function worker(c)
   while not S.stop do
     local k = math.random(NKEYS)
-    local v, err = c:increment(CACHE, "k" .. k, 1)
+    local v, err = c:increment(CACHE, "k" .. k, 1, 3600) -- runs outlast the default TTL
     S.calls = S.calls + 1
     if v then
       on_success(k, v)

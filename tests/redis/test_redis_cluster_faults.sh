@@ -177,7 +177,7 @@ if [ $nreplicas = 1 ]; then # who became what: redis-cli chooses
     id=$(id_of "$p") r=""
     for _ in $(seq 500); do
       r=$(cli "$p" cluster nodes | grep -E "[ ,]slave $id" | head -1 | cut -d' ' -f2 |
-          sed 's/.*:\([0-9]*\)@.*/\1/')
+          sed 's/.*:\([0-9]*\)@.*/\1/') || true # not known yet: grep finds nothing
       [ -n "$r" ] && break
       sleep 0.02
     done
