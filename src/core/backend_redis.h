@@ -1,5 +1,7 @@
 /* Internal interface shared by the Redis backend files:
- *   backend_redis.c          the mapping of every call (single server and cluster)
+ *   backend_redis.c          the mapping of every item call (single server and
+ *                            cluster), requests, replies, life cycle
+ *   backend_redis_caches.c   create_cache, delete_cache, flush_cache, list_caches
  *   backend_redis_cluster.c  kr_rcl: a connection to a Redis Cluster that routes
  *                            each command to the node owning its key's slot
  *   backend_redis_util.c     URL parsing, command arguments, error mapping
@@ -103,6 +105,8 @@
 #include "core/client.h"
 #include "core/resp.h"
 
+#define KR_REDIS_SLOTS 16384
+
 /* --- URLs ------------------------------------------------------------------ */
 
 #define KR_RURL_MAX_NODES 16
@@ -154,6 +158,22 @@ size_t kr_rput_uint(char *p, unsigned long long x);
 /* An error reply ("-NOAUTH ...", our scripts' "KURA_NOTFOUND ...") -> KURA_E*. */
 int kr_redis_map_error(const char *s);
 
+/* --- cache markers (see LAYOUT above) ---------------------------------------- */
+
+/* Single server: "kura:c:<cache>" (7 + cache_len bytes of the block). */
+void kr_rargs_cache_marker(kr_rargs *a, const kr_request *r);
+/* Cluster: "kura:m:{TAG}<cache>", the marker of r's cache in `slot`, where
+ * TAG, three letters or digits, is tags[KR_RTAG_LEN * slot...]: chosen so
+ * that the marker's hash slot is `slot` (KR_RMARKER_BYTES of the block). */
+#define KR_RTAG_LEN 3
+#define KR_RMARKER_BYTES(r) (9 + KR_RTAG_LEN + (r)->cache_len)
+void kr_rargs_slot_marker(kr_rargs *a, const char *tags, const kr_request *r, unsigned slot);
+/* The tags of every slot (KR_REDIS_SLOTS * KR_RTAG_LEN bytes, the caller's
+ * to free). 0, KURA_ENOMEM, or KURA_EINTERNAL if a slot had none. */
+int kr_rslot_tags_build(char **tags);
+/* The hash slot of r's item key for `key`. 0 or KURA_ENOMEM. */
+int kr_ritem_slot(const kr_request *r, const void *key, size_t klen, unsigned *slot);
+
 /* --- scripts ------------------------------------------------------------------ */
 
 /* The writes that run as Lua scripts, each with its cache check ([0]:
@@ -167,8 +187,6 @@ extern const char *const kr_redis_scripts[2][KR_RS_COUNT_];
 /* --- Redis Cluster ------------------------------------------------------------ */
 
 typedef struct kr_rcl kr_rcl;
-
-#define KR_REDIS_SLOTS 16384
 
 /* The hash slot (0..16383) of a key: CRC16-XMODEM of the key, or of its hash
  * tag (the bytes between the first '{' and the next '}', when not empty). */
@@ -214,5 +232,115 @@ kr_rcl_stats kr_rcl_get_stats(const kr_rcl *cl);
 /* Fail everything pending with KURA_ECANCELLED and close every node
  * connection; `cb` runs once all are closed, before the memory is freed. */
 void kr_rcl_close(kr_rcl *cl, void (*cb)(void *udata), void *udata);
+
+/* --- one request (backend_redis.c, and backend_redis_caches.c for the cache
+ * management calls) ----------------------------------------------------------- */
+
+#define KR_RCHK_SLOTS 4 /* caches whose checks one write batch can share */
+
+typedef struct kr_rop kr_rop;
+typedef struct kr_rchk kr_rchk;       /* a shared check (backend_redis.c) */
+typedef struct kr_rcopy kr_rcopy;     /* a value kept past its reply */
+
+/* A SCRIPT LOAD on its way: which script of which backend. */
+typedef struct kr_rload {
+  struct kr_rbe *b;
+  int s;
+  int busy;
+} kr_rload;
+
+/* The backend's state: one server's connection, or a cluster's router. */
+typedef struct kr_rbe {
+  kr_client *client;
+  kr_resp *conn;            /* single server, or NULL */
+  kr_rcl *cl;               /* cluster, or NULL */
+  const char *caches_key;   /* the cache list */
+  uint64_t timeout_ms;
+  char sha[KR_RS_COUNT_][48];   /* "" until SCRIPT LOAD answered */
+  kr_rload loading[KR_RS_COUNT_]; /* a SCRIPT LOAD is on its way */
+  char *slot_tags;          /* cluster: the markers' tags (kr_rslot_tags_build) */
+  uv_timer_t defer;         /* completes requests that failed in submit */
+  kr_rop *deferred;         /* their list */
+  kr_rchk *chk[KR_RCHK_SLOTS]; /* recent shared checks, NULL when answered */
+  unsigned chk_victim;      /* the slot to reuse when none is free */
+  int closing, conn_closed, defer_closed;
+} kr_rbe;
+
+/* The tag of one command of a request: its index (0 is the cache check when
+ * the request sends one; in a cluster's pairs, 2k is key k's check and
+ * 2k + 1 its command), or one of these. */
+enum { KR_RI_SCAN = -1, KR_RI_IGNORE = -2, KR_RI_MARK = -3 };
+typedef struct kr_rsub {
+  kr_rop *o;
+  int i;
+} kr_rsub;
+
+/* One request in flight: the commands it sent and what came back so far. */
+struct kr_rop {
+  kr_rop *next;             /* in kr_rbe.deferred */
+  kr_rop *chk_next;         /* in kr_rchk.subs */
+  kr_rbe *b;
+  const kr_request *req;    /* the client's copy: valid until we complete */
+  kr_client_cb cb;
+  void *udata;
+  int pending;              /* commands sent whose reply has not come */
+  int nsent;                /* tagged commands sent (indexes given) */
+  int nsubs;                /* room in subs */
+  int checked;              /* command 0 is SISMEMBER on the cache list
+                               (maybe shared: then pending counts it too) */
+  int pairs;                /* cluster: each key's command follows the check
+                               of its slot's marker (see send_pair) */
+  int err;
+  int notfound;
+  int compensated;          /* the compensating DELs are sent */
+  int ran;                  /* a command answered, or failed after it was
+                               written: something may have run */
+  int eval;                 /* scripts go as EVAL (NOSCRIPT seen) */
+  size_t marks_left;        /* cluster create/delete_cache: marker writes
+                               not answered yet */
+  size_t node;              /* cluster scan: the master being scanned */
+  kr_result res;
+  uint8_t *flags;           /* keys_exist */
+  const void **vals;        /* get_batch */
+  size_t *vlens;
+  kr_rcopy *copies;         /* values kept past their reply */
+  kr_rsub *subs;            /* tags of the indexed commands */
+  kr_rsub sub_inline[4];    /* a single key's commands, in a cluster too */
+  kr_rsub scan, ignore, mark; /* tags of SCAN/UNLINK, compensating DELs and
+                                 the markers of a cluster's create/delete_cache */
+  /* Not zeroed on allocation (most calls never use them): */
+  char cursor[32];          /* flush/delete scan */
+  char msg[200];
+};
+
+/* backend_redis.c, for both files. kr_rop_send sends a built command tagged
+ * `sub` (NULL: the next index), routed in a cluster by argument key_arg (-1:
+ * to the master being scanned), and frees the argv; kr_rop_send_args with
+ * the next index; kr_rop_send_list_cmd sends "cmd <cache list> <cache>".
+ * They return 0 or a KURA_E* code, the command not sent. */
+int kr_rop_send(kr_rop *o, kr_rargs *a, int key_arg, kr_rsub *sub);
+int kr_rop_send_args(kr_rop *o, kr_rargs *a, int key_arg);
+int kr_rop_send_list_cmd(kr_rop *o, const char *cmd);
+/* Command 0: is the cache listed? (shared within a write batch, single server) */
+int kr_rop_send_check(kr_rop *o);
+/* The request's error (the first one stays): "<call> of key '...' in cache
+ * '...': " then fmt with detail. */
+void kr_rop_fail(kr_rop *o, int err, const char *fmt, const char *detail);
+/* A command that could not be sent (rc from kr_rop_send): it did not run. */
+void kr_rop_send_failed(kr_rop *o, int rc);
+/* EVALSHA sha nkeys+1 <check key> (or EVAL); room for 4 arguments and
+ * KR_RMARKER_BYTES. 0 or KURA_ENOMEM (cluster only). */
+int kr_rop_script_head(kr_rop *o, kr_rargs *a, int s, int nkeys);
+/* Ends the sharing of checks in the write batch being filled. */
+void kr_rbe_chk_forget(kr_rbe *b);
+
+/* backend_redis_caches.c: create_cache, delete_cache, flush_cache,
+ * list_caches, and what their replies set going. */
+int kr_rop_send_cache_op(kr_rop *o);
+void kr_rop_on_cache_step(kr_rop *o, int i, long long x); /* cluster create/delete */
+void kr_rop_marks_done(kr_rop *o);                        /* every marker answered */
+void kr_rop_scan_start(kr_rop *o);
+void kr_rop_on_scan(kr_rop *o, const redisReply *r);
+void kr_rop_on_list(kr_rop *o, const redisReply *r);
 
 #endif
