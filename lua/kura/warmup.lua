@@ -436,9 +436,12 @@ local function http_source(spec, run)
       if left <= 0 then error(deadline_message(run), 0) end
       pages = pages + 1
       seen[url] = true
+      local timeout = math.min(spec.timeout or 30, left)
       local res, err = kura.http.request{ method = "GET", url = url, headers = spec.headers,
-                                          timeout = math.min(spec.timeout or 30, left),
-                                          max_size = spec.max_size }
+                                          timeout = timeout, max_size = spec.max_size }
+      if not res and err.code == "TIMEOUT_ERROR" and timeout == left then
+        error(deadline_message(run), 0) -- the page's time was the run's last
+      end
       if not res then error(url .. ": " .. tostring(err), 0) end
       if res.status < 200 or res.status > 299 then
         error(url .. ": HTTP status " .. tostring(res.status), 0)
