@@ -147,7 +147,6 @@ static void defer(kr_rop *o)
 
 /* --- sending ---------------------------------------------------------------------- */
 
-static void on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata);
 static int send_op(kr_rop *o);
 
 /* Room for n indexed commands; called before the first is sent. */
@@ -181,11 +180,12 @@ int kr_rop_send(kr_rop *o, kr_rargs *a, int key_arg, kr_rsub *sub)
     sub->i = o->nsent++;
   }
   if (!b->cl)
-    rc = kr_resp_command(b->conn, a->n, a->v, a->l, b->timeout_ms, on_reply, sub);
+    rc = kr_resp_command(b->conn, a->n, a->v, a->l, b->timeout_ms, kr_rop_on_reply, sub);
   else if (key_arg >= 0)
-    rc = kr_rcl_command(b->cl, a->n, a->v, a->l, key_arg, b->timeout_ms, on_reply, sub);
+    rc = kr_rcl_command(b->cl, a->n, a->v, a->l, key_arg, b->timeout_ms, kr_rop_on_reply, sub);
   else
-    rc = kr_rcl_command_master(b->cl, o->node, a->n, a->v, a->l, b->timeout_ms, on_reply, sub);
+    rc = kr_rcl_command_master(b->cl, o->node, a->n, a->v, a->l, b->timeout_ms,
+                               kr_rop_on_reply, sub);
   kr_rargs_free(a);
   if (rc == 0)
     o->pending++;
@@ -726,11 +726,14 @@ static void on_value(kr_rop *o, int i, const redisReply *r)
   }
 }
 
-/* Reply `i` of request `o` (see on_reply). */
+/* Reply `i` of request `o` (see kr_rop_on_reply). */
 static void op_reply(kr_rop *o, int i, kr_resp *conn, int status, const redisReply *reply)
 {
   o->pending--;
-  if (i == KR_RI_IGNORE) {
+  if (i == KR_RI_MARKS) { /* a master's markers: on failure, the slow way */
+    o->ran |= status == 0 && reply->type != REDIS_REPLY_ERROR;
+    o->marks_redo |= status < 0 || reply->type == REDIS_REPLY_ERROR;
+  } else if (i == KR_RI_IGNORE) {
     /* a compensating DEL: nothing to report */
   } else if (status < 0) {
     /* conn is NULL when the cluster router failed it unsent (and says why) */
@@ -756,13 +759,13 @@ static void op_reply(kr_rop *o, int i, kr_resp *conn, int status, const redisRep
     else if (i != KR_RI_MARK && !o->err && (!o->notfound || (o->checked && i == 0)))
       on_value(o, i, reply); /* (a written marker is counted below) */
   }
-  if (i == KR_RI_MARK && --o->marks_left == 0)
+  if ((i == KR_RI_MARK || i == KR_RI_MARKS) && --o->marks_left == 0)
     kr_rop_marks_done(o);
   if (o->pending == 0)
     finish(o); /* reply (and what res points into) is still valid here */
 }
 
-static void on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata)
+void kr_rop_on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata)
 {
   kr_rsub *s = udata;
   op_reply(s->o, s->i, conn, status, reply);
@@ -806,6 +809,7 @@ static void redis_submit(void *state, const kr_request *req, kr_client_cb cb, vo
   o->scan = (kr_rsub){o, KR_RI_SCAN};
   o->ignore = (kr_rsub){o, KR_RI_IGNORE};
   o->mark = (kr_rsub){o, KR_RI_MARK};
+  o->marks = (kr_rsub){o, KR_RI_MARKS};
   /* list_caches returns C strings: a name with a NUL byte could not come back. */
   if (req->op == KR_OP_CREATE_CACHE && memchr(req->cache, 0, req->cache_len)) {
     kr_rop_fail(o, KURA_EINVAL, "%s", "a cache name with a NUL byte is not supported by redis");

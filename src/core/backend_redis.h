@@ -213,6 +213,9 @@ int kr_rcl_command_any(kr_rcl *cl, int argc, const char **argv, const size_t *ar
                        uint64_t timeout_ms, kr_resp_cb cb, void *udata);
 /* Why the last command was refused at once. */
 const char *kr_rcl_errstr(const kr_rcl *cl);
+/* The index (for kr_rcl_command_master) of the master that owns `slot` in
+ * the current map, or -1 while it is unknown. */
+long kr_rcl_slot_master(const kr_rcl *cl, unsigned slot);
 
 /* The masters of the current slot map (0 while it is unknown) and a command
  * to the i-th of them, not redirected (SCAN, which has no key). */
@@ -269,7 +272,7 @@ typedef struct kr_rbe {
 /* The tag of one command of a request: its index (0 is the cache check when
  * the request sends one; in a cluster's pairs, 2k is key k's check and
  * 2k + 1 its command), or one of these. */
-enum { KR_RI_SCAN = -1, KR_RI_IGNORE = -2, KR_RI_MARK = -3 };
+enum { KR_RI_SCAN = -1, KR_RI_IGNORE = -2, KR_RI_MARK = -3, KR_RI_MARKS = -4 };
 typedef struct kr_rsub {
   kr_rop *o;
   int i;
@@ -298,6 +301,8 @@ struct kr_rop {
   int eval;                 /* scripts go as EVAL (NOSCRIPT seen) */
   size_t marks_left;        /* cluster create/delete_cache: marker writes
                                not answered yet */
+  int marks_redo;           /* a per-master script failed: every marker again,
+                               one command per slot */
   size_t node;              /* cluster scan: the master being scanned */
   kr_result res;
   uint8_t *flags;           /* keys_exist */
@@ -306,8 +311,9 @@ struct kr_rop {
   kr_rcopy *copies;         /* values kept past their reply */
   kr_rsub *subs;            /* tags of the indexed commands */
   kr_rsub sub_inline[4];    /* a single key's commands, in a cluster too */
-  kr_rsub scan, ignore, mark; /* tags of SCAN/UNLINK, compensating DELs and
-                                 the markers of a cluster's create/delete_cache */
+  kr_rsub scan, ignore, mark, marks; /* tags of SCAN/UNLINK, compensating
+                               DELs, a marker of a cluster's create/delete_cache,
+                               a master's script of them */
   /* Not zeroed on allocation (most calls never use them): */
   char cursor[32];          /* flush/delete scan */
   char msg[200];
@@ -333,6 +339,8 @@ void kr_rop_send_failed(kr_rop *o, int rc);
 int kr_rop_script_head(kr_rop *o, kr_rargs *a, int s, int nkeys);
 /* Ends the sharing of checks in the write batch being filled. */
 void kr_rbe_chk_forget(kr_rbe *b);
+/* The reply callback of every tagged command (udata: its kr_rsub). */
+void kr_rop_on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata);
 
 /* backend_redis_caches.c: create_cache, delete_cache, flush_cache,
  * list_caches, and what their replies set going. */

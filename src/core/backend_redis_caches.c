@@ -19,7 +19,7 @@
 
 #define SCAN_COUNT "512"
 
-static void send_markers(kr_rop *o, const char *cmd);
+static void send_markers(kr_rop *o);
 static int script_marker(kr_rop *o, int s);
 
 int kr_rop_send_cache_op(kr_rop *o)
@@ -46,19 +46,39 @@ int kr_rop_send_cache_op(kr_rop *o)
   }
 }
 
-/* SET (create_cache) or DEL (delete_cache) the cache's marker in every slot,
- * each to the node that holds it. A bounded burst of 16,384 commands: a
- * cache management call, not an item call. */
-static void send_markers(kr_rop *o, const char *cmd)
+/* The markers of a cluster's create_cache (SET) and delete_cache (DEL).
+ *
+ * Fast: scripts sent to each master, EVAL with no keys and up to MARKS_CHUNK
+ * of that master's markers as arguments (its slots in the slot map). A
+ * script without a shebang may touch keys of several slots as long as they
+ * are the node's own, so one command writes 512 markers instead of 512
+ * commands; the chunk keeps each script short (about a millisecond of the
+ * node's time, during which it serves no one else). Slow, and always right:
+ * one command per slot, each routed to its slot's owner and redirected like
+ * any other. The slow way runs when the map is not known yet, and after any
+ * script failed (its node is down, a slot moved and the script met a key
+ * that is not the node's): again for every slot, as SET and DEL may run
+ * twice. */
+#define MARKS_SET "for i=1,#ARGV do redis.call('SET',ARGV[i],'1') end return #ARGV"
+#define MARKS_DEL "for i=1,#ARGV do redis.call('DEL',ARGV[i]) end return #ARGV"
+#define MARKS_CHUNK 512
+
+static int creating(const kr_rop *o)
 {
-  int set = strcmp(cmd, "SET") == 0;
+  return o->req->op == KR_OP_CREATE_CACHE;
+}
+
+/* One command per slot. */
+static void send_markers_each(kr_rop *o)
+{
+  const char *cmd = creating(o) ? "SET" : "DEL";
   for (unsigned slot = 0; slot < KR_REDIS_SLOTS && !o->err; slot++) {
     kr_rargs a;
     int rc = kr_rargs_init(&a, 3, KR_RMARKER_BYTES(o->req));
     if (!rc) {
       kr_rargs_add(&a, cmd, strlen(cmd));
       kr_rargs_slot_marker(&a, o->b->slot_tags, o->req, slot);
-      if (set)
+      if (creating(o))
         kr_rargs_add(&a, "1", 1);
       rc = kr_rop_send(o, &a, 1, &o->mark);
     }
@@ -69,18 +89,72 @@ static void send_markers(kr_rop *o, const char *cmd)
   }
 }
 
+/* A script to master i for the markers of n of its slots. */
+static int send_marks_script(kr_rop *o, size_t i, const unsigned *slots, size_t n)
+{
+  const char *body = creating(o) ? MARKS_SET : MARKS_DEL;
+  kr_rargs a;
+  if (kr_rargs_init(&a, 3 + n, n * KR_RMARKER_BYTES(o->req)))
+    return KURA_ENOMEM;
+  kr_rargs_add(&a, "EVAL", 4);
+  kr_rargs_add(&a, body, strlen(body));
+  kr_rargs_add(&a, "0", 1);
+  for (size_t k = 0; k < n; k++)
+    kr_rargs_slot_marker(&a, o->b->slot_tags, o->req, slots[k]);
+  int rc = kr_rcl_command_master(o->b->cl, i, a.n, a.v, a.l, o->b->timeout_ms,
+                                 kr_rop_on_reply, &o->marks);
+  kr_rargs_free(&a);
+  if (!rc)
+    o->pending++, o->marks_left++;
+  return rc;
+}
 
-/* Every marker write answered: delete_cache goes on with SREM (command 1),
- * then the scan. */
+/* The scripts of master i; a script not sent sends its markers the slow way. */
+static void send_master_marks(kr_rop *o, size_t i)
+{
+  unsigned chunk[MARKS_CHUNK];
+  size_t n = 0;
+  for (unsigned slot = 0; slot <= KR_REDIS_SLOTS; slot++) {
+    int mine = slot < KR_REDIS_SLOTS && kr_rcl_slot_master(o->b->cl, slot) == (long)i;
+    if (mine)
+      chunk[n++] = slot;
+    if (n && (n == MARKS_CHUNK || slot == KR_REDIS_SLOTS)) {
+      if (send_marks_script(o, i, chunk, n))
+        o->marks_redo = 1;
+      n = 0;
+    }
+  }
+}
+
+static void send_markers(kr_rop *o)
+{
+  size_t nm = kr_rcl_masters(o->b->cl);
+  if (!nm) { /* no map yet: the slow way */
+    send_markers_each(o);
+    return;
+  }
+  for (size_t i = 0; i < nm; i++)
+    send_master_marks(o, i);
+  if (!o->marks_left) /* nothing went out */
+    kr_rop_marks_done(o);
+}
+
+/* Every marker write answered: again the slow way if a script failed; then
+ * delete_cache goes on with SREM (command 1), then the scan. */
 void kr_rop_marks_done(kr_rop *o)
 {
+  if (o->marks_redo && !o->err) {
+    o->marks_redo = 0;
+    send_markers_each(o);
+    if (o->marks_left)
+      return;
+  }
   if (!o->err && o->req->op == KR_OP_DELETE_CACHE) {
     int rc = kr_rop_send_list_cmd(o, "SREM");
     if (rc)
       kr_rop_send_failed(o, rc);
   }
 }
-
 
 /* create_cache, delete_cache on a single server: the list and the marker. */
 static int script_marker(kr_rop *o, int s)
@@ -217,12 +291,12 @@ void kr_rop_on_cache_step(kr_rop *o, int i, long long x)
 {
   if (o->req->op == KR_OP_CREATE_CACHE) {
     o->res.outcome = x > 0 ? KR_HIT : KR_SKIPPED;
-    send_markers(o, "SET");
+    send_markers(o);
   } else if (i == 0) {
     if (x == 0)
       o->notfound = 1;
     else
-      send_markers(o, "DEL");
+      send_markers(o);
   } else {
     o->notfound = x == 0; /* another client's delete_cache came first */
     if (x > 0)

@@ -449,6 +449,14 @@ size_t kr_rcl_masters(const kr_rcl *cl)
   return cl->nmasters;
 }
 
+long kr_rcl_slot_master(const kr_rcl *cl, unsigned slot)
+{
+  for (size_t i = 0; slot < NSLOTS && i < cl->nmasters; i++)
+    if (cl->masters[i] == cl->slots[slot])
+      return (long)i;
+  return -1;
+}
+
 int kr_rcl_command_master(kr_rcl *cl, size_t i, int argc, const char **argv,
                           const size_t *argvlen, uint64_t timeout_ms, kr_resp_cb cb,
                           void *udata)

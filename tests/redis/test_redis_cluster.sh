@@ -4,7 +4,9 @@
 # item key to another master through this script's "ctl" mode: first
 # MIGRATING/IMPORTING + MIGRATE of the key (the client must follow ASK), then
 # MIGRATE of the slot's other keys and CLUSTER SETSLOT ... NODE (the
-# client's map is stale: it must follow MOVED).
+# client's map is stale: it must follow MOVED). Then a client whose map
+# is older still creates a cache: its markers of the moved slot go to the
+# wrong node first, and every marker must end up written.
 # The servers' error and command statistics show that both happened.
 #   usage: test_redis_cluster.sh KURA_BINARY
 #          test_redis_cluster.sh ctl DIR migrate-start KEY|migrate-finish|check|empty
@@ -63,11 +65,22 @@ ctl() {
       [ "${ask:-0}" -ge 1 ] && [ "${moved:-0}" -ge 1 ] && [ "${asking:-0}" -ge 1 ] ;;
     empty)
       for p in $ports; do [ "$(cli "$p" dbsize)" = 0 ] || return 1; done ;;
+    markers) # CACHE COUNT: the cache has COUNT markers over all the nodes
+      local n=0
+      for p in $ports; do
+        n=$((n + $(cli "$p" --scan --pattern "kura:m:{???}$3" | wc -l)))
+      done
+      echo "cache $3: $n markers"
+      [ "$n" = "$4" ] ;;
+    sets) # SET commands run by the nodes since the migration started
+      local n=0
+      for p in $ports; do n=$((n + $(stat "$p" commandstats cmdstat_set || echo 0))); done
+      echo "$n single SET commands" ;;
   esac
 }
 
 if [ "${1:-}" = ctl ]; then
-  ctl "$2" "$3" "${4:-}"
+  ctl "$2" "$3" "${4:-}" "${5:-}"
   exit
 fi
 
