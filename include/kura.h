@@ -70,7 +70,9 @@ enum kura_error {
 KURA_API const char *kura_errname(int err);
 /* A short sentence describing the code. */
 KURA_API const char *kura_strerror(int err);
-/* 1 when a call that failed with this code may succeed if tried again. */
+/* 1 when a call that failed with this code may succeed if tried again.
+ * A cache call whose result says `uncertain` (kura_result) must not be sent
+ * again blindly, whatever its code: it may have been applied. */
 KURA_API int kura_err_retryable(int err);
 
 /* "0.1.0" */
@@ -243,6 +245,12 @@ typedef struct kura_result {
   size_t vlen;
   int64_t integer;     /* kura_increment: the new value */
   double ttl;          /* kura_item_get_ttl: seconds left (HUGE_VAL: none) */
+  int uncertain;       /* with err: a call that is not idempotent (increment,
+                          set_if, update_ttl) failed after its request may
+                          have reached the server (a timeout, a connection
+                          lost while the answer was on its way): it may or
+                          may not have been applied. Read the item before
+                          doing it again. 0 for every other failure */
 } kura_result;
 
 typedef void (*kura_cb)(void *udata, const kura_result *res);

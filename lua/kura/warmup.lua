@@ -18,6 +18,14 @@
 -- Two more options: random (a function returning [0, 1), default
 -- math.random: the jitter's source) and progress_interval (seconds).
 --
+-- Bounds, so that a source that never ends cannot hold the run forever:
+--   deadline  = 600,    -- seconds: past it no item is taken and no page is
+--                       -- fetched (writes in flight finish); stats.error says
+--                       -- so. Default: none, except 3600 for an HTTP source
+--   max_pages = 10000,  -- HTTP sources: pages fetched at most (default
+--                       -- 10,000); a source that names a next page past them
+--                       -- ends the run with stats.error set
+--
 -- Sources
 --   "x.jsonl" / "x.ndjson"      JSON Lines: one {"key":..,"value":..,"ttl":..}
 --                               (or [key, value, ttl]) per line; streamed.
@@ -78,6 +86,8 @@ local kura = require("kura")
 local M = {}
 
 local MAX_REPORTED = 5       -- failures logged and kept in stats.errors
+local DEFAULT_MAX_PAGES = 10000
+local DEFAULT_HTTP_DEADLINE = 3600 -- seconds
 local FILL_CHUNK = 256       -- items an asynchronous source yields per fill
 local CHECK_EVERY = 1024     -- items between two progress clock reads, over all workers
 
@@ -407,17 +417,33 @@ local function push_body(push, body, format, url)
   return nxt
 end
 
-local function http_source(spec)
+local function deadline_message(run)
+  return string.format("the deadline of %g s passed (deadline)", run.deadline)
+end
+
+local function http_source(spec, run)
   if not (kura.http and kura.http.request) then
     return nil, "kura.http is not available in this build"
   end
-  local url, seen = spec.url, {}
+  local url, seen, pages = spec.url, {}, 0
+  run.deadline = run.deadline or DEFAULT_HTTP_DEADLINE
   return {
     fill = function(push)
       if not url then return false end
+      if pages >= run.max_pages then
+        error(string.format("%s: stopped after %d pages (max_pages): the source names more",
+                            url, pages), 0)
+      end
+      local left = run.deadline_at - kura.now()
+      if left <= 0 then error(deadline_message(run), 0) end
+      pages = pages + 1
       seen[url] = true
+      local timeout = math.min(spec.timeout or 30, left)
       local res, err = kura.http.request{ method = "GET", url = url, headers = spec.headers,
-                                          timeout = spec.timeout, max_size = spec.max_size }
+                                          timeout = timeout, max_size = spec.max_size }
+      if not res and err.code == "TIMEOUT_ERROR" and timeout == left then
+        error(deadline_message(run), 0) -- the page's time was the run's last
+      end
       if not res then error(url .. ": " .. tostring(err), 0) end
       if res.status < 200 or res.status > 299 then
         error(url .. ": HTTP status " .. tostring(res.status), 0)
@@ -486,12 +512,12 @@ local function make_source(source, run)
   local ty = type(source)
   if ty == "function" then return iterator_source(source) end
   if ty == "string" then
-    if source:match("^https?://") then return http_source{ url = source } end
+    if source:match("^https?://") then return http_source({ url = source }, run) end
     return file_source(source)
   end
   if ty ~= "table" then return nil, "source must be a path, a URL, a function or a table" end
   if source.file then return file_source(source.file, source.format) end
-  if source.url then return http_source(source) end
+  if source.url then return http_source(source, run) end
   if source.client and source.cache then return cache_source(source, run) end
   return nil, "source table needs file, url, or client + cache + keys"
 end
@@ -616,7 +642,7 @@ local function worker(run)
   local next_item, h, transform = run.next_item, run.handle, run.transform
   local default_ttl, jitter, random = run.ttl, run.jitter, run.random
   local n, loaded, check_every = 0, 0, run.check_every
-  while true do
+  while not run.stopped do
     local k, v, ttl = next_item()
     if k == nil then break end
     if not k then
@@ -634,7 +660,12 @@ local function worker(run)
     n = n + 1
     if n % check_every == 0 then
       run.loaded, loaded = run.loaded + loaded, 0
-      if run.progress and kura.now() >= run.next_report then report_progress(run, false) end
+      local now = kura.now()
+      if run.progress and now >= run.next_report then report_progress(run, false) end
+      if now >= run.deadline_at then
+        run.stopped = true
+        run.source_error = run.source_error or deadline_message(run)
+      end
     end
   end
   run.loaded = run.loaded + loaded
@@ -645,6 +676,12 @@ local function check_options(o)
   if type(o.cache) ~= "string" then error("warmup.run: cache must be a string", 3) end
   if o.source == nil then error("warmup.run: source is required", 3) end
   if o.ttl ~= nil and type(o.ttl) ~= "number" then error("warmup.run: ttl must be a number", 3) end
+  if o.deadline ~= nil and not (type(o.deadline) == "number" and o.deadline > 0) then
+    error("warmup.run: deadline must be a positive number of seconds", 3)
+  end
+  if o.max_pages ~= nil and not (math.type(o.max_pages) == "integer" and o.max_pages > 0) then
+    error("warmup.run: max_pages must be a positive integer", 3)
+  end
   local j = o.jitter or 0
   if type(j) ~= "number" or j < 0 or j >= 1 then
     error("warmup.run: jitter must be a number in [0, 1)", 3)
@@ -665,6 +702,7 @@ local function new_run(o)
     random = o.random or math.random, transform = o.transform,
     loaded = 0, failed = 0, skipped = 0, errors = {},
     progress = progress_fn(o.progress), interval = o.progress_interval or 1,
+    deadline = o.deadline, max_pages = o.max_pages or DEFAULT_MAX_PAGES,
   }
   local src, err = make_source(o.source, run)
   if not src then return nil, err end
@@ -689,6 +727,7 @@ function M.run(o)
   end
   run.t0 = kura.now()
   run.next_report = run.t0 + run.interval
+  run.deadline_at = run.deadline and run.t0 + run.deadline or math.huge
   -- Every item leaves a few short-lived strings and a table: the
   -- generational collector handles that garbage ~10% cheaper.
   local gc_mode = collectgarbage("generational")
@@ -709,6 +748,8 @@ function M.run(o)
   stats.errors, stats.error = run.errors, run.source_error
   return stats
 end
+
+M.DEFAULT_MAX_PAGES, M.DEFAULT_HTTP_DEADLINE = DEFAULT_MAX_PAGES, DEFAULT_HTTP_DEADLINE
 
 -- Exposed for tests and scripts: the CSV record splitter.
 M.csv_fields = function(line) return csv_fields(line, function() return nil end) end

@@ -48,6 +48,8 @@ struct mop {
   kr_client_cb cb;
   void *udata;
   int err;
+  int unapplied;             /* with err: the call did not reach the server
+                                (never sent, or no connection was made) */
   char msg[320];
   char **names;              /* list_caches: gathered over pages */
   size_t nnames, capnames;
@@ -82,7 +84,7 @@ static void complete(mop *o, kr_result *res)
   if (!res)
     res = &empty;
   if (o->err) {
-    kr_result e = {.err = o->err, .msg = o->msg};
+    kr_result e = {.err = o->err, .msg = o->msg, .unapplied = o->unapplied};
     o->cb(o->udata, o->req, &e);
   } else {
     o->cb(o->udata, o->req, res);
@@ -105,6 +107,7 @@ static void on_deferred(uv_timer_t *t)
 static void defer(mop *o)
 {
   mbe *b = o->b;
+  o->unapplied = 1; /* it failed before it was sent */
   o->next = b->deferred;
   b->deferred = o;
   if (!b->closing)
@@ -280,6 +283,33 @@ static void answer_get_batch(mop *o, const kr_grpc_reply *rep, kr_result *res)
   free(ms), free(vals), free(vlens);
 }
 
+/* Calls whose answer carries nothing we use still get it checked: an answer
+ * that is not the message the call returns (or not as many as it returns)
+ * is an error, not a success. */
+static void answer_ack(mop *o, const kr_grpc_reply *rep, kr_result *res)
+{
+  const ProtobufCMessageDescriptor *d;
+  size_t n = 1;
+  switch (o->req->op) {
+  case KR_OP_SET: d = &cache_client____set_response__descriptor; break;
+  case KR_OP_SET_BATCH: d = &cache_client____set_response__descriptor, n = o->req->n; break;
+  case KR_OP_DELETE: d = &cache_client____delete_response__descriptor; break;
+  case KR_OP_CREATE_CACHE: d = &control_client____create_cache_response__descriptor; break;
+  case KR_OP_DELETE_CACHE: d = &control_client____delete_cache_response__descriptor; break;
+  default: d = &control_client____flush_cache_response__descriptor; break;
+  }
+  if (rep->nmsgs != n)
+    set_err(o, KURA_EINTERNAL, "malformed answer from the server (not one message per item)");
+  for (size_t i = 0; !o->err && i < n; i++) {
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, rep->lens[i], rep->msgs[i]);
+    if (!m)
+      set_err(o, KURA_EINTERNAL, "malformed answer from the server");
+    else
+      protobuf_c_message_free_unpacked(m, NULL);
+  }
+  complete(o, res);
+}
+
 static int cmp_names(const void *a, const void *b)
 {
   return strcmp(*(char *const *)a, *(char *const *)b);
@@ -336,6 +366,7 @@ static void on_reply(void *udata, const kr_grpc_reply *rep)
     else
       snprintf(detail, sizeof detail, "%s", rep->msg ? rep->msg : kura_strerror(rep->err));
     set_err(o, rep->err, detail);
+    o->unapplied = rep->unsent;
     complete(o, &res);
     return;
   }
@@ -349,7 +380,7 @@ static void on_reply(void *udata, const kr_grpc_reply *rep)
   case KR_OP_TTL_SET: answer_ttl_set(o, rep, &res); break;
   case KR_OP_GET_BATCH: answer_get_batch(o, rep, &res); break;
   case KR_OP_LIST_CACHES: answer_list(o, rep, &res); break;
-  default: complete(o, &res); break; /* set, delete, set_batch, cache calls */
+  default: answer_ack(o, rep, &res); break; /* set, delete, set_batch, cache calls */
   }
 }
 

@@ -1,64 +1,30 @@
 /* The Redis backends: every call of docs/lua-api.md on one Redis server
  * (redis://) or on a Redis Cluster (redis-cluster://, routed by
  * backend_redis_cluster.c), over the auto-pipelining connections of resp.c.
+ * The layout in Redis, the cache check, what is guaranteed and what is
+ * relaxed: backend_redis.h.
  *
- * Layout in Redis. The set "kura:caches" ("kura:{caches}" in a cluster, a
- * hash tag that pins it to one slot) lists the caches. An item of cache C
- * with key K lives at "kura:<len(C)>:C:K": the length makes the prefix
- * unambiguous (cache "a:b" key "c" differs from cache "a" key "b:c") and the
- * key carries no hash tag of ours, so that in a cluster a cache's items
- * spread over all slots.
+ * A request (kr_rop) sends one or more commands, each tagged with its index
+ * (replies are matched to it whatever node answers first), and completes
+ * when the last reply has come. Command 0 is the cache check when the
+ * request sends one (`checked`); in a cluster's pairs, 2k is key k's check
+ * and 2k + 1 its command.
  *
- * The cache check. Every item call must fail with NOT_FOUND_ERROR on a cache
- * that does not exist, and leave nothing behind. Every call sends SISMEMBER
- * on the cache list and its command(s) in the same pipeline (one round
- * trip) and discards the result when the cache is missing; except `get` on a
- * single server, the hottest call, which is ONE command, MGET of the cache's
- * marker key "kura:c:<cache>" (set and deleted with the list entry, by
- * scripts) and the item. (A cache listed without a marker, by an older kura,
- * reads as missing to `get` until create_cache runs on it again.) Calls that
- * create items differ:
- * - single server: the conditional sets, increment, the TTL changes and
- *   set_batch run as Lua scripts (EVALSHA, EVAL while the SHA is unknown and
- *   on NOSCRIPT) that check the list and act atomically. Plain `set` is a
- *   pipelined SISMEMBER + PSETEX (two cheap commands instead of a ~14 us
- *   script: it is the hot path); when SISMEMBER says the cache is missing, a DEL of
- *   the key follows on the same connection before the call completes, so a
- *   refused set leaves nothing behind.
- * - cluster: a script may not touch keys of two slots, so every write is
- *   pipelined SISMEMBER + its command (scripts with the item key only, always
- *   EVAL) + the same compensating DEL.
- * RELAXED GUARANTEE (plain set everywhere; every write in a cluster): the
- * check and the write are two commands, not one atomic step (on a single
- * server the check may be shared by the calls of one pipeline flush, which
- * widens the gap by the commands of that flush). A write whose SISMEMBER
- * runs before another client's delete_cache of the same cache and whose
- * PSETEX runs after that deletion's SCAN passed the key succeeds and
- * leaves its one item behind; it stays readable if the cache is created
- * again, until its TTL expires. Without a concurrent delete_cache of the same
- * cache the semantics are exact (a refused write leaves nothing behind).
- *
- * Shared checks (single server, struct rchk). The calls of one write batch
+ * Shared checks (single server, struct kr_rchk). The calls of one write batch
  * (those made in one loop turn while connected: resp.c's auto-pipelining)
  * that check the same cache send ONE SISMEMBER, the first one's, and all
  * take its reply. Redis runs a connection's commands in order, so it still
  * runs before the commands of each of them, as if each had sent its own: a
- * set told the cache is missing gets NOT_FOUND and its compensating DEL as
- * above. create_cache and delete_cache end the sharing, so that a call made
- * after them in the same turn is checked after them. A set then costs the
- * server one PSETEX plus its share of one SISMEMBER.
+ * set told the cache is missing gets NOT_FOUND and its compensating DEL.
+ * create_cache and delete_cache end the sharing, so that a call made after
+ * them in the same turn is checked after them. A set then costs the server
+ * one PSETEX plus its share of one SISMEMBER.
  *
- * delete_cache (SREM) and flush_cache remove the cache's items incrementally:
- * SCAN with a MATCH on the prefix (on every master of a cluster, one after
- * the other), COUNT bounded, UNLINK of each batch, one batch per reply, so no
- * loop turn does unbounded work. Known limits: a cache created again under
- * the same name while its deletion still scans loses the items written
- * meanwhile; in a cluster, a slot moved to another master during the scan
- * may keep items of the deleted cache (until their TTL).
+ * Scripts go as EVALSHA (EVAL while the SHA is unknown, and again as EVAL
+ * after NOSCRIPT: a node restarted, or one that never saw the script).
  *
- * Batches: a pipeline of one command per key in a cluster (each routed to
- * its node; replies are matched to the key by index, whatever node answers
- * first), MGET and one script on a single server.
+ * Batches: a pipeline of pairs in a cluster (each routed to its node), MGET
+ * and one script on a single server.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -68,89 +34,30 @@
 #include "core/backend_redis.h"
 #include "core/client.h"
 
-#define SCAN_COUNT "512"
-#define CHK_SLOTS 4 /* caches whose checks one write batch can share */
-
-typedef struct rop rop;
-typedef struct rchk rchk;
-
-typedef struct rbe {
-  kr_client *client;
-  kr_resp *conn;            /* single server, or NULL */
-  kr_rcl *cl;               /* cluster, or NULL */
-  const char *caches_key;   /* the cache list */
-  uint64_t timeout_ms;
-  char sha[KR_RS_COUNT_][48];   /* "" until SCRIPT LOAD answered */
-  int loading[KR_RS_COUNT_];    /* a SCRIPT LOAD is on its way */
-  uv_timer_t defer;         /* completes requests that failed in submit */
-  rop *deferred;            /* their list */
-  rchk *chk[CHK_SLOTS];     /* recent shared checks, NULL when answered */
-  unsigned chk_victim;      /* the slot to reuse when none is free */
-  int closing, conn_closed, defer_closed;
-} rbe;
-
-/* The tag of one command of a request: its index (0 is the cache check when
- * the request sends one), or one of these. */
-enum { I_SCAN = -1, I_IGNORE = -2 };
-typedef struct rsub {
-  rop *o;
-  int i;
-} rsub;
-
 /* Single server: one SISMEMBER shared by the requests that check the same
  * cache within one write batch (kr_resp_batch). Redis runs the commands of
  * a connection in order, so it still runs before the commands of each of
  * them. Freed when its reply (or failure) has been handed to all of them. */
-struct rchk {
-  rbe *b;
+struct kr_rchk {
+  kr_rbe *b;
   const char *cache;        /* the first subscriber's name: that request */
   size_t cache_len;         /* cannot complete before this check does */
   uint64_t batch;           /* kr_resp_batch when sent */
-  rop *subs, **tail;        /* the subscribers, linked by rop.chk_next */
+  kr_rop *subs, **tail;     /* the subscribers, linked by kr_rop.chk_next */
 };
 
 /* A value copied out of a reply that is freed before the request completes. */
-typedef struct rcopy {
-  struct rcopy *next;
+struct kr_rcopy {
+  kr_rcopy *next;
   char data[];
-} rcopy;
-
-/* One request in flight: the commands it sent and what came back so far. */
-struct rop {
-  rop *next;                /* in rbe.deferred */
-  rop *chk_next;            /* in rchk.subs */
-  rbe *b;
-  const kr_request *req;    /* the client's copy: valid until we complete */
-  kr_client_cb cb;
-  void *udata;
-  int pending;              /* commands sent whose reply has not come */
-  int nsent;                /* tagged commands sent (indexes given) */
-  int nsubs;                /* room in subs */
-  int checked;              /* command 0 is SISMEMBER on the cache list
-                               (maybe shared: then pending counts it too) */
-  int err;
-  int notfound;
-  int eval;                 /* scripts go as EVAL (NOSCRIPT seen) */
-  size_t node;              /* cluster scan: the master being scanned */
-  kr_result res;
-  uint8_t *flags;           /* keys_exist */
-  const void **vals;        /* get_batch */
-  size_t *vlens;
-  rcopy *copies;            /* values kept past their reply */
-  rsub *subs;               /* tags of the indexed commands */
-  rsub sub_inline[3];
-  rsub scan, ignore;        /* tags of SCAN/UNLINK and compensating DELs */
-  /* Not zeroed on allocation (most calls never use them): */
-  char cursor[32];          /* flush/delete scan */
-  char msg[200];
 };
 
 /* --- completion --------------------------------------------------------------- */
 
-static void op_free(rop *o)
+static void op_free(kr_rop *o)
 {
   while (o->copies) {
-    rcopy *c = o->copies;
+    kr_rcopy *c = o->copies;
     o->copies = c->next;
     free(c);
   }
@@ -162,7 +69,7 @@ static void op_free(rop *o)
   free(o);
 }
 
-static void finish(rop *o)
+static void finish(kr_rop *o)
 {
   kr_result res = o->res;
   if (o->err) {
@@ -172,6 +79,7 @@ static void finish(rop *o)
              (int)(o->req->cache_len < 100 ? o->req->cache_len : 100), o->req->cache);
     res = (kr_result){.err = KURA_ENOTFOUND, .msg = o->msg};
   }
+  res.unapplied = res.err && !o->ran;
   o->cb(o->udata, o->req, &res);
   op_free(o);
 }
@@ -182,7 +90,7 @@ static int is_batch(const kr_request *r)
   return r->op == KR_OP_KEYS_EXIST || r->op == KR_OP_GET_BATCH || r->op == KR_OP_SET_BATCH;
 }
 
-static void set_err(rop *o, int err, const char *fmt, const char *detail)
+void kr_rop_fail(kr_rop *o, int err, const char *fmt, const char *detail)
 {
   if (o->err)
     return;
@@ -204,13 +112,13 @@ static void set_err(rop *o, int err, const char *fmt, const char *detail)
 
 /* A pointer to `len` bytes of a reply that stays valid until the request
  * completes: the reply itself when it is the last one awaited, else a copy. */
-static const void *keep(rop *o, const char *p, size_t len)
+static const void *keep(kr_rop *o, const char *p, size_t len)
 {
   if (o->pending == 0)
     return p;
-  rcopy *c = malloc(sizeof *c + len + 1);
+  kr_rcopy *c = malloc(sizeof *c + len + 1);
   if (!c) {
-    set_err(o, KURA_ENOMEM, "%s", "out of memory");
+    kr_rop_fail(o, KURA_ENOMEM, "%s", "out of memory");
     return NULL;
   }
   memcpy(c->data, p, len);
@@ -222,11 +130,11 @@ static const void *keep(rop *o, const char *p, size_t len)
 
 static void on_deferred(uv_timer_t *t)
 {
-  rbe *b = t->data;
-  rop *list = b->deferred;
+  kr_rbe *b = t->data;
+  kr_rop *list = b->deferred;
   b->deferred = NULL;
   while (list) {
-    rop *o = list;
+    kr_rop *o = list;
     list = o->next;
     finish(o);
   }
@@ -234,9 +142,9 @@ static void on_deferred(uv_timer_t *t)
 
 /* A request that could not be sent completes from the loop, never from
  * inside submit. */
-static void defer(rop *o)
+static void defer(kr_rop *o)
 {
-  rbe *b = o->b;
+  kr_rbe *b = o->b;
   o->next = b->deferred;
   b->deferred = o;
   if (!b->closing)
@@ -245,11 +153,10 @@ static void defer(rop *o)
 
 /* --- sending ---------------------------------------------------------------------- */
 
-static void on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata);
-static int send_op(rop *o);
+static int send_op(kr_rop *o);
 
 /* Room for n indexed commands; called before the first is sent. */
-static int subs_reserve(rop *o, size_t n)
+static int subs_reserve(kr_rop *o, size_t n)
 {
   if (n <= sizeof o->sub_inline / sizeof o->sub_inline[0]) {
     o->subs = o->sub_inline;
@@ -265,9 +172,9 @@ static int subs_reserve(rop *o, size_t n)
 /* Send a built command tagged `sub` (NULL: the next index); key_arg is the
  * argument that routes it in a cluster (-1: to the master being scanned).
  * Frees the argv. */
-static int send_tagged(rop *o, kr_rargs *a, int key_arg, rsub *sub)
+int kr_rop_send(kr_rop *o, kr_rargs *a, int key_arg, kr_rsub *sub)
 {
-  rbe *b = o->b;
+  kr_rbe *b = o->b;
   int rc;
   if (!sub) {
     if (o->nsent >= o->nsubs) {
@@ -279,37 +186,38 @@ static int send_tagged(rop *o, kr_rargs *a, int key_arg, rsub *sub)
     sub->i = o->nsent++;
   }
   if (!b->cl)
-    rc = kr_resp_command(b->conn, a->n, a->v, a->l, b->timeout_ms, on_reply, sub);
+    rc = kr_resp_command(b->conn, a->n, a->v, a->l, b->timeout_ms, kr_rop_on_reply, sub);
   else if (key_arg >= 0)
-    rc = kr_rcl_command(b->cl, a->n, a->v, a->l, key_arg, b->timeout_ms, on_reply, sub);
+    rc = kr_rcl_command(b->cl, a->n, a->v, a->l, key_arg, b->timeout_ms, kr_rop_on_reply, sub);
   else
-    rc = kr_rcl_command_master(b->cl, o->node, a->n, a->v, a->l, b->timeout_ms, on_reply, sub);
+    rc = kr_rcl_command_master(b->cl, o->node, a->n, a->v, a->l, b->timeout_ms,
+                               kr_rop_on_reply, sub);
   kr_rargs_free(a);
   if (rc == 0)
     o->pending++;
   return rc;
 }
 
-static int send_args(rop *o, kr_rargs *a, int key_arg)
+int kr_rop_send_args(kr_rop *o, kr_rargs *a, int key_arg)
 {
-  return send_tagged(o, a, key_arg, NULL);
+  return kr_rop_send(o, a, key_arg, NULL);
 }
 
 /* One command on the cache list with the cache name: SISMEMBER, SADD, SREM. */
-static int send_cache_cmd(rop *o, const char *cmd)
+int kr_rop_send_list_cmd(kr_rop *o, const char *cmd)
 {
   kr_rargs a;
   kr_rargs_init(&a, 3, 0); /* inline: cannot fail */
   kr_rargs_add(&a, cmd, strlen(cmd));
   kr_rargs_add(&a, o->b->caches_key, strlen(o->b->caches_key));
   kr_rargs_add(&a, o->req->cache, o->req->cache_len);
-  return send_args(o, &a, 1);
+  return kr_rop_send_args(o, &a, 1);
 }
 
 static void on_shared_check(kr_resp *conn, int status, const redisReply *reply, void *udata);
 
 /* Subscribe to a shared check, as command 0. */
-static void chk_join(rchk *k, rop *o)
+static void chk_join(kr_rchk *k, kr_rop *o)
 {
   o->chk_next = NULL;
   *k->tail = o;
@@ -320,11 +228,11 @@ static void chk_join(rchk *k, rop *o)
 
 /* The check of this cache in the batch being filled, or NULL and in *slot
  * the place for one: a free slot, one of an older batch, else the oldest. */
-static rchk *chk_find(rbe *b, const kr_request *r, uint64_t batch, rchk ***slot)
+static kr_rchk *chk_find(kr_rbe *b, const kr_request *r, uint64_t batch, kr_rchk ***slot)
 {
   *slot = NULL;
-  for (int i = 0; i < CHK_SLOTS; i++) {
-    rchk *k = b->chk[i];
+  for (int i = 0; i < KR_RCHK_SLOTS; i++) {
+    kr_rchk *k = b->chk[i];
     if (k && k->batch == batch && k->cache_len == r->cache_len &&
         memcmp(k->cache, r->cache, r->cache_len) == 0)
       return k;
@@ -332,13 +240,13 @@ static rchk *chk_find(rbe *b, const kr_request *r, uint64_t batch, rchk ***slot)
       *slot = &b->chk[i];
   }
   if (!*slot)
-    *slot = &b->chk[b->chk_victim++ % CHK_SLOTS];
+    *slot = &b->chk[b->chk_victim++ % KR_RCHK_SLOTS];
   return NULL;
 }
 
 /* Forget the checks of the batch being filled: a change of the cache list
  * (create_cache, delete_cache) must be checked again by the calls after it. */
-static void chk_forget(rbe *b)
+void kr_rbe_chk_forget(kr_rbe *b)
 {
   memset(b->chk, 0, sizeof b->chk);
 }
@@ -347,12 +255,12 @@ static void chk_forget(rbe *b)
  * already in the batch being filled, or send one that later calls of the
  * batch can share. (While not connected, batches can wait a whole connect
  * timeout, longer than a call's deadline: no sharing then.) */
-static int send_shared_check(rop *o)
+static int send_shared_check(kr_rop *o)
 {
-  rbe *b = o->b;
+  kr_rbe *b = o->b;
   const kr_request *r = o->req;
   uint64_t batch = kr_resp_batch(b->conn);
-  rchk **slot, *k = chk_find(b, r, batch, &slot);
+  kr_rchk **slot, *k = chk_find(b, r, batch, &slot);
   if (k) {
     chk_join(k, o);
     return 0;
@@ -360,7 +268,7 @@ static int send_shared_check(rop *o)
   k = malloc(sizeof *k);
   if (!k)
     return KURA_ENOMEM;
-  *k = (rchk){.b = b, .cache = r->cache, .cache_len = r->cache_len, .batch = batch};
+  *k = (kr_rchk){.b = b, .cache = r->cache, .cache_len = r->cache_len, .batch = batch};
   k->tail = &k->subs;
   const char *argv[3] = {"SISMEMBER", b->caches_key, r->cache};
   size_t lens[3] = {9, strlen(b->caches_key), r->cache_len};
@@ -375,18 +283,18 @@ static int send_shared_check(rop *o)
 }
 
 /* Command 0: is the cache there? */
-static int send_check(rop *o)
+int kr_rop_send_check(kr_rop *o)
 {
   o->checked = 1;
   if (o->b->conn && kr_resp_ready(o->b->conn))
     return send_shared_check(o);
-  return send_cache_cmd(o, "SISMEMBER");
+  return kr_rop_send_list_cmd(o, "SISMEMBER");
 }
 
 /* cmd key for one key: GET, DEL, EXISTS, PTTL; or with a value, PSETEX key
  * ttl val (SET key val PX ttl with one argument less to parse). */
-static int send_key_cmd(rop *o, const char *cmd, const void *key, size_t klen,
-                        const void *val, size_t vlen, uint64_t ttl_ms, rsub *sub)
+static int send_key_cmd(kr_rop *o, const char *cmd, const void *key, size_t klen,
+                        const void *val, size_t vlen, uint64_t ttl_ms, kr_rsub *sub)
 {
   kr_rargs a;
   if (kr_rargs_init(&a, 5, kr_ritem_prefix_len(o->req) + klen + 24))
@@ -397,7 +305,7 @@ static int send_key_cmd(rop *o, const char *cmd, const void *key, size_t klen,
     kr_rargs_num(&a, (long long)ttl_ms);
     kr_rargs_add(&a, val, vlen);
   }
-  return send_tagged(o, &a, 1, sub);
+  return kr_rop_send(o, &a, 1, sub);
 }
 
 /* The keys of the request: its batch (maybe empty), or its one key. The op
@@ -413,7 +321,7 @@ static size_t req_keys(const kr_request *r, const void *const **keys, const size
 }
 
 /* cmd key per key of the request, each its own command. */
-static int send_each(rop *o, const char *cmd)
+static int send_each(kr_rop *o, const char *cmd)
 {
   const void *const *keys;
   const size_t *klens;
@@ -426,7 +334,7 @@ static int send_each(rop *o, const char *cmd)
 
 /* The cache turned out missing after a write was sent: delete what the write
  * may have created, on the connection it went to, before completing. */
-static void compensate(rop *o)
+static void compensate(kr_rop *o)
 {
   const kr_request *r = o->req;
   const void *const *keys;
@@ -434,10 +342,10 @@ static void compensate(rop *o)
   size_t n = req_keys(r, &keys, &klens);
   for (size_t i = 0; i < n; i++)
     if (send_key_cmd(o, "DEL", keys[i], klens[i], NULL, 0, 0, &o->ignore))
-      set_err(o, KURA_ECONN, "%s", "could not send DEL");
+      kr_rop_fail(o, KURA_ECONN, "%s", "could not send DEL");
 }
 
-static int batch_arrays(rop *o)
+static int batch_arrays(kr_rop *o)
 {
   size_t n = o->req->n ? o->req->n : 1;
   if (o->req->op == KR_OP_KEYS_EXIST)
@@ -448,7 +356,7 @@ static int batch_arrays(rop *o)
 }
 
 /* MGET key... (single server). */
-static int send_mget(rop *o)
+static int send_mget(kr_rop *o)
 {
   const kr_request *r = o->req;
   size_t bytes = 0;
@@ -460,13 +368,64 @@ static int send_mget(rop *o)
   kr_rargs_add(&a, "MGET", 4);
   for (size_t i = 0; i < r->n; i++)
     kr_rargs_key(&a, r, r->keys[i], r->klens[i]);
-  return send_args(o, &a, 1);
+  return kr_rop_send_args(o, &a, 1);
+}
+
+/* --- cluster: the cache's marker in every slot ----------------------------------- */
+
+/* Key k's pair: EXISTS of the cache's marker in the key's slot (command 2k)
+ * and the key's command (2k + 1), which the cluster routes to the one node
+ * that holds both, on one connection: one round trip. A set (PSETEX) whose
+ * marker turns out missing is undone (compensate). */
+static int send_pair(kr_rop *o, const char *cmd, size_t k)
+{
+  const kr_request *r = o->req;
+  const void *const *keys;
+  const size_t *klens;
+  req_keys(r, &keys, &klens);
+  unsigned slot;
+  kr_rargs a;
+  int rc = kr_ritem_slot(r, keys[k], klens[k], &slot);
+  if (rc || (rc = kr_rargs_init(&a, 2, KR_RMARKER_BYTES(r))))
+    return rc;
+  kr_rargs_add(&a, "EXISTS", 6);
+  kr_rargs_slot_marker(&a, o->b->slot_tags, r, slot);
+  if ((rc = kr_rop_send_args(o, &a, 1)))
+    return rc;
+  if (strcmp(cmd, "PSETEX") != 0)
+    return send_key_cmd(o, cmd, keys[k], klens[k], NULL, 0, 0, NULL);
+  int batch = is_batch(r);
+  const void *v = batch ? r->vals[k] : r->val;
+  size_t vlen = batch ? r->vlens[k] : r->vlen;
+  uint64_t ttl = batch && r->ttls && r->ttls[k] ? r->ttls[k] : r->ttl_ms;
+  return send_key_cmd(o, cmd, keys[k], klens[k], v ? v : "", vlen, ttl, NULL);
+}
+
+/* A cluster's reads, set and set_batch: one pair per key. An empty batch
+ * checks the cache list instead (it has no key, so no slot). */
+static int send_pairs(kr_rop *o, const char *cmd)
+{
+  const kr_request *r = o->req;
+  int rc = 0;
+  if (is_batch(r) && r->n == 0) {
+    o->checked = 1;
+    return kr_rop_send_list_cmd(o, "SISMEMBER");
+  }
+  if ((r->op == KR_OP_KEYS_EXIST || r->op == KR_OP_GET_BATCH) && (rc = batch_arrays(o)))
+    return rc;
+  o->pairs = 1;
+  size_t n = is_batch(r) ? r->n : 1;
+  for (size_t k = 0; k < n && !rc; k++)
+    rc = send_pair(o, cmd, k);
+  return rc;
 }
 
 /* A read: SISMEMBER then the command(s), in one pipeline. */
-static int send_read(rop *o, const char *cmd)
+static int send_read(kr_rop *o, const char *cmd)
 {
-  int rc = send_check(o);
+  if (o->b->cl)
+    return send_pairs(o, cmd);
+  int rc = kr_rop_send_check(o);
   if (rc || o->req->op == KR_OP_KEYS_EXIST || o->req->op == KR_OP_GET_BATCH) {
     if (rc || o->req->n == 0)
       return rc;
@@ -478,56 +437,56 @@ static int send_read(rop *o, const char *cmd)
   return send_each(o, cmd);
 }
 
-/* SISMEMBER then PSETEX per key (set; set_batch in a cluster). */
-static int send_sets(rop *o)
+/* SISMEMBER then PSETEX (set); in a cluster, a pair per key (set, set_batch). */
+static int send_sets(kr_rop *o)
 {
   const kr_request *r = o->req;
-  int rc = send_check(o);
-  if (r->op == KR_OP_SET) /* an empty set_batch sends the check alone */
-    return rc ? rc : send_key_cmd(o, "PSETEX", r->key, r->klen, r->val, r->vlen, r->ttl_ms, NULL);
-  for (size_t i = 0; i < r->n && !rc; i++)
-    rc = send_key_cmd(o, "PSETEX", r->keys[i], r->klens[i], r->vals[i], r->vlens[i],
-                      r->ttls && r->ttls[i] ? r->ttls[i] : r->ttl_ms, NULL);
-  return rc;
+  if (o->b->cl)
+    return send_pairs(o, "PSETEX");
+  int rc = kr_rop_send_check(o); /* single server: set only (set_batch is a script) */
+  return rc ? rc : send_key_cmd(o, "PSETEX", r->key, r->klen, r->val, r->vlen, r->ttl_ms, NULL);
 }
 
 static void on_script_loaded(kr_resp *conn, int status, const redisReply *reply, void *udata)
 {
-  int *loading = udata;
-  *loading = 0;
+  kr_rload *l = udata;
+  (void)conn;
+  l->busy = 0;
   if (status == 0 && reply->type == REDIS_REPLY_STRING && reply->len < 48) {
-    rbe *b = conn->data;
-    char *sha = b->sha[loading - b->loading];
+    char *sha = l->b->sha[l->s];
     memcpy(sha, reply->str, reply->len);
     sha[reply->len] = 0;
   }
 }
 
-static void load_script(rbe *b, int s)
+/* SCRIPT LOAD, for the SHA that EVALSHA names. In a cluster it goes to one
+ * node: the SHA is the same everywhere, and a node that does not know the
+ * script answers NOSCRIPT, upon which the call goes again as EVAL (which
+ * teaches it the script). */
+static void load_script(kr_rbe *b, int s)
 {
-  if (b->loading[s] || b->closing || b->cl)
+  kr_rload *l = &b->loading[s];
+  if (l->busy || b->closing)
     return;
-  const char *argv[3] = {"SCRIPT", "LOAD", kr_redis_scripts[0][s]};
-  if (kr_resp_command(b->conn, 3, argv, NULL, 0, on_script_loaded, &b->loading[s]) == 0)
-    b->loading[s] = 1;
+  const char *argv[3] = {"SCRIPT", "LOAD", kr_redis_scripts[b->cl != NULL][s]};
+  l->b = b, l->s = s;
+  int rc = b->cl ? kr_rcl_command_any(b->cl, 3, argv, NULL, 0, on_script_loaded, l)
+                 : kr_resp_command(b->conn, 3, argv, NULL, 0, on_script_loaded, l);
+  l->busy = rc == 0;
 }
 
-/* Single server: EVALSHA sha nkeys+1 <cache list> (EVAL while the SHA is not
- * known yet). Cluster: EVAL body 2 <item key> (the caller adds it again as
- * KEYS[2]). `a` has room for 4 more arguments. */
-static void script_head(rop *o, kr_rargs *a, int s, int nkeys)
+/* EVALSHA sha nkeys+1 <check key> (EVAL while the SHA is not known yet, or
+ * after NOSCRIPT). The check key, KEYS[1], is the cache list on a single
+ * server, and the cache's marker in the item key's slot in a cluster (all
+ * of a script's keys must be in one slot there). `a` has room for 4 more
+ * arguments and KR_RMARKER_BYTES. */
+int kr_rop_script_head(kr_rop *o, kr_rargs *a, int s, int nkeys)
 {
-  rbe *b = o->b;
-  if (b->cl) {
-    kr_rargs_add(a, "EVAL", 4);
-    kr_rargs_add(a, kr_redis_scripts[1][s], strlen(kr_redis_scripts[1][s]));
-    kr_rargs_add(a, "2", 1);
-    kr_rargs_key(a, o->req, o->req->key, o->req->klen);
-    return;
-  }
+  kr_rbe *b = o->b;
+  const char *body = kr_redis_scripts[b->cl != NULL][s];
   if (o->eval || !b->sha[s][0]) {
     kr_rargs_add(a, "EVAL", 4);
-    kr_rargs_add(a, kr_redis_scripts[0][s], strlen(kr_redis_scripts[0][s]));
+    kr_rargs_add(a, body, strlen(body));
     if (!b->sha[s][0])
       load_script(b, s);
   } else {
@@ -535,19 +494,28 @@ static void script_head(rop *o, kr_rargs *a, int s, int nkeys)
     kr_rargs_add(a, b->sha[s], strlen(b->sha[s]));
   }
   kr_rargs_num(a, nkeys + 1);
-  kr_rargs_add(a, b->caches_key, strlen(b->caches_key));
+  if (!b->cl) {
+    kr_rargs_add(a, b->caches_key, strlen(b->caches_key));
+    return 0;
+  }
+  unsigned slot;
+  int rc = kr_ritem_slot(o->req, o->req->key, o->req->klen, &slot);
+  if (!rc)
+    kr_rargs_slot_marker(a, b->slot_tags, o->req, slot);
+  return rc;
 }
 
-/* The conditional sets, increment and the TTL changes (preceded by the
- * cache check in a cluster). */
-static int script_single(rop *o, int s)
+/* The conditional sets, increment and the TTL changes: one script that
+ * checks the cache and acts, atomically, on one node. */
+static int script_single(kr_rop *o, int s)
 {
   const kr_request *r = o->req;
-  int rc = o->b->cl ? send_check(o) : 0;
   kr_rargs a;
-  if (rc || (rc = kr_rargs_init(&a, 12, 2 * (kr_ritem_prefix_len(r) + r->klen) + 4 * 24)))
+  int rc = kr_rargs_init(&a, 12, KR_RMARKER_BYTES(r) + kr_ritem_prefix_len(r) + r->klen + 4 * 24);
+  if (rc || (rc = kr_rop_script_head(o, &a, s, 1))) {
+    kr_rargs_free(&a);
     return rc;
-  script_head(o, &a, s, 1);
+  }
   kr_rargs_key(&a, r, r->key, r->klen);
   kr_rargs_add(&a, r->cache, r->cache_len);
   switch (r->op) {
@@ -566,11 +534,11 @@ static int script_single(rop *o, int s)
     kr_rargs_num(&a, (long long)r->ttl_mode);
     break;
   }
-  return send_args(o, &a, 3);
+  return kr_rop_send_args(o, &a, 3);
 }
 
 /* set_batch: one script on a single server, SISMEMBER + SETs in a cluster. */
-static int send_set_batch(rop *o)
+static int send_set_batch(kr_rop *o)
 {
   const kr_request *r = o->req;
   if (o->b->cl)
@@ -581,7 +549,7 @@ static int send_set_batch(rop *o)
   kr_rargs a;
   if (kr_rargs_init(&a, 5 + 3 * r->n, bytes))
     return KURA_ENOMEM;
-  script_head(o, &a, KR_RS_SET_BATCH, (int)r->n);
+  kr_rop_script_head(o, &a, KR_RS_SET_BATCH, (int)r->n); /* single server: cannot fail */
   for (size_t i = 0; i < r->n; i++)
     kr_rargs_key(&a, r, r->keys[i], r->klens[i]);
   kr_rargs_add(&a, r->cache, r->cache_len);
@@ -589,46 +557,22 @@ static int send_set_batch(rop *o)
     kr_rargs_add(&a, r->vals[i], r->vlens[i]);
     kr_rargs_num(&a, (long long)(r->ttls && r->ttls[i] ? r->ttls[i] : r->ttl_ms));
   }
-  return send_args(o, &a, 3);
+  return kr_rop_send_args(o, &a, 3);
 }
 
-/* Single server: "kura:c:<cache>", a key that exists while the cache does,
- * so that a get is one command, MGET marker item (no item key starts with
- * "kura:c:": item keys go on with the name's length). */
-static void args_marker(kr_rargs *a, const kr_request *r)
-{
-  memcpy(a->at, "kura:c:", 7);
-  memcpy(a->at + 7, r->cache, r->cache_len);
-  kr_rargs_add(a, a->at, 7 + r->cache_len);
-  a->at += 7 + r->cache_len;
-}
-
-static int send_get(rop *o)
+static int send_get(kr_rop *o)
 {
   const kr_request *r = o->req;
   kr_rargs a;
   if (kr_rargs_init(&a, 3, 7 + r->cache_len + kr_ritem_prefix_len(r) + r->klen))
     return KURA_ENOMEM;
   kr_rargs_add(&a, "MGET", 4);
-  args_marker(&a, r);
+  kr_rargs_cache_marker(&a, r);
   kr_rargs_key(&a, r, r->key, r->klen);
-  return send_args(o, &a, 1);
+  return kr_rop_send_args(o, &a, 1);
 }
 
-/* create_cache, delete_cache on a single server: the list and the marker. */
-static int script_marker(rop *o, int s)
-{
-  const kr_request *r = o->req;
-  kr_rargs a;
-  if (kr_rargs_init(&a, 6, 7 + r->cache_len + 24))
-    return KURA_ENOMEM;
-  script_head(o, &a, s, 1);
-  args_marker(&a, r);
-  kr_rargs_add(&a, r->cache, r->cache_len);
-  return send_args(o, &a, 3);
-}
-
-static int send_op(rop *o)
+static int send_op(kr_rop *o)
 {
   switch (o->req->op) {
   case KR_OP_GET: return o->b->cl ? send_read(o, "GET") : send_get(o);
@@ -643,153 +587,31 @@ static int send_op(rop *o)
   case KR_OP_TTL_SET: return script_single(o, KR_RS_TTL_SET);
   case KR_OP_SET_BATCH: return send_set_batch(o);
   case KR_OP_CREATE_CACHE:
-    if (o->b->cl)
-      return send_cache_cmd(o, "SADD");
-    chk_forget(o->b);
-    return script_marker(o, KR_RS_CREATE);
   case KR_OP_DELETE_CACHE:
-    if (o->b->cl)
-      return send_cache_cmd(o, "SREM");
-    chk_forget(o->b);
-    return script_marker(o, KR_RS_DROP);
-  case KR_OP_FLUSH_CACHE: return send_check(o);
-  case KR_OP_LIST_CACHES: {
-    kr_rargs a;
-    kr_rargs_init(&a, 2, 0);
-    kr_rargs_add(&a, "SMEMBERS", 8);
-    kr_rargs_add(&a, o->b->caches_key, strlen(o->b->caches_key));
-    return send_args(o, &a, 1);
-  }
+  case KR_OP_FLUSH_CACHE:
+  case KR_OP_LIST_CACHES: return kr_rop_send_cache_op(o);
   default: return KURA_EUNSUPPORTED;
   }
 }
-static void on_error_reply(rop *o, const redisReply *reply)
+
+static void on_error_reply(kr_rop *o, const redisReply *reply)
 {
   int err = kr_redis_map_error(reply->str);
   if (err == KURA_ENOTFOUND) {
     o->notfound = 1;
   } else if (err == KURA_EPRECOND) {
-    set_err(o, err, "%s", "the value is not an integer, or the result is outside int64");
+    kr_rop_fail(o, err, "%s", "the value is not an integer, or the result is outside int64");
   } else {
-    set_err(o, err, "redis: %s", reply->str);
+    kr_rop_fail(o, err, "redis: %s", reply->str);
   }
 }
 
 /* --- delete_cache / flush_cache: SCAN + UNLINK ------------------------------------ */
 
-/* SCAN cursor MATCH kura:<len>:<cache>:* (glob characters of the name
- * escaped) to the master being scanned. */
-static void scan_next(rop *o)
-{
-  const kr_request *r = o->req;
-  kr_rargs a;
-  if (o->err)
-    return;
-  if (kr_rargs_init(&a, 6, kr_ritem_prefix_len(r) + r->cache_len + 2)) {
-    set_err(o, KURA_ENOMEM, "%s", "out of memory");
-    return;
-  }
-  char *p = a.at;
-  memcpy(p, "kura:", 5);
-  size_t n = 5 + kr_rput_uint(p + 5, r->cache_len);
-  p[n++] = ':';
-  for (size_t i = 0; i < r->cache_len; i++) {
-    char ch = r->cache[i];
-    if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\')
-      p[n++] = '\\';
-    p[n++] = ch;
-  }
-  p[n++] = ':';
-  p[n++] = '*';
-  kr_rargs_add(&a, "SCAN", 4);
-  kr_rargs_add(&a, o->cursor, strlen(o->cursor));
-  kr_rargs_add(&a, "MATCH", 5);
-  kr_rargs_add(&a, p, n);
-  kr_rargs_add(&a, "COUNT", 5);
-  kr_rargs_add(&a, SCAN_COUNT, strlen(SCAN_COUNT));
-  if (send_tagged(o, &a, -1, &o->scan))
-    set_err(o, KURA_ECONN, "%s", "could not send SCAN");
-}
-
-/* The first SCAN, after the cache check (flush) or SREM (delete). */
-static void scan_start(rop *o)
-{
-  o->res.outcome = KR_HIT;
-  o->node = 0;
-  if (o->b->cl && kr_rcl_masters(o->b->cl) == 0) {
-    set_err(o, KURA_EUNAVAIL, "%s", "the cluster's slot map is not known");
-    return;
-  }
-  scan_next(o);
-}
-
-/* UNLINK the keys a SCAN found: one command on a single server, one per key
- * in a cluster (the keys of one node may lie in several slots). */
-static int unlink_keys(rop *o, const redisReply *keys)
-{
-  size_t per = o->b->cl ? 1 : keys->elements;
-  for (size_t at = 0; at < keys->elements; at += per) {
-    kr_rargs a;
-    if (kr_rargs_init(&a, per + 1, 0))
-      return KURA_ENOMEM;
-    kr_rargs_add(&a, "UNLINK", 6);
-    for (size_t i = at; i < at + per; i++)
-      kr_rargs_add(&a, keys->element[i]->str, keys->element[i]->len);
-    int rc = send_tagged(o, &a, 1, &o->scan);
-    if (rc)
-      return rc;
-  }
-  return 0;
-}
-
-/* A SCAN reply [cursor, keys]: UNLINK the keys, continue from the cursor,
- * then with the next master. UNLINK replies (integers) need nothing. */
-static void on_scan(rop *o, const redisReply *r)
-{
-  if (r->type == REDIS_REPLY_INTEGER)
-    return;
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !r->element[1] ||
-      r->element[1]->type != REDIS_REPLY_ARRAY) {
-    set_err(o, KURA_EINTERNAL, "%s", "unexpected SCAN reply");
-    return;
-  }
-  if (unlink_keys(o, r->element[1]))
-    set_err(o, KURA_ECONN, "%s", "could not send UNLINK");
-  snprintf(o->cursor, sizeof o->cursor, "%.*s", (int)r->element[0]->len, r->element[0]->str);
-  if (strcmp(o->cursor, "0") == 0) {
-    if (!o->b->cl || ++o->node >= kr_rcl_masters(o->b->cl))
-      return;
-  }
-  scan_next(o);
-}
-
 /* --- replies ------------------------------------------------------------------------ */
 
-static int cmp_names(const void *x, const void *y)
-{
-  return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
-
-/* SMEMBERS -> sorted names; completes here while the reply is valid. */
-static void on_list(rop *o, const redisReply *r)
-{
-  const char **names = malloc((r->elements + 1) * sizeof *names);
-  if (!names) {
-    set_err(o, KURA_ENOMEM, "%s", "out of memory");
-    return;
-  }
-  size_t n = 0;
-  for (size_t i = 0; i < r->elements; i++)
-    if (r->element[i]->type == REDIS_REPLY_STRING)
-      names[n++] = r->element[i]->str;
-  qsort(names, n, sizeof *names, cmp_names);
-  o->res.names = names;
-  o->res.count = n;
-  o->vals = (const void **)names; /* freed with the op */
-}
-
 /* A value of get_batch: the MGET array (k = -1) or the GET of key k. */
-static void on_batch_value(rop *o, long k, const redisReply *r)
+static void on_batch_value(kr_rop *o, long k, const redisReply *r)
 {
   o->res.count = o->req->n;
   o->res.vals = o->vals;
@@ -805,7 +627,7 @@ static void on_batch_value(rop *o, long k, const redisReply *r)
   }
 }
 
-static void on_increment(rop *o, const redisReply *r)
+static void on_increment(kr_rop *o, const redisReply *r)
 {
   char buf[32];
   snprintf(buf, sizeof buf, "%.*s", (int)(r->len < 31 ? r->len : 31), r->str ? r->str : "");
@@ -818,37 +640,41 @@ static int outcome3(long long x)
   return x > 0 ? KR_HIT : x == 0 ? KR_SKIPPED : KR_MISS;
 }
 
-/* The reply to SISMEMBER (command 0 of a checked request). */
-static void on_check(rop *o, const redisReply *r)
+/* The cache is missing: the call fails with NOT_FOUND_ERROR, and a plain
+ * set sent beside the check is undone first (once). */
+static void cache_missing(kr_rop *o)
 {
-  o->notfound = r->type == REDIS_REPLY_INTEGER && r->integer == 0;
-  switch (o->req->op) {
-  case KR_OP_SET:
-  case KR_OP_SET_BATCH:
-  case KR_OP_SET_IF:
-  case KR_OP_INCREMENT:
-    if (o->notfound)
-      compensate(o);
-    break;
-  case KR_OP_FLUSH_CACHE:
-    if (!o->notfound)
-      scan_start(o);
-    break;
-  default:
-    break;
+  o->notfound = 1;
+  if ((o->req->op == KR_OP_SET || o->req->op == KR_OP_SET_BATCH) && !o->compensated) {
+    o->compensated = 1;
+    compensate(o);
   }
 }
 
+/* The reply to SISMEMBER (command 0 of a checked request), or to EXISTS of
+ * a marker (pairs). */
+static void on_check(kr_rop *o, const redisReply *r)
+{
+  if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+    cache_missing(o);
+  else if (o->req->op == KR_OP_FLUSH_CACHE && !o->notfound)
+    kr_rop_scan_start(o);
+}
+
 /* Reply `i` of the request: k = i - checked is the data index. */
-static void on_value(rop *o, int i, const redisReply *r)
+static void on_value(kr_rop *o, int i, const redisReply *r)
 {
   const kr_request *q = o->req;
   long long x = r->integer;
-  if (o->checked && i == 0) {
+  if ((o->checked && i == 0) || (o->pairs && i % 2 == 0)) {
     on_check(o, r);
     return;
   }
-  int k = i - o->checked;
+  int k = o->pairs ? i / 2 : i - o->checked;
+  if (o->b->cl && (q->op == KR_OP_CREATE_CACHE || q->op == KR_OP_DELETE_CACHE)) {
+    kr_rop_on_cache_step(o, i, x);
+    return;
+  }
   switch (q->op) {
   case KR_OP_GET:
     if (r->type == REDIS_REPLY_ARRAY) { /* MGET marker item */
@@ -896,47 +722,58 @@ static void on_value(rop *o, int i, const redisReply *r)
   case KR_OP_DELETE_CACHE:
     o->notfound = x == 0;
     if (x > 0)
-      scan_start(o);
+      kr_rop_scan_start(o);
     break;
   case KR_OP_LIST_CACHES:
-    on_list(o, r);
+    kr_rop_on_list(o, r);
     break;
   default:
     break;
   }
 }
 
-/* Reply `i` of request `o` (see on_reply). */
-static void op_reply(rop *o, int i, kr_resp *conn, int status, const redisReply *reply)
+/* Reply `i` of request `o` (see kr_rop_on_reply). */
+static void op_reply(kr_rop *o, int i, kr_resp *conn, int status, const redisReply *reply)
 {
   o->pending--;
-  if (i == I_IGNORE) {
+  if (i == KR_RI_MARKS) { /* a master's markers: on failure, the slow way */
+    o->ran |= status == 0 && reply->type != REDIS_REPLY_ERROR;
+    o->marks_redo |= status < 0 || reply->type == REDIS_REPLY_ERROR;
+  } else if (i == KR_RI_IGNORE) {
     /* a compensating DEL: nothing to report */
   } else if (status < 0) {
-    set_err(o, status, "redis: %s",
+    /* conn is NULL when the cluster router failed it unsent (and says why) */
+    o->ran |= conn && !kr_resp_unsent(conn);
+    kr_rop_fail(o, status, "redis: %s",
             status == KURA_ECONN && conn && conn->errstr[0] ? conn->errstr
+            : status == KURA_ECONN && !conn && o->b->cl ? kr_rcl_errstr(o->b->cl)
             : status == KURA_ETIMEOUT ? "no reply within the timeout"
                                       : kura_strerror(status));
   } else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
-             !o->eval && !o->b->closing && !o->b->cl) {
+             !o->eval && !o->b->closing) {
     o->eval = 1; /* the script did not run: send it in full */
     o->nsent = 0;
-    if (send_op(o))
-      set_err(o, KURA_ECONN, "%s", "could not send EVAL");
+    int rc = send_op(o);
+    if (rc)
+      kr_rop_send_failed(o, rc);
   } else if (reply->type == REDIS_REPLY_ERROR) {
-    on_error_reply(o, reply);
-  } else if (i == I_SCAN) {
-    on_scan(o, reply);
-  } else if (!o->err && (!o->notfound || (o->checked && i == 0))) {
-    on_value(o, i, reply);
+    on_error_reply(o, reply); /* refused: it did not run */
+  } else {
+    o->ran = 1;
+    if (i == KR_RI_SCAN)
+      kr_rop_on_scan(o, reply);
+    else if (i != KR_RI_MARK && !o->err && (!o->notfound || (o->checked && i == 0)))
+      on_value(o, i, reply); /* (a written marker is counted below) */
   }
+  if ((i == KR_RI_MARK || i == KR_RI_MARKS) && --o->marks_left == 0)
+    kr_rop_marks_done(o);
   if (o->pending == 0)
     finish(o); /* reply (and what res points into) is still valid here */
 }
 
-static void on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata)
+void kr_rop_on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata)
 {
-  rsub *s = udata;
+  kr_rsub *s = udata;
   op_reply(s->o, s->i, conn, status, reply);
 }
 
@@ -946,14 +783,14 @@ static void on_reply(kr_resp *conn, int status, const redisReply *reply, void *u
  * a completing one may submit new calls, which find the slot cleared. */
 static void on_shared_check(kr_resp *conn, int status, const redisReply *reply, void *udata)
 {
-  rchk *k = udata;
-  rop *o = k->subs;
-  for (int i = 0; i < CHK_SLOTS; i++)
+  kr_rchk *k = udata;
+  kr_rop *o = k->subs;
+  for (int i = 0; i < KR_RCHK_SLOTS; i++)
     if (k->b->chk[i] == k)
       k->b->chk[i] = NULL;
   free(k);
   while (o) {
-    rop *next = o->chk_next;
+    kr_rop *next = o->chk_next;
     op_reply(o, 0, conn, status, reply);
     o = next;
   }
@@ -961,43 +798,56 @@ static void on_shared_check(kr_resp *conn, int status, const redisReply *reply, 
 
 static void redis_submit(void *state, const kr_request *req, kr_client_cb cb, void *udata)
 {
-  rbe *b = state;
-  rop *o = malloc(sizeof *o);
+  kr_rbe *b = state;
+  kr_rop *o = malloc(sizeof *o);
   if (!o) {
     kr_result res = {.err = KURA_ENOMEM, .msg = "out of memory"};
     cb(udata, req, &res); /* nothing else can be done without memory */
     return;
   }
-  memset(o, 0, offsetof(rop, cursor));
+  memset(o, 0, offsetof(kr_rop, cursor));
   o->b = b;
   o->req = req;
   o->cb = cb;
   o->udata = udata;
   memcpy(o->cursor, "0", 2);
   o->msg[0] = 0;
-  o->scan = (rsub){o, I_SCAN};
-  o->ignore = (rsub){o, I_IGNORE};
+  o->scan = (kr_rsub){o, KR_RI_SCAN};
+  o->ignore = (kr_rsub){o, KR_RI_IGNORE};
+  o->mark = (kr_rsub){o, KR_RI_MARK};
+  o->marks = (kr_rsub){o, KR_RI_MARKS};
   /* list_caches returns C strings: a name with a NUL byte could not come back. */
   if (req->op == KR_OP_CREATE_CACHE && memchr(req->cache, 0, req->cache_len)) {
-    set_err(o, KURA_EINVAL, "%s", "a cache name with a NUL byte is not supported by redis");
+    kr_rop_fail(o, KURA_EINVAL, "%s", "a cache name with a NUL byte is not supported by redis");
     defer(o);
     return;
   }
-  int rc = subs_reserve(o, (req->n ? req->n : 1) + 2);
+  /* indexed commands: a check and one per key (a pair per key in a
+   * cluster), and room for a later SREM */
+  int rc = subs_reserve(o, (b->cl ? 2 : 1) * (req->n ? req->n : 1) + 2);
   if (!rc)
     rc = send_op(o);
   if (rc)
-    set_err(o, rc, "%s", kura_strerror(rc));
+    kr_rop_send_failed(o, rc);
   if (o->pending == 0)
     defer(o);
 }
 
+/* A command that could not be sent: it did not run. The cluster router
+ * says why (a node known to be down, no slot map). */
+void kr_rop_send_failed(kr_rop *o, int rc)
+{
+  kr_rop_fail(o, rc, "%s", o->b->cl && kr_rcl_errstr(o->b->cl)[0] ? kr_rcl_errstr(o->b->cl)
+                                                             : kura_strerror(rc));
+}
+
 /* --- life cycle -------------------------------------------------------------------- */
 
-static void maybe_closed(rbe *b)
+static void maybe_closed(kr_rbe *b)
 {
   if (b->conn_closed && b->defer_closed) {
     kr_client *c = b->client;
+    free(b->slot_tags);
     free(b);
     kr_client_backend_closed(c);
   }
@@ -1005,7 +855,7 @@ static void maybe_closed(rbe *b)
 
 static void on_conn_closed(kr_resp *conn, void *udata)
 {
-  rbe *b = udata;
+  kr_rbe *b = udata;
   b->conn_closed = 1;
   maybe_closed(b);
 }
@@ -1017,20 +867,20 @@ static void on_cluster_closed(void *udata)
 
 static void on_defer_closed(uv_handle_t *h)
 {
-  rbe *b = h->data;
+  kr_rbe *b = h->data;
   b->defer_closed = 1;
   maybe_closed(b);
 }
 
 static void redis_close(void *state)
 {
-  rbe *b = state;
+  kr_rbe *b = state;
   if (b->closing)
     return;
   b->closing = 1;
-  for (rop *o = b->deferred; o; o = o->next)
+  for (kr_rop *o = b->deferred; o; o = o->next)
     if (!o->err)
-      set_err(o, KURA_ECANCELLED, "%s", "the client is closed");
+      kr_rop_fail(o, KURA_ECANCELLED, "%s", "the client is closed");
   on_deferred(&b->defer);
   uv_close((uv_handle_t *)&b->defer, on_defer_closed);
   if (b->cl)
@@ -1039,9 +889,9 @@ static void redis_close(void *state)
     kr_resp_close(b->conn, on_conn_closed, b);
 }
 
-static rbe *rbe_new(kr_client *c)
+static kr_rbe *rbe_new(kr_client *c)
 {
-  rbe *b = calloc(1, sizeof *b);
+  kr_rbe *b = calloc(1, sizeof *b);
   if (!b)
     return NULL;
   b->client = c;
@@ -1049,7 +899,7 @@ static rbe *rbe_new(kr_client *c)
   return b;
 }
 
-static void rbe_started(rbe *b, void **state)
+static void rbe_started(kr_rbe *b, void **state)
 {
   uv_timer_init(kr_client_loop(b->client), &b->defer);
   b->defer.data = b;
@@ -1070,7 +920,7 @@ static int redis_open(kr_client *c, const kr_client_config *cfg, void **state)
   if (!cfg->backend || strncmp(cfg->backend, "redis://", 8) || kr_rurl_parse(cfg->backend, &u))
     return kr_client_fail(c, KURA_EINVAL,
                           "bad redis URL (expected redis://[user:password@]host:port[/db])");
-  rbe *b = rbe_new(c);
+  kr_rbe *b = rbe_new(c);
   if (!b)
     return kr_client_fail(c, KURA_ENOMEM, "out of memory");
   b->caches_key = "kura:caches";
@@ -1094,16 +944,19 @@ static int cluster_open(kr_client *c, const kr_client_config *cfg, void **state)
   if (!cfg->backend || kr_rurl_parse(cfg->backend, &u) || u.db)
     return kr_client_fail(c, KURA_EINVAL, "bad redis-cluster URL (expected "
                           "redis-cluster://[user:password@]host:port[,host:port]...)");
-  rbe *b = rbe_new(c);
+  kr_rbe *b = rbe_new(c);
   if (!b)
     return kr_client_fail(c, KURA_ENOMEM, "out of memory");
   b->caches_key = "kura:{caches}";
   kr_resp_opts o[KR_RURL_MAX_NODES];
   for (size_t i = 0; i < u.nhosts; i++)
     o[i] = resp_opts(&u, i, b->timeout_ms);
-  int rc = kr_rcl_open(kr_client_loop(c), o, u.nhosts, &b->cl);
+  int rc = kr_rslot_tags_build(&b->slot_tags);
+  if (!rc)
+    rc = kr_rcl_open(kr_client_loop(c), o, u.nhosts, &b->cl);
   memset(u.pass, 0, sizeof u.pass);
   if (rc) {
+    free(b->slot_tags);
     free(b);
     return kr_client_fail(c, rc, "redis-cluster: cannot open connections");
   }

@@ -2,8 +2,9 @@
  *
  * One kr_resp per node (each auto-pipelines on its own), a slot map of 16384
  * entries (slot -> node) loaded with CLUSTER SLOTS. A command goes to the
- * node of its key's slot; until the map is known, to the first seed, which
- * answers MOVED for the slots it does not own.
+ * node of its key's slot. Until the first map is known, commands wait for
+ * it (they are not all sent to the first seed, which would answer MOVED for
+ * two thirds of them); if no seed answers, they fail unsent.
  *
  * Redirections. The router keeps a copy of every command's arguments until
  * its reply comes, so that it can send it again:
@@ -15,11 +16,25 @@
  *   is not changed.
  * At most 5 redirections per command, within its original deadline; past
  * them the last error reply goes to the caller (which maps MOVED/ASK to
- * SERVER_UNAVAILABLE). A lost connection also triggers a refresh (a failover
- * may have moved the slots).
+ * SERVER_UNAVAILABLE).
+ *
+ * Nodes that are down. A node whose connection was lost, or whose last
+ * connection attempt failed, is down until its connection is ready again:
+ * kr_resp keeps probing it (reconnecting with a backoff capped at
+ * PROBE_MAX_MS), and meanwhile a command for it fails at once with
+ * KURA_ECONN, unsent (kr_rcl_command returns the code; kr_rcl_errstr says
+ * which node). Without that, the commands of a dead node wait in its queue
+ * for the next connection attempt, and tasks that call in a loop pile up
+ * there, away from the nodes that still answer.
+ *
+ * The map is refreshed after MOVED, a lost connection, CLUSTERDOWN, a
+ * command refused for a node that is down (a failover may have given its
+ * slots to another node), at most every REFRESH_MIN_MS for those; and
+ * every REFRESH_EVERY_MS in any case.
  *
  * Nodes are added as the map or a redirection names them and never removed.
- * Closing closes every node connection; the memory goes with the last one.
+ * Closing closes every node connection and the timer; the memory goes with
+ * the last of them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,15 +43,20 @@
 #include "core/backend_redis.h"
 #include "kura.h"
 
-#define NSLOTS 16384
+#define NSLOTS KR_REDIS_SLOTS
 #define MAX_NODES 128
 #define MAX_REDIRECTS 5
+#define PROBE_MAX_MS 200      /* a node that is back is found within this */
+#define REFRESH_EVERY_MS 1000
+#define REFRESH_MIN_MS 100    /* between refreshes asked for by failures */
 
 typedef struct rnode {
   char host[256];
   int port;
   kr_resp *conn;
 } rnode;
+
+typedef struct rlcmd rlcmd;
 
 struct kr_rcl {
   uv_loop_t *loop;
@@ -49,15 +69,21 @@ struct kr_rcl {
   size_t nmasters;            /* 0 until the first CLUSTER SLOTS answered */
   int refreshing;             /* a CLUSTER SLOTS is in flight */
   size_t refresh_from;        /* the node asked next */
+  size_t refresh_fails;       /* failed in a row */
+  uint64_t refreshed_at;      /* uv_now() when the last one was sent */
+  rlcmd *waiting;             /* commands waiting for the first map */
+  uv_timer_t timer;           /* the periodic refresh */
   kr_rcl_stats stats;
   int closing;
-  size_t open_conns;          /* node connections not yet freed */
+  size_t open_handles;        /* node connections and the timer, not yet freed */
   void (*close_cb)(void *udata);
   void *close_udata;
+  char errstr[256];
 };
 
 /* A command in flight, with a copy of its arguments (same block). */
-typedef struct rlcmd {
+struct rlcmd {
+  rlcmd *next;                /* in kr_rcl.waiting */
   kr_rcl *cl;
   kr_resp_cb cb;
   void *udata;
@@ -66,7 +92,8 @@ typedef struct rlcmd {
   int argc;
   const char **argv;
   size_t *argvlen;
-} rlcmd;
+  int key_arg;                /* -1: any node (kr_rcl_command_any) */
+};
 
 /* --- slots ------------------------------------------------------------------ */
 
@@ -97,10 +124,9 @@ unsigned kr_redis_slot(const void *key, size_t len)
 
 /* --- nodes ------------------------------------------------------------------- */
 
-static void on_node_closed(kr_resp *conn, void *udata)
+static void handle_gone(kr_rcl *cl)
 {
-  kr_rcl *cl = udata;
-  if (--cl->open_conns > 0)
+  if (--cl->open_handles > 0)
     return;
   if (cl->close_cb)
     cl->close_cb(cl->close_udata);
@@ -108,6 +134,24 @@ static void on_node_closed(kr_resp *conn, void *udata)
     free(cl->nodes[i]);
   memset(cl->pass, 0, sizeof cl->pass);
   free(cl);
+}
+
+static void on_node_closed(kr_resp *conn, void *udata)
+{
+  (void)conn;
+  handle_gone(udata);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+  handle_gone(h->data);
+}
+
+/* Down: the connection was lost, or the last attempt failed, and no
+ * attempt has succeeded since (kr_resp keeps trying: the probe). */
+static int node_down(const rnode *n)
+{
+  return !kr_resp_ready(n->conn) && n->conn->err != 0;
 }
 
 /* The index of node host:port, connecting to it when new; -1 on failure. */
@@ -131,7 +175,7 @@ static int node_for(kr_rcl *cl, const char *host, size_t hlen, int port)
     free(n);
     return -1;
   }
-  cl->open_conns++;
+  cl->open_handles++;
   cl->nodes[cl->nnodes] = n;
   return (int)cl->nnodes++;
 }
@@ -167,30 +211,55 @@ static void map_range(kr_rcl *cl, const redisReply *e)
     cl->slots[s] = (uint16_t)node;
 }
 
+static void route_waiting(kr_rcl *cl);
+static void refresh(kr_rcl *cl, int now);
+
 static void on_slots(kr_resp *conn, int status, const redisReply *reply, void *udata)
 {
   kr_rcl *cl = udata;
+  (void)conn;
   cl->refreshing = 0;
   if (cl->closing)
     return;
   if (status < 0 || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
     cl->refresh_from = (cl->refresh_from + 1) % cl->nnodes; /* ask another next time */
+    if (++cl->refresh_fails >= cl->nnodes || cl->nmasters)
+      route_waiting(cl); /* every seed failed once: the waiting commands fail */
+    else
+      refresh(cl, 1);
     return;
   }
   for (size_t i = 0; i < reply->elements; i++)
     map_range(cl, reply->element[i]);
   find_masters(cl);
+  cl->refresh_fails = 0;
   cl->stats.refreshes++;
+  route_waiting(cl);
 }
 
-static void refresh(kr_rcl *cl)
+/* Sends CLUSTER SLOTS to a node that is not down, from refresh_from on.
+ * `now`: at once; else not within REFRESH_MIN_MS of the last one. */
+static void refresh(kr_rcl *cl, int now)
 {
   if (cl->refreshing || cl->closing || cl->nnodes == 0)
     return;
+  uint64_t t = uv_now(cl->loop);
+  if (!now && cl->refreshed_at && t - cl->refreshed_at < REFRESH_MIN_MS)
+    return;
+  size_t at = cl->refresh_from % cl->nnodes;
+  for (size_t k = 0; k < cl->nnodes && node_down(cl->nodes[at]); k++)
+    at = (at + 1) % cl->nnodes;
+  cl->refresh_from = at;
   const char *argv[2] = {"CLUSTER", "SLOTS"};
-  kr_resp *conn = cl->nodes[cl->refresh_from % cl->nnodes]->conn;
-  if (kr_resp_command(conn, 2, argv, NULL, 0, on_slots, cl) == 0)
+  if (kr_resp_command(cl->nodes[at]->conn, 2, argv, NULL, 0, on_slots, cl) == 0) {
     cl->refreshing = 1;
+    cl->refreshed_at = t;
+  }
+}
+
+static void on_timer(uv_timer_t *t)
+{
+  refresh(t->data, 1);
 }
 
 /* --- commands ------------------------------------------------------------------ */
@@ -202,20 +271,37 @@ static void on_asking(kr_resp *conn, int status, const redisReply *reply, void *
   (void)conn, (void)status, (void)reply, (void)udata; /* "+OK": the command follows */
 }
 
-/* Send m to node (after ASKING when ask). Returns 0 or a KURA_E* code. */
+/* A command for a node that is down fails at once, unsent. */
+static int refuse(kr_rcl *cl, const rnode *n)
+{
+  cl->stats.refused++;
+  snprintf(cl->errstr, sizeof cl->errstr, "redis-cluster: node %.64s:%d is down (%.96s)",
+           n->host, n->port, n->conn->errstr[0] ? n->conn->errstr : "no connection");
+  return KURA_ECONN;
+}
+
+/* Send m to node (after ASKING when ask). Returns 0 or a KURA_E* code: a
+ * node that is down refuses at once (KURA_ECONN, unsent). */
 static int send_to(kr_rcl *cl, rlcmd *m, int node, int ask)
 {
   uint64_t now = uv_now(cl->loop);
-  if (now >= m->deadline)
+  if (now >= m->deadline) {
+    snprintf(cl->errstr, sizeof cl->errstr, "redis-cluster: no node answered in time");
     return KURA_ETIMEOUT;
-  kr_resp *conn = cl->nodes[node]->conn;
+  }
+  rnode *n = cl->nodes[node];
+  if (node_down(n)) {
+    refresh(cl, 0); /* a failover may have moved its slots */
+    return refuse(cl, n);
+  }
   if (ask) {
     const char *a[1] = {"ASKING"};
-    int rc = kr_resp_command(conn, 1, a, NULL, m->deadline - now, on_asking, NULL);
+    int rc = kr_resp_command(n->conn, 1, a, NULL, m->deadline - now, on_asking, NULL);
     if (rc)
       return rc;
   }
-  return kr_resp_command(conn, m->argc, m->argv, m->argvlen, m->deadline - now, on_cmd_reply, m);
+  return kr_resp_command(n->conn, m->argc, m->argv, m->argvlen, m->deadline - now, on_cmd_reply,
+                         m);
 }
 
 /* "MOVED 3999 127.0.0.1:6381" / "ASK ...": follow it; 0 when sent again. */
@@ -238,7 +324,7 @@ static int redirect(kr_rcl *cl, rlcmd *m, const char *err)
   } else {
     cl->stats.moved++;
     cl->slots[slot] = (uint16_t)node;
-    refresh(cl);
+    refresh(cl, 1);
   }
   return send_to(cl, m, node, ask) == 0 ? 0 : -1;
 }
@@ -247,10 +333,16 @@ static void on_cmd_reply(kr_resp *conn, int status, const redisReply *reply, voi
 {
   rlcmd *m = udata;
   kr_rcl *cl = m->cl;
-  if (status == 0 && reply->type == REDIS_REPLY_ERROR && redirect(cl, m, reply->str) == 0)
-    return;
+  if (status == 0 && reply->type == REDIS_REPLY_ERROR) {
+    if (redirect(cl, m, reply->str) == 0)
+      return;
+    if (strncmp(reply->str, "CLUSTERDOWN", 11) == 0) {
+      cl->stats.clusterdown++;
+      refresh(cl, 0);
+    }
+  }
   if (status == KURA_ECONN)
-    refresh(cl);
+    refresh(cl, 0); /* a failover may have moved the slots */
   m->cb(conn, status, reply, m->udata);
   free(m);
 }
@@ -275,12 +367,46 @@ static rlcmd *rlcmd_new(int argc, const char **argv, const size_t *argvlen)
   return m;
 }
 
-int kr_rcl_command(kr_rcl *cl, int argc, const char **argv, const size_t *argvlen,
-                   int key_arg, uint64_t timeout_ms, kr_resp_cb cb, void *udata)
+/* The node a command goes to: its key's slot's owner, or (key_arg < 0) a
+ * node that is not down. */
+static int node_of(kr_rcl *cl, const rlcmd *m)
+{
+  if (m->key_arg >= 0)
+    return cl->slots[kr_redis_slot(m->argv[m->key_arg], m->argvlen[m->key_arg])];
+  for (size_t i = 0; i < cl->nnodes; i++)
+    if (!node_down(cl->nodes[i]))
+      return (int)i;
+  return 0;
+}
+
+/* The commands that waited for the first map go out (or fail unsent, with
+ * conn NULL, when there is still no map); from the loop. */
+static void route_waiting(kr_rcl *cl)
+{
+  rlcmd *list = cl->waiting;
+  cl->waiting = NULL;
+  while (list) {
+    rlcmd *m = list;
+    list = m->next;
+    int rc = KURA_ECANCELLED;
+    if (!cl->closing && cl->nmasters)
+      rc = send_to(cl, m, node_of(cl, m), 0);
+    else if (!cl->closing)
+      rc = KURA_ECONN, snprintf(cl->errstr, sizeof cl->errstr, "redis-cluster: no seed "
+                                "answered CLUSTER SLOTS: the slot map is not known");
+    if (rc) {
+      m->cb(NULL, rc, NULL, m->udata);
+      free(m);
+    }
+  }
+}
+
+static int submit(kr_rcl *cl, int argc, const char **argv, const size_t *argvlen, int key_arg,
+                  uint64_t timeout_ms, kr_resp_cb cb, void *udata)
 {
   if (cl->closing)
     return KURA_ECANCELLED;
-  if (argc <= 0 || key_arg < 0 || key_arg >= argc || !cb)
+  if (argc <= 0 || key_arg >= argc || !cb)
     return KURA_EINVAL;
   rlcmd *m = rlcmd_new(argc, argv, argvlen);
   if (!m)
@@ -289,18 +415,46 @@ int kr_rcl_command(kr_rcl *cl, int argc, const char **argv, const size_t *argvle
   m->cb = cb;
   m->udata = udata;
   m->redirects = 0;
+  m->key_arg = key_arg;
   uv_update_time(cl->loop);
   m->deadline = uv_now(cl->loop) + (timeout_ms ? timeout_ms : cl->base.timeout_ms);
-  unsigned slot = kr_redis_slot(m->argv[key_arg], m->argvlen[key_arg]);
-  int rc = send_to(cl, m, cl->slots[slot], 0);
+  if (!cl->nmasters && key_arg >= 0) { /* wait for the map */
+    m->next = cl->waiting;
+    cl->waiting = m;
+    refresh(cl, 1);
+    return 0;
+  }
+  int rc = send_to(cl, m, node_of(cl, m), 0);
   if (rc)
     free(m);
   return rc;
 }
 
+int kr_rcl_command(kr_rcl *cl, int argc, const char **argv, const size_t *argvlen,
+                   int key_arg, uint64_t timeout_ms, kr_resp_cb cb, void *udata)
+{
+  if (key_arg < 0)
+    return KURA_EINVAL;
+  return submit(cl, argc, argv, argvlen, key_arg, timeout_ms, cb, udata);
+}
+
+int kr_rcl_command_any(kr_rcl *cl, int argc, const char **argv, const size_t *argvlen,
+                       uint64_t timeout_ms, kr_resp_cb cb, void *udata)
+{
+  return submit(cl, argc, argv, argvlen, -1, timeout_ms, cb, udata);
+}
+
 size_t kr_rcl_masters(const kr_rcl *cl)
 {
   return cl->nmasters;
+}
+
+long kr_rcl_slot_master(const kr_rcl *cl, unsigned slot)
+{
+  for (size_t i = 0; slot < NSLOTS && i < cl->nmasters; i++)
+    if (cl->masters[i] == cl->slots[slot])
+      return (long)i;
+  return -1;
 }
 
 int kr_rcl_command_master(kr_rcl *cl, size_t i, int argc, const char **argv,
@@ -311,13 +465,20 @@ int kr_rcl_command_master(kr_rcl *cl, size_t i, int argc, const char **argv,
     return KURA_ECANCELLED;
   if (i >= cl->nmasters)
     return KURA_EINVAL;
-  return kr_resp_command(cl->nodes[cl->masters[i]]->conn, argc, argv, argvlen, timeout_ms,
-                         cb, udata);
+  rnode *n = cl->nodes[cl->masters[i]];
+  if (node_down(n))
+    return refuse(cl, n);
+  return kr_resp_command(n->conn, argc, argv, argvlen, timeout_ms, cb, udata);
 }
 
 kr_rcl_stats kr_rcl_get_stats(const kr_rcl *cl)
 {
   return cl->stats;
+}
+
+const char *kr_rcl_errstr(const kr_rcl *cl)
+{
+  return cl->errstr;
 }
 
 /* --- life cycle ------------------------------------------------------------------ */
@@ -342,6 +503,8 @@ int kr_rcl_open(uv_loop_t *loop, const kr_resp_opts *opts, size_t nseeds, kr_rcl
     cl->base.password = strcpy(cl->pass, opts[0].password);
   if (!cl->base.timeout_ms)
     cl->base.timeout_ms = 1000;
+  if (!cl->base.backoff_max_ms || cl->base.backoff_max_ms > PROBE_MAX_MS)
+    cl->base.backoff_max_ms = PROBE_MAX_MS;
   cl->base.db = 0;
   for (size_t i = 0; i < nseeds; i++)
     if (opts[i].host)
@@ -351,7 +514,12 @@ int kr_rcl_open(uv_loop_t *loop, const kr_resp_opts *opts, size_t nseeds, kr_rcl
     free(cl);
     return KURA_EINVAL;
   }
-  refresh(cl);
+  uv_timer_init(loop, &cl->timer);
+  cl->timer.data = cl;
+  uv_timer_start(&cl->timer, on_timer, REFRESH_EVERY_MS, REFRESH_EVERY_MS);
+  uv_unref((uv_handle_t *)&cl->timer); /* it does not keep the loop alive */
+  cl->open_handles++;
+  refresh(cl, 1);
   *out = cl;
   return 0;
 }
@@ -363,7 +531,9 @@ void kr_rcl_close(kr_rcl *cl, void (*cb)(void *udata), void *udata)
   cl->closing = 1;
   cl->close_cb = cb;
   cl->close_udata = udata;
+  route_waiting(cl); /* fails them: closing */
   size_t n = cl->nnodes; /* no node is added once closing */
+  uv_close((uv_handle_t *)&cl->timer, on_timer_closed);
   for (size_t i = 0; i < n; i++)
     kr_resp_close(cl->nodes[i]->conn, on_node_closed, cl);
 }

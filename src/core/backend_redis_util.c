@@ -214,13 +214,77 @@ int kr_redis_map_error(const char *s)
   return KURA_EBADREQ;
 }
 
+/* --- cache markers ------------------------------------------------------------- */
+
+void kr_rargs_cache_marker(kr_rargs *a, const kr_request *r)
+{
+  memcpy(a->at, "kura:c:", 7);
+  memcpy(a->at + 7, r->cache, r->cache_len);
+  kr_rargs_add(a, a->at, 7 + r->cache_len);
+  a->at += 7 + r->cache_len;
+}
+
+void kr_rargs_slot_marker(kr_rargs *a, const char *tags, const kr_request *r, unsigned slot)
+{
+  char *p = a->at;
+  memcpy(p, "kura:m:{", 8);
+  memcpy(p + 8, tags + KR_RTAG_LEN * slot, KR_RTAG_LEN);
+  p[8 + KR_RTAG_LEN] = '}';
+  memcpy(p + 9 + KR_RTAG_LEN, r->cache, r->cache_len);
+  kr_rargs_add(a, p, KR_RMARKER_BYTES(r));
+  a->at += KR_RMARKER_BYTES(r);
+}
+
+/* The 238,328 strings of three letters or digits cover every slot; the
+ * search stops once all are found. CRC16 by table here: one table lookup
+ * per byte instead of eight shifts. */
+int kr_rslot_tags_build(char **out)
+{
+  static const char al[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  uint16_t crc[256];
+  for (unsigned i = 0; i < 256; i++) {
+    unsigned c = i << 8;
+    for (int k = 0; k < 8; k++)
+      c = c & 0x8000 ? (c << 1) ^ 0x1021 : c << 1;
+    crc[i] = (uint16_t)c;
+  }
+  char *tags = calloc(KR_REDIS_SLOTS, KR_RTAG_LEN);
+  if (!(*out = tags))
+    return KURA_ENOMEM;
+  unsigned found = 0, n = sizeof al - 1;
+  for (unsigned v = 0; v < n * n * n && found < KR_REDIS_SLOTS; v++) {
+    char t[KR_RTAG_LEN] = {al[v / (n * n)], al[v / n % n], al[v % n]};
+    unsigned c = 0;
+    for (int k = 0; k < KR_RTAG_LEN; k++)
+      c = ((c << 8) ^ crc[((c >> 8) ^ (unsigned char)t[k]) & 0xff]) & 0xffff;
+    char *at = tags + KR_RTAG_LEN * (c % KR_REDIS_SLOTS);
+    if (!at[0])
+      memcpy(at, t, KR_RTAG_LEN), found++;
+  }
+  return found == KR_REDIS_SLOTS ? 0 : KURA_EINTERNAL;
+}
+
+int kr_ritem_slot(const kr_request *r, const void *key, size_t klen, unsigned *slot)
+{
+  kr_rargs a;
+  if (kr_rargs_init(&a, 1, kr_ritem_prefix_len(r) + klen))
+    return KURA_ENOMEM;
+  kr_rargs_key(&a, r, key, klen);
+  *slot = kr_redis_slot(a.v[0], a.l[0]);
+  kr_rargs_free(&a);
+  return 0;
+}
+
 /* --- the scripts ------------------------------------------------------------ */
 
-/* KEYS[1] is the cache list (single server) or the item key again
- * (cluster: the check is a separate command), KEYS[2] the item key,
- * ARGV[1] the cache name. */
+/* KEYS[1] is the cache list (single server) or the cache's marker in the
+ * item key's slot (cluster: a script's keys must share one slot), KEYS[2]
+ * the item key, ARGV[1] the cache name. */
 #define CHECK_CACHE                                                         \
   "if redis.call('SISMEMBER',KEYS[1],ARGV[1])==0 then "                     \
+  "return redis.error_reply('KURA_NOTFOUND cache') end "
+#define CHECK_MARKER                                                        \
+  "if redis.call('EXISTS',KEYS[1])==0 then "                                \
   "return redis.error_reply('KURA_NOTFOUND cache') end "
 #define BODY_SET_IF                                                         \
   "local v=redis.call('GET',KEYS[2]) local c=ARGV[4] local ok "             \
@@ -256,5 +320,6 @@ int kr_redis_map_error(const char *s)
 const char *const kr_redis_scripts[2][KR_RS_COUNT_] = {
   {CHECK_CACHE BODY_SET_IF, CHECK_CACHE BODY_INCR, CHECK_CACHE BODY_TTL_SET,
    CHECK_CACHE BODY_SET_BATCH, BODY_CREATE, BODY_DROP},
-  {BODY_SET_IF, BODY_INCR, BODY_TTL_SET, NULL, NULL, NULL}, /* cluster */
+  {CHECK_MARKER BODY_SET_IF, CHECK_MARKER BODY_INCR, CHECK_MARKER BODY_TTL_SET, NULL, NULL,
+   NULL}, /* cluster */
 };

@@ -29,6 +29,7 @@ typedef struct pending {
   int small;                   /* SPARE_BYTES were allocated: may be kept */
 } pending;
 
+#define DEADLINE_GRACE_MS 5    /* see submit_remote */
 #define SPARE_MAX 64
 #define SPARE_BYTES 256        /* sizeof(pending) + request data, at most */
 
@@ -135,7 +136,17 @@ const char *kr_op_name(enum kr_op op)
 int kr_err_transient(int err)
 {
   return err == KURA_ETIMEOUT || err == KURA_ECONN || err == KURA_EUNAVAIL ||
-         err == KURA_EINTERNAL || err == KURA_ELIMIT;
+         err == KURA_EINTERNAL;
+}
+
+int kr_err_indeterminate(int err)
+{
+  return kr_err_transient(err) || err == KURA_EUNKNOWN || err == KURA_ECANCELLED;
+}
+
+int kr_result_uncertain(enum kr_op op, const kr_result *res)
+{
+  return res->err && !res->unapplied && !kr_op_idempotent(op) && kr_err_indeterminate(res->err);
 }
 
 int kr_should_retry(enum kr_op op, int err, int attempt, int max_attempts)
@@ -383,9 +394,12 @@ static void list_append(kr_client *c, pending *p)
     arm_timer(c);
 }
 
+/* The client's own deadline: the backend has the request, which may have
+ * reached the server. */
 static void deliver_error(pending *p, int err, const char *msg)
 {
   kr_result res = {.err = err, .msg = msg};
+  res.uncertain = kr_result_uncertain(p->req.op, &res);
   p->user_done = 1;
   p->cb(p->udata, &p->req, &res);
 }
@@ -429,7 +443,13 @@ static void on_backend_done(void *udata, const kr_request *req, const kr_result 
   c->npending--;
   if (!p->user_done) {
     p->user_done = 1;
-    p->cb(p->udata, &p->req, res);
+    if (res->err) {
+      kr_result r = *res;
+      r.uncertain = kr_result_uncertain(p->req.op, res);
+      p->cb(p->udata, &p->req, &r);
+    } else {
+      p->cb(p->udata, &p->req, res);
+    }
   }
   pending_free(c, p);
 }
@@ -506,9 +526,14 @@ static int submit_remote(kr_client *c, const kr_request *req, kr_client_cb cb, v
   p->cb = cb;
   p->udata = udata;
   /* The loop's cached time is stale after a long synchronous stretch (a big
-   * JSON decode): a deadline from it could already be past. */
+   * JSON decode): a deadline from it could already be past. The backend
+   * gets the same timeout, from the same clock reading; ours comes
+   * DEADLINE_GRACE_MS later, so that a backend that keeps its deadlines
+   * reports the timeout itself: it knows whether the request went out (see
+   * kr_result.unapplied). libuv runs due timers in the order of their due
+   * times, so this holds through any stall of the loop. */
   uv_update_time(c->loop);
-  p->deadline = uv_now(c->loop) + c->timeout_ms;
+  p->deadline = uv_now(c->loop) + c->timeout_ms + DEADLINE_GRACE_MS;
   c->npending++;
   list_append(c, p);
   c->ops->submit(c->be, &p->req, on_backend_done, p);

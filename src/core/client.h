@@ -65,10 +65,27 @@ typedef struct kr_request {
   const uint64_t *ttls;     /* set_batch: per item, 0 = ttl_ms; NULL = all ttl_ms */
 } kr_request;
 
-/* A completion. Pointers are valid only during the callback. */
+/* A completion. Pointers are valid only during the callback.
+ *
+ * Honest outcomes. An error of a call that changes data may come after its
+ * request reached the server (a deadline after the write, a connection lost
+ * while the answer was on its way): the change may then have been applied.
+ * The backend says what it knows (`unapplied`); the client, which knows
+ * whether the call is idempotent, tells the caller (`uncertain`). */
 typedef struct kr_result {
   int err;                  /* 0 or a KURA_E* code */
   const char *msg;          /* when err: a message naming the cache or key */
+  int unapplied;            /* backend -> client, with err: the request certainly
+                               did not run (never sent, or refused by the server
+                               before it ran), so sending it again cannot apply
+                               it twice. 0: it may have run */
+  int uncertain;            /* client -> caller, with err: a call that is not
+                               idempotent failed with an error that does not
+                               say it was refused (kr_err_indeterminate), and the
+                               backend does not know that it did not run: it
+                               may or may not have been applied, and must not
+                               be sent again blindly (err.uncertain in Lua,
+                               err.retryable then false) */
   int outcome;              /* enum kr_outcome for item calls; create_cache:
                                KR_HIT created, KR_SKIPPED existed */
   const void *val;          /* get: the value on a hit */
@@ -188,8 +205,16 @@ int kr_preset_max_attempts(enum kr_preset p);
 int kr_op_idempotent(enum kr_op op);
 const char *kr_op_name(enum kr_op op);
 /* 1 for the errors worth another attempt: timeout, connection, unavailable,
- * internal, limit exceeded (rate limits). */
+ * internal. Not LIMIT_EXCEEDED: a size limit fails the same way again (an
+ * oversized answer would be downloaded once per attempt), and a rate limit
+ * is not helped by an attempt at once. */
 int kr_err_transient(int err);
+/* 1 for the errors that do not say whether the request ran: the transient
+ * ones, UNKNOWN_ERROR and CANCELLED_ERROR (the client closed with the request
+ * in flight). Every other code is an answer that refused the request. */
+int kr_err_indeterminate(int err);
+/* The `uncertain` flag of a failed call of op (see kr_result). */
+int kr_result_uncertain(enum kr_op op, const kr_result *res);
 /* Whether a call that failed with err on attempt `attempt` (1-based) is sent
  * again, with at most max_attempts in all. */
 int kr_should_retry(enum kr_op op, int err, int attempt, int max_attempts);

@@ -16,7 +16,7 @@ static const struct errinfo errors[] = {
   {KURA_ENOTFOUND, "NOT_FOUND_ERROR", "cache not found", 0},
   {KURA_EEXIST, "ALREADY_EXISTS_ERROR", "already exists", 0},
   {KURA_EPRECOND, "FAILED_PRECONDITION_ERROR", "failed precondition", 0},
-  {KURA_ELIMIT, "LIMIT_EXCEEDED_ERROR", "limit exceeded", 1},
+  {KURA_ELIMIT, "LIMIT_EXCEEDED_ERROR", "limit exceeded", 0},
   {KURA_ETIMEOUT, "TIMEOUT_ERROR", "request timed out", 1},
   {KURA_ECONN, "CONNECTION_ERROR", "connection failed", 1},
   {KURA_EUNAVAIL, "SERVER_UNAVAILABLE", "server unavailable", 1},

@@ -247,6 +247,16 @@ static void deliver_ok(gcall *c, const kr_http_response *res, kr_grpc_reply *r)
   free(lens);
 }
 
+/* A 200 without grpc-status. Servers always send one; what happens is that
+ * the trailers are lost on the way: libcurl 7.88 (with nghttp2) drops an
+ * HTTP/2 header block that holds a field over 64 KiB encoded, such as a very
+ * long grpc-message, and still reports the transfer as complete. The real
+ * status cannot be known then: the call fails as INTERNAL (its outcome
+ * unknown), saying so rather than blaming the server. */
+#define LOST_STATUS                                                              \
+  "the answer's status never arrived: its trailers were lost on the way (the " \
+  "HTTP/2 layer drops a header field over 64 KiB, such as a very long grpc-message)"
+
 /* The answer of an HTTP exchange that completed: status and messages. */
 static void deliver_answer(gcall *c, const kr_http_response *res)
 {
@@ -256,8 +266,8 @@ static void deliver_answer(gcall *c, const kr_http_response *res)
   kr_http_headers_each(res->headers, res->headers_len, on_trailer, &t);
   if (t.status < 0 && res->status != 200)
     t.status = http_to_status(res->status);
-  else if (t.status < 0)
-    t.status = KR_GRPC_INTERNAL, t.msg = "no grpc-status in the answer", t.msg_len = 28;
+  else if (t.status < 0) /* see LOST_STATUS */
+    t.status = KR_GRPC_INTERNAL, t.msg = LOST_STATUS, t.msg_len = sizeof LOST_STATUS - 1;
   r.status = t.status;
   r.err = kr_grpc_status_error(t.status);
   if (!r.err) {
@@ -275,11 +285,11 @@ static void deliver_answer(gcall *c, const kr_http_response *res)
 /* A transport failure: no gRPC status. Anything but a deadline, a close or
  * a local limit means the connection failed (a plaintext peer that is no
  * HTTP/2 server makes curl report odd codes such as "HTTP/0.9"). */
-static void deliver_failure(gcall *c, int err, const char *why)
+static void deliver_failure(gcall *c, int err, const char *why, int unsent)
 {
   if (err != KURA_ETIMEOUT && err != KURA_ECANCELLED && err != KURA_ENOMEM && err != KURA_ELIMIT)
     err = KURA_ECONN;
-  kr_grpc_reply r = {.err = err, .status = -1, .msg = why};
+  kr_grpc_reply r = {.err = err, .status = -1, .msg = why, .unsent = unsent};
   c->cb(c->udata, &r);
 }
 
@@ -288,7 +298,7 @@ static void on_http_done(void *udata, const kr_http_response *res)
   gcall *c = udata;
   kr_grpc *g = c->g;
   if (res->err)
-    deliver_failure(c, res->err, res->msg);
+    deliver_failure(c, res->err, res->msg, res->unsent);
   else
     deliver_answer(c, res);
   free(c);

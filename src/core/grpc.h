@@ -75,6 +75,8 @@ typedef struct kr_grpc_reply {
   int err;                          /* 0, or a KURA_E* code (status or transport) */
   int status;                       /* grpc-status; -1 when none arrived */
   const char *msg;                  /* when err: grpc-message (decoded) or why */
+  int unsent;                       /* when err: the call cannot have reached the
+                                       server (no connection was made) */
   size_t nmsgs;                     /* response messages (unframed) */
   const uint8_t *const *msgs;
   const size_t *lens;

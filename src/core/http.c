@@ -68,6 +68,7 @@ struct xfer {
   char *head;                /* response header lines */
   size_t head_len, head_cap;
   int too_large;             /* the body went over max_body */
+  int over_budget;           /* ... or over what kr_http may hold in all */
   int queued;                /* waiting in kr_http's FIFO, not yet in curl */
   uint64_t timeout_ms;       /* the whole transfer, queueing included */
   uint64_t since;            /* uv_now() at submit */
@@ -119,6 +120,8 @@ struct kr_http {
   size_t nxfers;
   xfer *qhead, *qtail;       /* waiting for room in curl (FIFO) */
   size_t nqueued;
+  size_t max_buffered;       /* response bytes all transfers may hold */
+  size_t buffered;           /* what they hold now (their body buffers) */
   unsigned max_active;       /* transfers in curl at once; 0: no limit */
   unsigned min_active;       /* < max_active: the limit adapts (kr_http_next_active) */
   unsigned cap;              /* the limit now: max_active, or adapting */
@@ -330,6 +333,32 @@ static int on_curl_timer(CURLM *m, long ms, void *userp)
 
 /* --- transfers ------------------------------------------------------------- */
 
+/* Grows x's body buffer to hold `need` bytes: to `exact` when given (the
+ * Content-Length), else doubling from 1 KiB; within kr_http's budget of
+ * response bytes (kr_http_config.max_buffered), which counts the body
+ * buffers of the transfers in curl. -1 over the budget or out of memory. */
+static int body_reserve(xfer *x, size_t need, size_t exact)
+{
+  kr_http *h = x->h;
+  if (need <= x->body_cap)
+    return 0;
+  size_t c = exact ? exact : x->body_cap ? x->body_cap : 1024;
+  while (c < need)
+    c *= 2;
+  if (h->buffered > h->max_buffered || c - x->body_cap > h->max_buffered - h->buffered) {
+    x->over_budget = 1;
+    return -1;
+  }
+  char *b = realloc(x->body, c);
+  if (!b) {
+    x->oom = 1;
+    return -1;
+  }
+  h->buffered += c - x->body_cap;
+  x->body = b, x->body_cap = c;
+  return 0;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
   xfer *x = ud;
@@ -341,15 +370,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
   if (!x->body_len) { /* first bytes: size the buffer from Content-Length */
     curl_off_t cl = -1;
     curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-    size_t want = cl > 0 && (size_t)cl <= x->max_body ? (size_t)cl + 1 : 0;
-    char *b;
-    if (want >= len + 1 && want > x->body_cap && (b = realloc(x->body, want)) != NULL)
-      x->body = b, x->body_cap = want;
+    if (cl > 0 && (size_t)cl <= x->max_body && (size_t)cl >= len &&
+        body_reserve(x, (size_t)cl + 1, (size_t)cl + 1))
+      return 0;
   }
-  if (buf_append(&x->body, &x->body_len, &x->body_cap, p, len)) {
-    x->oom = 1;
+  if (body_reserve(x, x->body_len + len + 1, 0))
     return 0;
-  }
+  memcpy(x->body + x->body_len, p, len);
+  x->body_len += len;
+  x->body[x->body_len] = '\0';
   return len;
 }
 
@@ -549,22 +578,50 @@ static void xfer_unlink(kr_http *h, xfer *x)
   h->nxfers--;
 }
 
-/* curl's result -> a kura code, and the message for it. */
+/* A limit of ours, or of libcurl's on the response headers: KURA_ELIMIT
+ * with a message that says which, else 0. libcurl 7.88 refuses a header
+ * line over 100 KB with CURLE_OUT_OF_MEMORY (its message: "Out of memory"),
+ * and a header block over 300 KB with "Too large response headers"; before
+ * the body, with our own buffers intact, an "out of memory" is that. */
+static int limit_error(xfer *x, CURLcode rc, const char *detail, char *msg, size_t cap)
+{
+  if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED)
+    snprintf(msg, cap, "the response body is over the limit of %zu bytes", x->max_body);
+  else if (x->over_budget)
+    snprintf(msg, cap, "the responses in flight would hold over %zu bytes, the HTTP "
+             "client's budget for them all (KURA_HTTP_MAX_BUFFERED)", x->h->max_buffered);
+  else if (rc == CURLE_OUT_OF_MEMORY && !x->oom && !x->body_len)
+    snprintf(msg, cap, "a response header line is over libcurl's limit (100 KB)");
+  else if (strstr(detail, "Too large response headers"))
+    snprintf(msg, cap, "the response headers are over libcurl's limit: %s", detail);
+  else
+    return 0;
+  return KURA_ELIMIT;
+}
+
+/* curl's result -> a kura code, and the message for it. The URL's scheme
+ * was checked before the transfer (parse_url), so an "unsupported protocol"
+ * is the server's answer: no status line (HTTP/0.9), a status line that
+ * does not parse, an HTTP version curl does not speak. That is the
+ * server's failure, like a garbled answer: INTERNAL_SERVER_ERROR (retried
+ * by the client where the call is idempotent), not the caller's mistake. */
 static int map_error(xfer *x, CURLcode rc, char *msg, size_t cap)
 {
   const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
-  if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-    snprintf(msg, cap, "the response body is over the limit of %zu bytes", x->max_body);
-    return KURA_ELIMIT;
-  }
+  int err = limit_error(x, rc, detail, msg, cap);
+  if (err)
+    return err;
   snprintf(msg, cap, "%s", detail);
   switch (rc) {
   case CURLE_OPERATION_TIMEDOUT:
     return KURA_ETIMEOUT;
   case CURLE_URL_MALFORMAT:
-  case CURLE_UNSUPPORTED_PROTOCOL:
   case CURLE_BAD_FUNCTION_ARGUMENT:
     return KURA_EINVAL;
+  case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_WEIRD_SERVER_REPLY:
+    snprintf(msg, cap, "the server's answer is not valid HTTP: %s", detail);
+    return KURA_EINTERNAL;
   case CURLE_OUT_OF_MEMORY:
     return KURA_ENOMEM;
   case CURLE_WRITE_ERROR:
@@ -580,11 +637,23 @@ static int map_error(xfer *x, CURLcode rc, char *msg, size_t cap)
   case CURLE_PEER_FAILED_VERIFICATION:
   case CURLE_HTTP2:
   case CURLE_HTTP2_STREAM:
-  case CURLE_WEIRD_SERVER_REPLY:
     return KURA_ECONN;
   default:
     return KURA_EUNKNOWN;
   }
+}
+
+/* The request cannot have reached a server: no connection was made. */
+static int never_sent(CURLcode rc)
+{
+  return rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_RESOLVE_HOST ||
+         rc == CURLE_COULDNT_CONNECT;
+}
+
+/* x leaves curl: its body buffer no longer counts against the budget. */
+static void budget_release(xfer *x)
+{
+  x->h->buffered -= x->body_cap;
 }
 
 /* Removes x from the multi handle, completes it and frees it. */
@@ -600,6 +669,7 @@ static void finish(kr_http *h, xfer *x, CURLcode rc, int cancelled)
   } else if (rc != CURLE_OK || x->oom) {
     res.err = map_error(x, rc, msg, sizeof msg);
     res.msg = msg;
+    res.unsent = never_sent(rc);
   } else {
     long v = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &res.status);
@@ -611,6 +681,7 @@ static void finish(kr_http *h, xfer *x, CURLcode rc, int cancelled)
     res.body_len = x->body_len;
   }
   x->cb(x->udata, &res);
+  budget_release(x);
   xfer_free(x);
 }
 
@@ -677,13 +748,14 @@ static CURLMcode activate(kr_http *h, xfer *x, uint64_t timeout_ms)
     h->xfers->prev = x;
   h->xfers = x;
   h->nxfers++;
+  h->buffered += x->body_cap; /* a reused buffer counts from here on */
   return CURLM_OK;
 }
 
 /* Completes a transfer that never reached curl. */
 static void complete_unsent(xfer *x, int err, const char *msg)
 {
-  kr_http_response res = {.err = err, .msg = msg};
+  kr_http_response res = {.err = err, .msg = msg, .unsent = 1};
   x->cb(x->udata, &res);
   xfer_free(x);
 }
@@ -1086,6 +1158,7 @@ int kr_http_new(uv_loop_t *loop, const kr_http_config *cfg, kr_http **out)
     return KURA_ENOMEM;
   }
   h->loop = loop;
+  h->max_buffered = cfg && cfg->max_buffered ? cfg->max_buffered : KR_HTTP_DEFAULT_MAX_BUFFERED;
   h->h2c_no_reuse = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
   /* TLS peers are verified against the system's CAs, or against the PEM
    * bundle KURA_CA_FILE names instead (endpoints with a private CA, tests). */

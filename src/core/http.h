@@ -25,8 +25,14 @@ typedef struct kr_http kr_http;
 
 #define KR_HTTP_DEFAULT_TIMEOUT_MS 30000u
 #define KR_HTTP_DEFAULT_MAX_BODY ((size_t)64 << 20) /* 64 MiB */
+#define KR_HTTP_DEFAULT_MAX_BUFFERED ((size_t)256 << 20) /* 256 MiB */
 
 typedef struct kr_http_config {
+  size_t max_buffered;           /* response body bytes all transfers in curl
+                                    may hold at once (their buffers' sizes); a
+                                    transfer whose body would go past it fails
+                                    with KURA_ELIMIT. Each body also has its own
+                                    limit (max_body). 0: KR_HTTP_DEFAULT_MAX_BUFFERED */
   unsigned max_host_connections; /* 0: unlimited (curl queues beyond a limit) */
   unsigned max_cached_connections;/* idle connections kept; 0: curl's default */
   unsigned max_active;           /* transfers handed to curl at once; more wait
@@ -73,9 +79,14 @@ typedef struct kr_http_request {
 /* A completion. Pointers are valid only during the callback. */
 typedef struct kr_http_response {
   int err;                       /* 0, or KURA_ECONN, KURA_ETIMEOUT, KURA_EINVAL,
-                                    KURA_ELIMIT (body over the limit),
-                                    KURA_ECANCELLED (closed), KURA_EUNKNOWN */
+                                    KURA_ELIMIT (body over its limit or the
+                                    budget, headers over libcurl's limits),
+                                    KURA_EINTERNAL (the answer is not valid
+                                    HTTP), KURA_ECANCELLED (closed), KURA_EUNKNOWN */
   const char *msg;               /* when err: what went wrong (no header values) */
+  int unsent;                    /* when err: the request cannot have reached a
+                                    server (no connection was made, or it waited
+                                    in the queue until its deadline) */
   long status;                   /* HTTP status; 0 when err */
   int http_version;              /* 1 or 2 (for tests and benchmarks) */
   const char *headers;           /* the final response's header lines, then any

@@ -121,8 +121,10 @@ static struct kr_resp_req fifo_pop(struct kr_resp_fifo *f)
 }
 
 /* Run a request's callback once; internal (handshake) requests are not
- * counted in `live`. */
-static void complete(kr_resp *c, struct kr_resp_req *r, int status, const redisReply *reply)
+ * counted in `live`. `unsent`: a failure of a command that was never
+ * written (kr_resp_unsent). */
+static void complete(kr_resp *c, struct kr_resp_req *r, int status, const redisReply *reply,
+                     int unsent)
 {
   kr_resp_cb cb = r->cb;
   if (!cb)
@@ -130,16 +132,18 @@ static void complete(kr_resp *c, struct kr_resp_req *r, int status, const redisR
   r->cb = NULL;
   if (cb != on_handshake)
     c->live--;
+  c->cb_unsent = unsent;
   cb(c, status, reply, r->udata);
+  c->cb_unsent = 0;
 }
 
 /* Fail every request of a queue that was taken out of the connection, so
  * that callbacks may submit new commands (to the fresh queue) meanwhile. */
-static void fail_detached(kr_resp *c, struct kr_resp_fifo *f, int err)
+static void fail_detached(kr_resp *c, struct kr_resp_fifo *f, int err, int unsent)
 {
   while (f->n) {
     struct kr_resp_req r = fifo_pop(f);
-    complete(c, &r, err, NULL);
+    complete(c, &r, err, NULL, unsent);
   }
   free(f->v);
 }
@@ -148,7 +152,7 @@ static void fail_sent(kr_resp *c, int err)
 {
   struct kr_resp_fifo f = c->sent;
   memset(&c->sent, 0, sizeof c->sent);
-  fail_detached(c, &f, err);
+  fail_detached(c, &f, err, 0);
 }
 
 static void fail_wait(kr_resp *c, int err)
@@ -160,7 +164,7 @@ static void fail_wait(kr_resp *c, int err)
   c->out_len = c->out_cap = 0;
   c->wait_dead = 0;
   c->batch++;
-  fail_detached(c, &f, err);
+  fail_detached(c, &f, err, 1);
 }
 
 /* --- deadlines ------------------------------------------------------------ */
@@ -190,7 +194,7 @@ static int expire_fifo(kr_resp *c, struct kr_resp_fifo *f, uint64_t now, int wai
     if (waiting)
       c->wait_dead++;
     c->stats.timeouts++;
-    complete(c, r, KURA_ETIMEOUT, NULL); /* may push to f: r is stale now */
+    complete(c, r, KURA_ETIMEOUT, NULL, waiting); /* may push to f: r is stale now */
     if (c->state == RS_CLOSING)
       return 1;
   }
@@ -456,7 +460,7 @@ static void dispatch(struct kr_resp_link *link, redisReply *reply)
     return;
   }
   struct kr_resp_req r = fifo_pop(&c->sent);
-  complete(c, &r, 0, reply);
+  complete(c, &r, 0, reply, 0);
   reply_free(link, reply); /* the link outlives a drop until its close callback */
 }
 
@@ -867,6 +871,11 @@ void kr_resp_close(kr_resp *c, kr_resp_close_cb cb, void *udata)
 int kr_resp_ready(const kr_resp *c)
 {
   return c->state == RS_READY;
+}
+
+int kr_resp_unsent(const kr_resp *c)
+{
+  return c->cb_unsent;
 }
 
 size_t kr_resp_pending(const kr_resp *c)

@@ -12,6 +12,8 @@
  *   KURA_ETIMEOUT and its late reply is discarded.
  * - A lost connection fails every command already written with KURA_ECONN
  *   (never re-sent) and reconnects with exponential backoff plus jitter.
+ *   kr_resp_unsent tells a failure of a command that was never written
+ *   (it cannot have run) from one that may have run.
  * - Commands submitted while disconnected wait for the next connection
  *   attempt: they are written when it succeeds, fail with that attempt's
  *   error (KURA_ECONN, KURA_EAUTH, ...) when it fails, or with KURA_ETIMEOUT
@@ -104,6 +106,7 @@ struct kr_resp {
   uint64_t backoff;       /* next reconnect delay (ms) */
   uint64_t rng;           /* jitter state (xorshift) */
   int handshake_left;     /* replies to AUTH/SELECT still awaited */
+  int cb_unsent;          /* kr_resp_unsent, during a callback */
   struct kr_resp_fifo sent; /* written, awaiting replies */
   struct kr_resp_fifo wait; /* formatted in `out`, not written yet */
   size_t wait_dead;       /* timed-out entries in `wait` */
@@ -132,6 +135,13 @@ void kr_resp_close(kr_resp *c, kr_resp_close_cb cb, void *udata);
 
 /* 1 when connected and past AUTH/SELECT. */
 int kr_resp_ready(const kr_resp *c);
+
+/* During a callback with status < 0: 1 when the command never left this
+ * process (it failed or timed out while waiting to be written, or was
+ * cancelled before), so it cannot have run; 0 when it was written and may
+ * have run on the server (a lost connection, a deadline after the write).
+ * Callers that must not apply a write twice tell the two apart with it. */
+int kr_resp_unsent(const kr_resp *c);
 
 /* Number of commands submitted and not yet completed. */
 size_t kr_resp_pending(const kr_resp *c);

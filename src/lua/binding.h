@@ -26,6 +26,8 @@ void kr_lua_open_log(lua_State *L);     /* kura.log (called by kr_lua_open_runti
 void kr_lua_open_http(lua_State *L);    /* kura.http (lhttp.c) */
 /* Pushes nil, err (the error table of docs/lua-api.md) and returns 2 (lclient.c). */
 int kr_lua_push_error(lua_State *L, int err, const char *msg);
+/* The same with err.uncertain = true (and retryable false) when `uncertain`. */
+int kr_lua_push_error_uncertain(lua_State *L, int err, const char *msg, int uncertain);
 void kr_lua_open_histogram(lua_State *L); /* kura.histogram */
 void kr_lua_open_signal(lua_State *L);  /* kura.on_signal, kura.isatty */
 

@@ -61,21 +61,41 @@ typedef struct call {
 
 /* --- errors ---------------------------------------------------------------- */
 
-/* Pushes nil, err: err = {code=, message=, retryable=} with the shared
- * metatable. Returns 2. */
-static int push_error(lua_State *L, int err, const char *msg)
+/* Pushes nil, err with the shared metatable. Returns 2. The err table:
+ *   code       the Momento error code ("TIMEOUT_ERROR")
+ *   message    what went wrong, naming the cache or key where that helps
+ *   retryable  true: the call was not applied and trying it again may
+ *              succeed (kura_err_retryable of the code); false: trying again
+ *              cannot help, or the outcome is unknown
+ *   uncertain  only present, as true, when the outcome is unknown: a call
+ *              that is not idempotent (increment, the conditional sets, the
+ *              TTL changes) failed after its request may have reached the
+ *              server (no answer within the timeout, the connection lost
+ *              while the answer was on its way): it may or may not have been
+ *              applied. retryable is then false: read the item to find out
+ *              before doing it again. */
+static int push_error_ex(lua_State *L, int err, const char *msg, int uncertain)
 {
   lua_pushnil(L);
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
   lua_pushstring(L, kura_errname(err));
   lua_setfield(L, -2, "code");
   lua_pushstring(L, msg && *msg ? msg : kura_strerror(err));
   lua_setfield(L, -2, "message");
-  lua_pushboolean(L, kura_err_retryable(err));
+  lua_pushboolean(L, kura_err_retryable(err) && !uncertain);
   lua_setfield(L, -2, "retryable");
+  if (uncertain) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "uncertain");
+  }
   lua_rawgetp(L, LUA_REGISTRYINDEX, &error_mt_key);
   lua_setmetatable(L, -2);
   return 2;
+}
+
+static int push_error(lua_State *L, int err, const char *msg)
+{
+  return push_error_ex(L, err, msg, 0);
 }
 
 static int error_tostring(lua_State *L)
@@ -200,7 +220,7 @@ static int push_hits(lua_State *L, const kr_request *req, const kr_result *res)
 static int push_result(lua_State *L, const kr_request *req, const kr_result *res)
 {
   if (res->err)
-    return push_error(L, res->err, res->msg);
+    return push_error_ex(L, res->err, res->msg, res->uncertain);
   switch (req->op) {
   case KR_OP_GET:
     return push_value(L, res);
@@ -820,6 +840,11 @@ static int cred_index(lua_State *L)
 int kr_lua_push_error(lua_State *L, int err, const char *msg)
 {
   return push_error(L, err, msg);
+}
+
+int kr_lua_push_error_uncertain(lua_State *L, int err, const char *msg, int uncertain)
+{
+  return push_error_ex(L, err, msg, uncertain);
 }
 
 static int cred_gc(lua_State *L)

@@ -7,10 +7,25 @@
  * A request suspends only the calling task. Response header names are
  * lower-cased; repeated headers are joined with ", ". Errors are the client's
  * error tables (CONNECTION_ERROR, TIMEOUT_ERROR, INVALID_ARGUMENT_ERROR for a
- * bad URL, LIMIT_EXCEEDED_ERROR for a body over max_size, default 64 MiB).
+ * bad URL, INTERNAL_SERVER_ERROR for an answer that is not valid HTTP: no
+ * status line, a garbled one, an unknown HTTP version; LIMIT_EXCEEDED_ERROR
+ * for a body over max_size, default 64 MiB, for a header line over
+ * libcurl's 100 KB or headers over its 300 KB, and for a body that would
+ * take the responses in flight over the budget below). A request that is
+ * not idempotent (POST, PATCH, any method but GET, HEAD, PUT, DELETE and
+ * OPTIONS) that failed after it may have reached the server has
+ * err.uncertain = true and err.retryable = false.
  * An HTTP error status is not an error: it is in `status`; redirects are not
  * followed (the 3xx is the result). The method is upper-cased ("post" is
  * POST); timeout is in seconds (default 30), max_size in bytes.
+ *
+ * The budget: all the responses in flight of a runtime hold at most
+ * KURA_HTTP_MAX_BUFFERED bytes of bodies together (read from the
+ * environment when kura.http is first used: a number of bytes, or of KiB,
+ * MiB, GiB with a K, M or G after it; default 256M), so that many large
+ * answers at once (128 in flight, each up to 64 MiB) cannot take the
+ * process's memory; a response that would go past it fails with
+ * LIMIT_EXCEEDED_ERROR, the others go on.
  *
  * One kr_http (one curl multi handle, so one connection cache) per runtime,
  * made on first use and held by a userdata in the registry; its __gc, which
@@ -18,11 +33,13 @@
  * is still in flight (the waiting tasks are then gone with the state).
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/client.h"
 #include "core/http.h"
 #include "lua/binding.h"
 #include "runtime/runtime.h"
@@ -65,6 +82,7 @@ typedef struct lstate {
 typedef struct call {
   lstate *st;
   kr_task *task;
+  int idempotent; /* GET, HEAD, PUT, DELETE, OPTIONS: sending it twice is harmless */
 } call;
 
 /* --- the per-runtime state -------------------------------------------------- */
@@ -81,6 +99,23 @@ static int state_gc(lua_State *L)
   return 0;
 }
 
+/* A size from the environment: bytes, or KiB / MiB / GiB with a K, M or G
+ * after the number; 0 when unset; raises when it does not read as one. */
+static size_t env_bytes(lua_State *L, const char *name)
+{
+  const char *v = getenv(name);
+  if (!v || !*v)
+    return 0;
+  char *end;
+  unsigned long long n = strtoull(v, &end, 10);
+  int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20
+            : *end == 'G' || *end == 'g' ? 30 : 0;
+  end += shift != 0;
+  if (end == v || *end || n == 0 || n > (SIZE_MAX >> shift))
+    luaL_error(L, "%s must be a number of bytes (or with K, M or G), not '%s'", name, v);
+  return (size_t)n << shift;
+}
+
 /* The runtime's HTTP client, made on first use; raises outside a runtime. */
 static lstate *get_state(lua_State *L)
 {
@@ -93,6 +128,7 @@ static lstate *get_state(lua_State *L)
   kr_runtime *rt = kr_runtime_from_lua(L);
   if (!rt)
     luaL_error(L, "kura.http needs a kura runtime (its event loop)");
+  size_t budget = env_bytes(L, "KURA_HTTP_MAX_BUFFERED"); /* may raise: before anything */
   lstate *st = lua_newuserdatauv(L, sizeof *st, 0);
   st->h = NULL;
   st->closing = 0;
@@ -107,7 +143,8 @@ static lstate *get_state(lua_State *L)
   kr_http_config cfg = {.max_host_connections = MAX_HOST_CONNECTIONS,
                         .max_cached_connections = 2 * MAX_HOST_CONNECTIONS,
                         .max_active = MAX_HOST_CONNECTIONS,
-                        .min_active = MIN_ACTIVE};
+                        .min_active = MIN_ACTIVE,
+                        .max_buffered = budget};
   if (kr_http_new(kr_runtime_loop(rt), &cfg, &st->h) != 0)
     luaL_error(L, "kura.http: cannot start the HTTP client");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &state_key);
@@ -116,12 +153,15 @@ static lstate *get_state(lua_State *L)
 
 /* --- results --------------------------------------------------------------- */
 
-/* Building one response's headers table, on the Lua stack: the table
- * at -1 when a line begins; the cache table at `cache`. */
+/* Building one response's headers table, on the Lua stack: the table at
+ * `headers`, the cache table at `cache`, and from the first repeated name
+ * on, at `multi`, a table name -> array of that name's values, joined once
+ * at the end (join_repeated): joining at each repeat would copy the value
+ * so far every time, quadratic in the repeats of a name. */
 typedef struct hbuild {
   lua_State *L;
   lstate *st;
-  int cache;
+  int cache, headers, multi;   /* absolute stack indexes; multi 0: none yet */
   int line;                    /* the line's number in the response */
   const void *names[HC_SLOTS]; /* this response's names so far (interned strings) */
 } hbuild;
@@ -168,13 +208,39 @@ static void push_value(hbuild *b, int i, const char *value, size_t vlen)
   }
 }
 
+/* A name that came before in this response is at -2, its first value at
+ * -1. Adds `value` to the name's array in b->multi (made with the first
+ * value on the second); pops the name and the value. */
+static void add_repeat(hbuild *b, const char *value, size_t vlen)
+{
+  lua_State *L = b->L;
+  if (!b->multi) {
+    lua_newtable(L);
+    lua_insert(L, -3); /* below the name and the value, for good */
+    b->multi = lua_gettop(L) - 2;
+  }
+  lua_pushvalue(L, -2);
+  if (lua_rawget(L, b->multi) != LUA_TTABLE) { /* second value: {first} */
+    lua_pop(L, 1);
+    lua_createtable(L, 4, 0);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, b->multi);
+  }
+  lua_pushlstring(L, value, vlen);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 3); /* the array, the first value, the name */
+}
+
 static void add_header(void *ud, const char *name, size_t nlen, const char *value, size_t vlen)
 {
   hbuild *b = ud;
   lua_State *L = b->L;
   int i = b->line++;
   push_name(b, i, name, nlen);
-  /* A name seen before in this response is joined to the earlier value.
+  /* A name seen before in this response is joined to the earlier values.
    * Names up to 40 bytes are interned by Lua, so one string each: it is
    * found among this response's names by address. Past those (and past
    * the names kept), the table itself is asked. */
@@ -186,23 +252,41 @@ static void add_header(void *ud, const char *name, size_t nlen, const char *valu
     b->names[i] = id;
   if (seen) {
     lua_pushvalue(L, -1);
-    if (lua_rawget(L, -3) == LUA_TSTRING) { /* repeated: join with ", " */
-      lua_pushliteral(L, ", ");
-      lua_pushlstring(L, value, vlen);
-      lua_concat(L, 3);
-      lua_rawset(L, -3);
+    if (lua_rawget(L, b->headers) == LUA_TSTRING) {
+      add_repeat(b, value, vlen);
       return;
     }
     lua_pop(L, 1);
   }
   push_value(b, i, value, vlen);
-  lua_rawset(L, -3);
+  lua_rawset(L, b->headers);
 }
 
-static int push_response(lua_State *L, lstate *st, const kr_http_response *res)
+/* Each repeated name's values, joined with ", " in the order they came. */
+static void join_repeated(hbuild *b)
+{
+  lua_State *L = b->L;
+  for (lua_pushnil(L); lua_next(L, b->multi); lua_pop(L, 1)) {
+    luaL_Buffer buf;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    lua_pushvalue(L, -2); /* the name, for the rawset */
+    luaL_buffinit(L, &buf);
+    for (lua_Integer k = 1; k <= n; k++) {
+      if (k > 1)
+        luaL_addlstring(&buf, ", ", 2);
+      lua_rawgeti(L, -3, k); /* the array: below the name and the buffer's slot */
+      luaL_addvalue(&buf);
+    }
+    luaL_pushresult(&buf);
+    lua_rawset(L, b->headers);
+  }
+}
+
+static int push_response(lua_State *L, lstate *st, const kr_http_response *res, int idempotent)
 {
   if (res->err)
-    return kr_lua_push_error(L, res->err, res->msg);
+    return kr_lua_push_error_uncertain(L, res->err, res->msg, !idempotent && !res->unsent &&
+                                                                kr_err_indeterminate(res->err));
   lua_createtable(L, 0, 3);
   lua_pushinteger(L, res->status);
   lua_setfield(L, -2, "status");
@@ -214,8 +298,12 @@ static int push_response(lua_State *L, lstate *st, const kr_http_response *res)
     nlines++;
   lua_rawgeti(L, LUA_REGISTRYINDEX, st->hc_ref);
   lua_createtable(L, 0, nlines);
-  hbuild b = {.L = L, .st = st, .cache = lua_absindex(L, -2)};
+  hbuild b = {.L = L, .st = st, .cache = lua_absindex(L, -2), .headers = lua_absindex(L, -1)};
   kr_http_headers_each(res->headers, res->headers_len, add_header, &b);
+  if (b.multi) {
+    join_repeated(&b);
+    lua_pop(L, 1); /* multi, on top again */
+  }
   lua_remove(L, -2); /* the cache table */
   lua_setfield(L, -2, "headers");
   lua_pushlstring(L, res->body, res->body_len);
@@ -228,13 +316,14 @@ static void on_done(void *udata, const kr_http_response *res)
   call *k = udata;
   kr_task *t = k->task;
   lstate *st = k->st;
+  int idempotent = k->idempotent;
   free(k);
   if (st->closing)
     return; /* the Lua state is being closed: no one waits any more */
   lua_State *co = kr_task_state(t);
-  if (!lua_checkstack(co, 12))
+  if (!lua_checkstack(co, 16))
     return;
-  kr_task_wake(t, push_response(co, st, res));
+  kr_task_wake(t, push_response(co, st, res, idempotent));
 }
 
 /* --- arguments ------------------------------------------------------------- */
@@ -318,6 +407,19 @@ static int read_headers(lua_State *L, int idx, const char **lines)
 
 /* --- kura.http.request / get ----------------------------------------------- */
 
+/* GET, HEAD, PUT, DELETE, OPTIONS (RFC 9110's idempotent methods but TRACE);
+ * no method is GET, or POST with a body. */
+static int method_idempotent(const kr_http_request *req)
+{
+  static const char *const m[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"};
+  if (!req->method)
+    return !req->body;
+  for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+    if (strcmp(req->method, m[i]) == 0)
+      return 1;
+  return 0;
+}
+
 /* Sends req and yields until the response. */
 static int send_request(lua_State *L, const kr_http_request *req)
 {
@@ -330,7 +432,7 @@ static int send_request(lua_State *L, const kr_http_request *req)
   int rc = KURA_ENOMEM;
   const char *why = "out of memory";
   if (k) {
-    k->st = st, k->task = t;
+    k->st = st, k->task = t, k->idempotent = method_idempotent(req);
     if ((rc = kr_http_submit(st->h, req, on_done, k)) != 0) {
       free(k);
       why = kr_http_errstr(st->h);

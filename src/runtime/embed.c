@@ -475,6 +475,7 @@ static void on_done(void *udata, const kr_request *req, const kr_result *res)
     .value = res->val,
     .vlen = res->vlen,
     .integer = res->integer,
+    .uncertain = res->uncertain,
   };
   if (req->op == KR_OP_TTL_GET && res->outcome == KR_HIT)
     r.ttl = res->ttl_ms == UINT64_MAX ? HUGE_VAL : (double)res->ttl_ms / 1000.0;

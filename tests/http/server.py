@@ -7,6 +7,7 @@ Endpoints (GET unless said):
   /bytes/N            N bytes "0123456789..." with Content-Length
   /chunked/N          N bytes, chunked (no Content-Length)
   /slow/MS            answers after MS milliseconds
+  /slow-bytes/N       N bytes with Content-Length, the last after 300 ms
   /close-later/MS     answers (keep-alive), then closes the idle connection MS
                       milliseconds later
   /echo               any method: {"method", "path", "headers", "body"} as JSON
@@ -17,6 +18,15 @@ Endpoints (GET unless said):
   /once               answers "once" (keep-alive), then reads the next request
                       on that connection and closes it unanswered
   /page/I?last=L      paging: {"items": [...], "next": "/page/I+1?last=L" or null}
+  /endless/I          paging that never ends: every page names the next one
+  /repeat/N           N header lines "R: v" (one name, repeated)
+  /distinct/N         N header lines "R<i>: v" (as many names)
+  /huge-header/N      one header line of N bytes ("X-Huge: xxx...")
+  /broken/KIND        a broken answer, then the connection closes: KIND is
+                      http09 (no status line), badstatus ("HTTP/1.1 abc"),
+                      or version ("HTTP/3.7 200 OK")
+  /count/NAME         how many requests /broken/... and /counted/NAME got
+                      (/counted/NAME answers "counted")
 
 --port-file F writes "PORT PID" once listening; --parent PID makes the
 server exit when that process is gone, so a test that dies leaves nothing.
@@ -31,6 +41,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 DIGITS = b"0123456789" * 6554  # 65540 bytes, sliced per write
+
+BROKEN = {
+    "http09": b"this is not HTTP at all\r\n",
+    "badstatus": b"HTTP/1.1 abc Broken\r\nContent-Length: 2\r\n\r\nok",
+    "version": b"HTTP/3.7 200 OK\r\nContent-Length: 2\r\n\r\nok",
+}
+COUNTS = {}
+COUNTS_LOCK = threading.Lock()
+
+
+def count(name):
+    with COUNTS_LOCK:
+        COUNTS[name] = COUNTS.get(name, 0) + 1
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -96,6 +119,16 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             return self.write_digits(n, head == "chunked")
+        if head == "slow-bytes" and len(parts) == 2:
+            n = int(parts[1])
+            self.send_response(200)
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            self.wfile.write(b"s" * (n - 1))
+            self.wfile.flush()
+            time.sleep(0.3)
+            self.wfile.write(b"s")
+            return None
         if head == "slow" and len(parts) == 2:
             time.sleep(int(parts[1]) / 1000.0)
             return self.send(200, b"slow")
@@ -116,6 +149,39 @@ class Handler(BaseHTTPRequestHandler):
         if head == "lines":
             lines = [h.split(":", 1) for h in parse_qs(u.query, keep_blank_values=True).get("h", [])]
             return self.send(200, b"l", extra=[(n, v) for n, v in lines])
+        if head == "broken" and len(parts) >= 2:
+            count(parts[1])
+            self.wfile.write(BROKEN.get(parts[1], b"?"))
+            self.wfile.flush()
+            self.close_connection = True
+            return None
+        if head == "counted" and len(parts) == 2:
+            count(parts[1])
+            return self.send(200, b"counted")
+        if head == "count" and len(parts) == 2:
+            with COUNTS_LOCK:
+                n = COUNTS.get(parts[1], 0)
+            return self.send(200, str(n).encode())
+        if head == "repeat" and len(parts) == 2:
+            n = int(parts[1])
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n" + b"R: v\r\n" * n +
+                             b"Content-Length: 1\r\n\r\nr")
+            return None
+        if head == "distinct" and len(parts) == 2:
+            n = int(parts[1])
+            lines = b"".join(b"R%d: v\r\n" % i for i in range(n))
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n" + lines + b"Content-Length: 1\r\n\r\nd")
+            return None
+        if head == "huge-header" and len(parts) == 2:
+            n = int(parts[1])
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Huge: " + b"x" * n +
+                             b"\r\nContent-Length: 1\r\n\r\nh")
+            return None
+        if head == "endless" and len(parts) == 2:
+            i = int(parts[1])
+            doc = {"items": [{"key": "e%d" % i, "value": "v%d" % i}],
+                   "next": "/endless/%d" % (i + 1)}
+            return self.send(200, json.dumps(doc).encode(), "application/json")
         if head == "page" and len(parts) == 2:
             i = int(parts[1])
             last = int(parse_qs(u.query).get("last", ["3"])[0])

@@ -5,6 +5,7 @@ local t = require("kura.test")
 local HERE = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local srv = dofile(HERE .. "../http/serve.lua").start(HERE .. "../http/server.py")
 local URL = srv.url
+local sub = dofile(HERE .. "kura_sub.lua")
 
 local function check_err(code, v, err)
   t.is_nil(v)
@@ -302,6 +303,98 @@ t.test("paging with next links", function()
   t.eq(#items, 12)
   t.eq(items[1], "k1-0")
   t.eq(items[12], "k4-2")
+end)
+
+t.test("an answer that is not valid HTTP is the server's error, not the caller's", function()
+  for _, kind in ipairs{ "http09", "badstatus", "version" } do
+    local e = check_err("INTERNAL_SERVER_ERROR", kura.http.get(URL .. "/broken/" .. kind))
+    t.ok(e.message:find("not valid HTTP", 1, true), kind .. ": " .. e.message)
+    t.eq(e.retryable, true, kind)    -- a GET may be sent again
+    t.eq(e.uncertain, nil, kind)
+    -- A POST reached the server, which may have acted on it: unknown outcome.
+    local p = check_err("INTERNAL_SERVER_ERROR",
+                        kura.http.request{ method = "POST", url = URL .. "/broken/" .. kind, body = "x" })
+    t.eq(p.uncertain, true, kind .. " POST")
+    t.eq(p.retryable, false, kind .. " POST")
+  end
+end)
+
+t.test("a POST that got no answer is uncertain; one never sent is not", function()
+  local e = check_err("TIMEOUT_ERROR",
+                      kura.http.request{ method = "POST", url = URL .. "/slow/3000", body = "x", timeout = 0.2 })
+  t.eq(e.uncertain, true)
+  t.eq(e.retryable, false)
+  e = check_err("TIMEOUT_ERROR", kura.http.request{ method = "PUT", url = URL .. "/slow/3000",
+                                                    body = "x", timeout = 0.2 })
+  t.eq(e.uncertain, nil) -- PUT is idempotent
+  t.eq(e.retryable, true)
+  e = check_err("CONNECTION_ERROR", kura.http.request{ method = "POST", url = "http://127.0.0.1:1/", body = "x" })
+  t.eq(e.uncertain, nil) -- refused: nothing was sent
+  t.eq(e.retryable, true)
+end)
+
+t.test("50,000 repeated header lines are joined in one pass", function()
+  local r = assert(kura.http.get(URL .. "/repeat/50000"))
+  local v = r.headers.r
+  t.eq(#v, 1 + 3 * 49999)
+  t.eq(v:sub(1, 7), "v, v, v")
+  t.ok(not v:find("[^v, ]"), "only the values and their separators")
+  -- Joining at each repeat copied the value so far each time: quadratic, so
+  -- four times the lines cost sixteen times the CPU. Linear now: at most
+  -- about four times (CPU time of this process, best of three each).
+  local function cost(n)
+    local best = math.huge
+    for _ = 1, 3 do
+      local c0 = os.clock()
+      assert(kura.http.get(URL .. "/repeat/" .. n))
+      best = math.min(best, os.clock() - c0)
+    end
+    return best
+  end
+  local small, large = cost(12500), cost(50000)
+  print(string.format("  12,500 repeated lines: %.4f s of CPU; 50,000: %.4f s (%.1fx)",
+                      small, large, large / small))
+  t.ok(large < 8 * small, "four times the lines cost under eight times the CPU")
+end)
+
+t.test("headers over libcurl's limits are LIMIT_EXCEEDED_ERROR, not out of memory", function()
+  local e = check_err("LIMIT_EXCEEDED_ERROR", kura.http.get(URL .. "/huge-header/200000"))
+  t.ok(e.message:find("header line", 1, true), e.message)
+  t.ok(not e.message:lower():find("out of memory", 1, true), e.message)
+  t.eq(e.retryable, false)
+  e = check_err("LIMIT_EXCEEDED_ERROR", kura.http.get(URL .. "/repeat/60000"))
+  t.ok(e.message:find("headers", 1, true), e.message)
+  local r = assert(kura.http.get(URL .. "/huge-header/90000")) -- under the limit: fine
+  t.eq(#r.headers["x-huge"], 90000)
+end)
+
+t.test("the responses in flight share a budget (KURA_HTTP_MAX_BUFFERED)", function()
+  local code = string.format([[
+    local url = %q
+    local tasks = {}
+    for i = 1, 6 do
+      tasks[i] = kura.spawn(function() return kura.http.get(url .. "/slow-bytes/400000") end)
+    end
+    local ok, limited = 0, 0
+    for i = 1, 6 do
+      local r, err = tasks[i]:join()
+      if r and #r.body == 400000 then ok = ok + 1
+      elseif err and err.code == "LIMIT_EXCEEDED_ERROR" and err.message:find("1048576", 1, true) then
+        limited = limited + 1
+      else print("unexpected", r and r.status, tostring(err)) end
+    end
+    local again = kura.http.get(url .. "/bytes/400000") -- the budget is free again
+    print(ok, limited, again and #again.body)
+  ]], URL)
+  local out, err = sub.run(code, "", "KURA_HTTP_MAX_BUFFERED=1M")
+  local ok, limited, again = out:match("^(%d+)	(%d+)	(%d+)")
+  t.ok(ok, out .. err)
+  t.ok(tonumber(ok) >= 1 and tonumber(ok) <= 2, "at most two 400 KB bodies in 1 MiB: " .. out)
+  t.eq(tonumber(ok) + tonumber(limited), 6, out)
+  t.eq(again, "400000")
+  local _, e2, status = sub.run("kura.http.get('" .. URL .. "/json')", "",
+                                "KURA_HTTP_MAX_BUFFERED=lots")
+  t.ok(status ~= 0 and e2:find("KURA_HTTP_MAX_BUFFERED must be", 1, true), e2)
 end)
 
 t.run()

@@ -479,5 +479,38 @@ t.test("bad sources and options", function()
   c:delete_cache(cache)
 end)
 
+t.test("a source that never ends: max_pages and deadline end the run", function()
+  local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+  local srv = dofile(here .. "../http/serve.lua").start(here .. "../http/server.py")
+  local c, cache = fresh_cache("endless")
+  -- Every page names a new next page.
+  local ok, stats = pcall(warmup.run, { client = c, cache = cache, progress = false, max_pages = 5,
+                                        source = srv.url .. "/endless/1" })
+  t.ok(ok, stats)
+  t.eq(stats.loaded, 5)
+  t.ok(tostring(stats.error):find("stopped after 5 pages (max_pages)", 1, true), tostring(stats.error))
+  local t0 = kura.now()
+  ok, stats = pcall(warmup.run, { client = c, cache = cache, progress = false, deadline = 0.3,
+                                  max_pages = 1000000, source = { url = srv.url .. "/endless/1" } })
+  local took = kura.now() - t0
+  t.ok(ok, stats)
+  t.ok(stats.loaded > 0, "pages were loaded before the deadline")
+  t.ok(tostring(stats.error):find("deadline", 1, true), tostring(stats.error))
+  t.ok(took < 0.3 + 5, string.format("ended %.2f s after it started (deadline 0.3 s)", took))
+  -- Any source: an iterator that never ends stops at the deadline too.
+  stats = warmup.run{ client = c, cache = cache, progress = false, deadline = 0.2,
+                      source = function() return "same", "v" end }
+  t.ok(stats.loaded > 0 and tostring(stats.error):find("deadline", 1, true), tostring(stats.error))
+  -- The defaults bound an HTTP source even when the script sets nothing.
+  t.eq(warmup.DEFAULT_MAX_PAGES, 10000)
+  t.eq(warmup.DEFAULT_HTTP_DEADLINE, 3600)
+  t.raises(function() warmup.run{ client = c, cache = cache, source = "a.csv", deadline = 0 } end,
+           "deadline")
+  t.raises(function() warmup.run{ client = c, cache = cache, source = "a.csv", max_pages = 1.5 } end,
+           "max_pages")
+  srv:stop()
+  c:delete_cache(cache)
+end)
+
 t.run()
 os.execute("rm -rf '" .. tmpdir .. "'")

@@ -3,6 +3,7 @@
 --   kura run faults.lua hang            the server accepts and never answers
 --   kura run faults.lua load SECONDS    load while the script kills and
 --                                       restarts the emulator
+--   kura run faults.lua hostile         hostile.js answers wrongly on purpose
 -- Each ends with "faults MODE: ok" or raises.
 local mode = arg[1]
 local TIMEOUT = 1
@@ -108,8 +109,25 @@ local function load(seconds)
   end
 end
 
+-- hostile.js: an answer that does not parse is an error, not a success; a
+-- long grpc-message keeps the real status; trailers lost on the way are said
+-- to be lost (and an increment whose status never came is uncertain).
+local function hostile()
+  local c = client()
+  local v, err = c:set("any", "k", "v")
+  expect_code("set", "INTERNAL_SERVER_ERROR", v, err)
+  assert(err.message:find("malformed", 1, true), err.message)
+  v, err = c:get("any", "k")
+  expect_code("get", "NOT_FOUND_ERROR", v, err)
+  v, err = c:increment("any", "k", 1)
+  expect_code("increment", "INTERNAL_SERVER_ERROR", v, err)
+  assert(err.message:find("trailers were lost", 1, true), err.message)
+  assert(err.uncertain == true and err.retryable == false, "the increment's outcome is unknown")
+end
+
 if mode == "auth" then auth()
+elseif mode == "hostile" then hostile()
 elseif mode == "hang" then hang()
 elseif mode == "load" then load(tonumber(arg[2]) or 6)
-else error("usage: kura run faults.lua auth|hang|load [SECONDS]") end
+else error("usage: kura run faults.lua auth|hang|hostile|load [SECONDS]") end
 print("faults " .. mode .. ": ok")

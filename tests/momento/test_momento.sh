@@ -6,8 +6,8 @@
 #   2. data written by kura is read back through the SDK, and data written
 #      by the SDK is read by kura;
 #   3. faults: a wrong key (AUTHENTICATION_ERROR, the key in no output), a
-#      server that never answers (TIMEOUT_ERROR on time), the emulator killed
-#      and restarted under load;
+#      server that never answers (TIMEOUT_ERROR on time), a hostile server
+#      (hostile.js), the emulator killed and restarted under load;
 #   4. scripts/cheatsheet.lua runs unchanged on the emulator;
 #   5. over TLS (a test certificate, KURA_CA_FILE): 3,000 concurrent
 #      increments count exactly, a 1 MiB value round-trips.
@@ -83,7 +83,11 @@ step "3b. a server that never answers: TIMEOUT_ERROR on time"
 start hang node hang.js
 run_kura "$port" faults.lua hang
 
-step "3c. the emulator killed and restarted under load"
+step "3c. a hostile server: bad answers are errors, long messages keep the status"
+start hostile node hostile.js
+run_kura "$port" faults.lua hostile
+
+step "3d. the emulator killed and restarted under load"
 run_kura "$kport" faults.lua load 6 > "$work/load.log" 2>&1 &
 load_pid=$!
 sleep 2

@@ -21,6 +21,8 @@ Emulator-only control endpoints (not Momento's), for tests:
   POST   /_emulator/caches/NAME   create a cache (201, 409 when it exists)
   DELETE /_emulator/caches/NAME   delete it (204, 404)
   POST   /_emulator/fail?status=S&count=N   the next N data-plane calls answer S
+  POST   /_emulator/break?kind=K&count=N    the next N answer broken HTTP (K: http09,
+                                            badstatus, version; see ../http/server.py)
   POST   /_emulator/delay?ms=M&count=N  the next N data-plane calls wait M ms first
   GET    /_emulator/stats          {"requests": n, "auth": [distinct Authorization values seen]}
 
@@ -39,7 +41,7 @@ import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
-from server import Handler as BaseHandler, serve  # noqa: E402
+from server import BROKEN, Handler as BaseHandler, serve  # noqa: E402
 
 MAX_ITEM = 5 * 1024 * 1024
 
@@ -52,6 +54,8 @@ class State:
         self.caches = {name: {} for name in args.cache}
         self.fail_status = 0
         self.fail_count = 0
+        self.break_kind = "http09"
+        self.break_count = 0
         self.delay_ms = 0
         self.delay_count = 0
         self.requests = 0
@@ -96,6 +100,10 @@ class Emulator(BaseHandler):
                 st.fail_status = int(query.get("status", ["503"])[0])
                 st.fail_count = int(query.get("count", ["1"])[0])
                 return self.send(204)
+            if parts == ["break"] and self.command == "POST":
+                st.break_kind = query.get("kind", ["http09"])[0]
+                st.break_count = int(query.get("count", ["1"])[0])
+                return self.send(204)
             if parts == ["delay"] and self.command == "POST":
                 st.delay_ms = int(query.get("ms", ["1000"])[0])
                 st.delay_count = int(query.get("count", ["1"])[0])
@@ -131,6 +139,11 @@ class Emulator(BaseHandler):
         if st.fail_count > 0:
             st.fail_count -= 1
             return self.send(st.fail_status, b"injected failure")
+        if st.break_count > 0:
+            st.break_count -= 1
+            self.wfile.write(BROKEN[st.break_kind])
+            self.close_connection = True
+            return None
         key = self.key_of(query)
         if key is None:
             return self.send(400, b"Bad request: key_base64 is missing or not base64")

@@ -183,6 +183,29 @@ t.test("idempotent calls are retried on transient errors, others are not", funct
   t.eq(c:get("c1", "r"), "v")
 end)
 
+local function requests()
+  return kura.json.decode(assert(kura.http.get(srv.url .. "/_emulator/stats")).body).requests
+end
+
+t.test("a broken answer is retried as a server error; a limit is not retried", function()
+  local c = client(KEY) -- laptop: 3 attempts
+  t.eq(c:set("c1", "b", "v"), true)
+  for _, kind in ipairs{ "http09", "badstatus", "version" } do
+    t.eq(control("POST", "break?kind=" .. kind .. "&count=3"), 204)
+    local n0 = requests()
+    local e = check_err("INTERNAL_SERVER_ERROR", c:get("c1", "b"))
+    t.ok(e.message:find("not valid HTTP", 1, true), e.message)
+    t.eq(requests() - n0, 3, kind .. ": three attempts")
+    t.eq(control("POST", "break?kind=" .. kind .. "&count=1"), 204)
+    t.eq(c:get("c1", "b"), "v") -- one broken answer, then the retry answers
+  end
+  t.eq(control("POST", "fail?status=413&count=3"), 204)
+  local n0 = requests()
+  check_err("LIMIT_EXCEEDED_ERROR", c:set("c1", "b", "v"))
+  t.eq(requests() - n0, 1, "LIMIT_EXCEEDED is not retried")
+  t.eq(control("POST", "fail?status=200&count=0"), 204)
+end)
+
 t.test("the key goes in the Authorization header, and nowhere in messages", function()
   local r = assert(kura.http.get(srv.url .. "/_emulator/stats"))
   local stats = kura.json.decode(r.body)

@@ -3,7 +3,10 @@
 # cluster and runs tests/redis/cluster.lua, which migrates the slot of one
 # item key to another master through this script's "ctl" mode: first
 # MIGRATING/IMPORTING + MIGRATE of the key (the client must follow ASK), then
-# CLUSTER SETSLOT ... NODE (the client's map is stale: it must follow MOVED).
+# MIGRATE of the slot's other keys and CLUSTER SETSLOT ... NODE (the
+# client's map is stale: it must follow MOVED). Then a client whose map
+# is older still creates a cache: its markers of the moved slot go to the
+# wrong node first, and every marker must end up written.
 # The servers' error and command statistics show that both happened.
 #   usage: test_redis_cluster.sh KURA_BINARY
 #          test_redis_cluster.sh ctl DIR migrate-start KEY|migrate-finish|check|empty
@@ -42,10 +45,15 @@ ctl() {
       cli "$dst" cluster setslot "$slot" importing "$(cli "$src" cluster myid)" >/dev/null
       cli "$src" cluster setslot "$slot" migrating "$(cli "$dst" cluster myid)" >/dev/null
       [ "$(cli "$src" migrate 127.0.0.1 "$dst" "$3" 0 5000)" = OK ] || return 1
+      # The rest of the slot (the cache's marker in it) moves at the end, as
+      # a resharding moves every key of a slot before it hands the slot over.
       echo "$slot $src $dst" >"$dir/migration" ;;
     migrate-finish)
-      local slot src dst id
+      local slot src dst id k
       read -r slot src dst <"$dir/migration"
+      for k in $(cli "$src" cluster getkeysinslot "$slot" 1000); do
+        [ "$(cli "$src" migrate 127.0.0.1 "$dst" "$k" 0 5000)" = OK ] || return 1
+      done
       id=$(cli "$dst" cluster myid)
       for p in $ports; do cli "$p" cluster setslot "$slot" node "$id" >/dev/null; done ;;
     check)
@@ -57,11 +65,22 @@ ctl() {
       [ "${ask:-0}" -ge 1 ] && [ "${moved:-0}" -ge 1 ] && [ "${asking:-0}" -ge 1 ] ;;
     empty)
       for p in $ports; do [ "$(cli "$p" dbsize)" = 0 ] || return 1; done ;;
+    markers) # CACHE COUNT: the cache has COUNT markers over all the nodes
+      local n=0
+      for p in $ports; do
+        n=$((n + $(cli "$p" --scan --pattern "kura:m:{???}$3" | wc -l)))
+      done
+      echo "cache $3: $n markers"
+      [ "$n" = "$4" ] ;;
+    sets) # SET commands run by the nodes since the migration started
+      local n=0
+      for p in $ports; do n=$((n + $(stat "$p" commandstats cmdstat_set || echo 0))); done
+      echo "$n single SET commands" ;;
   esac
 }
 
 if [ "${1:-}" = ctl ]; then
-  ctl "$2" "$3" "${4:-}"
+  ctl "$2" "$3" "${4:-}" "${5:-}"
   exit
 fi
 

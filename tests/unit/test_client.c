@@ -22,6 +22,7 @@ typedef struct rec {
   size_t vlen;
   int64_t integer;
   uint64_t ttl_ms;
+  int uncertain;
 } rec;
 
 static void on_rec(void *udata, const kr_request *req, const kr_result *res)
@@ -33,6 +34,7 @@ static void on_rec(void *udata, const kr_request *req, const kr_result *res)
   r->outcome = res->outcome;
   r->integer = res->integer;
   r->ttl_ms = res->ttl_ms;
+  r->uncertain = res->uncertain;
   snprintf(r->msg, sizeof r->msg, "%s", res->msg ? res->msg : "");
   r->vlen = res->val ? res->vlen : 0;
   if (res->val)
@@ -84,10 +86,11 @@ KTEST(retry_policy_table)
                                    KR_OP_SET_BATCH};
   static const enum kr_op no[] = {KR_OP_INCREMENT, KR_OP_SET_IF, KR_OP_TTL_SET,
                                   KR_OP_CREATE_CACHE, KR_OP_DELETE_CACHE, KR_OP_FLUSH_CACHE};
-  static const int transient[] = {KURA_ETIMEOUT, KURA_ECONN, KURA_EUNAVAIL, KURA_EINTERNAL,
-                                  KURA_ELIMIT};
+  static const int transient[] = {KURA_ETIMEOUT, KURA_ECONN, KURA_EUNAVAIL, KURA_EINTERNAL};
+  /* LIMIT_EXCEEDED included: an answer over a size limit is over it again */
   static const int permanent[] = {KURA_EINVAL, KURA_ENOTFOUND, KURA_EPRECOND, KURA_EAUTH,
-                                  KURA_EPERM, KURA_ECANCELLED, KURA_EUNKNOWN, KURA_ENOMEM};
+                                  KURA_EPERM, KURA_ECANCELLED, KURA_EUNKNOWN, KURA_ENOMEM,
+                                  KURA_ELIMIT};
   for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
     KCHECK(kr_op_idempotent(yes[i]));
     KCHECK(kr_should_retry(yes[i], KURA_EUNAVAIL, 1, 3));
@@ -104,6 +107,35 @@ KTEST(retry_policy_table)
     KCHECK(!kr_err_transient(permanent[i]));
     KCHECK(!kr_should_retry(KR_OP_GET, permanent[i], 1, 3));
   }
+  KCHECK(!kura_err_retryable(KURA_ELIMIT));
+}
+
+/* uncertain: a failed call that is not idempotent, whose error does not say
+ * it was refused, and that the backend does not know did not run. */
+KTEST(uncertain_outcomes)
+{
+  kr_result r = {.err = KURA_ETIMEOUT};
+  KCHECK(kr_result_uncertain(KR_OP_INCREMENT, &r));
+  KCHECK(kr_result_uncertain(KR_OP_SET_IF, &r));
+  KCHECK(kr_result_uncertain(KR_OP_TTL_SET, &r));
+  KCHECK(!kr_result_uncertain(KR_OP_SET, &r)); /* idempotent: sending again is safe */
+  KCHECK(!kr_result_uncertain(KR_OP_GET, &r));
+  static const int maybe[] = {KURA_ETIMEOUT, KURA_ECONN, KURA_EUNAVAIL, KURA_EINTERNAL,
+                              KURA_EUNKNOWN, KURA_ECANCELLED};
+  static const int refused[] = {KURA_EINVAL, KURA_ENOTFOUND, KURA_EPRECOND, KURA_ELIMIT,
+                                KURA_EAUTH, KURA_EPERM, KURA_EBADREQ, KURA_EUNSUPPORTED};
+  for (size_t i = 0; i < sizeof maybe / sizeof maybe[0]; i++) {
+    r = (kr_result){.err = maybe[i]};
+    KCHECK(kr_result_uncertain(KR_OP_INCREMENT, &r));
+    r.unapplied = 1; /* e.g. never sent: a retry cannot apply it twice */
+    KCHECK(!kr_result_uncertain(KR_OP_INCREMENT, &r));
+  }
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    r = (kr_result){.err = refused[i]};
+    KCHECK(!kr_result_uncertain(KR_OP_INCREMENT, &r));
+  }
+  r = (kr_result){0};
+  KCHECK(!kr_result_uncertain(KR_OP_INCREMENT, &r));
 }
 
 KTEST(seconds_to_ms)
@@ -383,7 +415,7 @@ typedef struct fake {
   int attempts;
 } fake;
 
-static int fake_fail, fake_err, fake_hold, fake_submits;
+static int fake_fail, fake_err, fake_hold, fake_submits, fake_unapplied;
 
 static void fake_finish(fake *f, int err)
 {
@@ -392,7 +424,8 @@ static void fake_finish(fake *f, int err)
   while (list) {
     fake_op *o = list;
     list = o->next;
-    kr_result res = {.err = err, .msg = err ? kura_strerror(err) : NULL, .outcome = KR_HIT};
+    kr_result res = {.err = err, .msg = err ? kura_strerror(err) : NULL, .outcome = KR_HIT,
+                     .unapplied = fake_unapplied};
     o->cb(o->udata, o->req, &res);
     free(o);
   }
@@ -493,13 +526,26 @@ KTEST(remote_retries_idempotent_only)
   q = item(KR_OP_INCREMENT, "c", "k", NULL);
   submit_and_run(&loop, c, &q, &r);
   KCHECK_EQ(r.err, KURA_EUNAVAIL); /* never retried */
+  KCHECK_EQ(r.uncertain, 1);       /* the backend did not say it did not run */
   KCHECK_EQ(fake_submits, 7);
+  fake_fail = 1, fake_unapplied = 1; /* the backend knows it did not run */
+  memset(&r, 0, sizeof r);
+  submit_and_run(&loop, c, &q, &r);
+  KCHECK_EQ(r.err, KURA_EUNAVAIL);
+  KCHECK_EQ(r.uncertain, 0);
+  KCHECK_EQ(fake_submits, 8); /* still never retried */
+  fake_unapplied = 0;
   fake_fail = 1, fake_err = KURA_EINVAL;
   memset(&r, 0, sizeof r);
   q = item(KR_OP_GET, "c", "k", NULL);
   submit_and_run(&loop, c, &q, &r);
   KCHECK_EQ(r.err, KURA_EINVAL); /* not transient */
-  KCHECK_EQ(fake_submits, 8);
+  KCHECK_EQ(fake_submits, 9);
+  fake_fail = 1, fake_err = KURA_ELIMIT; /* not transient either */
+  memset(&r, 0, sizeof r);
+  submit_and_run(&loop, c, &q, &r);
+  KCHECK_EQ(r.err, KURA_ELIMIT);
+  KCHECK_EQ(fake_submits, 10);
   KCHECK_EQ(kr_client_pending(c), 0);
   kr_client_close(c, NULL, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -521,7 +567,15 @@ KTEST(remote_deadline_then_close)
     uv_run(&loop, UV_RUN_ONCE);
   KCHECK_EQ(r.err, KURA_ETIMEOUT);
   KCHECK(strstr(r.msg, "cache 'c'"));
+  KCHECK_EQ(r.uncertain, 0); /* a get: sending it again is safe */
   KCHECK_EQ(kr_client_pending(c), 1); /* still held by the backend */
+  rec ri = {0}; /* an increment past the client's deadline may have run */
+  kr_request qi = item(KR_OP_INCREMENT, "c", "k", NULL);
+  KCHECK_EQ(kr_client_submit(c, &qi, on_rec, &ri), 0);
+  while (ri.calls == 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  KCHECK_EQ(ri.err, KURA_ETIMEOUT);
+  KCHECK_EQ(ri.uncertain, 1);
   rec r2 = {0};
   kr_request q2 = item(KR_OP_SET, "c", "k", "v");
   KCHECK_EQ(kr_client_submit(c, &q2, on_rec, &r2), 0);
@@ -545,4 +599,5 @@ KTEST_MAIN(KENTRY(presets), KENTRY(retry_policy_table), KENTRY(seconds_to_ms),
            KENTRY(memory_completes_inline), KENTRY(memory_errors_name_cache_and_key),
            KENTRY(memory_reresolves_recreated_cache), KENTRY(memory_grows_value_buffer),
            KENTRY(memory_close_from_callback_and_with_loop),
-           KENTRY(remote_retries_idempotent_only), KENTRY(remote_deadline_then_close))
+           KENTRY(remote_retries_idempotent_only), KENTRY(remote_deadline_then_close),
+           KENTRY(uncertain_outcomes))

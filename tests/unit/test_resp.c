@@ -30,6 +30,7 @@ static kr_resp *open_conn(uv_loop_t *loop, int port, const char *password, int d
 /* One command's outcome, copied out of the callback. */
 struct result {
   int done, status, type;
+  int unsent; /* kr_resp_unsent during the callback */
   long long integer;
   size_t len;
   char str[512];
@@ -40,6 +41,7 @@ static void on_result(kr_resp *c, int status, const redisReply *reply, void *uda
   struct result *r = udata;
   r->done = 1;
   r->status = status;
+  r->unsent = status < 0 && kr_resp_unsent(c);
   if (reply) {
     r->type = reply->type;
     r->integer = reply->integer;
@@ -329,6 +331,7 @@ static void deadline(int *ktest_failed_)
   KCHECK(kr_resp_command(c, 1, ping, NULL, 200, on_result, &late) == 0);
   KCHECK(run_until(loop, &late.done) == 0);
   KCHECK_EQ(late.status, KURA_ETIMEOUT);
+  KCHECK_EQ(late.unsent, 0); /* written, then no answer: it may have run */
   KCHECK(uv_now(loop) - t0 >= 200);
   KCHECK_EQ(c->stats.timeouts, 1);
   KCHECK(srv.accepted);
@@ -410,6 +413,7 @@ KTEST(close_fails_pending)
 struct load {
   struct server *srv;
   int replies, econn, etimeout, eother, active, killed, finished;
+  int econn_written; /* lost with the connection after they were written */
   size_t inflight_at_kill;
 };
 
@@ -418,6 +422,7 @@ static void on_load(kr_resp *c, int status, const redisReply *reply, void *udata
   struct load *l = c->data;
   if (status) {
     l->econn += status == KURA_ECONN;
+    l->econn_written += status == KURA_ECONN && !kr_resp_unsent(c);
     l->etimeout += status == KURA_ETIMEOUT;
     l->eother += status != KURA_ECONN && status != KURA_ETIMEOUT;
     l->finished = --l->active == 0;
@@ -449,6 +454,7 @@ static void killed(struct server *s, int *ktest_failed_)
   KCHECK(l.killed);
   KCHECK(l.inflight_at_kill > 0);
   KCHECK(l.econn >= 1);
+  KCHECK(l.econn_written >= 1); /* they may have run: not "unsent" */
   KCHECK_EQ(l.eother, 0);
   KCHECK_EQ(l.econn + l.etimeout, 50);
   KCHECK_EQ(kr_resp_pending(c), 0);
@@ -565,6 +571,7 @@ static void refused(int *ktest_failed_)
   struct result r;
   CMD(&r, "PING");
   KCHECK_EQ(r.status, KURA_ECONN);
+  KCHECK_EQ(r.unsent, 1); /* never written: it cannot have run */
   KCHECK(!kr_resp_ready(c));
   KCHECK(close_and_drain(loop, c));
 }
