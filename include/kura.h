@@ -108,6 +108,12 @@ typedef struct kura_options {
                                 * "redis://host:port", ...; NULL: $KURA_BACKEND,
                                 * else "memory" */
   double default_ttl;          /* seconds; <= 0: $MOMENTO_TTL_SECONDS, else 60 */
+  const char *store;           /* memory backend: the named store of the shared
+                                * client (kura_client_get and the scripts'
+                                * kura.client()); NULL: "default" */
+  size_t store_max_memory;     /* memory backend: the byte budget of that store
+                                * (sets beyond it evict); 0: memory_limit when
+                                * that is set, else the store's as it is */
 } kura_options;
 
 /* Creates a runtime. opts may be NULL (all defaults). On failure *out is NULL:

@@ -1,0 +1,298 @@
+/* The instruction budget, the memory cap's stop, and how a call that passes
+ * either stops (budget.h).
+ *
+ * The count hook fires every `step` VM instructions of a thread and charges
+ * them to the runtime (count hooks are per thread, so the charge is shared
+ * through the runtime). Besides instructions, three things spend a call's
+ * budget:
+ *
+ * - Work done in C on the script's behalf, charged by the code that does it
+ *   (kr_budget_charge): pattern matching (pattern.c), coroutines and spawns,
+ *   log lines, and one instruction per KR_ALLOC_BYTES bytes the Lua state
+ *   allocates (the allocator), which covers `..`, string.rep, string.format,
+ *   table.concat and every other operation whose cost grows with what it
+ *   makes.
+ * - Time: the hook reads the clock, and a call is charged its elapsed time
+ *   at KR_NS_PER_INSN per instruction when that is more than its count. No
+ *   VM instruction is that slow, so an ordinary script is charged exactly
+ *   its instructions; one whose instructions are slow because of C work that
+ *   makes nothing (comparing two long strings, say) is charged its time.
+ * - So that the stop comes soon after the budget is spent, the hook fires
+ *   more often when steps are slow (down to every instruction), and while
+ *   the state holds blocks of KR_BIG_BLOCK bytes or more (only with such
+ *   strings or tables can one instruction take long) the step is
+ *   KR_STEP_BIG from the start.
+ *
+ * Lua runs a hook with hooks off (allowhook), and an error raised from a hook
+ * leaves them off in that thread until a protected call turns them back on.
+ * The stop's error is raised from the hook only where every way out of it
+ * turns them on before any Lua code of the script runs: the sandbox's xpcall
+ * does not call a script's message handler for a stop, and every coroutine
+ * and task runs its function under a pcall of its own (guard.c, task.c).
+ *
+ * The memory cap (kr_memory_limit_set): the allocator lets an allocation
+ * past the soft mark through, and the hook, at the next instruction, either
+ * runs one full collection (at most one per quarter of the cap allocated
+ * since the last) or, if that does not bring the state back under the mark,
+ * stops the call. An allocation past the cap itself fails; Lua then runs its
+ * own emergency collection, so the allocator stops the call at once when a
+ * collection was run recently: a script at the cap costs a handful of
+ * collections, not one per failed allocation.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#include "runtime/budget.h"
+#include "runtime/rt_internal.h"
+
+#define KR_STEP 1000        /* instructions between two hooks */
+#define KR_STEP_BIG 64      /* the same while big blocks are alive */
+#define KR_NS_PER_INSN 100  /* elapsed time charged as one instruction */
+#define KR_SLOW_NS 200      /* a step slower than this per instruction is slow */
+#define KR_TICK_NS 10        /* a turn of the task queue: this per instruction */
+#define KR_SOFT_MAX (1u << 20)
+
+/* The clocks: the precise one times a step (microseconds); the coarse one
+ * (a few ms of resolution, but several times cheaper here) times a call. */
+static uint64_t now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t coarse_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The step while steps are fast. */
+static int base_step(const kr_runtime *rt)
+{
+  uint64_t s = rt->big_live ? KR_STEP_BIG : KR_STEP;
+  return (int)(rt->budget && rt->budget < s ? rt->budget : s);
+}
+
+static void set_count(lua_State *L, int count)
+{
+  if (lua_gethook(L) != kr_budget_hook || lua_gethookcount(L) != count)
+    lua_sethook(L, kr_budget_hook, LUA_MASKCOUNT, count);
+}
+
+const char *kr_budget_stop_message(const kr_runtime *rt, int why, char *buf, size_t cap)
+{
+  if (why == KR_STOP_MEMORY)
+    snprintf(buf, cap, "memory limit exceeded (%zu bytes)", rt->mem_limit);
+  else
+    snprintf(buf, cap, "instruction budget exceeded (%llu instructions)",
+             (unsigned long long)rt->budget);
+  return buf;
+}
+
+/* Raises the stop's error on L, whose hook then fires at every instruction:
+ * a script that catches the error runs no further. */
+static int raise_stop(lua_State *L, kr_runtime *rt)
+{
+  char msg[96];
+  set_count(L, 1);
+  return luaL_error(L, "%s", kr_budget_stop_message(rt, rt->stop, msg, sizeof msg));
+}
+
+void kr_budget_stop(lua_State *L, kr_runtime *rt, int why)
+{
+  if (!rt->stop)
+    rt->stop = why;
+  raise_stop(L, rt);
+}
+
+/* --- the hook ---------------------------------------------------------------- */
+
+/* A full collection is worth its cost once per entry of the host into Lua
+ * (a kura_call, a load, a turn of the task queue) and once per quarter of
+ * the cap allocated since the last: at the cap, a script that keeps
+ * allocating costs a few collections, not one per allocation, and garbage
+ * left by a call that was stopped is collected when the host comes back. */
+static int collection_due(const kr_runtime *rt)
+{
+  return rt->mem_gc_entry != rt->entry_seq || rt->mem_grown - rt->mem_gc_at >= rt->mem_limit / 4;
+}
+
+static void collection_done(kr_runtime *rt)
+{
+  rt->mem_gc_at = rt->mem_grown;
+  rt->mem_gc_entry = rt->entry_seq;
+}
+
+/* An allocation passed the soft mark since the last hook. */
+static void memory_check(lua_State *L, kr_runtime *rt)
+{
+  rt->mem_over = 0;
+  if (rt->lua_bytes <= rt->mem_soft)
+    return;
+  if (collection_due(rt)) {
+    collection_done(rt);
+    lua_gc(L, LUA_GCCOLLECT);
+    if (rt->lua_bytes <= rt->mem_soft)
+      return;
+  }
+  kr_budget_stop(L, rt, KR_STOP_MEMORY);
+}
+
+/* Charges the step that just ended (n instructions) and the call's time,
+ * and sets the next step. */
+static void spend(lua_State *L, kr_runtime *rt, int n)
+{
+  uint64_t now = now_ns(), coarse = coarse_ns(), dt = 0;
+  if (rt->hook_seq != rt->call_seq) { /* the first hook of this call */
+    rt->hook_seq = rt->call_seq;
+    rt->call_t0 = coarse;
+  } else {
+    dt = now - rt->hook_t;
+  }
+  rt->hook_t = now;
+  rt->budget_used += (uint64_t)n;
+  uint64_t by_time = (coarse - rt->call_t0) / KR_NS_PER_INSN;
+  if (by_time > rt->budget_used)
+    rt->budget_used = by_time;
+  if (rt->budget_used > rt->budget)
+    kr_budget_stop(L, rt, KR_STOP_BUDGET);
+  int base = base_step(rt);
+  if (dt > (uint64_t)n * KR_SLOW_NS)
+    rt->step = n / 16 > 1 ? n / 16 : 1;
+  else
+    rt->step = rt->step < base / 2 ? rt->step * 2 : base;
+  set_count(L, rt->step);
+}
+
+void kr_budget_hook(lua_State *L, lua_Debug *ar)
+{
+  (void)ar;
+  kr_runtime *rt = kr_runtime_from_lua(L);
+  if (!rt)
+    return;
+  int n = lua_gethookcount(L);
+  rt->armed = 0;
+  if (rt->stop)
+    raise_stop(L, rt);
+  if (rt->mem_over)
+    memory_check(L, rt);
+  if (rt->budget)
+    spend(L, rt, n);
+  else
+    lua_sethook(L, NULL, 0, 0); /* it was set only to stop at once */
+}
+
+/* --- calls --------------------------------------------------------------------- */
+
+void kr_budget_set(kr_runtime *rt, uint64_t instructions)
+{
+  rt->budget = instructions;
+  rt->budget_used = 0;
+  rt->stop = KR_STOP_NONE;
+  rt->step = base_step(rt);
+  if (instructions)
+    lua_sethook(rt->L, kr_budget_hook, LUA_MASKCOUNT, rt->step);
+  else
+    lua_sethook(rt->L, NULL, 0, 0);
+}
+
+void kr_budget_host_entry(kr_runtime *rt)
+{
+  rt->entry_seq++;
+}
+
+void kr_budget_turn_begin(kr_runtime *rt)
+{
+  rt->tick_used = 0;
+  rt->tick_t0 = rt->budget ? now_ns() : 0;
+  kr_budget_host_entry(rt);
+}
+
+int kr_budget_turn_spent(const kr_runtime *rt)
+{
+  return rt->budget && (rt->tick_used >= rt->budget ||
+                        now_ns() - rt->tick_t0 >= rt->budget * KR_TICK_NS);
+}
+
+void kr_budget_begin_slow(kr_runtime *rt, lua_State *L)
+{
+  rt->stop = rt->mem_over = rt->armed = 0;
+  if (rt->budget)
+    lua_sethook(L, kr_budget_hook, LUA_MASKCOUNT, kr_budget_first_step(rt));
+}
+
+void kr_budget_enter(kr_runtime *rt, lua_State *L)
+{
+  if (rt->budget)
+    set_count(L, rt->step);
+}
+
+void kr_budget_charge(lua_State *L, kr_runtime *rt, uint64_t n)
+{
+  if (!rt || !rt->running)
+    return;
+  if (rt->stop)
+    raise_stop(L, rt);
+  if (!rt->budget)
+    return;
+  rt->budget_used += n;
+  if (rt->budget_used > rt->budget)
+    kr_budget_stop(L, rt, KR_STOP_BUDGET);
+}
+
+void kr_budget_check(lua_State *L, kr_runtime *rt)
+{
+  if (rt && rt->stop)
+    raise_stop(L, rt);
+}
+
+void kr_budget_arm(kr_runtime *rt)
+{
+  if (rt->running && !rt->armed) {
+    rt->armed = 1;
+    lua_sethook(rt->running, kr_budget_hook, LUA_MASKCOUNT, 1);
+  }
+}
+
+void kr_budget_big_block(kr_runtime *rt)
+{
+  if (rt->budget && rt->step > KR_STEP_BIG) {
+    rt->step = KR_STEP_BIG;
+    if (rt->running && !rt->armed)
+      set_count(rt->running, rt->step);
+  }
+}
+
+/* --- the memory cap ---------------------------------------------------------------- */
+
+void kr_memory_limit_set(kr_runtime *rt, size_t bytes)
+{
+  size_t reserve = bytes / 8 < KR_SOFT_MAX ? bytes / 8 : KR_SOFT_MAX;
+  rt->mem_limit = bytes;
+  rt->mem_soft = bytes - reserve;
+  rt->mem_grown = 0;
+  rt->mem_gc_at = 0;
+  rt->mem_gc_entry = rt->entry_seq - 1; /* the first collection is due at once */
+}
+
+uint64_t kr_memory_refused(const kr_runtime *rt)
+{
+  return rt->mem_refused;
+}
+
+void kr_memory_refuse(kr_runtime *rt)
+{
+  rt->mem_refused++;
+  if (collection_due(rt)) {
+    /* Lua collects and tries again: let it, once in a while */
+    collection_done(rt);
+    rt->mem_over = 1;
+  } else if (!rt->stop) {
+    rt->stop = KR_STOP_MEMORY;
+  }
+  kr_budget_arm(rt);
+}
