@@ -80,13 +80,17 @@ struct kr_runtime {
                             * NULL: the limits hold only while it is set */
   uint64_t budget;         /* instructions per call, 0: none */
   uint64_t budget_used;    /* charged to the current call */
-  int step;                /* instructions between two count hooks now */
+  int step;                /* instructions between two count hooks */
   int stop;                /* enum kr_stop: why the current call stops */
   int armed;               /* the running thread's hook fires at once */
   unsigned call_seq;       /* +1 per call: the hook sees a new call begin */
   unsigned hook_seq;       /* call_seq when the hook last fired */
-  uint64_t call_t0;        /* ns: the first hook of the current call */
-  uint64_t hook_t;         /* ns: the last hook */
+  unsigned hooks;          /* hooks fired in the current call */
+  uint64_t hook_t;         /* ns, wall clock: the last hook */
+  uint64_t cpu_at;         /* ns, thread CPU clock: the last reading, 0: none yet */
+  uint64_t cpu_insns;      /* instructions charged since then */
+  int cpu_slow;            /* the last CPU window ran slow instructions */
+  int step_cap;            /* then: the step that takes about KR_SLACK_NS */
   uint64_t tick_used;      /* instructions of the current turn of the queue */
   uint64_t tick_t0;        /* ns: when it began */
   size_t mem_limit;        /* cap on lua_bytes during a call, 0: none */
