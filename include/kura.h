@@ -167,8 +167,12 @@ typedef struct kura_options {
  *   budget (kura.client{store = ...} or {max_memory = ...} give nil and a
  *   PERMISSION_ERROR).
  * - One kura_tick runs ready tasks until they have spent instruction_budget
- *   or have run for 10 ns per instruction of it; the others wait for the next
- *   tick. A script that spawns without end slows its own tasks, not the host.
+ *   or have run for 10 ns per instruction of it, and fires at most
+ *   instruction_budget / 1000 timers; the others wait for the next tick. A
+ *   script that spawns without end slows its own tasks, not the host. The
+ *   task of a timer's beat is made under memory_limit too: kura.every skips
+ *   a beat while the task of its last one waits to run, and a timer whose
+ *   task cannot start at the memory limit stops (with a line on stderr).
  * - The library tables (string, table, math, coroutine, utf8, os, package,
  *   kura and its tables, the kura.* modules) and the string metatable are
  *   read-only; getmetatable gives a read-only view of the metatables that

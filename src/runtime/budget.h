@@ -37,6 +37,11 @@ void kr_budget_set(kr_runtime *rt, uint64_t instructions);
  * collection per quarter of the cap allocated, if that frees enough); an
  * allocation past the cap itself fails (Lua's memory error). */
 void kr_memory_limit_set(kr_runtime *rt, size_t bytes);
+/* 1 when the state is under the memory cap's soft mark, after a full
+ * collection if one is due (budget.c); for C code that is about to make
+ * objects outside a call, where failing allocation by allocation would cost
+ * Lua an emergency collection each. */
+int kr_memory_room(lua_State *L, kr_runtime *rt);
 /* Allocations the cap refused so far. */
 uint64_t kr_memory_refused(const kr_runtime *rt);
 
