@@ -18,6 +18,10 @@
  *   much as it should).
  * - load: the chunk's bytes (the compiler runs in C), piece by piece when a
  *   reader function gives it.
+ *
+ * Each checks the arguments Lua's function would refuse before calling it:
+ * an error raised inside the original, called from C, would not know the
+ * name the script called it by ("bad argument #1 to '?'").
  */
 #include <string.h>
 
@@ -76,13 +80,15 @@ static int charged_print(lua_State *L)
 /* collectgarbage([opt [, arg]]) */
 static int charged_collect(lua_State *L)
 {
-  static const char *const refused[] = {"stop", "restart", "incremental", "generational",
-                                        "setpause", "setstepmul", NULL};
-  const char *opt = luaL_optstring(L, 1, "collect");
-  for (int i = 0; refused[i]; i++)
-    if (strcmp(opt, refused[i]) == 0)
-      return luaL_error(L, "collectgarbage: option '%s' is not allowed in the sandbox "
-                           "(the collector is shared by every script of the runtime)", opt);
+  /* Lua 5.4's options, in its order; the first six are refused */
+  static const char *const opts[] = {"stop", "restart", "setpause", "setstepmul",
+                                     "incremental", "generational", "collect", "step",
+                                     "count", "isrunning", NULL};
+  int o = luaL_checkoption(L, 1, "collect", opts);
+  const char *opt = opts[o];
+  if (o < 6)
+    return luaL_error(L, "collectgarbage: option '%s' is not allowed in the sandbox "
+                         "(the collector is shared by every script of the runtime)", opt);
   kr_runtime *rt = rt_of(L);
   /* a full collection visits the whole heap: about 1 instruction's time
    * per 4 bytes */
@@ -105,6 +111,13 @@ static int charged_less(lua_State *L)
 /* table.sort(t [, comp]) */
 static int charged_sort(lua_State *L)
 {
+  if (!lua_istable(L, 1)) { /* the message Lua's sort gives */
+    if (luaL_getmetafield(L, 1, "__index") == LUA_TNIL)
+      luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pop(L, 1);
+  }
+  if (!lua_isnoneornil(L, 2) && luaL_len(L, 1) > 1) /* Lua checks it only then */
+    luaL_checktype(L, 2, LUA_TFUNCTION);
   if (lua_isnoneornil(L, 2)) {
     lua_settop(L, 1);
     lua_pushcfunction(L, charged_less);
@@ -126,6 +139,8 @@ static int charged_reader(lua_State *L)
  * the sandbox's load (upvalue 1). */
 static int charged_load(lua_State *L)
 {
+  if (lua_type(L, 1) != LUA_TSTRING)
+    luaL_checktype(L, 1, LUA_TFUNCTION);
   if (lua_type(L, 1) == LUA_TSTRING) {
     kr_budget_charge(L, rt_of(L), lua_rawlen(L, 1) >> KR_ALLOC_SHIFT);
   } else if (lua_type(L, 1) == LUA_TFUNCTION) {

@@ -121,6 +121,7 @@ static void to_view(lua_State *L)
 /* getmetatable(v): Lua's (upvalue 1); a view when the metatable is C's. */
 static int getmetatable_view(lua_State *L)
 {
+  luaL_checkany(L, 1);
   int ud = lua_type(L, 1) == LUA_TUSERDATA;
   lua_settop(L, 1);
   lua_pushvalue(L, lua_upvalueindex(1));
@@ -134,6 +135,9 @@ static int getmetatable_view(lua_State *L)
 /* rawset(t, k, v): Lua's (upvalue 1), except on a read-only proxy. */
 static int rawset_guarded(lua_State *L)
 {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkany(L, 2);
+  luaL_checkany(L, 3);
   if (kr_readonly_is(L, 1))
     return refuse_write(L);
   lua_pushvalue(L, lua_upvalueindex(1));

@@ -78,6 +78,9 @@ static int search_text(lua_State *L)
  * called: Lua marks an object for finalization only here. */
 static int setmetatable_nogc(lua_State *L)
 {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argexpected(L, lua_type(L, 2) == LUA_TNIL || lua_type(L, 2) == LUA_TTABLE, 2,
+                   "nil or table");
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_pushliteral(L, "__gc");
     if (lua_rawget(L, 2) != LUA_TNIL)

@@ -372,6 +372,39 @@ KTEST(readonly_tables)
   kura_runtime_free(rt);
 }
 
+/* The sandbox's own versions of Lua's functions give Lua's messages, naming
+ * the function as the script called it. */
+KTEST(argument_errors)
+{
+  kura_runtime *rt = sandboxed();
+  KCHECK(rt);
+  static const char *const calls[][2] = {
+    {"table.sort(nil)", "bad argument #1 to 'sort' (table expected, got nil)"},
+    {"table.sort({2, 1}, 1)", "bad argument #2 to 'sort' (function expected, got number)"},
+    {"table.sort({}, 1) return 'fine'", "fine"},
+    {"setmetatable(1, {})", "bad argument #1 to 'setmetatable' (table expected, got number)"},
+    {"setmetatable({}, 1)", "bad argument #2 to 'setmetatable' (nil or table expected, got number)"},
+    {"collectgarbage('x')", "bad argument #1 to 'collectgarbage' (invalid option 'x')"},
+    {"load(nil)", "bad argument #1 to 'load' (function expected, got nil)"},
+    {"getmetatable()", "bad argument #1 to 'getmetatable' (value expected)"},
+    {"rawset(1, 2, 3)", "bad argument #1 to 'rawset' (table expected, got number)"},
+    {"xpcall(print)", "bad argument #2 to 'xpcall' (function expected, got no value)"},
+    {"coroutine.resume(1)", "bad argument #1 to 'resume' (thread expected, got number)"},
+    {"string.rep('x')", "bad argument #2 to 'rep' (number expected, got no value)"},
+    {"('x'):find({})", "bad argument #1 to 'find' (string expected, got table)"},
+  };
+  char code[160], out[160];
+  for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+    snprintf(code, sizeof code, "local ok, e = pcall(function() %s end) return tostring(e)",
+             calls[i][0]);
+    KCHECK_EQ(run(rt, code, out, sizeof out), KURA_OK);
+    if (!strstr(out, calls[i][1]))
+      fprintf(stderr, "  %s -> %s\n", calls[i][0], out);
+    KCHECK(strstr(out, calls[i][1]) != NULL);
+  }
+  kura_runtime_free(rt);
+}
+
 /* One kura_tick runs tasks until they have spent a budget: the others wait
  * for the next tick, and all of them finish. */
 KTEST(tick_is_bounded)
@@ -397,8 +430,12 @@ KTEST(tick_is_bounded)
  * collection per allocation), and the host recovers once a call lets go. */
 KTEST(full_runtime_recovers)
 {
-  kura_runtime *rt = sandboxed();
-  KCHECK(rt);
+  kura_options o = {0};
+  o.sandbox = 1;
+  o.instruction_budget = 100 * BUDGET; /* the memory limit comes first, even under ASan */
+  o.memory_limit = MEMCAP;
+  kura_runtime *rt = NULL;
+  KCHECK_EQ(kura_runtime_new(&o, &rt), KURA_OK);
   KCHECK_EQ(kura_load_string(rt, "function fill() big = {} while true do big[#big + 1] = {} end end\n"
                                  "function free() big = nil end\n"
                                  "function work() local t = {} for i = 1, 1000 do t[i] = {} end return #t end",
@@ -434,7 +471,7 @@ int main(int argc, char **argv)
     KENTRY(removed_globals), KENTRY(require_refused), KENTRY(bytecode_refused),
     KENTRY(endless_loops), KENTRY(memory_cap), KENTRY(hostile_scripts), KENTRY(unsandboxed),
     KENTRY(caught_stop_still_fails), KENTRY(store_options), KENTRY(readonly_tables),
-    KENTRY(tick_is_bounded), KENTRY(full_runtime_recovers),
+    KENTRY(tick_is_bounded), KENTRY(full_runtime_recovers), KENTRY(argument_errors),
   };
   return ktest_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
