@@ -191,6 +191,11 @@ typedef struct kura_options {
  *   functions runs fewer instructions than the budget says.
  * - Output: a call may still write about instruction_budget / 1000 lines to
  *   stdout and stderr, and a write blocks while the host's stream does.
+ * - Lua's own behaviour in every detail: coroutines nest about 100 deep
+ *   instead of 200 (each runs under a pcall of its own), library tables are
+ *   proxies (rawget and next see them empty, and a library function called
+ *   through pcall is named '?' in its argument errors), and a script's
+ *   budget runs out sooner the more CPU its instructions take.
  * - Anything without sandbox = 1: instruction_budget and memory_limit then
  *   bound scripts that cooperate (debug.sethook can remove the hook), and a
  *   xpcall handler or a coroutine's __close may run unbudgeted.
