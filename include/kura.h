@@ -88,29 +88,121 @@ struct uv_loop_s; /* libuv's uv_loop_t: this header does not need uv.h */
 
 /* Options of kura_runtime_new. Zero-initialize, then set what you need: all
  * zeros is a runtime on its own loop, memory backend, no sandbox, no limits.
- * Strings are copied. */
+ * Strings are copied. For scripts the host does not fully trust, set
+ * sandbox, instruction_budget and memory_limit together: what they
+ * guarantee, and what they do not, is stated under "The sandbox" below. */
 typedef struct kura_options {
   struct uv_loop_s *loop;      /* the host's libuv loop; NULL: the runtime makes
                                 * and owns one (drive it with kura_tick/kura_run) */
   const char *lua_path;        /* prepended to package.path, e.g.
-                                * "/srv/game/scripts/?.lua"; NULL: Lua's default */
-  int sandbox;                 /* 1: scripts the host does not fully trust. No io,
-                                * os only time/clock/date, no debug, no
-                                * string.dump, load/require read text chunks
-                                * only, no C modules, no dofile/loadfile */
-  uint64_t instruction_budget; /* VM instructions one call into Lua may run
-                                * (a kura_call, the main chunk, one resume of a
-                                * task); beyond it the call fails with
-                                * "instruction budget exceeded". 0: unlimited */
-  size_t memory_limit;         /* bytes the Lua state may hold; an allocation
-                                * beyond it fails the call with a memory error
-                                * (KURA_ENOMEM), not the process. 0: unlimited.
-                                * Must exceed the ~100 KB a fresh state uses */
+                                * "/srv/game/scripts/?.lua"; NULL: Lua's default.
+                                * In the sandbox the only place require reads
+                                * Lua files from */
+  int sandbox;                 /* 1: scripts the host does not fully trust */
+  uint64_t instruction_budget; /* what one call into Lua may spend (a
+                                * kura_call, the main chunk of kura_load_*, one
+                                * resume of a task), in VM instructions plus the
+                                * work done in C on the script's behalf; beyond
+                                * it the call fails with KURA_ELIMIT
+                                * ("instruction budget exceeded"). Also bounds
+                                * one kura_tick. 0: unlimited */
+  size_t memory_limit;         /* bytes the Lua state may hold while a call
+                                * runs; past it the call fails with KURA_ENOMEM
+                                * ("memory limit exceeded"), not the process.
+                                * Also the default of store_max_memory.
+                                * 0: unlimited. Must exceed the ~100 KB a fresh
+                                * state uses */
   const char *backend;         /* the shared client's backend: "memory",
                                 * "redis://host:port", ...; NULL: $KURA_BACKEND,
                                 * else "memory" */
   double default_ttl;          /* seconds; <= 0: $MOMENTO_TTL_SECONDS, else 60 */
+  const char *store;           /* memory backend: the named store of this
+                                * runtime's clients (kura_client_get and the
+                                * scripts' kura.client()); NULL: "default".
+                                * Runtimes that name the same store share its
+                                * items and its byte budget */
+  size_t store_max_memory;     /* memory backend: that store's byte budget,
+                                * keys, values and overhead counted; a set
+                                * beyond it evicts other items, an item larger
+                                * than it fails with KURA_ELIMIT. Set when a
+                                * client opens the store (the last runtime to
+                                * do so sets it). 0: memory_limit when that is
+                                * set, else the store's as it is */
 } kura_options;
+
+/* The sandbox (sandbox = 1, with instruction_budget and memory_limit set).
+ *
+ * What it guarantees, for any script and any number of them:
+ *
+ * - No file, no native code, no process, no environment. Gone: io, debug,
+ *   dofile, loadfile, string.dump, package.loadlib, package.searchpath, the C
+ *   searchers, os but os.time/clock/date, kura.json.lines, kura.on_signal,
+ *   kura.credential.from_env. load compiles text only (never bytecode);
+ *   require finds package.preload, the kura.* modules and Lua text files on
+ *   lua_path, whatever a script puts in package.path.
+ * - No call runs past its budget. The budget is spent by VM instructions, by
+ *   the work C does for the script (pattern matching step by step, 1 per 32
+ *   bytes the Lua state allocates, string.rep, 1000 per line of kura.log or
+ *   print, a pass over the heap for collectgarbage, table.sort's comparisons,
+ *   load, the bytes a cache call copies, 1000 per coroutine or task made),
+ *   and by CPU time: a call whose instructions average more than 50 ns of
+ *   CPU is charged its CPU time (so a budget of 10^7 is at most about 0.5 s
+ *   of CPU, however slow each instruction is). Every path a script's code
+ *   runs on is under it: message handlers, __close, coroutines,
+ *   metamethods, gsub and sort callbacks; finalizers written in Lua (__gc)
+ *   are refused. The stop comes soon after the budget is spent: within 1000
+ *   instructions (64 while the state holds strings or tables of 256 KiB or
+ *   more), at once for charged C work, and within about 5 ms of CPU once a
+ *   call's instructions are seen to be slow (the first steps of a call, up
+ *   to 32 + 1000 instructions, or 4 + 64, are measured after the fact).
+ * - Once a limit is passed, nothing of that script runs again in that call,
+ *   even if it catches the error: the call fails with KURA_ELIMIT
+ *   ("instruction budget exceeded (N instructions)") or KURA_ENOMEM
+ *   ("memory limit exceeded (N bytes)"), and the host's next call starts
+ *   afresh. A task that passes a limit fails with that message.
+ * - Memory: while a call runs the Lua state holds at most memory_limit. Past
+ *   memory_limit - min(memory_limit / 8, 1 MiB) the call stops at its next
+ *   instruction, after at most one full collection per entry of the host
+ *   (kura_call, kura_load_*, kura_tick) or per quarter of the limit
+ *   allocated: failing at the cap is cheap. The store holds at most
+ *   store_max_memory; scripts can neither name another store nor set its
+ *   budget (kura.client{store = ...} or {max_memory = ...} give nil and a
+ *   PERMISSION_ERROR).
+ * - One kura_tick runs ready tasks until they have spent instruction_budget
+ *   or have run for 10 ns per instruction of it, and fires at most
+ *   instruction_budget / 1000 timers; the others wait for the next tick. A
+ *   script that spawns without end slows its own tasks, not the host. The
+ *   task of a timer's beat is made under memory_limit too: kura.every skips
+ *   a beat while the task of its last one waits to run, and a timer whose
+ *   task cannot start at the memory limit stops (with a line on stderr).
+ * - The library tables (string, table, math, coroutine, utf8, os, package,
+ *   kura and its tables, the kura.* modules) and the string metatable are
+ *   read-only; getmetatable gives a read-only view of the metatables that
+ *   belong to C; collectgarbage cannot stop or retune the collector.
+ *
+ * What it does not guarantee:
+ *
+ * - Isolation between scripts of one runtime: they share the globals, the
+ *   tables of the modules a host's lua_path provides, and the store. Give
+ *   scripts that must not see each other a runtime each.
+ * - The network: kura.http and remote backends (kura.client{backend =
+ *   "redis://..."}) reach any host this process can. Their buffers, like
+ *   libuv's and libcurl's, are outside memory_limit.
+ * - Wall time: the bounds are in CPU time; on a loaded host a call takes
+ *   longer. The budget counts CPU time too, so a script that leans on slow C
+ *   functions runs fewer instructions than the budget says.
+ * - Output: a call may still write about instruction_budget / 1000 lines to
+ *   stdout and stderr, and a write blocks while the host's stream does.
+ * - Lua's own behaviour in every detail: coroutines nest about 100 deep
+ *   instead of 200 (each runs under a pcall of its own), library tables are
+ *   proxies (rawget and next see them empty, and a library function called
+ *   through pcall is named '?' in its argument errors), and a script's
+ *   budget runs out sooner the more CPU its instructions take.
+ * - Anything without sandbox = 1: instruction_budget and memory_limit then
+ *   bound scripts that cooperate (debug.sethook can remove the hook), and a
+ *   xpcall handler or a coroutine's __close may run unbudgeted.
+ * - What the host does outside calls: the arguments it pushes, compiling a
+ *   chunk it loads. */
 
 /* Creates a runtime. opts may be NULL (all defaults). On failure *out is NULL:
  * KURA_EINVAL for a backend this kura does not have or cannot read (an
@@ -137,7 +229,8 @@ KURA_API size_t kura_lua_bytes(const kura_runtime *rt);
 
 /* Loads a script (a file, or a string with a name for messages) and runs it
  * as the main task until it finishes or first suspends (e.g. kura.sleep, or a
- * remote cache call); the rest runs as the loop turns. Typical scripts define
+ * remote cache call); the rest, and tasks already waiting to run, run as the
+ * loop turns. Typical scripts define
  * their handlers as globals and return at once.
  * Errors: KURA_EINVAL the script cannot be read or does not compile;
  * KURA_EUNKNOWN it raised an error; KURA_ELIMIT it ran out of its instruction
@@ -207,7 +300,9 @@ KURA_API int kura_spawn(kura_runtime *rt, const char *fn, const kura_value *args
 /* ========================================================================= */
 
 /* One non-blocking turn of the runtime's loop: due timers fire, ready tasks
- * run, finished I/O completes. For hosts that tick (call it once per frame).
+ * run (with an instruction budget, until they have spent it: see "The
+ * sandbox"), finished I/O completes. For hosts that tick (call it once per
+ * frame).
  * Returns the number of tasks, timers and C requests still pending (>= 0);
  * 0 means idle. With the host's loop the host may instead run that loop
  * itself; kura_tick then runs one non-blocking turn of it. */

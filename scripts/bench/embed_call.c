@@ -3,13 +3,15 @@
  * (luaL_newstate), measured in the same run. Two shapes: an empty handler
  * with no arguments, and a handler that takes two integers and returns one
  * (on_tick(tick, dt) -> n). Also with the sandbox and an instruction budget,
- * which add a count hook. Goal: kura_call <= 1.5x the bare lua_pcall.
+ * which add a count hook. Goals: kura_call <= 1.5x the bare lua_pcall, and
+ * <= 2x with the sandbox.
  *
  * Times are CPU time of the process (CLOCK_PROCESS_CPUTIME_ID), not wall
  * time, so that other work on a shared machine disturbs them less; each
  * figure is the best of several rounds, the three variants interleaved.
  *
- * usage: embed_call [calls] [rounds]   (default 2000000 calls, best of 5) */
+ * usage: embed_call [calls] [rounds]   (default 2000000 calls, best of 5)
+ *        embed_call calls 1 VARIANT SHAPE   (one of them, for callgrind) */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -107,6 +109,16 @@ static double best(double a, double b)
   return a < 0 ? b : (b < a ? b : a);
 }
 
+/* One variant (0 bare, 1 kura_call, 2 sandboxed) and shape, once: for
+ * counting instructions under callgrind (embed_call.sh --instructions). */
+static int only(lua_State *L, long calls, int variant, int shape)
+{
+  kura_runtime *rt = variant ? runtime(variant == 2) : NULL;
+  double t = rt ? via_kura(rt, calls, shape) : bare(L, calls, shape);
+  kura_runtime_free(rt);
+  return t < 0;
+}
+
 int main(int argc, char **argv)
 {
   long calls = argc > 1 ? atol(argv[1]) : 2000000;
@@ -115,6 +127,8 @@ int main(int argc, char **argv)
   luaL_openlibs(L);
   if (luaL_dostring(L, handlers) != LUA_OK)
     return 1;
+  if (argc > 4)
+    return only(L, calls, atoi(argv[3]), atoi(argv[4]));
   kura_runtime *plain = runtime(0), *boxed = runtime(1);
   printf("embed_call: %ld calls per measurement, best of %d rounds (kura %s, %s)\n", calls,
          rounds, kura_version(), LUA_RELEASE);

@@ -19,6 +19,7 @@
 #include "core/client.h"
 #include "core/credential.h"
 #include "lua/binding.h"
+#include "runtime/budget.h"
 #include "runtime/runtime.h"
 
 /* Registry keys (addresses only: no global state). */
@@ -283,11 +284,23 @@ static int run_remote(lua_State *L, lclient *lc, kr_request *req)
   return lua_yield(L, 0);
 }
 
+/* What a request copies (into the store, or into a request for a server)
+ * is charged to the instruction budget (budget.h) when it is large. */
+static void charge_bytes(lua_State *L, const kr_request *req)
+{
+  size_t n = req->klen + req->vlen + req->cmplen;
+  for (size_t i = 0; req->vlens && i < req->n; i++)
+    n += req->klens[i] + req->vlens[i];
+  if (n >= 1024)
+    kr_budget_charge(L, kr_runtime_from_lua(L), n >> KR_ALLOC_SHIFT);
+}
+
 /* Submits req and returns the number of results on L's stack. */
 static inline int run(lua_State *L, lclient *lc, kr_request *req)
 {
   if (!lc->c)
     return push_error(L, KURA_ECANCELLED, "the client is closed");
+  charge_bytes(L, req);
   if (!lc->is_inline)
     return run_remote(L, lc, req);
   call k = {.L = L, .nres = 0};
@@ -973,6 +986,29 @@ static int apply_defaults(lua_State *L, copts *o, char *msg, size_t cap)
   if (!o->cfg.momento_endpoint)
     o->cfg.momento_endpoint = rc && rc->momento_endpoint ? rc->momento_endpoint
                               : getenv("KURA_MOMENTO_ENDPOINT");
+  if (!o->cfg.store && rc)
+    o->cfg.store = rc->store;
+  if (!o->cfg.max_memory && rc)
+    o->cfg.max_memory = rc->store_max_memory;
+  return 0;
+}
+
+/* In the sandbox a script uses the store the host gave the runtime, with the
+ * host's budget (kura_options.store, store_max_memory): it may neither name
+ * another store nor set a budget. KURA_EPERM with msg, or 0. */
+static int sandbox_options(lua_State *L, char *msg, size_t cap)
+{
+  static const char *const refused[] = {"store", "max_memory", NULL};
+  kr_runtime *rt = kr_runtime_from_lua(L);
+  if (!rt || !kr_runtime_sandboxed(rt))
+    return 0;
+  for (int i = 0; refused[i]; i++) {
+    int t = lua_getfield(L, 1, refused[i]);
+    lua_pop(L, 1);
+    if (t != LUA_TNIL)
+      return snprintf(msg, cap, "option '%s' is not allowed in the sandbox: the host sets the "
+                      "store and its memory budget", refused[i]), KURA_EPERM;
+  }
   return 0;
 }
 
@@ -1019,6 +1055,8 @@ static int l_client(lua_State *L)
   char msg[256];
   if (read_options(L, &o, msg, sizeof msg))
     return push_error(L, KURA_EINVAL, msg);
+  if (sandbox_options(L, msg, sizeof msg))
+    return push_error(L, KURA_EPERM, msg);
   return new_client(L, &o);
 }
 

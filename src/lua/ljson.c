@@ -468,7 +468,9 @@ void kr_lua_open_json(lua_State *L)
     {"encode", l_encode}, {"decode", l_decode}, {"array", l_array}, {NULL, NULL}};
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key) != LUA_TTABLE) {
     lua_pop(L, 1);
-    lua_createtable(L, 0, 1);
+    /* registered by name, like the C objects' metatables: shared by every
+     * script, so the sandbox hands out only a read-only view of it */
+    luaL_newmetatable(L, "kura.json.array");
     lua_pushliteral(L, "array");
     lua_setfield(L, -2, "__jsontype");
     lua_pushvalue(L, -1);

@@ -15,6 +15,7 @@
 #include <lualib.h>
 
 #include "lua/binding.h"
+#include "runtime/budget.h"
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const level_tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};
@@ -64,6 +65,9 @@ static int log_at(lua_State *L, int level)
   luaL_addchar(&b, '\n');
   luaL_pushresult(&b);
   const char *line = lua_tolstring(L, -1, &len);
+  /* a write to the host's stderr: charged, so that a flood of lines ends
+   * with the budget like a loop would */
+  kr_budget_charge(L, kr_runtime_from_lua(L), KR_LINE_COST + (len >> KR_ALLOC_SHIFT));
   fwrite(line, 1, len, stderr); /* one write: lines from tasks do not mix */
   return 0;
 }

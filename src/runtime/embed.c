@@ -15,6 +15,7 @@
 
 #include "core/client.h"
 #include "kura.h"
+#include "runtime/budget.h"
 #include "runtime/rt_internal.h"
 #include "runtime/sandbox.h"
 
@@ -67,15 +68,31 @@ const char *kura_errmsg(const kura_runtime *k)
   return k && k->err ? k->err : "";
 }
 
-/* The code for a failed protected call (status) that started when the
- * allocator had refused `refused` allocations. */
-static int code_of(kura_runtime *k, int status, uint64_t refused)
+/* The code for a failed protected call that ended with `status`. */
+static int code_of(kura_runtime *k, int status)
 {
-  if (status == LUA_ERRMEM || kr_memory_refused(k->rt) != refused)
+  int stop = kr_budget_stopped(k->rt);
+  if (stop == KR_STOP_MEMORY || status == LUA_ERRMEM)
     return KURA_ENOMEM;
-  if (kr_budget_exceeded(k->rt))
+  if (stop == KR_STOP_BUDGET)
     return KURA_ELIMIT;
   return KURA_EUNKNOWN;
+}
+
+/* After a call stopped by a limit, the message names the limit even when
+ * what reached the host was Lua's own "not enough memory". */
+static void name_the_limit(kura_runtime *k, int rc)
+{
+  char why[96];
+  if (rc != KURA_ENOMEM || !k->rt->mem_limit || strstr(kura_errmsg(k), "memory limit"))
+    return;
+  kr_budget_stop_message(k->rt, KR_STOP_MEMORY, why, sizeof why);
+  char *msg = malloc(strlen(why) + strlen(kura_errmsg(k)) + 3);
+  if (!msg)
+    return;
+  sprintf(msg, "%s: %s", why, kura_errmsg(k));
+  free(k->err);
+  k->err = msg;
 }
 
 /* Message handler of kura_call: the message with a traceback. */
@@ -146,7 +163,13 @@ int kura_runtime_new(const kura_options *opts, kura_runtime **out)
   kura_runtime *k = calloc(1, sizeof *k);
   if (!k)
     return KURA_ENOMEM;
-  kr_runtime_config cfg = {.backend = opts->backend, .default_ttl = opts->default_ttl};
+  kr_runtime_config cfg = {
+    .backend = opts->backend,
+    .default_ttl = opts->default_ttl,
+    .store = opts->store,
+    /* memory_limit covers the store too, unless the host says otherwise */
+    .store_max_memory = opts->store_max_memory ? opts->store_max_memory : opts->memory_limit,
+  };
   int rc = kr_runtime_new((uv_loop_t *)opts->loop, &cfg, &k->rt);
   if (rc == KURA_OK) {
     k->L = kr_runtime_lua(k->rt);
@@ -208,16 +231,16 @@ static int run_main(kura_runtime *k, int status)
     return status == LUA_ERRMEM ? KURA_ENOMEM : KURA_EINVAL;
   }
   kr_runtime *rt = k->rt;
-  uint64_t refused = kr_memory_refused(rt);
-  kr_budget_reset(rt, L);
-  kr_task *t = kr_task_spawn(rt, L, 0, 0); /* pushes the task object */
-  kr_task_queue_drain(rt);
+  kr_task *t = kr_task_new(rt, L, 0, 0); /* pushes the task object */
+  kr_budget_host_entry(rt);
+  kr_task_resume(rt, t); /* at once: tasks already queued wait for the loop */
   int rc = KURA_OK;
   if (t->state == KR_TASK_FAILED) {
     t->joined = 1; /* the error goes to the host: not an uncaught one */
     lua_getiuservalue(L, -1, 2);
-    rc = code_of(k, LUA_ERRRUN, refused);
+    rc = code_of(k, LUA_ERRRUN);
     take_error(k);
+    name_the_limit(k, rc);
   }
   lua_pop(L, 1);
   return rc;
@@ -353,18 +376,22 @@ int kura_call(kura_runtime *k, const char *fn, const kura_value *args, int nargs
   if (rc)
     return rc;
   kr_runtime *rt = k->rt;
-  uint64_t refused = rt->mem_refused;
-  int outer = rt->in_call;
-  if (rt->budget)
-    kr_budget_reset(rt, L);
-  rt->in_call = 1; /* the memory cap holds (sandbox.h) */
+  lua_State *was = rt->running; /* the limits hold during the call (budget.h) */
+  rt->running = L;
+  kr_budget_host_entry(rt);
+  kr_budget_begin(rt, L);
   int st = lua_pcall(L, nargs, nres, k->msgh);
-  rt->in_call = outer;
-  if (st != LUA_OK) {
-    rc = code_of(k, st, refused);
+  rt->running = was;
+  if (st == LUA_OK && kr_budget_stopped(rt)) {
+    /* the script caught the stop's error and returned at once: still a stop */
+    char why[96];
+    lua_pop(L, nres);
+    rc = code_of(k, st);
+    fail(k, rc, "%s", kr_budget_stop_message(rt, kr_budget_stopped(rt), why, sizeof why));
+  } else if (st != LUA_OK) {
+    rc = code_of(k, st);
     take_error(k);
-    if (kr_budget_exceeded(rt)) /* tasks made from L later must not inherit */
-      kr_budget_reset(rt, L);
+    name_the_limit(k, rc);
   } else if (nres) {
     rc = copy_results(k, lua_gettop(L) - nres + 1, res, nres);
     lua_pop(L, nres);
@@ -436,6 +463,8 @@ kura_client *kura_client_get(kura_runtime *k)
     .backend = rc->backend ? rc->backend : "memory",
     .default_ttl = rc->default_ttl,
     .momento_endpoint = rc->momento_endpoint,
+    .store = rc->store,
+    .max_memory = rc->store_max_memory,
   };
   char err[256];
   if (kr_client_new(kr_runtime_loop(k->rt), &cfg, &k->client, err, sizeof err) != KURA_OK) {

@@ -62,6 +62,7 @@ struct kr_task {
 #define KR_FREE_MAX 1088                 /* a 1 KB string (24 + 1025 B) still fits */
 #define KR_FREE_CLASSES (KR_FREE_MAX / 16 + 1)
 #define KR_FREE_BUDGET (512 * 1024)
+#define KR_BIG_BLOCK (256 * 1024)        /* see budget.c */
 
 struct kr_runtime {
   uv_loop_t *loop;
@@ -74,13 +75,33 @@ struct kr_runtime {
    * size class (runtime.c): a list per 16 bytes up to KR_FREE_MAX bytes. */
   void *free_lists[KR_FREE_CLASSES];
   size_t free_bytes;       /* in the lists, at most KR_FREE_BUDGET */
-  size_t mem_limit;        /* cap on lua_bytes, 0: none (sandbox.c) */
-  int in_call;             /* a protected host call into Lua runs (embed.c) */
+  /* The limits of a call into Lua (budget.c; the allocator in runtime.c). */
+  lua_State *running;      /* the thread a protected call runs Lua on now, or
+                            * NULL: the limits hold only while it is set */
+  uint64_t budget;         /* instructions per call, 0: none */
+  uint64_t budget_used;    /* charged to the current call */
+  int step;                /* instructions between two count hooks */
+  int stop;                /* enum kr_stop: why the current call stops */
+  int armed;               /* the running thread's hook fires at once */
+  unsigned call_seq;       /* +1 per call: the hook sees a new call begin */
+  unsigned hook_seq;       /* call_seq when the hook last fired */
+  unsigned hooks;          /* hooks fired in the current call */
+  uint64_t hook_t;         /* ns, wall clock: the last hook */
+  uint64_t cpu_at;         /* ns, thread CPU clock: the last reading, 0: none yet */
+  uint64_t cpu_insns;      /* instructions charged since then */
+  int cpu_slow;            /* the last CPU window ran slow instructions */
+  int step_cap;            /* then: the step that takes about KR_SLACK_NS */
+  uint64_t tick_used;      /* instructions of the current turn of the queue */
+  uint64_t tick_t0;        /* ns: when it began */
+  size_t mem_limit;        /* cap on lua_bytes during a call, 0: none */
+  size_t mem_soft;         /* past it the call stops */
+  int mem_over;            /* an allocation passed mem_soft: the hook decides */
+  uint64_t mem_grown;      /* bytes allocated under the cap, for the back-off */
+  uint64_t mem_gc_at;      /* mem_grown at the last full collection it caused */
+  unsigned entry_seq;      /* +1 each time the host enters Lua */
+  unsigned mem_gc_entry;   /* entry_seq at that collection */
   uint64_t mem_refused;    /* allocations the cap refused */
-  uint64_t budget;         /* instructions per call into Lua, 0: none */
-  uint64_t budget_step;    /* instructions between two count hooks */
-  uint64_t budget_used;    /* charged since the last reset (every resume) */
-  int budget_hit;          /* the hook stopped a call */
+  size_t big_live;         /* live blocks of KR_BIG_BLOCK bytes or more */
 
   uv_check_t check;        /* drains the ready queue */
   uv_idle_t idle;          /* keeps poll non-blocking while tasks are ready */
@@ -95,6 +116,7 @@ struct kr_runtime {
   int uncaught;            /* uncaught task errors printed */
   int exit_status;         /* set by kura.set_exit_status */
   int closing;             /* lua_close is running: wakes are ignored */
+  int sandboxed;           /* kr_sandbox_open ran */
 
   kr_timeout **heap;       /* binary min-heap of deadlines */
   size_t heap_len, heap_cap;
@@ -106,6 +128,8 @@ void kr_task_open(lua_State *L);
 /* Fn and its nargs arguments are on top of L: pops them and starts a task on
  * them; pushes the task object. */
 kr_task *kr_task_spawn(kr_runtime *rt, lua_State *L, int nargs, int detached);
+/* The same, but the task is not queued: the caller resumes it. */
+kr_task *kr_task_new(kr_runtime *rt, lua_State *L, int nargs, int detached);
 int kr_task_join(lua_State *L);
 int kr_task_sleep(lua_State *L, double seconds);
 /* Prints the failed tasks that nobody joined; called once the loop is idle. */
@@ -116,6 +140,37 @@ void kr_task_resume(kr_runtime *rt, kr_task *t);
 /* runtime.c */
 void kr_runtime_on_idle(uv_idle_t *h);
 void kr_runtime_on_check(uv_check_t *h);
+
+/* budget.c (the rest is in budget.h) */
+void kr_budget_hook(lua_State *L, lua_Debug *ar);
+void kr_budget_begin_slow(kr_runtime *rt, lua_State *L);
+/* Instructions before the first hook of a call (fewer while big blocks
+ * live: then one instruction can be slow). */
+#define KR_FIRST_STEP 32
+#define KR_FIRST_STEP_BIG 4
+/* Starts a call that runs Lua on L: the whole budget again, no stop, and
+ * L's first hook after a few instructions, where the call's clock starts
+ * (the hook then fires every step). Inline: the hot path of kura_call. */
+static inline int kr_budget_first_step(const kr_runtime *rt)
+{
+  int first = rt->big_live ? KR_FIRST_STEP_BIG : KR_FIRST_STEP;
+  return rt->step < first ? rt->step : first;
+}
+
+static inline void kr_budget_begin(kr_runtime *rt, lua_State *L)
+{
+  rt->budget_used = 0;
+  rt->call_seq++;
+  if (rt->stop | rt->mem_over | rt->armed)
+    kr_budget_begin_slow(rt, L);
+  else if (rt->budget)
+    lua_sethook(L, kr_budget_hook, LUA_MASKCOUNT, kr_budget_first_step(rt));
+}
+/* Why the current (or last) call was stopped: enum kr_stop (budget.h). */
+static inline int kr_budget_stopped(const kr_runtime *rt)
+{
+  return rt->stop;
+}
 
 /* timeout.c */
 void kr_timeout_init(kr_timeout *to, void (*fire)(kr_runtime *, kr_timeout *));

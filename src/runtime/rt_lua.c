@@ -4,6 +4,7 @@
 #include <lauxlib.h>
 
 #include "lua/binding.h"
+#include "runtime/budget.h"
 #include "runtime/rt_internal.h"
 
 static kr_runtime *check_runtime(lua_State *L, const char *what)
@@ -19,6 +20,7 @@ static int l_spawn(lua_State *L)
 {
   kr_runtime *rt = check_runtime(L, "kura.spawn");
   luaL_checktype(L, 1, LUA_TFUNCTION);
+  kr_budget_charge(L, rt, KR_THREAD_COST);
   kr_task_spawn(rt, L, lua_gettop(L) - 1, 0);
   return 1;
 }

@@ -12,6 +12,7 @@
 #include "core/client.h"
 #include "kura.h"
 #include "lua/binding.h"
+#include "runtime/budget.h"
 #include "runtime/rt_internal.h"
 
 /* --- allocation and panics ------------------------------------------------------ */
@@ -75,8 +76,45 @@ static void blocks_release(kr_runtime *rt)
   rt->free_bytes = 0;
 }
 
+/* The limits of the call that runs (budget.h) on an allocation that grows
+ * the state by `more` bytes: charged to the budget; 1 if the memory cap
+ * refuses it. */
+static int limited(kr_runtime *rt, size_t more)
+{
+  if (rt->budget) {
+    rt->budget_used += more >> KR_ALLOC_SHIFT;
+    if (rt->budget_used > rt->budget)
+      kr_budget_arm(rt);
+  }
+  if (!rt->mem_limit)
+    return 0;
+  rt->mem_grown += more;
+  size_t want = rt->lua_bytes + more;
+  if (want <= rt->mem_soft)
+    return 0;
+  if (want > rt->mem_limit) {
+    kr_memory_refuse(rt);
+    return 1;
+  }
+  if (!rt->mem_over) {
+    rt->mem_over = 1;
+    kr_budget_arm(rt);
+  }
+  return 0;
+}
+
+/* Counts the live blocks of KR_BIG_BLOCK bytes or more (budget.c). */
+static void count_big(kr_runtime *rt, size_t old, size_t nsize)
+{
+  int was = old >= KR_BIG_BLOCK, is = nsize >= KR_BIG_BLOCK;
+  if (is && !was && rt->big_live++ == 0)
+    kr_budget_big_block(rt);
+  else if (was && !is)
+    rt->big_live--;
+}
+
 /* Every allocation of the Lua state comes here, so the runtime knows (and
- * may later limit) how much memory its scripts hold. */
+ * may limit) how much memory its scripts hold. */
 static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
   kr_runtime *rt = ud;
@@ -85,15 +123,14 @@ static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     if (ptr)
       block_free(rt, ptr, osize);
     rt->lua_bytes -= old;
+    count_big(rt, old, 0);
     return NULL;
   }
-  /* The cap (sandbox.c) holds only inside protected calls (a task resume, a
-   * host's kura_call), where the memory error it causes is always caught. */
-  if (rt->mem_limit && nsize > old && (rt->current || rt->in_call) &&
-      rt->lua_bytes + (nsize - old) > rt->mem_limit) {
-    rt->mem_refused++;
+  /* The limits hold only while a protected call runs Lua (rt->running: a
+   * task resume, a host's kura_call), where the memory error a refusal
+   * causes is always caught. */
+  if (nsize > old && rt->running && limited(rt, nsize - old))
     return NULL;
-  }
   void *p;
   if (!ptr) {
     p = block_alloc(rt, nsize);
@@ -106,8 +143,10 @@ static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     memcpy(p, ptr, old < nsize ? old : nsize);
     block_free(rt, ptr, old);
   }
-  if (p)
+  if (p) {
     rt->lua_bytes += nsize - old;
+    count_big(rt, old, nsize);
+  }
   return p;
 }
 
@@ -135,6 +174,8 @@ static void config_copy(kr_runtime_config *dst, const kr_runtime_config *src)
     src = &none;
   dst->backend = dup_or_env(src->backend, "KURA_BACKEND");
   dst->momento_endpoint = dup_or_env(src->momento_endpoint, "KURA_MOMENTO_ENDPOINT");
+  dst->store = src->store && *src->store ? strdup(src->store) : NULL;
+  dst->store_max_memory = src->store_max_memory;
   dst->default_ttl = src->default_ttl;
   if (!(dst->default_ttl > 0)) {
     /* MOMENTO_TTL_SECONDS, else 60; when it is no number of seconds, 0
@@ -241,6 +282,7 @@ void kr_runtime_free(kr_runtime *rt)
   free(rt->heap);
   free((char *)rt->cfg.backend);
   free((char *)rt->cfg.momento_endpoint);
+  free((char *)rt->cfg.store);
   free(rt);
 }
 
@@ -269,6 +311,16 @@ kr_runtime *kr_runtime_from_lua(lua_State *L)
 size_t kr_runtime_lua_bytes(kr_runtime *rt)
 {
   return rt->lua_bytes;
+}
+
+void kr_runtime_set_sandboxed(kr_runtime *rt)
+{
+  rt->sandboxed = 1;
+}
+
+int kr_runtime_sandboxed(const kr_runtime *rt)
+{
+  return rt->sandboxed;
 }
 
 void kr_runtime_set_exit_status(kr_runtime *rt, int status)

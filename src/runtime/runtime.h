@@ -6,6 +6,7 @@
 #define KR_RUNTIME_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <lua.h>
 #include <uv.h>
@@ -21,6 +22,8 @@ typedef struct kr_runtime_config {
                                  * "not set" (memory, or momento with a credential) */
   double default_ttl;           /* seconds; <= 0: MOMENTO_TTL_SECONDS or 60 */
   const char *momento_endpoint; /* NULL: KURA_MOMENTO_ENDPOINT */
+  const char *store;            /* memory backend: the named store; NULL: "default" */
+  uint64_t store_max_memory;    /* memory backend: the store's byte budget; 0: as is */
 } kr_runtime_config;
 
 /* loop NULL: the runtime makes and owns its loop. */
@@ -52,6 +55,10 @@ void kr_runtime_set_args(kr_runtime *rt, int argc, char **argv, int script_index
 void kr_runtime_set_exit_status(kr_runtime *rt, int status);
 /* Bytes the Lua state holds (all its allocations go through the runtime). */
 size_t kr_runtime_lua_bytes(kr_runtime *rt);
+/* Set once the sandbox is on (sandbox.c): the binding then refuses what
+ * scripts may not do there (their own stores, a store's budget). */
+void kr_runtime_set_sandboxed(kr_runtime *rt);
+int kr_runtime_sandboxed(const kr_runtime *rt);
 
 /* --- suspending tasks from C ----------------------------------------------- */
 

@@ -1,110 +1,37 @@
-/* The sandbox for scripts a host does not fully trust (mods, live-ops
- * scripts), and the two limits that keep a script from taking the host down:
+/* The sandbox for scripts a host does not fully trust (mods, designer
+ * scripts, per-match logic): what kr_sandbox_open does to a runtime's Lua
+ * state, once, before the host loads any script.
  *
- * - An instruction budget per call into Lua. A count hook fires every
- *   `budget_step` VM instructions of a thread and charges them to the
- *   runtime; past the budget it raises "instruction budget exceeded". Count
- *   hooks are per thread, so the charge is shared through the runtime rather
- *   than kept per thread, and creating a coroutine costs one step: otherwise a
- *   script could run forever in fresh coroutines that each stop just short of
- *   a hook. Once exceeded the hook fires at every instruction, so a script
- *   that catches the error with pcall cannot go on either. The budget is
- *   given again per kura_call and per task resume (task.c).
- * - A memory cap: the runtime's allocator (runtime.c) refuses to grow the
- *   state past it, and Lua raises a memory error in the call that asked.
- *
- * The trimmed globals: no io, os only time/clock/date, no debug, no
- * string.dump, load only of text chunks, no dofile/loadfile, require finds
- * Lua modules only (text, on the path the host gave) and kura.* modules, and
- * package.loadlib and the C searchers are gone. No finalizers written in Lua
- * either: Lua runs __gc with hooks off, out of the budget's reach, so
- * setmetatable refuses a __gc field and getmetatable gives only a read-only
- * view of the metatables of userdata (the C objects' __gc stays theirs).
+ * - Gone: io, debug, dofile, loadfile, string.dump, package.loadlib,
+ *   package.searchpath and the C searchers (nothing that reads the file
+ *   system or loads native code), os but time/clock/date, kura.on_signal
+ *   (the host owns the signals), kura.json.lines (reads files) and
+ *   kura.credential.from_env (reads the host's environment).
+ * - load compiles text only; require finds preloaded modules, kura.* (whose
+ *   tables it hands out read-only), and Lua text files on the path the host
+ *   gave, whatever a script puts in package.path.
+ * - No finalizers written in Lua: Lua runs __gc with hooks off, out of the
+ *   budget's reach, so setmetatable refuses a __gc field (one added to the
+ *   metatable later is never called: Lua marks an object for finalization
+ *   only in setmetatable).
+ * - The library tables and the string metatable are read-only (readonly.c).
+ * - Every path on which a script's code runs is under the instruction
+ *   budget: the hook itself (budget.c), xpcall and coroutines (guard.c),
+ *   pattern matching (pattern.c) and the library functions whose work in C
+ *   is charged (charge.c).
  */
 #include <string.h>
 
 #include <lauxlib.h>
 
+#include "runtime/charge.h"
+#include "runtime/guard.h"
+#include "runtime/pattern.h"
+#include "runtime/readonly.h"
 #include "runtime/rt_internal.h"
 #include "runtime/sandbox.h"
 
-#define BUDGET_STEP_MAX 1000u
-
-/* --- the instruction budget ---------------------------------------------- */
-
-static void budget_hook(lua_State *L, lua_Debug *ar);
-
-/* Charges n instructions; raises once the budget is spent. */
-static void budget_charge(lua_State *L, kr_runtime *rt, uint64_t n)
-{
-  rt->budget_used += n;
-  if (rt->budget_used <= rt->budget)
-    return;
-  rt->budget_hit = 1;
-  lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1); /* every instruction fails now */
-  luaL_error(L, "instruction budget exceeded (%I instructions)", (lua_Integer)rt->budget);
-}
-
-static void budget_hook(lua_State *L, lua_Debug *ar)
-{
-  (void)ar;
-  kr_runtime *rt = kr_runtime_from_lua(L);
-  if (rt && rt->budget)
-    budget_charge(L, rt, rt->budget_step);
-}
-
-void kr_budget_set(kr_runtime *rt, uint64_t instructions)
-{
-  rt->budget = instructions;
-  rt->budget_step = instructions < BUDGET_STEP_MAX ? instructions : BUDGET_STEP_MAX;
-  rt->budget_used = 0;
-  rt->budget_hit = 0;
-  if (instructions)
-    lua_sethook(rt->L, budget_hook, LUA_MASKCOUNT, (int)rt->budget_step);
-  else
-    lua_sethook(rt->L, NULL, 0, 0);
-}
-
-void kr_budget_reset(kr_runtime *rt, lua_State *L)
-{
-  rt->budget_used = 0;
-  if (rt->budget_hit) { /* the hook fires at every instruction: back to normal */
-    rt->budget_hit = 0;
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, (int)rt->budget_step);
-  }
-}
-
-int kr_budget_exceeded(const kr_runtime *rt)
-{
-  return rt->budget_hit;
-}
-
-/* --- the memory cap --------------------------------------------------------- */
-
-void kr_memory_limit_set(kr_runtime *rt, size_t bytes)
-{
-  rt->mem_limit = bytes;
-}
-
-uint64_t kr_memory_refused(const kr_runtime *rt)
-{
-  return rt->mem_refused;
-}
-
 /* --- the trimmed globals ------------------------------------------------------ */
-
-/* coroutine.create / coroutine.wrap: charged one budget step, then the
- * original (upvalue 1). */
-static int charged_coroutine(lua_State *L)
-{
-  kr_runtime *rt = kr_runtime_from_lua(L);
-  if (rt && rt->budget)
-    budget_charge(L, rt, rt->budget_step);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-  return lua_gettop(L);
-}
 
 /* load(chunk [, name [, mode [, env]]]): the original (upvalue 1) with mode
  * forced to "t", whatever the caller asked: no binary chunks. */
@@ -151,6 +78,9 @@ static int search_text(lua_State *L)
  * called: Lua marks an object for finalization only here. */
 static int setmetatable_nogc(lua_State *L)
 {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argexpected(L, lua_type(L, 2) == LUA_TNIL || lua_type(L, 2) == LUA_TTABLE, 2,
+                   "nil or table");
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_pushliteral(L, "__gc");
     if (lua_rawget(L, 2) != LUA_TNIL)
@@ -161,35 +91,6 @@ static int setmetatable_nogc(lua_State *L)
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
   return lua_gettop(L);
-}
-
-static int readonly_newindex(lua_State *L)
-{
-  return luaL_error(L, "the metatable of a userdata is read-only in the sandbox");
-}
-
-/* getmetatable(v) by the original (upvalue 1); for a userdata, whose
- * metatable belongs to C (its __gc must not be replaced by Lua code), a
- * read-only view of it: reads go through, writes raise. */
-static int getmetatable_readonly(lua_State *L)
-{
-  int ud = lua_type(L, 1) == LUA_TUSERDATA;
-  lua_settop(L, 1);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, 1, 1);
-  if (!ud || !lua_istable(L, 1))
-    return 1;
-  lua_newtable(L);                 /* the view */
-  lua_createtable(L, 0, 3);        /* its metatable */
-  lua_pushvalue(L, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, readonly_newindex);
-  lua_setfield(L, -2, "__newindex");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable");
-  lua_setmetatable(L, -2);
-  return 1;
 }
 
 /* Replaces the function t[name] (t at idx) by fn with the original as its
@@ -219,7 +120,33 @@ static void trim_os(lua_State *L, int loaded)
   lua_pop(L, 1);
 }
 
-/* package: no loadlib, no C path, searchers = preload, kura.*, text files. */
+/* A loader of a kura.* module (upvalue 1): the module's table read-only. */
+static int load_readonly(lua_State *L)
+{
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  if (lua_istable(L, -1) && !kr_readonly_is(L, -1))
+    kr_readonly_replace(L, -1);
+  return 1;
+}
+
+/* kura's searcher (upvalue 1), with its loaders wrapped in load_readonly. */
+static int search_kura(lua_State *L)
+{
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 2);
+  if (lua_isfunction(L, -2)) {
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, load_readonly, 1);
+    lua_replace(L, -3);
+  }
+  return 2;
+}
+
+/* package: no loadlib, no C path, no searchpath; searchers = preload,
+ * kura.*, text files on the path. */
 static void trim_package(lua_State *L, int path_idx)
 {
   if (lua_getglobal(L, "package") != LUA_TTABLE) {
@@ -238,9 +165,11 @@ static void trim_package(lua_State *L, int path_idx)
   if (lua_istable(L, old)) {
     /* luaopen_kura put its searcher second, after the preload searcher, in
      * front of Lua's four: keep those two (and drop Lua's file and C ones). */
-    int keep = lua_rawlen(L, old) >= 5 ? 2 : 1;
-    for (int i = 1; i <= keep; i++) {
-      lua_rawgeti(L, old, i);
+    lua_rawgeti(L, old, 1);
+    lua_rawseti(L, -2, ++n);
+    if (lua_rawlen(L, old) >= 5) {
+      lua_rawgeti(L, old, 2);
+      lua_pushcclosure(L, search_kura, 1);
       lua_rawseti(L, -2, ++n);
     }
   }
@@ -249,6 +178,8 @@ static void trim_package(lua_State *L, int path_idx)
   lua_pushcclosure(L, search_text, 2);
   lua_rawseti(L, -2, ++n);
   lua_setfield(L, pkg, "searchers");
+  lua_pushnil(L); /* it tells which files exist */
+  lua_setfield(L, pkg, "searchpath");
   lua_pop(L, 2);
 }
 
@@ -260,8 +191,105 @@ static void remove_global(lua_State *L, int loaded, const char *name)
   lua_setfield(L, loaded, name);
 }
 
+/* Sets t.name (t on top) to nil, if t is a table. */
+static void remove_field(lua_State *L, const char *name)
+{
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    lua_setfield(L, -2, name);
+  }
+}
+
+/* What goes from kura and from string. */
+static void trim_libraries(lua_State *L)
+{
+  lua_getglobal(L, "string");
+  remove_field(L, "dump");
+  lua_pop(L, 1);
+  lua_getglobal(L, "kura");
+  remove_field(L, "on_signal");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "json");
+    remove_field(L, "lines");
+    lua_getfield(L, -2, "credential");
+    remove_field(L, "from_env");
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+}
+
+/* Replaces the table on top by a read-only proxy; its fields that are
+ * tables become proxies too (to `depth` levels), in place. */
+static void readonly_tree(lua_State *L, int depth)
+{
+  int t = lua_gettop(L);
+  if (depth > 0)
+    lua_pushnil(L);
+  while (depth > 0 && lua_next(L, t)) {
+    if (lua_istable(L, -1) && !kr_readonly_is(L, -1)) {
+      readonly_tree(L, depth - 1);
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, t); /* an existing key: lua_next goes on */
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  kr_readonly_replace(L, t);
+}
+
+/* The library `name` becomes read-only, as a global and in package.loaded. */
+static void readonly_library(lua_State *L, int loaded, const char *name, int depth)
+{
+  if (lua_getglobal(L, name) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  readonly_tree(L, depth);
+  lua_pushvalue(L, -1);
+  lua_setglobal(L, name);
+  lua_setfield(L, loaded, name);
+}
+
+/* package stays as it is for require (which reads package.searchers);
+ * scripts get a read-only copy whose loaded, preload and searchers are
+ * read-only views of the real ones. */
+static void readonly_package(lua_State *L, int loaded)
+{
+  if (lua_getglobal(L, "package") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  int pkg = lua_gettop(L);
+  lua_newtable(L);
+  for (lua_pushnil(L); lua_next(L, pkg); lua_pop(L, 1)) {
+    lua_pushvalue(L, -2);
+    if (lua_istable(L, -2))
+      kr_readonly_push(L, -2);
+    else
+      lua_pushvalue(L, -2);
+    lua_rawset(L, -5);
+  }
+  kr_readonly_replace(L, -1);
+  lua_pushvalue(L, -1);
+  lua_setglobal(L, "package");
+  lua_setfield(L, loaded, "package");
+  lua_pop(L, 1);
+}
+
+static void readonly_libraries(lua_State *L, int loaded)
+{
+  static const char *const libs[] = {"string", "table", "math", "coroutine", "utf8", "os", NULL};
+  for (int i = 0; libs[i]; i++)
+    readonly_library(L, loaded, libs[i], 0);
+  readonly_library(L, loaded, "kura", 2);
+  readonly_package(L, loaded);
+  kr_readonly_strings(L);
+}
+
 int kr_sandbox_open(lua_State *L)
 {
+  kr_runtime *rt = kr_runtime_from_lua(L);
   if (lua_isnoneornil(L, 1)) { /* the path require searches: package.path now */
     lua_settop(L, 0);
     lua_getglobal(L, "package");
@@ -279,30 +307,19 @@ int kr_sandbox_open(lua_State *L)
     remove_global(L, loaded, gone[i]);
   trim_os(L, loaded);
   trim_package(L, 1);
+  trim_libraries(L);
   lua_pushglobaltable(L);
   wrap_field(L, -1, "load", load_text);
   wrap_field(L, -1, "setmetatable", setmetatable_nogc);
-  wrap_field(L, -1, "getmetatable", getmetatable_readonly);
   lua_pop(L, 1);
-  if (lua_getglobal(L, "string") == LUA_TTABLE) {
-    lua_pushnil(L);
-    lua_setfield(L, -2, "dump");
-  }
+  if (lua_getglobal(L, "string") == LUA_TTABLE)
+    kr_pattern_install(L, -1, rt);
   lua_pop(L, 1);
-  if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {
-    wrap_field(L, -1, "create", charged_coroutine);
-    wrap_field(L, -1, "wrap", charged_coroutine);
-  }
-  lua_pop(L, 1);
-  if (lua_getglobal(L, "kura") == LUA_TTABLE) { /* the host owns the signals */
-    lua_pushnil(L);
-    lua_setfield(L, -2, "on_signal");
-    if (lua_getfield(L, -1, "json") == LUA_TTABLE) { /* reads files, like io */
-      lua_pushnil(L);
-      lua_setfield(L, -2, "lines");
-    }
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 2);
+  kr_guard_open(L);
+  kr_charge_open(L);
+  kr_readonly_open(L);
+  readonly_libraries(L, loaded);
+  if (rt)
+    kr_runtime_set_sandboxed(rt);
   return 0;
 }

@@ -14,7 +14,12 @@
 
 #include <lauxlib.h>
 
+#include "runtime/budget.h"
 #include "runtime/rt_internal.h"
+
+/* The cost, in instructions, of a resume beyond what it runs (for the bound
+ * on one turn of the queue). */
+#define KR_RESUME_COST 100
 
 /* Registry key of a weak-valued table: task address -> failed, unjoined task. */
 static const char failed_key = 'f';
@@ -52,12 +57,17 @@ static kr_task *dequeue(kr_runtime *rt)
 void kr_task_queue_drain(kr_runtime *rt)
 {
   /* Only the tasks queued before this turn run now; the ones they wake run on
-   * the next turn, so a task that keeps yielding cannot starve the loop. */
+   * the next turn, so a task that keeps yielding cannot starve the loop.
+   * With an instruction budget, a turn also ends once its resumes have spent
+   * a budget's worth (kr_budget_turn_spent): the rest wait for the next
+   * turn, so that one kura_tick stays bounded however many tasks a script
+   * makes. */
   kr_task *last = rt->ready_tail;
   kr_task *t;
+  kr_budget_turn_begin(rt);
   while (last && (t = dequeue(rt)) != NULL) {
     kr_task_resume(rt, t);
-    if (t == last)
+    if (t == last || kr_budget_turn_spent(rt))
       break;
   }
   if (!rt->ready_head && rt->queue_active) {
@@ -105,7 +115,54 @@ static int task_gc(lua_State *L)
 
 /* --- creating, running and finishing ------------------------------------------ */
 
-kr_task *kr_task_spawn(kr_runtime *rt, lua_State *L, int nargs, int detached)
+/* The traceback of the error that ends the task running on L, kept as its
+ * user value 2 for keep_error (the pcall of task_body unwinds the stack
+ * before the task sees the error). */
+static int stash_traceback(lua_State *L)
+{
+  kr_task *t = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
+  luaL_traceback(L, L, NULL, 2); /* from the function that raised */
+  lua_setiuservalue(L, -2, 2);
+  return 0;
+}
+
+/* The message handler of task_body: the error object stays as it is. */
+static int task_msgh(lua_State *L)
+{
+  kr_runtime *rt = kr_runtime_from_lua(L);
+  kr_task *t = rt ? rt->current : NULL;
+  lua_settop(L, 1);
+  if (t && t->co == L && t->self_ref != LUA_NOREF) {
+    lua_pushcfunction(L, stash_traceback);
+    lua_pushlightuserdata(L, t);
+    lua_pcall(L, 1, 0, 0); /* out of memory: no traceback, the error stays */
+    lua_settop(L, 1);
+  }
+  return 1;
+}
+
+static int task_body_done(lua_State *L, int status, lua_KContext ctx)
+{
+  (void)ctx;
+  if (status != LUA_OK && status != LUA_YIELD)
+    return lua_error(L); /* again, with hooks on and nothing left to close */
+  return lua_gettop(L) - 1;
+}
+
+/* The function every task's coroutine runs, with the task's function and
+ * its arguments as arguments: the function under a pcall of its own, so that
+ * an error raised by the count hook (budget.c), which leaves hooks off,
+ * turns them back on before the task's to-be-closed variables run. */
+static int task_body(lua_State *L)
+{
+  lua_pushcfunction(L, task_msgh);
+  lua_insert(L, 1);
+  int st = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 1, 0, task_body_done);
+  return task_body_done(L, st, 0);
+}
+
+kr_task *kr_task_new(kr_runtime *rt, lua_State *L, int nargs, int detached)
 {
   kr_task *t = lua_newuserdatauv(L, sizeof *t, 2);
   memset(t, 0, sizeof *t);
@@ -117,12 +174,20 @@ kr_task *kr_task_spawn(kr_runtime *rt, lua_State *L, int nargs, int detached)
   t->co = lua_newthread(L);
   lua_setiuservalue(L, -2, 1);
   lua_insert(L, -(nargs + 2));    /* the task below fn and its arguments */
-  luaL_checkstack(t->co, nargs + 1, "kura.spawn");
+  luaL_checkstack(t->co, nargs + 2, "kura.spawn");
+  lua_pushcfunction(t->co, task_body);
   lua_xmove(L, t->co, nargs + 1); /* move fn + arguments onto the coroutine */
   lua_pushvalue(L, -1);
   t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  t->nargs = nargs;
+  t->nargs = nargs + 1;           /* fn is task_body's first argument */
+  t->state = KR_TASK_READY;
   rt->ntasks++;
+  return t;
+}
+
+kr_task *kr_task_spawn(kr_runtime *rt, lua_State *L, int nargs, int detached)
+{
+  kr_task *t = kr_task_new(rt, L, nargs, detached);
   enqueue(rt, t);
   return t;
 }
@@ -134,23 +199,43 @@ static int tostring_protected(lua_State *L)
 }
 
 /* The error object is on top of the task's coroutine: keeps
- * "message\nstack traceback:..." as user value 2 of the task at idx. */
-static void keep_error(kr_runtime *rt, kr_task *t, int idx)
+ * "message\nstack traceback:..." as user value 2 of the task at idx (the
+ * traceback task_msgh kept there, or that of the coroutine). A message that
+ * is not a string is turned into one by tostring, under the limits of the
+ * resume that failed: if that was stopped, nothing of the script runs. */
+static void keep_error(kr_runtime *rt, kr_task *t, int idx, int stopped)
 {
   lua_State *L = rt->L;
   lua_xmove(t->co, L, 1);
   int ty = lua_type(L, -1);
-  if (ty != LUA_TSTRING && ty != LUA_TNUMBER) {
+  char why[96];
+  if (stopped) /* the message names the limit, whatever the script raised */
+    kr_budget_stop_message(rt, stopped, why, sizeof why);
+  if (stopped && !(ty == LUA_TSTRING && strstr(lua_tostring(L, -1), why))) {
+    lua_pushfstring(L, "%s: %s", why,
+                    ty == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
+    lua_replace(L, -2);
+  } else if (ty != LUA_TSTRING && ty != LUA_TNUMBER) {
+    lua_State *was = rt->running;
+    rt->running = L;
     lua_pushcfunction(L, tostring_protected);
     lua_insert(L, -2);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) {
       lua_pop(L, 1);
       lua_pushfstring(L, "(error object is a %s value)", lua_typename(L, ty));
     }
+    rt->running = was;
   }
-  luaL_traceback(L, t->co, lua_tostring(L, -1), 0);
+  if (lua_getiuservalue(L, idx, 2) == LUA_TSTRING) {
+    lua_pushliteral(L, "\n");
+    lua_insert(L, -2);
+    lua_concat(L, 3);
+  } else {
+    lua_pop(L, 1);
+    luaL_traceback(L, t->co, lua_tostring(L, -1), 0);
+    lua_remove(L, -2);
+  }
   lua_setiuservalue(L, idx, 2);
-  lua_pop(L, 1);
 }
 
 /* The task returned nres values (on top of its coroutine): keeps them as
@@ -213,7 +298,7 @@ static void wake_joiners(kr_runtime *rt, kr_task *t, int idx)
   t->joiners_tail = NULL;
 }
 
-static void finish(kr_runtime *rt, kr_task *t, int status, int nres)
+static void finish(kr_runtime *rt, kr_task *t, int status, int nres, int stopped)
 {
   lua_State *L = rt->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref); /* keeps t alive meanwhile */
@@ -223,7 +308,7 @@ static void finish(kr_runtime *rt, kr_task *t, int status, int nres)
     keep_results(L, t, idx, nres);
   } else {
     t->state = KR_TASK_FAILED;
-    keep_error(rt, t, idx);
+    keep_error(rt, t, idx, stopped);
     lua_resetthread(t->co);
     lua_pushnil(L);
     lua_setiuservalue(L, idx, 1); /* the coroutine can go */
@@ -251,10 +336,14 @@ void kr_task_resume(kr_runtime *rt, kr_task *t)
   int nargs = t->nargs, nres = 0;
   t->nargs = 0;
   t->state = KR_TASK_RUNNING;
+  lua_State *was = rt->running;
   rt->current = t;
-  rt->budget_used = 0; /* each resume gets the whole instruction budget (sandbox.c) */
+  rt->running = t->co;
+  kr_budget_begin(rt, t->co); /* each resume gets the whole budget */
   int status = lua_resume(t->co, rt->L, nargs, &nres);
+  rt->running = was;
   rt->current = NULL;
+  rt->tick_used += rt->budget_used + KR_RESUME_COST;
   if (status == LUA_YIELD) {
     if (t->state == KR_TASK_RUNNING) {
       /* A plain coroutine.yield() in a task: give the others a turn. */
@@ -263,7 +352,15 @@ void kr_task_resume(kr_runtime *rt, kr_task *t)
     }
     return;
   }
-  finish(rt, t, status, nres);
+  int stopped = kr_budget_stopped(rt);
+  if (status == LUA_OK && stopped) {
+    /* the task caught the stop's error and returned at once: still a stop */
+    char why[96];
+    lua_pop(t->co, nres);
+    lua_pushstring(t->co, kr_budget_stop_message(rt, stopped, why, sizeof why));
+    status = LUA_ERRRUN;
+  }
+  finish(rt, t, status, nres, status == LUA_OK ? 0 : stopped);
 }
 
 /* --- suspending and waking ------------------------------------------------------ */

@@ -9,11 +9,13 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
 
+#include "runtime/budget.h"
 #include "runtime/rt_internal.h"
 
 /* --- the heap ---------------------------------------------------------------- */
@@ -133,7 +135,12 @@ void kr_timeout_on_timer(uv_timer_t *h)
   kr_runtime *rt = h->data;
   uint64_t now = uv_hrtime();
   uint64_t seq_end = rt->heap_seq; /* entries added by the callbacks wait */
-  while (rt->heap_len > 0 && rt->heap[0]->due <= now && rt->heap[0]->seq < seq_end) {
+  /* With an instruction budget, one turn fires at most as many as a budget
+   * pays threads for (each starts a task); the rest fire on the next turn,
+   * so that a script's thousands of timers cannot stretch one kura_tick. */
+  uint64_t left = rt->budget ? rt->budget / KR_THREAD_COST + 1 : UINT64_MAX;
+  while (left-- > 0 && rt->heap_len > 0 && rt->heap[0]->due <= now &&
+         rt->heap[0]->seq < seq_end) {
     kr_timeout *to = pop(rt);
     to->fire(rt, to);
   }
@@ -170,16 +177,53 @@ static void timer_deactivate(kr_runtime *rt, kr_timer *tm)
   rt->ntimers--;
 }
 
+/* Makes the task of a beat: fn(timer) on top of L. */
+static int spawn_beat(lua_State *L)
+{
+  kr_task_spawn(kr_runtime_from_lua(L), L, 1, 1);
+  return 1;
+}
+
+/* Starts fn(timer) as a task for the timer at idx of rt->L, unless the task
+ * of its last beat has not run yet: a beat is skipped rather than piled up.
+ * The task is made under the memory cap, as in a call (rt->running): the
+ * timers a script made cannot make the host hold more. 0 when it could not
+ * start (then the timer stops, with a message on stderr). */
+static int beat(kr_runtime *rt, int idx)
+{
+  lua_State *L = rt->L;
+  if (lua_getiuservalue(L, idx, 2) == LUA_TUSERDATA &&
+      ((kr_task *)lua_touserdata(L, -1))->state == KR_TASK_READY) {
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_pop(L, 1);
+  if (!kr_memory_room(L, rt)) { /* else each allocation would fail, at a collection each */
+    fprintf(stderr, "kura: a timer stops: its task cannot start: the memory limit is reached\n");
+    return 0;
+  }
+  lua_pushcfunction(L, spawn_beat);
+  lua_getiuservalue(L, idx, 1); /* fn */
+  lua_pushvalue(L, idx);        /* fn(timer) */
+  lua_State *was = rt->running;
+  rt->running = L;
+  int st = lua_pcall(L, 2, 1, 0);
+  rt->running = was;
+  if (st != LUA_OK) {
+    fprintf(stderr, "kura: a timer stops: its task cannot start: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_setiuservalue(L, idx, 2); /* the task, to skip beats while it waits */
+  return 1;
+}
+
 static void timer_fire(kr_runtime *rt, kr_timeout *to)
 {
   kr_timer *tm = (kr_timer *)((char *)to - offsetof(kr_timer, to));
   lua_State *L = rt->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, tm->self_ref); /* the timer */
-  lua_getiuservalue(L, -1, 1);                       /* its function */
-  lua_pushvalue(L, -2);                              /* fn(timer) */
-  kr_task_spawn(rt, L, 1, 1);
-  lua_pop(L, 1); /* the task */
-  if (tm->interval > 0) {
+  if (beat(rt, lua_gettop(L)) && tm->interval > 0) {
     /* Keep the beat (no drift), but skip beats that were missed. */
     uint64_t now = uv_hrtime(), due = tm->to.due + tm->interval;
     if (due <= now)
@@ -211,7 +255,7 @@ int kr_timer_start(lua_State *L, int repeat)
   const char *name = repeat ? "kura.every" : "kura.after";
   if (!rt || rt->closing)
     return luaL_error(L, "%s: no kura runtime runs this Lua state", name);
-  kr_timer *tm = lua_newuserdatauv(L, sizeof *tm, 1);
+  kr_timer *tm = lua_newuserdatauv(L, sizeof *tm, 2); /* fn, last beat's task */
   memset(tm, 0, sizeof *tm);
   tm->rt = rt;
   tm->self_ref = LUA_NOREF;

@@ -66,7 +66,7 @@ static int wait_sync(lua_State *L)
 static kr_runtime *new_runtime(uv_loop_t *loop)
 {
   kr_runtime *rt = NULL;
-  kr_runtime_config cfg = {NULL, 0, NULL};
+  kr_runtime_config cfg = {0};
   if (kr_runtime_new(loop, &cfg, &rt) != KURA_OK)
     return NULL;
   lua_State *L = kr_runtime_lua(rt);

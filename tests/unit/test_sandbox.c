@@ -264,6 +264,194 @@ KTEST(hostile_scripts)
   kura_runtime_free(rt);
 }
 
+
+/* A script that catches the stop's error and returns it at once still fails
+ * the call; the next call has its whole budget again. */
+KTEST(caught_stop_still_fails)
+{
+  kura_runtime *rt = sandboxed();
+  KCHECK(rt);
+  KCHECK_EQ(kura_load_string(rt, "function caught() return pcall(function() while true do end end) end\n"
+                                 "function caught_x() return xpcall(function() while true do end end,\n"
+                                 "  function(e) return 'handled: ' .. tostring(e) end) end", "=c"),
+            KURA_OK);
+  kura_value r[2];
+  KCHECK_EQ(kura_call(rt, "caught", NULL, 0, r, 2), KURA_ELIMIT);
+  KCHECK(strstr(kura_errmsg(rt), "instruction budget exceeded") != NULL);
+  KCHECK_EQ(kura_call(rt, "caught_x", NULL, 0, r, 2), KURA_ELIMIT);
+  KCHECK(strstr(kura_errmsg(rt), "handled") == NULL); /* the handler did not run */
+  KCHECK(alive(rt));
+  kura_runtime_free(rt);
+}
+
+/* kura_options.store and store_max_memory: the scripts and the host's C
+ * client use the runtime's store with the host's budget; runtimes naming
+ * the same store share it; a sandboxed script can set neither. */
+KTEST(store_options)
+{
+  kura_options o = {0};
+  o.sandbox = 1;
+  o.instruction_budget = BUDGET * 10;
+  o.memory_limit = MEMCAP;
+  o.store = "sandbox-test-a";
+  o.store_max_memory = 1u << 20;
+  kura_runtime *a = NULL, *a2 = NULL, *b = NULL;
+  KCHECK_EQ(kura_runtime_new(&o, &a), KURA_OK);
+  KCHECK_EQ(kura_runtime_new(&o, &a2), KURA_OK);
+  o.store = "sandbox-test-b";
+  KCHECK_EQ(kura_runtime_new(&o, &b), KURA_OK);
+  static const char script[] =
+    "c = kura.client() c:create_cache('c')\n"
+    "function fill() local v = ('x'):rep(65536) for i = 1, 100 do assert(c:set('c', 'k' .. i, v)) end\n"
+    "  local n = 0 for i = 1, 100 do if c:key_exists('c', 'k' .. i) then n = n + 1 end end return n end\n"
+    "function has(k) local x = kura.client{backend = 'memory'} return x:get('c', k) end\n"
+    "function own(opt) local x, err = kura.client{[opt] = opt == 'store' and 'other' or 1e12}\n"
+    "  return x == nil and err.code or 'opened' end\n";
+  KCHECK_EQ(kura_load_string(a, script, "=a"), KURA_OK);
+  KCHECK_EQ(kura_load_string(a2, script, "=a2"), KURA_OK);
+  KCHECK_EQ(kura_load_string(b, script, "=b"), KURA_OK);
+  kura_value r, arg = kura_str("k100");
+  KCHECK_EQ(kura_call(a, "fill", NULL, 0, &r, 1), KURA_OK);
+  KCHECK(r.type == KURA_TINT && r.i > 0 && r.i < 16); /* 6.4 MB into a 1 MiB budget */
+  KCHECK_EQ(kura_call(a2, "has", &arg, 1, &r, 1), KURA_OK); /* the same store */
+  KCHECK(r.type == KURA_TSTR && r.len == 65536);
+  KCHECK_EQ(kura_call(b, "has", &arg, 1, &r, 1), KURA_OK);  /* another store */
+  KCHECK(r.type == KURA_TNIL);
+  kura_value opt = kura_str("store");
+  KCHECK_EQ(kura_call(a, "own", &opt, 1, &r, 1), KURA_OK);
+  KCHECK(r.type == KURA_TSTR && strcmp(r.s, "PERMISSION_ERROR") == 0);
+  opt = kura_str("max_memory");
+  KCHECK_EQ(kura_call(a, "own", &opt, 1, &r, 1), KURA_OK);
+  KCHECK(r.type == KURA_TSTR && strcmp(r.s, "PERMISSION_ERROR") == 0);
+  kura_runtime_free(a);
+  kura_runtime_free(a2);
+  kura_runtime_free(b);
+  /* without the sandbox a script may open a store of its own */
+  kura_runtime *full = NULL;
+  KCHECK_EQ(kura_runtime_new(NULL, &full), KURA_OK);
+  KCHECK_EQ(kura_load_string(full, script, "=full"), KURA_OK);
+  opt = kura_str("max_memory");
+  KCHECK_EQ(kura_call(full, "own", &opt, 1, &r, 1), KURA_OK);
+  KCHECK(r.type == KURA_TSTR && strcmp(r.s, "opened") == 0);
+  kura_runtime_free(full);
+}
+
+/* Read-only tables still read, iterate and require as before. */
+KTEST(readonly_tables)
+{
+  kura_runtime *rt = sandboxed();
+  KCHECK(rt);
+  char out[128];
+  static const char *const ok[] = {
+    "local n = 0 for k, v in pairs(string) do n = n + 1 end return tostring(n == 16)",
+    "return tostring(require('string') == string and package.loaded.table == table)",
+    "return tostring(getmetatable('').__index == string and ('%d'):format(7) == '7')",
+    "local a = kura.json.array() return tostring(getmetatable(a) == getmetatable(kura.json.array()))",
+    "return kura.json.encode(kura.json.array())",
+    "return tostring(#package.searchers == 3 and next(string) == nil)",
+    "local t = setmetatable({}, {}) getmetatable(t).x = 1 return tostring(getmetatable(t).x)",
+  };
+  static const char *const want[] = {"true", "true", "true", "true", "[]", "true", "1"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    KCHECK_EQ(run(rt, ok[i], out, sizeof out), KURA_OK);
+    if (strcmp(out, want[i]) != 0)
+      fprintf(stderr, "  %s -> %s\n", ok[i], out);
+    KCHECK(strcmp(out, want[i]) == 0);
+  }
+  static const char *const refused[] = {
+    "getmetatable(kura.json.array()).__jsontype = 'object'",
+    "kura.json.encode = nil", "kura.log.info = print", "table.insert = nil",
+    "rawset(math, 'pi', 3)", "package.path = '/etc/?'", "package.loaded.x = 1",
+    "setmetatable(os, nil)", "coroutine.wrap = nil",
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    KCHECK_EQ(run(rt, refused[i], out, sizeof out), KURA_EUNKNOWN);
+    KCHECK(strstr(kura_errmsg(rt), "read-only") || strstr(kura_errmsg(rt), "protected"));
+  }
+  KCHECK(alive(rt));
+  kura_runtime_free(rt);
+}
+
+/* The sandbox's own versions of Lua's functions give Lua's messages, naming
+ * the function as the script called it. */
+KTEST(argument_errors)
+{
+  kura_runtime *rt = sandboxed();
+  KCHECK(rt);
+  static const char *const calls[][2] = {
+    {"table.sort(nil)", "bad argument #1 to 'sort' (table expected, got nil)"},
+    {"table.sort({2, 1}, 1)", "bad argument #2 to 'sort' (function expected, got number)"},
+    {"table.sort({}, 1) return 'fine'", "fine"},
+    {"setmetatable(1, {})", "bad argument #1 to 'setmetatable' (table expected, got number)"},
+    {"setmetatable({}, 1)", "bad argument #2 to 'setmetatable' (nil or table expected, got number)"},
+    {"collectgarbage('x')", "bad argument #1 to 'collectgarbage' (invalid option 'x')"},
+    {"load(nil)", "bad argument #1 to 'load' (function expected, got nil)"},
+    {"getmetatable()", "bad argument #1 to 'getmetatable' (value expected)"},
+    {"rawset(1, 2, 3)", "bad argument #1 to 'rawset' (table expected, got number)"},
+    {"xpcall(print)", "bad argument #2 to 'xpcall' (function expected, got no value)"},
+    {"coroutine.resume(1)", "bad argument #1 to 'resume' (thread expected, got number)"},
+    {"string.rep('x')", "bad argument #2 to 'rep' (number expected, got no value)"},
+    {"('x'):find({})", "bad argument #1 to 'find' (string expected, got table)"},
+  };
+  char code[160], out[160];
+  for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+    snprintf(code, sizeof code, "local ok, e = pcall(function() %s end) return tostring(e)",
+             calls[i][0]);
+    KCHECK_EQ(run(rt, code, out, sizeof out), KURA_OK);
+    if (!strstr(out, calls[i][1]))
+      fprintf(stderr, "  %s -> %s\n", calls[i][0], out);
+    KCHECK(strstr(out, calls[i][1]) != NULL);
+  }
+  kura_runtime_free(rt);
+}
+
+/* One kura_tick runs tasks until they have spent a budget: the others wait
+ * for the next tick, and all of them finish. */
+KTEST(tick_is_bounded)
+{
+  kura_runtime *rt = sandboxed();
+  KCHECK(rt);
+  KCHECK_EQ(kura_load_string(rt, "done = 0\n"
+                                 "for i = 1, 1000 do kura.spawn(function()\n"
+                                 "  local s = 0 for j = 1, 5000 do s = s + j end done = done + 1 end) end\n"
+                                 "function count() return done end", "=tasks"), KURA_OK);
+  kura_value r;
+  KCHECK(kura_tick(rt) > 0);
+  KCHECK_EQ(kura_call(rt, "count", NULL, 0, &r, 1), KURA_OK);
+  KCHECK(r.i > 0 && r.i < 1000); /* ~20,000 instructions each: about 100 fit */
+  for (int i = 0; i < 1000 && kura_tick(rt) > 0; i++) {
+  }
+  KCHECK_EQ(kura_call(rt, "count", NULL, 0, &r, 1), KURA_OK);
+  KCHECK_EQ(r.i, 1000);
+  kura_runtime_free(rt);
+}
+
+/* A runtime whose globals fill the memory cap: calls fail at once (no
+ * collection per allocation), and the host recovers once a call lets go. */
+KTEST(full_runtime_recovers)
+{
+  kura_options o = {0};
+  o.sandbox = 1;
+  o.instruction_budget = 100 * BUDGET; /* the memory limit comes first, even under ASan */
+  o.memory_limit = MEMCAP;
+  kura_runtime *rt = NULL;
+  KCHECK_EQ(kura_runtime_new(&o, &rt), KURA_OK);
+  KCHECK_EQ(kura_load_string(rt, "function fill() big = {} while true do big[#big + 1] = {} end end\n"
+                                 "function free() big = nil end\n"
+                                 "function work() local t = {} for i = 1, 1000 do t[i] = {} end return #t end",
+                             "=full"), KURA_OK);
+  kura_value r;
+  KCHECK_EQ(kura_call(rt, "fill", NULL, 0, NULL, 0), KURA_ENOMEM);
+  KCHECK(strstr(kura_errmsg(rt), "memory limit exceeded") != NULL);
+  for (int i = 0; i < 100; i++)
+    KCHECK_EQ(kura_call(rt, "work", NULL, 0, &r, 1), KURA_ENOMEM);
+  KCHECK_EQ(kura_call(rt, "free", NULL, 0, NULL, 0), KURA_OK);
+  KCHECK_EQ(kura_call(rt, "work", NULL, 0, &r, 1), KURA_OK);
+  KCHECK_EQ(r.i, 1000);
+  KCHECK(kura_lua_bytes(rt) <= MEMCAP);
+  kura_runtime_free(rt);
+}
+
 /* Without the sandbox the full library is there (the sandbox is an option). */
 KTEST(unsandboxed)
 {
@@ -282,6 +470,8 @@ int main(int argc, char **argv)
   static const struct ktest tests[] = {
     KENTRY(removed_globals), KENTRY(require_refused), KENTRY(bytecode_refused),
     KENTRY(endless_loops), KENTRY(memory_cap), KENTRY(hostile_scripts), KENTRY(unsandboxed),
+    KENTRY(caught_stop_still_fails), KENTRY(store_options), KENTRY(readonly_tables),
+    KENTRY(tick_is_bounded), KENTRY(full_runtime_recovers), KENTRY(argument_errors),
   };
   return ktest_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
