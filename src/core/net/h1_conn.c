@@ -357,13 +357,14 @@ static int parse_one(kr_h2s_conn *c)
   kr_h2s *s = c->s;
   const char *p = (const char *)c->in.p;
   size_t end = head_end(c->in.p, c->in.len);
-  if (!end) {
-    if (c->in.len > s->cfg.max_header_bytes)
-      return kr_h2s_h1_reject(c, 431, "request head too large\n"), REJECTED;
-    return NEED_MORE;
+  if ((!end && c->in.len > s->cfg.max_header_bytes) || end > s->cfg.max_header_bytes) {
+    int long_line = !memchr(p, '\n', s->cfg.max_header_bytes);
+    return kr_h2s_h1_reject(c, long_line ? 414 : 431, long_line ? "request line too long\n"
+                                                                : "request head too large\n"),
+           REJECTED;
   }
-  if (end > s->cfg.max_header_bytes)
-    return kr_h2s_h1_reject(c, 431, "request head too large\n"), REJECTED;
+  if (!end)
+    return NEED_MORE;
   head h;
   int st = parse_head(&h, p, end);
   if (!st && h.has_length && h.length > s->cfg.max_body)

@@ -525,7 +525,7 @@ void kr_h2s_conn_write(kr_h2s_conn *c)
 /* Moves nghttp2's frames into c->out, up to OUT_HIGH bytes. */
 static int h2_produce(kr_h2s_conn *c)
 {
-  while (c->out.len < OUT_HIGH) {
+  while (c->out.len < OUT_HIGH && !c->want_close) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(c->h2, &data);
     if (n < 0)
@@ -559,11 +559,19 @@ static void conn_settle(kr_h2s_conn *c)
 {
   if (c->closing)
     return;
-  if (c->h2 && h2_produce(c) != 0)
-    c->want_close = 1;
-  if (c->proto == KR_H2S_HTTP1 && !c->h1_cur && !c->want_close && c->in.len)
-    kr_h2s_h1_feed(c);
-  kr_h2s_conn_write(c);
+  /* A write the socket took whole frees the buffer for more: go on until
+   * nghttp2 has nothing more to send (or the peer's window is shut, or a
+   * write waits for the socket and on_written takes over). */
+  size_t produced;
+  do {
+    size_t before = c->out.len;
+    if (c->h2 && h2_produce(c) != 0)
+      c->want_close = 1;
+    produced = c->out.len - before;
+    if (c->proto == KR_H2S_HTTP1 && !c->h1_cur && !c->want_close && c->in.len)
+      kr_h2s_h1_feed(c);
+    kr_h2s_conn_write(c);
+  } while (produced && c->h2 && !c->writing && !c->closing && !c->want_close);
   flow(c);
   int idle = !c->writing && c->out.len == 0;
   if (c->h2 && idle && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2))
@@ -793,8 +801,8 @@ static void defaults(kr_h2s_config *c)
     c->max_body = 32u << 20;
   if (!c->max_buffered)
     c->max_buffered = 512u << 20;
-  if (!c->max_header_bytes)
-    c->max_header_bytes = 64u << 10;
+  if (!c->max_header_bytes) /* an HTTP API URL holds a 64 KiB key in base64 */
+    c->max_header_bytes = 128u << 10;
 }
 
 /* Frees s once its own handles and every connection have closed. */

@@ -72,7 +72,7 @@ typedef struct kr_h2s_config {
   unsigned max_streams;         /* per HTTP/2 connection; 0: 128 */
   size_t max_body;              /* per request; 0: 32 MiB */
   size_t max_buffered;          /* request bytes held across the server; 0: 512 MiB */
-  size_t max_header_bytes;      /* per request header block; 0: 64 KiB */
+  size_t max_header_bytes;      /* per request header block; 0: 128 KiB */
   /* A request is complete. The user answers it with kr_h2s_respond, now or
    * later from the loop. */
   void (*on_request)(void *udata, kr_h2s_req *req);

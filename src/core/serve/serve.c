@@ -150,6 +150,7 @@ kr_serve_call *kr_serve_call_new(kr_serve *s, kr_h2s_req *req, const kr_serve_ki
     return NULL;
   call->s = s, call->req = req, call->kind = kind, call->method = method;
   call->heap_idx = SIZE_MAX;
+  call->busy = 1; /* the handler's, until kr_serve_call_unref */
   req->data = call;
   s->in_flight++;
   s->live_calls++;
@@ -177,6 +178,12 @@ void kr_serve_call_release(kr_serve_call *call)
   maybe_free(s);
 }
 
+void kr_serve_call_unref(kr_serve_call *call)
+{
+  call->busy--;
+  kr_serve_call_release(call);
+}
+
 void kr_serve_respond(kr_serve_call *call, const kr_h2s_response *res)
 {
   if (!call->req) { /* answered already (a deadline): this one is not sent */
@@ -191,8 +198,10 @@ static void on_done(void *ud, const kr_request *req, const kr_result *res)
 {
   kr_serve_call *call = ud;
   call->pending = 0;
+  call->busy++; /* result() may end the call (a hook answering at once) */
   if (call->req)
     call->kind->result(call, req, res);
+  call->busy--;
   kr_serve_call_release(call);
 }
 
@@ -200,13 +209,13 @@ void kr_serve_submit(kr_serve_call *call, kr_request *r)
 {
   kr_serve *s = call->s;
   call->pending = 1;
-  call->busy = 1; /* a completion inside submit must not free the call */
+  call->busy++; /* a completion inside submit must not free the call */
   int rc = kr_client_submit(s->client, r, on_done, call);
   if (rc) {
     call->pending = 0;
     call->kind->error(call, rc, kr_client_errstr(s->client));
   }
-  call->busy = 0;
+  call->busy--;
   if (call->req && call->deadline && call->heap_idx == SIZE_MAX)
     heap_add(call);
 }

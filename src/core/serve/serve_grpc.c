@@ -470,6 +470,8 @@ static int build_update_ttl(kr_serve_call *call, const CacheClient__UpdateTtlReq
   return check_ttl(call, r->ttl_ms, "the TTL");
 }
 
+/* KeysExist and GetBatch: keys only (no values or TTLs for the client to
+ * read). */
 static int build_keys(kr_serve_call *call, const ProtobufCMessage *msg, kr_request *r,
                       void **block)
 {
@@ -477,6 +479,7 @@ static int build_keys(kr_serve_call *call, const ProtobufCMessage *msg, kr_reque
     const CacheClient__KeysExistRequest *m = (const void *)msg;
     if (batch_arrays(call, r, m->n_cache_keys, block))
       return -1;
+    r->vals = NULL, r->vlens = NULL, r->ttls = NULL;
     for (size_t i = 0; i < m->n_cache_keys; i++)
       ((const void **)r->keys)[i] = m->cache_keys[i].data,
       ((size_t *)r->klens)[i] = m->cache_keys[i].len;
@@ -486,6 +489,7 @@ static int build_keys(kr_serve_call *call, const ProtobufCMessage *msg, kr_reque
   const CacheClient__GetBatchRequest *m = (const void *)msg;
   if (batch_arrays(call, r, m->n_items, block))
     return -1;
+  r->vals = NULL, r->vlens = NULL, r->ttls = NULL;
   for (size_t i = 0; i < m->n_items; i++)
     ((const void **)r->keys)[i] = m->items[i]->cache_key.data,
     ((size_t *)r->klens)[i] = m->items[i]->cache_key.len;
@@ -664,7 +668,7 @@ void kr_serve_grpc(kr_serve *s, kr_h2s_req *req)
   size_t len;
   kr_request r = {0};
   if (check_call(call, &data, &len) || read_metadata(call, &r)) {
-    kr_serve_call_release(call);
+    kr_serve_call_unref(call);
     return;
   }
   ProtobufCMessage *msg = protobuf_c_message_unpack(methods[call->method].desc, NULL, len, data);
@@ -676,5 +680,5 @@ void kr_serve_grpc(kr_serve *s, kr_h2s_req *req)
   free(block);
   if (msg)
     protobuf_c_message_free_unpacked(msg, NULL);
-  kr_serve_call_release(call);
+  kr_serve_call_unref(call);
 }

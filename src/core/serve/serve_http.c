@@ -313,5 +313,5 @@ void kr_serve_http(kr_serve *s, kr_h2s_req *req)
     kr_serve_submit(call, &r);
   }
   free(q.mem);
-  kr_serve_call_release(call);
+  kr_serve_call_unref(call);
 }

@@ -33,7 +33,8 @@ struct kr_serve_call {
   uint64_t deadline;            /* uv_hrtime() ns; 0: none */
   size_t heap_idx;              /* in the deadline heap; SIZE_MAX: not */
   unsigned pending : 1;         /* its client request has not completed */
-  unsigned busy : 1;            /* inside kr_serve_submit: not freed there */
+  unsigned busy;                /* frames that use the call after a nested
+                                 * release: it is not freed while > 0 */
   kr_serve_flight *flight;      /* waiting for the hook's value */
   kr_serve_call *next_waiter;   /* the flight's list */
 };
@@ -65,6 +66,7 @@ struct kr_serve {
 };
 
 /* serve.c */
+/* A call for req, with one reference for the handler that made it. */
 kr_serve_call *kr_serve_call_new(kr_serve *s, kr_h2s_req *req, const kr_serve_kind *kind,
                                  int method);
 /* Submits r for call: its kind's result() answers it (possibly before this
@@ -74,6 +76,9 @@ void kr_serve_submit(kr_serve_call *call, kr_request *r);
 void kr_serve_respond(kr_serve_call *call, const kr_h2s_response *res);
 /* Frees call if nothing refers to it any more. */
 void kr_serve_call_release(kr_serve_call *call);
+/* The handler that made the call is done with it (kr_serve_call_new gives
+ * it a reference). */
+void kr_serve_call_unref(kr_serve_call *call);
 /* Whether a presented token is the server's (constant time). */
 int kr_serve_authorized(const kr_serve *s, const char *tok, size_t len);
 /* grpc-timeout's value ("100m", "5S") -> milliseconds; -1 when malformed. */
