@@ -525,7 +525,7 @@ void kr_h2s_conn_write(kr_h2s_conn *c)
 /* Moves nghttp2's frames into c->out, up to OUT_HIGH bytes. */
 static int h2_produce(kr_h2s_conn *c)
 {
-  while (c->out.len < OUT_HIGH && !c->want_close) {
+  while (c->out.len < OUT_HIGH) { /* also after a fatal error: its GOAWAY */
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(c->h2, &data);
     if (n < 0)
@@ -659,7 +659,14 @@ static void h2_feed(kr_h2s_conn *c, const uint8_t *p, size_t len)
 {
   ssize_t n = nghttp2_session_mem_recv(c->h2, p, len);
   if (n < 0) {
-    /* A fatal error (bad preface, a flood): GOAWAY if nghttp2 queued one. */
+    /* A fatal error (a flood, too many CONTINUATION frames): nghttp2 queues
+     * no GOAWAY for those; the peer gets one that says why, then the close. */
+    const char *why = nghttp2_strerror((int)n);
+    uint32_t code = n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+                      ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR;
+    nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->h2), code,
+                          (const uint8_t *)why, strlen(why));
     c->s->stats.protocol_errors++;
     c->want_close = 1;
   }

@@ -157,12 +157,12 @@ kr_serve_call *kr_serve_call_new(kr_serve *s, kr_h2s_req *req, const kr_serve_ki
   return call;
 }
 
-/* The call has its answer (or no one to give it to). */
+/* The call has its answer (or no one to give it to). The request is not
+ * touched: it may be gone already. */
 static void forget(kr_serve_call *call)
 {
   if (!call->req)
     return;
-  call->req->data = NULL;
   call->req = NULL;
   call->s->in_flight--;
   heap_remove(call);
@@ -190,8 +190,10 @@ void kr_serve_respond(kr_serve_call *call, const kr_h2s_response *res)
     free(res->body);
     return;
   }
-  kr_h2s_respond(call->req, res);
+  kr_h2s_req *req = call->req;
+  req->data = NULL;
   forget(call);
+  kr_h2s_respond(req, res); /* req may be freed inside (HTTP/1.1) */
 }
 
 static void on_done(void *ud, const kr_request *req, const kr_result *res)

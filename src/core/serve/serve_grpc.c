@@ -614,7 +614,7 @@ static int check_call(kr_serve_call *call, const uint8_t **msg, size_t *len)
   else if (s->in_flight > s->max_calls)
     snprintf(why, sizeof why, "kura serve: too many calls in flight (limit %u)", s->max_calls),
       st = STATUS_RESOURCE_EXHAUSTED, fail = why;
-  else if (req->body_too_large || n - 5 > s->max_message)
+  else if (req->body_too_large || (n > 5 && n - 5 > s->max_message))
     snprintf(why, sizeof why, "request message larger than %zu bytes", s->max_message),
       st = STATUS_RESOURCE_EXHAUSTED, fail = why;
   else if (req->headers_too_large)
