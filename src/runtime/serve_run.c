@@ -172,6 +172,9 @@ int kr_runtime_serve(kr_runtime *rt, const kr_runtime_serve_opts *o)
 {
   serve_run v = {.rt = rt};
   uv_loop_t *loop = kr_runtime_loop(rt);
+  /* A write to a peer that has gone raises SIGPIPE, which would end the
+   * process; the write's EPIPE is what the server handles. */
+  signal(SIGPIPE, SIG_IGN);
   int rc = start_script(rt, o);
   if (rc)
     return rc;

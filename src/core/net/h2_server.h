@@ -29,6 +29,9 @@
  * stream or the connection went away first). After either, the request
  * is the server's: the user keeps no pointer to it.
  *
+ * The process must ignore SIGPIPE (as for any libuv server): a write to a
+ * peer that went away must fail with EPIPE, not end the process.
+ *
  * No Lua here.
  */
 #ifndef KR_H2_SERVER_H

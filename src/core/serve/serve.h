@@ -24,6 +24,8 @@
  * that key wait for it); what the hook returns is stored with its TTL and
  * answered to every waiting get.
  *
+ * The process must ignore SIGPIPE (see core/net/h2_server.h).
+ *
  * No Lua here: the hook is a C callback that a runtime may fill.
  */
 #ifndef KR_SERVE_H
