@@ -26,6 +26,13 @@
 #define STREAM_WINDOW (1u << 20)      /* per stream, for the peer's uploads */
 #define CONN_WINDOW (16u << 20)       /* per connection */
 #define REFUSING_MAX 64               /* connections being refused at once */
+/* Under the sanitizers every request is malloc's own, so that a use after
+ * free is still caught. */
+#ifdef KURA_SANITIZED
+#define REUSE 0
+#else
+#define REUSE 1
+#endif
 static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define PREFACE_LEN (sizeof preface - 1)
 
@@ -61,10 +68,15 @@ static void buf_free(kr_h2s_buf *b)
 
 /* --- requests ----------------------------------------------------------------- */
 
+/* A request is a few KiB, past what malloc serves from its per-thread
+ * cache: freed ones are kept (up to KR_H2S_SPARE_MAX) for the next. */
 kr_h2s_rq *kr_h2s_rq_new(kr_h2s_conn *c)
 {
-  kr_h2s_rq *r = malloc(sizeof *r);
-  if (!r)
+  kr_h2s *s = c->s;
+  kr_h2s_rq *r = s->spare;
+  if (r)
+    s->spare = r->next, s->nspare--;
+  else if (!(r = malloc(sizeof *r)))
     return NULL;
   memset(r, 0, offsetof(kr_h2s_rq, small_arena));
   r->c = c;
@@ -104,8 +116,15 @@ void kr_h2s_rq_free(kr_h2s_rq *r)
   if (r->body != r->small_body)
     free(r->body);
   free(r->rbody);
-  free(r->trailers);
-  free(r);
+  if (r->trailers_owned)
+    free(r->trailers);
+  kr_h2s *s = c->s;
+  if (REUSE && s->nspare < KR_H2S_SPARE_MAX && !s->closing) {
+    r->next = s->spare;
+    s->spare = r, s->nspare++;
+  } else {
+    free(r);
+  }
 }
 
 /* Room for `need` more arena bytes; header pointers follow a move. */
@@ -368,9 +387,21 @@ static int setup_callbacks(kr_h2s *s)
 
 /* --- HTTP/2: responses ------------------------------------------------------------- */
 
-/* Copies the trailers into one block the request owns. */
-static int keep_trailers(kr_h2s_rq *r, const kr_h2s_header *t, size_t n)
+/* The trailers as nghttp2 takes them, valid until the stream ends: static
+ * ones are pointed at from the request's own small array (no copy);
+ * others are copied into one block the request owns. */
+static int keep_trailers(kr_h2s_rq *r, const kr_h2s_response *res)
 {
+  const kr_h2s_header *t = res->trailers;
+  size_t n = res->ntrailers;
+  if (res->static_trailers && n <= KR_H2S_STATIC_TRAILERS) {
+    for (size_t i = 0; i < n; i++)
+      r->static_nv[i] = (nghttp2_nv){(uint8_t *)(uintptr_t)t[i].name,
+                                     (uint8_t *)(uintptr_t)t[i].value, t[i].nlen, t[i].vlen,
+                                     NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+    r->trailers = r->static_nv, r->ntrailers = n;
+    return 0;
+  }
   size_t bytes = n * sizeof(nghttp2_nv);
   for (size_t i = 0; i < n; i++)
     bytes += t[i].nlen + t[i].vlen;
@@ -386,7 +417,7 @@ static int keep_trailers(kr_h2s_rq *r, const kr_h2s_header *t, size_t n)
     nv[i].value = p, nv[i].valuelen = t[i].vlen, p += t[i].vlen;
     nv[i].flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
   }
-  r->trailers = nv, r->ntrailers = n;
+  r->trailers = nv, r->ntrailers = n, r->trailers_owned = 1;
   return 0;
 }
 
@@ -401,7 +432,8 @@ static int h2_respond(kr_h2s_rq *r, const kr_h2s_response *res)
 {
   kr_h2s_conn *c = r->c;
   char status[8];
-  int sl = snprintf(status, sizeof status, "%d", res->status);
+  int sl = res->status == 200 ? (memcpy(status, "200", 4), 3)
+                              : snprintf(status, sizeof status, "%d", res->status);
   nghttp2_nv small[16], *nva = small;
   if (res->nheaders + 1 > sizeof small / sizeof small[0] &&
       !(nva = malloc((res->nheaders + 1) * sizeof *nva)))
@@ -410,7 +442,7 @@ static int h2_respond(kr_h2s_rq *r, const kr_h2s_response *res)
   for (size_t i = 0; i < res->nheaders; i++)
     nva[i + 1] = nv_of(res->headers[i].name, res->headers[i].nlen, res->headers[i].value,
                        res->headers[i].vlen);
-  int rc = res->ntrailers ? keep_trailers(r, res->trailers, res->ntrailers) : 0;
+  int rc = res->ntrailers ? keep_trailers(r, res) : 0;
   nghttp2_data_provider prd = {.source.ptr = r, .read_callback = read_body};
   int with_data = res->body_len > 0 || res->ntrailers > 0;
   if (!rc && nghttp2_submit_response(c->h2, r->stream_id, nva, res->nheaders + 1,
@@ -635,12 +667,15 @@ static void conn_close(kr_h2s_conn *c)
 static int h2_start(kr_h2s_conn *c)
 {
   kr_h2s *s = c->s;
-  if (nghttp2_session_server_new2(&c->h2, s->cbs, c, s->opt) != 0)
+  if (nghttp2_session_server_new3(&c->h2, s->cbs, c, s->opt, &s->pool.mem) != 0)
     return -1;
   nghttp2_settings_entry iv[] = {
     {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->cfg.max_streams},
     {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
     {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)s->cfg.max_header_bytes},
+    /* No RFC 7540 priority tree: nothing here orders streams, and nghttp2
+     * skips its bookkeeping per stream. */
+    {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   if (nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) ||
       nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW))
@@ -819,8 +854,14 @@ static void maybe_free(kr_h2s *s)
     return;
   void (*closed)(void *) = s->closed;
   void *ud = s->closed_ud;
+  while (s->spare) {
+    kr_h2s_rq *r = s->spare;
+    s->spare = r->next;
+    free(r);
+  }
   nghttp2_session_callbacks_del(s->cbs);
   nghttp2_option_del(s->opt);
+  kr_h2_pool_release(&s->pool);
   free(s);
   if (closed)
     closed(ud);
@@ -925,6 +966,7 @@ int kr_h2s_new(uv_loop_t *loop, const kr_h2s_config *cfg, kr_h2s **out, char *er
   s->loop = loop;
   s->cfg = *cfg;
   defaults(&s->cfg);
+  kr_h2_pool_init(&s->pool);
   if (setup_callbacks(s)) {
     nghttp2_session_callbacks_del(s->cbs);
     nghttp2_option_del(s->opt);

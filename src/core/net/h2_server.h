@@ -88,7 +88,9 @@ typedef struct kr_h2s_config {
 /* A response. headers must not repeat :status; content-length is added
  * over HTTP/1.1. The body is moved: the server frees it (free()) once sent
  * or when the stream goes away; NULL with body_len 0 for none. Trailers
- * (HTTP/2 only; ignored over HTTP/1.1) end the stream after the body. */
+ * (HTTP/2 only; ignored over HTTP/1.1) end the stream after the body; they
+ * are copied unless static_trailers says they (and their strings) live as
+ * long as the program (a constant "grpc-status: 0"). */
 typedef struct kr_h2s_response {
   int status;
   const kr_h2s_header *headers;
@@ -97,6 +99,7 @@ typedef struct kr_h2s_response {
   size_t body_len;
   const kr_h2s_header *trailers;
   size_t ntrailers;
+  int static_trailers;
 } kr_h2s_response;
 
 /* Binds and listens. KURA_EINVAL (bad address: err says why), KURA_ECONN

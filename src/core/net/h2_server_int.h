@@ -12,11 +12,14 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "core/net/h2_pool.h"
 #include "core/net/h2_server.h"
 
 #define KR_H2S_SMALL_ARENA 1024  /* header strings held inside a request */
 #define KR_H2S_SMALL_HEADERS 24  /* headers held inside a request */
 #define KR_H2S_SMALL_BODY 256    /* body bytes held inside a request */
+#define KR_H2S_STATIC_TRAILERS 4 /* static trailers pointed at, not copied */
+#define KR_H2S_SPARE_MAX 256     /* freed requests kept for reuse */
 
 typedef struct kr_h2s_conn kr_h2s_conn;
 typedef struct kr_h2s_rq kr_h2s_rq;
@@ -56,6 +59,8 @@ struct kr_h2s_rq {
   size_t rlen, roff;
   nghttp2_nv *trailers;      /* one block: the array, then the strings */
   size_t ntrailers;
+  int trailers_owned;        /* trailers is ours to free (not static) */
+  nghttp2_nv static_nv[KR_H2S_STATIC_TRAILERS]; /* static trailers, pointed at */
   char small_arena[KR_H2S_SMALL_ARENA];
   kr_h2s_header small_hdrs[KR_H2S_SMALL_HEADERS];
   uint8_t small_body[KR_H2S_SMALL_BODY];
@@ -98,8 +103,11 @@ struct kr_h2s {
   kr_h2s_config cfg;
   nghttp2_session_callbacks *cbs;
   nghttp2_option *opt;
+  kr_h2_pool pool;           /* nghttp2's allocations, for every session */
   kr_h2s_conn *conns;
   kr_h2s_conn *dirty;
+  kr_h2s_rq *spare;          /* freed requests kept for the next ones */
+  size_t nspare;
   size_t nconns, nrefusing;  /* listed connections: within the limit, refused */
   size_t live_conns;         /* allocated, until their close callback */
   size_t nreqs, buffered;

@@ -177,7 +177,8 @@ static void send_msgs(kr_serve_call *call, const ProtobufCMessage *const *ms, si
     p += 5 + len;
   }
   kr_h2s_response res = {.status = 200, .headers = ok_headers, .nheaders = 1, .body = body,
-                         .body_len = total, .trailers = ok_trailers, .ntrailers = 1};
+                         .body_len = total, .trailers = ok_trailers, .ntrailers = 1,
+                         .static_trailers = 1};
   kr_serve_respond(call, &res);
 }
 
@@ -580,6 +581,34 @@ static int build(kr_serve_call *call, const ProtobufCMessage *msg, kr_request *r
   }
 }
 
+/* Request messages are decoded into a buffer on the stack: a call's message
+ * is a few small blocks (the message, its key), so decoding allocates
+ * nothing; what does not fit (a large value, a batch) comes from malloc. */
+typedef struct arena {
+  ProtobufCAllocator a;
+  uint8_t *p;
+  size_t used, cap;
+} arena;
+
+static void *arena_alloc(void *ud, size_t n)
+{
+  arena *ar = ud;
+  n = (n + 15) & ~(size_t)15;
+  if (n <= ar->cap - ar->used) {
+    void *p = ar->p + ar->used;
+    ar->used += n;
+    return p;
+  }
+  return malloc(n);
+}
+
+static void arena_free(void *ud, void *p)
+{
+  arena *ar = ud;
+  if ((uint8_t *)p < ar->p || (uint8_t *)p >= ar->p + ar->cap)
+    free(p);
+}
+
 int kr_serve_is_grpc(const kr_h2s_req *req)
 {
   size_t n;
@@ -671,7 +700,10 @@ void kr_serve_grpc(kr_serve *s, kr_h2s_req *req)
     kr_serve_call_unref(call);
     return;
   }
-  ProtobufCMessage *msg = protobuf_c_message_unpack(methods[call->method].desc, NULL, len, data);
+  _Alignas(16) uint8_t stack[1024];
+  arena ar = {{arena_alloc, arena_free, NULL}, stack, 0, sizeof stack};
+  ar.a.allocator_data = &ar;
+  ProtobufCMessage *msg = protobuf_c_message_unpack(methods[call->method].desc, &ar.a, len, data);
   void *block = NULL;
   if (!msg)
     kr_serve_grpc_fail(call, STATUS_INTERNAL, "the request message could not be decoded");
@@ -679,6 +711,6 @@ void kr_serve_grpc(kr_serve *s, kr_h2s_req *req)
     kr_serve_submit(call, &r);
   free(block);
   if (msg)
-    protobuf_c_message_free_unpacked(msg, NULL);
+    protobuf_c_message_free_unpacked(msg, &ar.a);
   kr_serve_call_unref(call);
 }
