@@ -222,6 +222,8 @@ KTEST(h2_fuzz_frames)
   kr_serve_stats st;
   kr_serve_get_stats(f.srv, &st);
   KCHECK_EQ(st.in_flight, 0);
+  KCHECK(st.protocol_errors > 0 && st.protocol_errors <= (uint64_t)rounds);
+  KCHECK_EQ(st.accepted, rounds + 1);
   fx_close(&f);
 }
 
@@ -393,6 +395,10 @@ KTEST(connection_limit_refuses_clearly)
   peer_close(&b2); /* a place frees up */
   run_until(&f, NULL, NULL, 50);
   KCHECK(server_alive(&f));
+  kr_serve_stats st;
+  kr_serve_get_stats(f.srv, &st);
+  KCHECK_EQ(st.refused, 2);
+  KCHECK_EQ(st.protocol_errors, 0);
   peer_close(&a);
   fx_close(&f);
 }
@@ -430,6 +436,9 @@ KTEST(stream_limit_refuses_excess_streams)
   seen s = scan(&p);
   KCHECK_EQ(s.refused, 3);
   KCHECK_EQ(s.goaways, 0);
+  kr_serve_stats st;
+  kr_serve_get_stats(f.srv, &st);
+  KCHECK_EQ(st.protocol_errors, 0); /* refused streams do not end the connection */
   peer_close(&p);
   KCHECK(peer_open(&p, &f, 0, 0, 0) == 0);
   open_streams(&p, 1, 5);
@@ -439,6 +448,33 @@ KTEST(stream_limit_refuses_excess_streams)
   KCHECK(contains(p.in, p.inlen, "max concurrent streams exceeded"));
   peer_close(&p);
   KCHECK(server_alive(&f));
+  fx_close(&f);
+}
+
+/* Request bytes past max_buffered across the server: the stream that
+ * would cross it is refused (REFUSED_STREAM), the server goes on. */
+KTEST(buffered_limit_refuses_the_stream)
+{
+  fx f;
+  peer p;
+  kr_serve_config sc = {.max_buffered = 64 * 1024};
+  KCHECK(fx_open(&f, &sc) == 0);
+  KCHECK(peer_open(&p, &f, 1, 0, 0) == 0);
+  static uint8_t body[200 * 1024];
+  memset(body, 0, 5);
+  body[2] = (uint8_t)((sizeof body - 5) >> 16), body[3] = (uint8_t)((sizeof body - 5) >> 8);
+  body[4] = (uint8_t)(sizeof body - 5);
+  sres *r = call_raw(&p, "/cache_client.Scs/Set", "c", NULL, 0, body, sizeof body);
+  wait_stream(&p, r);
+  KCHECK(r->closed);
+  KCHECK_EQ(r->rst, NGHTTP2_REFUSED_STREAM);
+  kr_serve_stats st;
+  kr_serve_get_stats(f.srv, &st);
+  KCHECK_EQ(st.streams_refused, 1);
+  r = start_get(&p, "k", NULL, 0); /* the connection goes on */
+  wait_stream(&p, r);
+  KCHECK_EQ(r->grpc_status, 0);
+  peer_close(&p);
   fx_close(&f);
 }
 
@@ -675,7 +711,7 @@ KTEST_MAIN(KENTRY(grpc_calls), KENTRY(grpc_malformed_calls_get_statuses),
            KENTRY(rst_flood_ends_the_connection), KENTRY(huge_headers),
            KENTRY(connection_limit_refuses_clearly),
            KENTRY(stream_limit_refuses_excess_streams),
-           KENTRY(calls_limit_answers_resource_exhausted),
+           KENTRY(buffered_limit_refuses_the_stream), KENTRY(calls_limit_answers_resource_exhausted),
            KENTRY(deadline_answers_before_the_hook), KENTRY(read_through_is_one_call_per_key),
            KENTRY(peer_reset_while_the_hook_runs), KENTRY(drain_answers_calls_in_flight),
            KENTRY(close_with_calls_in_flight), KENTRY(large_values_both_ways))

@@ -159,6 +159,25 @@ KTEST(http1_errors)
   fx_close(&f);
 }
 
+/* A body that would take the server past max_buffered: 503, closed. */
+KTEST(http1_buffered_limit)
+{
+  fx f;
+  kr_serve_config sc = {.max_buffered = 64 * 1024};
+  KCHECK(fx_open(&f, &sc) == 0);
+  size_t n = 200 * 1024;
+  char *req = malloc(n + 128);
+  int h = snprintf(req, 128, "PUT /cache/c?key=k&ttl_seconds=9 HTTP/1.1\r\n"
+                             "Content-Length: %zu\r\n\r\n", n);
+  memset(req + h, 'b', n);
+  int closed;
+  KCHECK_EQ(one_request(&f, req, (size_t)h + n, &closed, NULL, 0), 503);
+  KCHECK(closed);
+  free(req);
+  KCHECK(server_alive(&f));
+  fx_close(&f);
+}
+
 KTEST(http1_and_grpc_auth)
 {
   fx f;
@@ -186,4 +205,5 @@ KTEST(http1_and_grpc_auth)
   fx_close(&f);
 }
 
-KTEST_MAIN(KENTRY(http1_api), KENTRY(http1_errors), KENTRY(http1_and_grpc_auth))
+KTEST_MAIN(KENTRY(http1_api), KENTRY(http1_errors), KENTRY(http1_buffered_limit),
+           KENTRY(http1_and_grpc_auth))

@@ -280,6 +280,8 @@ void kr_serve_get_stats(const kr_serve *s, kr_serve_stats *out)
   out->in_flight = s->in_flight;
   kr_h2s_get_stats(s->h2s, &hs);
   out->connections = hs.connections;
+  out->accepted = hs.accepted, out->refused = hs.refused;
+  out->protocol_errors = hs.protocol_errors, out->streams_refused = hs.streams_refused;
 }
 
 static void free_auth(kr_serve *s)
@@ -371,6 +373,7 @@ int kr_serve_new(uv_loop_t *loop, kr_client *client, const kr_serve_config *cfg,
                       .max_connections = cfg->max_connections,
                       .max_streams = cfg->max_streams,
                       .max_body = s->max_message + 5, /* the gRPC message prefix */
+                      .max_buffered = cfg->max_buffered,
                       .on_request = on_request, .on_cancel = on_cancel, .udata = s};
   int rc = kr_h2s_new(loop, &hc, &s->h2s, err, errlen);
   if (rc) {

@@ -61,6 +61,7 @@ typedef struct kr_serve_config {
   unsigned max_streams;         /* concurrent calls per connection; 0: 128 */
   unsigned max_calls;           /* in flight over all connections; 0: 16384 */
   size_t max_message;           /* request bytes; 0: 32 MiB */
+  size_t max_buffered;          /* request bytes held across the server; 0: 512 MiB */
   kr_serve_miss_fn on_miss;     /* NULL: a miss is a miss */
   void *miss_ud;
 } kr_serve_config;
@@ -90,7 +91,11 @@ typedef struct kr_serve_stats {
   uint64_t cancelled;           /* dropped: the peer went away first */
   uint64_t misses_loaded;       /* hook calls */
   size_t in_flight;             /* calls not answered yet */
-  size_t connections;
+  size_t connections;           /* open now */
+  uint64_t accepted;            /* connections accepted, in all */
+  uint64_t refused;             /* connections refused past the limit */
+  uint64_t protocol_errors;     /* connections closed for malformed input */
+  uint64_t streams_refused;     /* HTTP/2 streams refused for lack of room */
 } kr_serve_stats;
 void kr_serve_get_stats(const kr_serve *s, kr_serve_stats *out);
 

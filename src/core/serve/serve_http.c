@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/credential.h"
 #include "core/serve/serve_int.h"
 #include "kura.h"
 
@@ -133,47 +134,6 @@ static long pct_decode(const char *p, size_t n, char *out, int query)
   return (long)o;
 }
 
-static int b64val(char ch)
-{
-  if (ch >= 'A' && ch <= 'Z')
-    return ch - 'A';
-  if (ch >= 'a' && ch <= 'z')
-    return ch - 'a' + 26;
-  if (ch >= '0' && ch <= '9')
-    return ch - '0' + 52;
-  if (ch == '+' || ch == '-')
-    return 62;
-  if (ch == '/' || ch == '_')
-    return 63;
-  return -1;
-}
-
-/* Base64, either alphabet, padding optional. Returns the length or -1. */
-static long b64_decode(const char *p, size_t n, char *out)
-{
-  while (n > 0 && p[n - 1] == '=')
-    n--;
-  if (n % 4 == 1)
-    return -1;
-  size_t o = 0;
-  uint32_t acc = 0;
-  for (size_t i = 0; i < n; i++) {
-    int v = b64val(p[i]);
-    if (v < 0)
-      return -1;
-    acc = acc << 6 | (uint32_t)v;
-    if (i % 4 == 3) {
-      out[o++] = (char)(acc >> 16), out[o++] = (char)(acc >> 8), out[o++] = (char)acc;
-      acc = 0;
-    }
-  }
-  if (n % 4 == 2)
-    out[o++] = (char)(acc >> 4);
-  else if (n % 4 == 3)
-    out[o++] = (char)(acc >> 10), out[o++] = (char)(acc >> 2);
-  return (long)o;
-}
-
 /* What the query and path say, decoded into one buffer the caller frees. */
 typedef struct hquery {
   char *mem;
@@ -196,7 +156,7 @@ static int query_pair(hquery *q, const char *p, size_t n, char **at)
   *at += len + 1;
   if (nl == 10 && memcmp(p, "key_base64", 10) == 0) {
     char *raw = *at;
-    long k = b64_decode(out, (size_t)len, raw);
+    long k = kr_base64_decode(out, (size_t)len, (unsigned char *)raw, (size_t)len);
     if (k < 0)
       return 400;
     *at += k + 1;
