@@ -41,6 +41,15 @@ KTEST(grpc_calls)
   wait_stream(&p, r);
   KCHECK(response_value(r, NULL));
   KCHECK_EQ(f.hook_calls, 1);
+  r = start_get(&p, "", NULL, 0); /* the empty key (protobuf-c: NULL bytes) */
+  wait_stream(&p, r);
+  KCHECK(response_value(r, NULL));
+  KCHECK_EQ(f.hook_calls, 2);
+  r = do_set(&p, "", "e", 1);
+  KCHECK_EQ(r->grpc_status, 0);
+  r = start_get(&p, "", NULL, 0);
+  wait_stream(&p, r);
+  KCHECK(response_value(r, "e"));
   buf m = {.len = 0};
   pb_bytes(&m, 1, "k", 1);
   r = call_msg(&p, "/cache_client.Scs/Get", "no-such-cache", &m);
@@ -531,6 +540,11 @@ static int hook_called(void *arg)
   return ((fx *)arg)->hook_calls > 0;
 }
 
+static int hook_called_twice(void *arg)
+{
+  return ((fx *)arg)->hook_calls >= 2;
+}
+
 KTEST(deadline_answers_before_the_hook)
 {
   fx f;
@@ -554,6 +568,16 @@ KTEST(deadline_answers_before_the_hook)
   kr_serve_stats st;
   kr_serve_get_stats(f.srv, &st);
   KCHECK_EQ(st.deadlines, 1);
+  /* 35868669 hours in nanoseconds wraps 64 bits to 116 s before now (on a
+   * machine up longer than that): past a year, no deadline at all. */
+  nghttp2_nv far = NV("grpc-timeout", "35868669H");
+  r = start_get(&p, "far", &far, 1);
+  run_until(&f, hook_called_twice, &f, 5000);
+  run_until(&f, NULL, NULL, 100);
+  KCHECK(!r->closed);
+  hook_answer(&f, 1, "later");
+  wait_stream(&p, r);
+  KCHECK(response_value(r, "later"));
   peer_close(&p);
   fx_close(&f);
 }

@@ -112,8 +112,15 @@ static void on_deadline(uv_timer_t *t)
   arm(s);
 }
 
+/* grpc-timeout reaches 99999999 hours, past what 64 bits of nanoseconds
+ * hold (some values wrap to a deadline already gone): beyond a year it is
+ * no deadline at all. */
+#define DEADLINE_MAX_MS (366ull * 24 * 3600 * 1000)
+
 void kr_serve_set_deadline(kr_serve_call *call, uint64_t ms)
 {
+  if (ms > DEADLINE_MAX_MS)
+    return;
   call->deadline = uv_hrtime() + ms * 1000000u;
   if (!call->deadline)
     call->deadline = 1;

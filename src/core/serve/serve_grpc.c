@@ -386,6 +386,13 @@ static const kr_serve_kind grpc_kind = {grpc_result, grpc_value, grpc_error};
 
 /* --- requests ------------------------------------------------------------------- */
 
+/* The bytes of a field: protobuf-c leaves an empty one NULL, and NULL is
+ * no key to hash or copy (even for 0 bytes); the empty key is "". */
+static const void *bytes(ProtobufCBinaryData d)
+{
+  return d.data ? (const void *)d.data : "";
+}
+
 /* Answers INVALID_ARGUMENT unless ttl is positive; returns 0 when it is. */
 static int check_ttl(kr_serve_call *call, uint64_t ttl, const char *field)
 {
@@ -443,11 +450,11 @@ static int build_set_if(kr_serve_call *call, const CacheClient__SetIfRequest *m,
   if (check_ttl(call, m->ttl_milliseconds, "ttl_milliseconds"))
     return -1;
   r->op = KR_OP_SET_IF;
-  r->key = m->cache_key.data, r->klen = m->cache_key.len;
-  r->val = m->cache_body.data, r->vlen = m->cache_body.len;
+  r->key = bytes(m->cache_key), r->klen = m->cache_key.len;
+  r->val = bytes(m->cache_body), r->vlen = m->cache_body.len;
   r->ttl_ms = m->ttl_milliseconds;
   if (cmp)
-    r->cmp = cmp->value_to_check.data, r->cmplen = cmp->value_to_check.len;
+    r->cmp = bytes(cmp->value_to_check), r->cmplen = cmp->value_to_check.len;
   return 0;
 }
 
@@ -455,7 +462,7 @@ static int build_update_ttl(kr_serve_call *call, const CacheClient__UpdateTtlReq
                             kr_request *r)
 {
   r->op = KR_OP_TTL_SET;
-  r->key = m->cache_key.data, r->klen = m->cache_key.len;
+  r->key = bytes(m->cache_key), r->klen = m->cache_key.len;
   switch (m->update_ttl_case) {
   case CACHE_CLIENT____UPDATE_TTL_REQUEST__UPDATE_TTL_INCREASE_TO_MILLISECONDS:
     r->ttl_mode = KR_TTL_INCREASE, r->ttl_ms = m->increase_to_milliseconds;
@@ -482,7 +489,7 @@ static int build_keys(kr_serve_call *call, const ProtobufCMessage *msg, kr_reque
       return -1;
     r->vals = NULL, r->vlens = NULL, r->ttls = NULL;
     for (size_t i = 0; i < m->n_cache_keys; i++)
-      ((const void **)r->keys)[i] = m->cache_keys[i].data,
+      ((const void **)r->keys)[i] = bytes(m->cache_keys[i]),
       ((size_t *)r->klens)[i] = m->cache_keys[i].len;
     r->op = KR_OP_KEYS_EXIST;
     return 0;
@@ -492,7 +499,7 @@ static int build_keys(kr_serve_call *call, const ProtobufCMessage *msg, kr_reque
     return -1;
   r->vals = NULL, r->vlens = NULL, r->ttls = NULL;
   for (size_t i = 0; i < m->n_items; i++)
-    ((const void **)r->keys)[i] = m->items[i]->cache_key.data,
+    ((const void **)r->keys)[i] = bytes(m->items[i]->cache_key),
     ((size_t *)r->klens)[i] = m->items[i]->cache_key.len;
   r->op = KR_OP_GET_BATCH;
   return 0;
@@ -508,8 +515,8 @@ static int build_set_batch(kr_serve_call *call, const CacheClient__SetBatchReque
     return -1;
   for (size_t i = 0; i < m->n_items; i++) {
     const CacheClient__SetRequest *s = m->items[i];
-    ((const void **)r->keys)[i] = s->cache_key.data, ((size_t *)r->klens)[i] = s->cache_key.len;
-    ((const void **)r->vals)[i] = s->cache_body.data, ((size_t *)r->vlens)[i] = s->cache_body.len;
+    ((const void **)r->keys)[i] = bytes(s->cache_key), ((size_t *)r->klens)[i] = s->cache_key.len;
+    ((const void **)r->vals)[i] = bytes(s->cache_body), ((size_t *)r->vlens)[i] = s->cache_body.len;
     ((uint64_t *)r->ttls)[i] = s->ttl_milliseconds;
   }
   r->op = KR_OP_SET_BATCH;
@@ -521,29 +528,29 @@ static int build_single(kr_serve_call *call, const ProtobufCMessage *msg, kr_req
   switch (call->method) {
   case M_GET: {
     const CacheClient__GetRequest *m = (const void *)msg;
-    r->op = KR_OP_GET, r->key = m->cache_key.data, r->klen = m->cache_key.len;
+    r->op = KR_OP_GET, r->key = bytes(m->cache_key), r->klen = m->cache_key.len;
     return 0;
   }
   case M_SET: {
     const CacheClient__SetRequest *m = (const void *)msg;
-    r->op = KR_OP_SET, r->key = m->cache_key.data, r->klen = m->cache_key.len;
-    r->val = m->cache_body.data, r->vlen = m->cache_body.len, r->ttl_ms = m->ttl_milliseconds;
+    r->op = KR_OP_SET, r->key = bytes(m->cache_key), r->klen = m->cache_key.len;
+    r->val = bytes(m->cache_body), r->vlen = m->cache_body.len, r->ttl_ms = m->ttl_milliseconds;
     return check_ttl(call, r->ttl_ms, "ttl_milliseconds");
   }
   case M_DELETE: {
     const CacheClient__DeleteRequest *m = (const void *)msg;
-    r->op = KR_OP_DELETE, r->key = m->cache_key.data, r->klen = m->cache_key.len;
+    r->op = KR_OP_DELETE, r->key = bytes(m->cache_key), r->klen = m->cache_key.len;
     return 0;
   }
   case M_INCREMENT: {
     const CacheClient__IncrementRequest *m = (const void *)msg;
-    r->op = KR_OP_INCREMENT, r->key = m->cache_key.data, r->klen = m->cache_key.len;
+    r->op = KR_OP_INCREMENT, r->key = bytes(m->cache_key), r->klen = m->cache_key.len;
     r->amount = m->amount, r->ttl_ms = m->ttl_milliseconds;
     return check_ttl(call, r->ttl_ms, "ttl_milliseconds");
   }
   default: { /* M_ITEM_GET_TTL */
     const CacheClient__ItemGetTtlRequest *m = (const void *)msg;
-    r->op = KR_OP_TTL_GET, r->key = m->cache_key.data, r->klen = m->cache_key.len;
+    r->op = KR_OP_TTL_GET, r->key = bytes(m->cache_key), r->klen = m->cache_key.len;
     return 0;
   }
   }

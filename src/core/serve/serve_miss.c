@@ -163,7 +163,8 @@ void kr_serve_miss_join(kr_serve_call *call, const char *cache, size_t clen, con
   }
   f->s = s, f->hash = h, f->clen = clen, f->klen = klen;
   memcpy(f->name, cache, clen);
-  memcpy(f->name + clen, key, klen);
+  if (klen) /* the empty key may come as NULL */
+    memcpy(f->name + clen, key, klen);
   f->next = *slot(s, h);
   *slot(s, h) = f;
   s->nflights++;
