@@ -50,11 +50,11 @@ kill -0 "$serve_pid" || { cat "$serve_log"; fail "the server died (SIGPIPE?)"; }
 node sdk_check.js --port "$port" | grep -v INFO
 
 step "2. SIGTERM under load"
-node sdk_load.js --port "$port" --clients 4 --concurrency 32 --seconds 8 > "$work/load.out" 2>&1 &
+node sdk_load.js --port "$port" --clients 4 --concurrency 32 --seconds 5 > "$work/load.out" 2>&1 &
 load=$!
 pids+=("$load")
 wait_started "$work/load.out"
-sleep 2
+sleep 1.5
 t0=$(date +%s)
 stop_serve TERM
 grep -q 'draining' "$serve_log" || { cat "$serve_log"; fail "no drain line"; }
