@@ -17,6 +17,8 @@ static const char usage_main[] =
   "Commands:\n"
   "  run [options] FILE [args]  run a Lua script on the runtime (FILE - reads stdin)\n"
   "  bench [options]            a ready load test (see kura bench --help)\n"
+  "  serve [options] [FILE]     a local Momento server: gRPC and HTTP API (see\n"
+  "                             kura serve --help)\n"
   "  version                    print the version of kura and of its parts\n"
   "  help [command]             this text, or the usage of a command\n"
   "\n"
@@ -58,6 +60,34 @@ static const char usage_run[] =
   "KURA_CA_FILE=PEM verifies TLS peers (Momento, kura.http) against these CAs\n"
   "instead of the system's.\n";
 
+static const char usage_serve[] =
+  "usage: kura serve [options] [FILE [args]]\n"
+  "\n"
+  "Serves the cache over Momento's protocols on one port: the gRPC services\n"
+  "Momento's SDKs call (HTTP/2 without TLS, as Momento Local) and Momento's\n"
+  "HTTP API (GET, PUT, DELETE /cache/NAME?key=K&ttl_seconds=S). Point an SDK at\n"
+  "it as at Momento Local, e.g. CredentialProvider.forMomentoLocal({ port })\n"
+  "in JavaScript, or kura itself with --backend momento --momento-endpoint\n"
+  "http://HOST:PORT. FILE (a Lua script) runs first on the same runtime; it may\n"
+  "set kura.serve.on_miss = function(cache, key) return value [, ttl] end to\n"
+  "load what a get misses (read-through). SIGINT or SIGTERM: the calls in\n"
+  "flight are answered, then kura exits 0 (a second signal stops at once).\n"
+  "\n"
+  "Options:\n"
+  "  --host ADDR             address to listen on (default 127.0.0.1; 0.0.0.0\n"
+  "                          or :: for every interface)\n"
+  "  --port N                port (default 8080; 0: a free one, shown at start)\n"
+  "  --backend URL           what the calls run on: memory (default), redis://,\n"
+  "                          redis-cluster://, momento, momento-http (as kura run)\n"
+  "  --auth-token TOKEN      answer only calls that present TOKEN as their key\n"
+  "                          (default: $KURA_SERVE_AUTH_TOKEN; unset: any key)\n"
+  "  --default-ttl SECONDS   TTL of what on_miss loads without one (default 60)\n"
+  "  --momento-endpoint URL  for --backend momento (as kura run)\n"
+  "  --max-connections N     connections at once (default 1024); more are\n"
+  "                          refused (GOAWAY, or 503 over HTTP/1.1)\n"
+  "  --max-streams N         concurrent calls per connection (default 128)\n"
+  "  -h, --help              this text\n";
+
 static const char usage_version[] =
   "usage: kura version\n"
   "\n"
@@ -70,7 +100,8 @@ struct run_opts {
   int script_index;   /* argv index that becomes arg[0] */
 };
 
-/* Returns -1 to go on, else the exit status. */
+/* 1 when argv[*i] is not option `name`; 0 with *out set; 2 (printed) when
+ * its value is missing. */
 static int option_value(int argc, char **argv, int *i, const char *name, const char **out)
 {
   const char *a = argv[*i];
@@ -82,30 +113,41 @@ static int option_value(int argc, char **argv, int *i, const char *name, const c
   } else if (*i + 1 < argc) {
     *out = argv[++*i];
   } else {
-    fprintf(stderr, "kura: option %s needs a value (see kura run --help)\n", name);
+    fprintf(stderr, "kura: option %s needs a value (see kura %s --help)\n", name,
+            strcmp(argv[1], "serve") == 0 ? "serve" : "run");
     return 2;
   }
   return 0;
 }
 
-static int parse_option(int argc, char **argv, int *i, struct run_opts *o)
+/* The options of the runtime's client, shared by run and serve: 0 taken,
+ * 1 not one of them, 2 wrong (printed). */
+static int client_option(int argc, char **argv, int *i, kr_runtime_config *cfg)
 {
   const char *v = NULL;
   int r;
-  if ((r = option_value(argc, argv, i, "--backend", &o->cfg.backend)) != 1)
+  if ((r = option_value(argc, argv, i, "--backend", &cfg->backend)) != 1)
     return r;
-  if ((r = option_value(argc, argv, i, "--momento-endpoint", &o->cfg.momento_endpoint)) != 1)
+  if ((r = option_value(argc, argv, i, "--momento-endpoint", &cfg->momento_endpoint)) != 1)
     return r;
-  if ((r = option_value(argc, argv, i, "-e", &o->code)) != 1) {
-    o->script_index = *i;
-    return r;
-  }
   if ((r = option_value(argc, argv, i, "--default-ttl", &v)) != 1) {
     char why[200];
-    if (r == 0 && kr_seconds_parse(v, &o->cfg.default_ttl, why, sizeof why)) {
+    if (r == 0 && kr_seconds_parse(v, &cfg->default_ttl, why, sizeof why)) {
       fprintf(stderr, "kura: --default-ttl: %s\n", why);
       return 2;
     }
+    return r;
+  }
+  return 1;
+}
+
+static int parse_option(int argc, char **argv, int *i, struct run_opts *o)
+{
+  int r;
+  if ((r = client_option(argc, argv, i, &o->cfg)) != 1)
+    return r;
+  if ((r = option_value(argc, argv, i, "-e", &o->code)) != 1) {
+    o->script_index = *i;
     return r;
   }
   fprintf(stderr, "kura: unknown option '%s' (see kura run --help)\n", argv[*i]);
@@ -196,6 +238,86 @@ static int bench(int argc, char **argv)
   return run(argc, argv, &o);
 }
 
+/* --max-connections and the like: a whole number in [lo, hi]. */
+static int number_option(int argc, char **argv, int *i, const char *name, long lo, long hi,
+                         long *out)
+{
+  const char *v;
+  int r = option_value(argc, argv, i, name, &v);
+  if (r != 0)
+    return r;
+  char *end;
+  long n = strtol(v, &end, 10);
+  if (*v == '\0' || *end != '\0' || n < lo || n > hi) {
+    fprintf(stderr, "kura: %s wants a whole number from %ld to %ld, not '%s'\n", name, lo, hi,
+            v);
+    return 2;
+  }
+  *out = n;
+  return 0;
+}
+
+static int serve_option(int argc, char **argv, int *i, struct run_opts *o,
+                        kr_runtime_serve_opts *so)
+{
+  long n;
+  int r;
+  if ((r = client_option(argc, argv, i, &o->cfg)) != 1)
+    return r;
+  if ((r = option_value(argc, argv, i, "--host", &so->host)) != 1)
+    return r;
+  if ((r = option_value(argc, argv, i, "--auth-token", &so->auth_token)) != 1)
+    return r;
+  if ((r = number_option(argc, argv, i, "--port", 0, 65535, &n)) != 1)
+    return r ? r : (so->port = (int)n, 0);
+  if ((r = number_option(argc, argv, i, "--max-connections", 1, 1000000, &n)) != 1)
+    return r ? r : (so->max_connections = (unsigned)n, 0);
+  if ((r = number_option(argc, argv, i, "--max-streams", 1, 1u << 20, &n)) != 1)
+    return r ? r : (so->max_streams = (unsigned)n, 0);
+  fprintf(stderr, "kura: unknown option '%s' (see kura serve --help)\n", argv[*i]);
+  return 2;
+}
+
+/* kura serve [options] [FILE [args]] */
+static int serve(int argc, char **argv)
+{
+  struct run_opts o;
+  kr_runtime_serve_opts so;
+  memset(&o, 0, sizeof o);
+  memset(&so, 0, sizeof so);
+  so.port = 8080;
+  so.auth_token = getenv("KURA_SERVE_AUTH_TOKEN");
+  int i = 2;
+  for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+    if (strcmp(argv[i], "--") == 0) {
+      i++;
+      break;
+    }
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      fputs(usage_serve, stdout);
+      return 0;
+    }
+    int r = serve_option(argc, argv, &i, &o, &so);
+    if (r != 0)
+      return r;
+  }
+  if (so.auth_token && !*so.auth_token)
+    so.auth_token = NULL;
+  if (i < argc)
+    so.script = argv[i], so.argc = argc, so.argv = argv, so.script_index = i;
+  int bad = check_config(&o);
+  if (bad >= 0)
+    return bad;
+  kr_runtime *rt;
+  if (kr_runtime_new(NULL, &o.cfg, &rt) != KURA_OK) {
+    fprintf(stderr, "kura: cannot create the runtime\n");
+    return 1;
+  }
+  int status = kr_runtime_serve(rt, &so);
+  kr_runtime_free(rt);
+  return status;
+}
+
 static int version(void)
 {
   printf("kura %s (%s, libuv %s)\n", kura_version(), LUA_RELEASE, uv_version_string());
@@ -217,6 +339,8 @@ static int help(const char *cmd)
     fputs(usage_run, stdout);
   else if (cmd && strcmp(cmd, "version") == 0)
     fputs(usage_version, stdout);
+  else if (cmd && strcmp(cmd, "serve") == 0)
+    fputs(usage_serve, stdout);
   else if (!cmd || strcmp(cmd, "help") == 0)
     fputs(usage_main, stdout);
   else {
@@ -250,6 +374,8 @@ int main(int argc, char **argv)
     return argc > 2 && is_help(argv[2]) ? help("version") : version();
   if (strcmp(cmd, "bench") == 0)
     return bench(argc, argv);
+  if (strcmp(cmd, "serve") == 0)
+    return serve(argc, argv);
   int r = parse_run(argc, argv, strcmp(cmd, "run") == 0 ? 2 : 1, &o);
   if (r < 0)
     r = check_config(&o);

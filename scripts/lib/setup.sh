@@ -5,7 +5,7 @@
 KURA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Debian packages the build and the tests need.
-KURA_BUILD_PKGS="gcc make cmake pkg-config liblua5.4-dev libuv1-dev libcurl4-openssl-dev libhiredis-dev protobuf-c-compiler libprotobuf-c-dev"
+KURA_BUILD_PKGS="gcc make cmake pkg-config liblua5.4-dev libuv1-dev libcurl4-openssl-dev libhiredis-dev protobuf-c-compiler libprotobuf-c-dev libnghttp2-dev"
 # man-db and groff-base: the install test reads the man page with man -l.
 KURA_TEST_PKGS="redis-server lua5.4 python3 openssl man-db groff-base"
 # Node.js runs the Momento emulator and SDK check. A machine may already have

@@ -7,6 +7,9 @@
 
 #include <lua.h>
 
+#include "core/client.h"
+#include "core/serve/serve.h"
+
 int luaopen_kura(lua_State *L);
 
 /* Each takes the module table at the top of the stack and adds to it. */
@@ -30,5 +33,13 @@ int kr_lua_push_error(lua_State *L, int err, const char *msg);
 int kr_lua_push_error_uncertain(lua_State *L, int err, const char *msg, int uncertain);
 void kr_lua_open_histogram(lua_State *L); /* kura.histogram */
 void kr_lua_open_signal(lua_State *L);  /* kura.on_signal, kura.isatty */
+void kr_lua_open_serve(lua_State *L);   /* kura.serve (lserve.c) */
+/* The runtime's shared client (kura.client()), made on first use; NULL with
+ * a message in err when it cannot be made. It lives as long as L. */
+kr_client *kr_lua_shared_client(lua_State *L, char *err, size_t cap);
+/* The serve miss hook that runs kura.serve.on_miss; ud is the runtime's
+ * main lua_State (lserve.c). */
+void kr_lua_serve_miss(void *ud, const char *cache, size_t clen, const void *key, size_t klen,
+                       kr_serve_miss_done done, void *done_ud);
 
 #endif

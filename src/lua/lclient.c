@@ -1046,6 +1046,28 @@ static int shared_client(lua_State *L)
   return n;
 }
 
+static int shared_client_p(lua_State *L)
+{
+  return shared_client(L);
+}
+
+kr_client *kr_lua_shared_client(lua_State *L, char *err, size_t cap)
+{
+  int top = lua_gettop(L);
+  kr_client *c = NULL;
+  lua_pushcfunction(L, shared_client_p);
+  if (lua_pcall(L, 0, 2, 0) != LUA_OK) {
+    snprintf(err, cap, "%s", lua_tostring(L, -1));
+  } else if (lua_type(L, -2) == LUA_TUSERDATA) {
+    c = ((lclient *)lua_touserdata(L, -2))->c;
+  } else {
+    lua_getfield(L, -1, "message");
+    snprintf(err, cap, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "no client");
+  }
+  lua_settop(L, top);
+  return c;
+}
+
 static int l_client(lua_State *L)
 {
   if (lua_isnoneornil(L, 1))

@@ -370,9 +370,9 @@ static int drive(kr_runtime *rt)
   return rt->exit_status;
 }
 
-/* The loaded chunk is on top of the stack: run it as the main task with the
- * script's arguments (arg[1..n]) as `...`. */
-static int run_main(kr_runtime *rt)
+/* The loaded chunk is on top of the stack: start it as the main task with
+ * the script's arguments (arg[1..n]) as `...`; it runs on the loop. */
+static void start_main(kr_runtime *rt)
 {
   lua_State *L = rt->L;
   int n = 0;
@@ -387,6 +387,11 @@ static int run_main(kr_runtime *rt)
   }
   kr_task_spawn(rt, L, n, 1);
   lua_pop(L, 1);
+}
+
+static int run_main(kr_runtime *rt)
+{
+  start_main(rt);
   return drive(rt);
 }
 
@@ -406,6 +411,21 @@ int kr_runtime_run_file(kr_runtime *rt, const char *path, int argc, char **argv,
   if (luaL_loadfilex(rt->L, path, NULL) != LUA_OK)
     return load_failed(rt);
   return run_main(rt);
+}
+
+int kr_runtime_start_file(kr_runtime *rt, const char *path, int argc, char **argv,
+                          int script_index)
+{
+  kr_runtime_set_args(rt, argc, argv, script_index);
+  if (luaL_loadfilex(rt->L, path, NULL) != LUA_OK)
+    return load_failed(rt);
+  start_main(rt);
+  return 0;
+}
+
+int kr_runtime_uncaught(const kr_runtime *rt)
+{
+  return rt->uncaught;
 }
 
 int kr_runtime_run_string(kr_runtime *rt, const char *chunk, const char *chunkname)

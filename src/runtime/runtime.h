@@ -45,6 +45,14 @@ kr_runtime *kr_runtime_from_lua(lua_State *L);
  * global `arg` as the stock `lua` command sets it. */
 int kr_runtime_run_file(kr_runtime *rt, const char *path, int argc, char **argv, int script_index);
 int kr_runtime_run_string(kr_runtime *rt, const char *chunk, const char *chunkname);
+/* Loads the script at path (not "-") and starts it as the main task without
+ * running the loop: it runs from the loop's next turn, and the caller
+ * drives the loop (kura serve does). Returns 0, or 2 when the script cannot
+ * be loaded (the message is printed on stderr). */
+int kr_runtime_start_file(kr_runtime *rt, const char *path, int argc, char **argv,
+                          int script_index);
+/* Task errors no one caught so far (printed on stderr). */
+int kr_runtime_uncaught(const kr_runtime *rt);
 /* Sets the global `arg` as lua.c does: arg[0] = argv[script_index], the
  * script's arguments at 1.., the interpreter's before it at negative indices.
  * run_file does this itself when given argv; the main chunk gets arg[1..n]
@@ -59,6 +67,26 @@ size_t kr_runtime_lua_bytes(kr_runtime *rt);
  * scripts may not do there (their own stores, a store's budget). */
 void kr_runtime_set_sandboxed(kr_runtime *rt);
 int kr_runtime_sandboxed(const kr_runtime *rt);
+
+/* --- kura serve -------------------------------------------------------------- */
+
+typedef struct kr_runtime_serve_opts {
+  const char *host;             /* NULL: 127.0.0.1 */
+  int port;                     /* 0: a free port */
+  const char *auth_token;       /* NULL: any token is accepted */
+  unsigned max_connections;     /* 0: the server's default */
+  unsigned max_streams;         /* per connection; 0: the server's default */
+  const char *script;           /* NULL: none */
+  int argc;                     /* the script's arguments, as for run_file */
+  char **argv;
+  int script_index;
+} kr_runtime_serve_opts;
+
+/* kura serve (serve_run.c): starts the script, serves Momento's protocols
+ * through the shared client until SIGINT / SIGTERM, drains, returns the
+ * exit status (0 after a drain; 1 when it could not start, 2 when the
+ * script could not be loaded). Messages go to stderr. */
+int kr_runtime_serve(kr_runtime *rt, const kr_runtime_serve_opts *o);
 
 /* --- suspending tasks from C ----------------------------------------------- */
 

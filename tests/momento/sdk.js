@@ -37,9 +37,12 @@ function credential(port, key, tls) {
   });
 }
 
-async function client(port, key, tls) {
+// timeoutMs: the client's deadline per call (the Laptop preset's 5 s by
+// default); tests that queue thousands of calls on a busy machine raise it.
+async function client(port, key, tls, timeoutMs) {
+  const config = sdk.Configurations.Laptop.v1();
   return sdk.CacheClient.create({
-    configuration: sdk.Configurations.Laptop.v1(),
+    configuration: timeoutMs ? config.withClientTimeoutMillis(timeoutMs) : config,
     credentialProvider: credential(port, key, tls),
     defaultTtlSeconds: 60,
   });

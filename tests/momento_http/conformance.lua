@@ -1,7 +1,9 @@
 -- Runs one conformance file (arg[1]) on the momento-http backend, unchanged:
 --  - create_cache / delete_cache, which Momento's HTTP API does not have, go
 --    to the emulator's control endpoints (KURA_MOMENTO_ENDPOINT), so that the
---    suite's per-test caches exist;
+--    suite's per-test caches exist; against `kura serve`
+--    (KURA_SERVE_CONTROL=1) they go to its gRPC control plane instead,
+--    through the momento backend;
 --  - a test that calls something the HTTP API lacks (the call returns
 --    UNSUPPORTED_OPERATION_ERROR) is stopped there and listed as skipped,
 --    naming the call;
@@ -50,14 +52,22 @@ local cmethods = getmetatable(c).__index
 local hmethods = getmetatable(c:cache("x")).__index
 wrap_methods(cmethods)
 wrap_methods(hmethods)
-cmethods.create_cache = function(_, name)
-  local s = control("POST", name)
-  assert(s == 201 or s == 409, "create_cache: HTTP " .. s)
-  return s == 201
-end
-cmethods.delete_cache = function(_, name)
-  control("DELETE", name)
-  return true
+if os.getenv("KURA_SERVE_CONTROL") == "1" then
+  -- Every client shares the methods table: keep the real calls for this one.
+  local grpc = assert(kura.client{ backend = "momento", momento_endpoint = URL })
+  local create, delete = cmethods.create_cache, cmethods.delete_cache
+  cmethods.create_cache = function(_, name) return create(grpc, name) end
+  cmethods.delete_cache = function(_, name) return delete(grpc, name) end
+else
+  cmethods.create_cache = function(_, name)
+    local s = control("POST", name)
+    assert(s == 201 or s == 409, "create_cache: HTTP " .. s)
+    return s == 201
+  end
+  cmethods.delete_cache = function(_, name)
+    control("DELETE", name)
+    return true
+  end
 end
 
 local real_test = t.test

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# kura serve (memory backend) measured two ways, each beside its reference in
+# the same run:
+#  1. The same load through Momento's official JS SDK (tests/momento/
+#     sdk_bench.js: 50 promises doing `get` of one 100-byte item for SECONDS)
+#     against kura serve and against the test emulator (tests/momento/
+#     emulator.js, grpc-js), ROUNDS times interleaved. For each server: the
+#     calls/s the SDK made and the server's CPU time per call, from
+#     /proc/PID/stat (utime + stime, clock ticks) and, finer, from
+#     /proc/PID/schedstat (nanoseconds on a CPU). Goal: kura's CPU per call at
+#     most 0.05x the emulator's; the median round's ratio is the figure.
+#  2. `kura bench --backend momento` (50 tasks, get:80 set:20, 100-byte
+#     values) against kura serve beside `redis-benchmark -c 50 -P 1` (GET and
+#     SET) against redis-server: requests/s and the server's CPU per request.
+#     kura serve does more per call than redis-server: HTTP/2 frames and HPACK
+#     headers, protobuf, gRPC status trailers, a deadline per call; and
+#     Debian 12's libcurl (7.88) opens a TCP connection per call to a
+#     plaintext HTTP/2 server, which the server pays too (accept, SETTINGS,
+#     close).
+# The machine's load average is printed first: on a shared machine the CPU
+# per call (not the throughput) is the figure to compare.
+# usage: scripts/bench/serve.sh [SECONDS [ROUNDS]]   (KURA_BUILD_DIR: the build folder)
+set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${KURA_BUILD_DIR:-$root/build}
+secs=${1:-5}
+rounds=${2:-3}
+[ -x "$build/kura" ] || cmake --build "$build" -j2 --target kura
+mdir=$root/tests/momento
+[ -d "$mdir/node_modules" ] || (cd "$mdir" && npm ci --no-audit --no-fund --loglevel=error)
+. "$root/tests/redis/servers.sh"
+dir=$(mktemp -d /tmp/kura-bench-serve.XXXXXX)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+hz=$(getconf CLK_TCK)
+
+# start NAME PATTERN CMD...: runs CMD, waits for PATTERN in its output;
+# sets $pid and $port (the number after "listening on HOST:" or "listening ").
+start() {
+  local name=$1 pat=$2; shift 2
+  "$@" > "$dir/$name.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 400); do grep -q "$pat" "$dir/$name.log" && break; sleep 0.05; done
+  port=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p; s/^listening \([0-9][0-9]*\)$/\1/p' \
+           "$dir/$name.log" | head -1)
+  [ -n "$port" ] || { cat "$dir/$name.log"; exit 1; }
+}
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ns() { cut -d' ' -f1 "/proc/$1/schedstat"; }
+calls_of() { sed -n 's/^sdk: \([0-9]*\) calls.*/\1/p'; }
+rate_of() { sed -n 's/.* = \([0-9]*\) calls\/s.*/\1/p'; }
+# per_call NS0 NS1 CALLS -> microseconds
+per_call() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (n > 0 ? (b - a) / 1e3 / n : 0) }'; }
+
+echo "# $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); node $(node --version)"
+start kura 'listening on' "$build/kura" serve --port 0
+kpid=$pid kport=$port
+start emulator '^listening ' node "$mdir/emulator.js" --port 0
+epid=$pid eport=$port
+
+# sdk_round NAME PID PORT -> "CALLS RATE US_PER_CALL TICKS"
+sdk_round() {
+  local t0 n0 out n1 t1
+  t0=$(ticks "$2") n0=$(ns "$2")
+  out=$(cd "$mdir" && node sdk_bench.js --port "$3" 50 "$secs")
+  n1=$(ns "$2") t1=$(ticks "$2")
+  echo "$(echo "$out" | calls_of) $(echo "$out" | rate_of) $(per_call "$n0" "$n1" "$(echo "$out" | calls_of)") $((t1 - t0))"
+}
+
+echo "== 1. Momento's JS SDK, 50 promises of get, ${secs} s: kura serve vs the emulator"
+ratios=()
+for r in $(seq "$rounds"); do
+  read -r kc kr ku kt < <(sdk_round kura "$kpid" "$kport")
+  read -r ec er eu et < <(sdk_round emulator "$epid" "$eport")
+  ratio=$(awk -v a="$ku" -v b="$eu" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+  ratios+=("$ratio")
+  printf 'round %d: kura serve %s calls/s, %s us/call (%s ticks of %s Hz for %s calls);' \
+    "$r" "$kr" "$ku" "$kt" "$hz" "$kc"
+  printf ' emulator %s calls/s, %s us/call (%s ticks for %s calls); ratio %sx\n' \
+    "$er" "$eu" "$et" "$ec" "$ratio"
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+echo "server CPU per call, kura serve / emulator: median ${median}x (goal <= 0.05x)"
+
+echo "== 2. kura bench --backend momento vs redis-benchmark -P 1 (50 clients, ${secs} s)"
+rport=$(redis_free_port)
+start_redis "$dir/redis" "$rport"
+rpid=${pids[-1]}
+t0=$(ticks "$kpid") n0=$(ns "$kpid")
+out=$(KURA_MOMENTO_ENDPOINT="http://127.0.0.1:$kport" KURA_LUA_PATH=$root/lua \
+        "$build/kura" bench --backend momento -c 50 -d "$secs" --keys 1000 --no-prefill \
+        --no-progress --json "$dir/bench.json" 2>&1)
+n1=$(ns "$kpid") t1=$(ticks "$kpid")
+kops=$(sed -n 's/.*total requests: \([0-9]*\) (\([0-9.]*\) tps).*/\1 \2/p' <<< "$out")
+read -r kn ktps <<< "$kops"
+echo "kura bench -> kura serve: $ktps requests/s, server $(per_call "$n0" "$n1" "$kn") us/request ($((t1 - t0)) ticks for $kn)"
+for cmd in GET SET; do
+  t0=$(ticks "$rpid") n0=$(ns "$rpid")
+  line=$(redis-benchmark -p "$rport" -c 50 -P 1 -d 100 -r 1000 -n $((20000 * secs)) -t "$cmd" -q 2>/dev/null |
+           tr '\r' '\n' | grep -E "^$cmd: [0-9]" | tail -1)
+  n1=$(ns "$rpid") t1=$(ticks "$rpid")
+  rps=$(sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' <<< "$line")
+  echo "redis-benchmark $cmd -> redis-server: $rps requests/s, server $(per_call "$n0" "$n1" $((20000 * secs))) us/request ($((t1 - t0)) ticks)"
+done
+echo "kura serve does more per call than redis-server (HTTP/2, HPACK, protobuf, gRPC trailers,"
+echo "and here a TCP connection per call from libcurl 7.88 over plaintext HTTP/2)."
