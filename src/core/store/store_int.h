@@ -18,7 +18,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "core/store.h"
+#include "core/store/store.h"
 
 #define KR_NSHARDS 64u
 #define KR_MAX_CACHES 4096u          /* caches per store (slot numbers) */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "core/store_int.h"
+#include "core/store/store_int.h"
 
 #define CHUNK (2u * 1024u * 1024u)
 
