@@ -250,6 +250,21 @@ local function single_flight(c, cache, key, fn, ...)
   return task:join()
 end
 
+-- A failed background reload: one line a second per cache at most (an origin
+-- that went down fails every key's reload), with the count of the others.
+local function warn_stale(s, key, cache, err)
+  local t = kura_now()
+  if s.warned_at and t - s.warned_at < 1 then
+    s.unwarned = (s.unwarned or 0) + 1
+    return
+  end
+  local more = s.unwarned and s.unwarned > 0 and
+    string.format(" (and %d other reload(s) failed in the last second)", s.unwarned) or ""
+  kura.log.warn("refresh: reloading %s in %s failed, serving the stale value: %s%s", key, cache,
+                tostring(err), more)
+  s.warned_at, s.unwarned = t, 0
+end
+
 -- A reload in a task of its own, nobody waiting (stale-while-revalidate):
 -- at most one per key in the process.
 local function reload_in_background(c, cache, key, loader, o)
@@ -263,10 +278,7 @@ local function reload_in_background(c, cache, key, loader, o)
       return load_locked(c, cache, key, loader, o)
     end)
     if tasks[key] == task then tasks[key] = nil end
-    if not ok or (v == nil and err ~= nil) then
-      kura.log.warn("refresh: reloading %s in %s failed, serving the stale value: %s",
-                    key, cache, tostring(ok and err or v))
-    end
+    if not ok or (v == nil and err ~= nil) then warn_stale(state_of(c, cache), key, cache, ok and err or v) end
   end)
   tasks[key] = task
 end
