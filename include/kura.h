@@ -128,6 +128,10 @@ typedef struct kura_options {
                                 * client opens the store (the last runtime to
                                 * do so sets it). 0: memory_limit when that is
                                 * set, else the store's as it is */
+  const char *momento_endpoint; /* the shared client's Momento endpoint (backend
+                                * momento or momento-http); http://host:port is
+                                * plaintext. NULL: $KURA_MOMENTO_ENDPOINT, else
+                                * the one the credential names */
 } kura_options;
 
 /* The sandbox (sandbox = 1, with instruction_budget and memory_limit set).
@@ -312,6 +316,48 @@ KURA_API int kura_tick(kura_runtime *rt);
  * (printed on stderr), KURA_ECANCELLED if tasks wait for something that can
  * no longer happen. */
 KURA_API int kura_run(kura_runtime *rt);
+
+/* ========================================================================= */
+/* The kura command's ways, for any host                                      */
+/* ========================================================================= */
+
+/* Runs a script as `kura run` does: sets the global `arg` from argv as the
+ * stock lua command does (arg[0] = argv[script_index], the script's
+ * arguments at 1.., what comes before at negative indices; argv may be NULL:
+ * no `arg`), loads the file at path ("-": standard input) or, when code is
+ * not NULL, the chunk code (named "(command line)"), runs it as the main
+ * task with arg[1..n] as `...`, then the loop until every task and timer
+ * has ended. Messages (load errors, uncaught task errors, a deadlock) go to
+ * stderr. Returns the exit status of `kura run`: 0; 1 if a task raised an
+ * error no one caught or tasks wait for something that can no longer
+ * happen; 2 if the script could not be loaded; or more, when the script
+ * set it with kura.set_exit_status. Not in the sandbox (returns 2: use
+ * kura_load_*, which refuse bytecode there). */
+KURA_API int kura_run_script(kura_runtime *rt, const char *path, const char *code, int argc,
+                             char **argv, int script_index);
+
+/* Options of kura_serve (zero-initialize, then set what you need). */
+typedef struct kura_serve_options {
+  const char *host;             /* the address to listen on; NULL: 127.0.0.1 */
+  int port;                     /* 0: a free port (shown on stderr) */
+  const char *auth_token;       /* answer only calls that present it; NULL: any */
+  unsigned max_connections;     /* 0: 1024 */
+  unsigned max_streams;         /* concurrent calls per connection; 0: 128 */
+  const char *script;           /* run first, as kura_run_script does, up to its
+                                 * first wait; it may set kura.serve.on_miss.
+                                 * NULL: none */
+  int argc;                     /* the script's `arg`, as for kura_run_script */
+  char **argv;
+  int script_index;
+} kura_serve_options;
+
+/* Serves the runtime's shared client over Momento's protocols (gRPC and
+ * the HTTP API, one port) on the runtime's loop, as `kura serve` does,
+ * until SIGINT or SIGTERM: then the calls in flight are answered and it
+ * returns 0 (a second signal closes at once). 1 when it cannot start (the
+ * port, the backend), 2 when the script cannot be loaded. Messages go to
+ * stderr. Blocks: it drives the loop itself. */
+KURA_API int kura_serve(kura_runtime *rt, const kura_serve_options *opts);
 
 /* ========================================================================= */
 /* The cache from C                                                           */

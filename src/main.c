@@ -1,5 +1,7 @@
-/* The kura command: parses the command line and drives a runtime. Nothing
- * else lives here; see src/runtime/runtime.h. */
+/* The kura command: parses the command line and drives a runtime through
+ * the public API of include/kura.h, as any host does (kura_run_script,
+ * kura_serve). Nothing else lives here. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +11,6 @@
 
 #include "core/client.h"
 #include "kura.h"
-#include "runtime/runtime.h"
 
 static const char usage_main[] =
   "usage: kura <command> [options]\n"
@@ -94,7 +95,7 @@ static const char usage_version[] =
   "Prints the version of kura, of Lua and of libuv.\n";
 
 struct run_opts {
-  kr_runtime_config cfg;
+  kura_options cfg;
   const char *code;   /* -e CODE, or NULL */
   const char *file;   /* the script, "-" for stdin */
   int script_index;   /* argv index that becomes arg[0] */
@@ -122,7 +123,7 @@ static int option_value(int argc, char **argv, int *i, const char *name, const c
 
 /* The options of the runtime's client, shared by run and serve: 0 taken,
  * 1 not one of them, 2 wrong (printed). */
-static int client_option(int argc, char **argv, int *i, kr_runtime_config *cfg)
+static int client_option(int argc, char **argv, int *i, kura_options *cfg)
 {
   const char *v = NULL;
   int r;
@@ -210,19 +211,13 @@ static int check_config(const struct run_opts *o)
 
 static int run(int argc, char **argv, struct run_opts *o)
 {
-  kr_runtime *rt;
-  if (kr_runtime_new(NULL, &o->cfg, &rt) != KURA_OK) {
+  kura_runtime *rt;
+  if (kura_runtime_new(&o->cfg, &rt) != KURA_OK) {
     fprintf(stderr, "kura: cannot create the runtime\n");
     return 1;
   }
-  int status;
-  if (o->code) {
-    kr_runtime_set_args(rt, argc, argv, o->script_index);
-    status = kr_runtime_run_string(rt, o->code, "=(command line)");
-  } else {
-    status = kr_runtime_run_file(rt, o->file, argc, argv, o->script_index);
-  }
-  kr_runtime_free(rt);
+  int status = kura_run_script(rt, o->file, o->code, argc, argv, o->script_index);
+  kura_runtime_free(rt);
   fflush(stdout);
   return status;
 }
@@ -258,7 +253,7 @@ static int number_option(int argc, char **argv, int *i, const char *name, long l
 }
 
 static int serve_option(int argc, char **argv, int *i, struct run_opts *o,
-                        kr_runtime_serve_opts *so)
+                        kura_serve_options *so)
 {
   long n;
   int r;
@@ -282,7 +277,7 @@ static int serve_option(int argc, char **argv, int *i, struct run_opts *o,
 static int serve(int argc, char **argv)
 {
   struct run_opts o;
-  kr_runtime_serve_opts so;
+  kura_serve_options so;
   memset(&o, 0, sizeof o);
   memset(&so, 0, sizeof so);
   so.port = 8080;
@@ -308,13 +303,13 @@ static int serve(int argc, char **argv)
   int bad = check_config(&o);
   if (bad >= 0)
     return bad;
-  kr_runtime *rt;
-  if (kr_runtime_new(NULL, &o.cfg, &rt) != KURA_OK) {
+  kura_runtime *rt;
+  if (kura_runtime_new(&o.cfg, &rt) != KURA_OK) {
     fprintf(stderr, "kura: cannot create the runtime\n");
     return 1;
   }
-  int status = kr_runtime_serve(rt, &so);
-  kr_runtime_free(rt);
+  int status = kura_serve(rt, &so);
+  kura_runtime_free(rt);
   return status;
 }
 
@@ -359,6 +354,10 @@ int main(int argc, char **argv)
 {
   struct run_opts o;
   memset(&o, 0, sizeof o);
+  /* A write to a pipe whose reader has gone (kura run x.lua | head) fails
+   * with EPIPE, which the script sees as an error, instead of killing kura
+   * without a word. */
+  signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {
     fputs(usage_main, stderr);
     return 2;

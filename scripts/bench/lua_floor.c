@@ -19,6 +19,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "lua/binding.h"
 #include "runtime/runtime.h"
 
 #define FLOOR_TABLE "kura_floor.table"
@@ -259,20 +260,29 @@ static int floor_open(lua_State *L)
   return 1;
 }
 
+static int open_kura(lua_State *L)
+{
+  kr_lua_open(L, NULL);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   if (argc < 2) {
     fprintf(stderr, "usage: %s scripts/bench/lua_client.lua [args...]\n", argv[0]);
     return 2;
   }
-  kr_runtime_config cfg;
-  memset(&cfg, 0, sizeof cfg);
   kr_runtime *rt;
-  if (kr_runtime_new(NULL, &cfg, &rt) != 0) {
+  if (kr_runtime_new(NULL, &rt) != 0) {
     fprintf(stderr, "lua_floor: cannot create a kura runtime\n");
     return 1;
   }
   lua_State *L = kr_runtime_lua(rt);
+  lua_pushcfunction(L, open_kura);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    fprintf(stderr, "lua_floor: %s\n", lua_tostring(L, -1));
+    return 1;
+  }
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, floor_open);
   lua_setfield(L, -2, "kura_floor");

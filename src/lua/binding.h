@@ -1,7 +1,10 @@
 /* The Lua binding: luaopen_kura builds the `kura` module table from the
  * parts below, each of which adds its fields to the table on top of the
- * stack. The binding keeps no global state; it finds its runtime with
- * kr_runtime_from_lua. */
+ * stack. It sits on the runtime (src/runtime/), which it finds with
+ * kr_runtime_from_lua (in a state kura does not own, luaopen_kura makes one
+ * with kr_runtime_join). The binding keeps no global state: its own (the
+ * shared client's configuration) is in the state's registry, under a key
+ * it owns; never in the state's extra space, which is the host's. */
 #ifndef KR_BINDING_H
 #define KR_BINDING_H
 
@@ -10,7 +13,32 @@
 #include "core/client.h"
 #include "core/serve/serve.h"
 
+#include <stdint.h>
+
 int luaopen_kura(lua_State *L);
+
+/* What the command line or the host configures for kura.client(), the
+ * shared client. Strings are copied. */
+typedef struct kr_lua_config {
+  const char *backend;          /* NULL: KURA_BACKEND, else "memory". In the copy
+                                 * kr_lua_config_get returns, NULL still means
+                                 * "not set" (memory, or momento with a credential) */
+  double default_ttl;           /* seconds; <= 0: MOMENTO_TTL_SECONDS or 60 */
+  const char *momento_endpoint; /* NULL: KURA_MOMENTO_ENDPOINT */
+  const char *store;            /* memory backend: the named store; NULL: "default" */
+  uint64_t store_max_memory;    /* memory backend: the store's byte budget; 0: as is */
+} kr_lua_config;
+
+/* Opens the binding on L with cfg (NULL: the environment's defaults): the
+ * global `kura` and package.loaded.kura. Raises on failure (call it
+ * protected). A state opened without it (require "kura") gets the
+ * environment's defaults. */
+void kr_lua_open(lua_State *L, const kr_lua_config *cfg);
+/* luaopen_kura: the configuration from the environment, unless the host
+ * gave one already (lconfig.c). */
+void kr_lua_config_init(lua_State *L);
+/* The configuration of L's binding (never NULL once it is open). */
+const kr_lua_config *kr_lua_config_get(lua_State *L);
 
 /* Each takes the module table at the top of the stack and adds to it. */
 void kr_lua_open_runtime(lua_State *L); /* spawn, sleep, after, every, now, log */

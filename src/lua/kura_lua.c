@@ -1,6 +1,9 @@
-/* luaopen_kura: builds the `kura` module table from the binding's parts and
- * installs the searcher that makes the Lua library (lua/kura/NAME.lua)
- * require-able as kura.<name>.
+/* luaopen_kura: builds the `kura` module table from the binding's parts,
+ * keeps the binding's configuration (the shared client's backend, TTL,
+ * store) in the registry, and installs the searcher that makes the Lua
+ * library (lua/kura/NAME.lua) require-able as kura.<name>. In a state kura
+ * does not own (the stock lua5.4, a host's state) it joins a runtime to the
+ * state first (kr_runtime_join), so tasks, kura.run and kura.poll work.
  *
  * The library is compiled into the binary (kr_lualib), so an installed kura
  * depends on no file. For development a directory can take precedence:
@@ -16,7 +19,8 @@
 #include <lualib.h>
 
 #include "lua/binding.h"
-#include "runtime/lualib.h"
+#include "lua/lualib.h"
+#include "runtime/runtime.h"
 
 static const char searcher_key = 's'; /* registry: searcher installed */
 
@@ -119,6 +123,8 @@ static void install_searcher(lua_State *L)
 
 int luaopen_kura(lua_State *L)
 {
+  kr_runtime_join(L); /* before any object of the binding: see runtime.c */
+  kr_lua_config_init(L);
   install_searcher(L);
   lua_createtable(L, 0, 24);
   kr_lua_open_runtime(L);

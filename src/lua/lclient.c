@@ -961,14 +961,13 @@ static int read_options(lua_State *L, copts *o, char *msg, size_t cap)
   return read_numbers(L, o, msg, cap);
 }
 
-/* Fills what opts left open from the runtime's configuration, then the
+/* Fills what opts left open from the binding's configuration, then the
  * environment: backend, default_ttl, momento_endpoint. KURA_EINVAL with a
  * message naming the variable when MOMENTO_TTL_SECONDS is no number of
  * seconds (it used to become 60 without a word). */
 static int apply_defaults(lua_State *L, copts *o, char *msg, size_t cap)
 {
-  kr_runtime *rt = kr_runtime_from_lua(L);
-  const kr_runtime_config *rc = rt ? kr_runtime_config_get(rt) : NULL;
+  const kr_lua_config *rc = kr_lua_config_get(L);
   const char *env;
   if (!o->cfg.backend)
     o->cfg.backend = rc && rc->backend ? rc->backend

@@ -68,8 +68,12 @@ struct kr_runtime {
   uv_loop_t *loop;
   uv_loop_t own_loop;      /* used when the runtime owns its loop */
   int owns_loop;
-  lua_State *L;            /* main thread; also the `from` of every resume */
-  kr_runtime_config cfg;   /* strings are owned copies */
+  lua_State *L;            /* the `from` of every resume: the main thread of
+                            * the runtime's own state, or a thread of its own
+                            * in a state it joined (kr_runtime_join) */
+  int joined;              /* the state is not the runtime's (kr_runtime_join) */
+  int driving;             /* the loop is being run by kr_runtime_run_function
+                            * or kr_runtime_poll: it cannot be entered again */
   size_t lua_bytes;        /* memory held by the Lua state */
   /* Blocks the Lua state freed, kept for its next allocations of the same
    * size class (runtime.c): a list per 16 bytes up to KR_FREE_MAX bytes. */
@@ -106,6 +110,7 @@ struct kr_runtime {
   uv_check_t check;        /* drains the ready queue */
   uv_idle_t idle;          /* keeps poll non-blocking while tasks are ready */
   uv_timer_t timer;        /* armed for the earliest deadline of the heap */
+  uv_timer_t poll_timer;   /* bounds the wait of kr_runtime_poll */
   int handles_open;        /* handles not yet closed (for kr_runtime_free) */
   int queue_active;        /* check + idle started */
 
@@ -131,7 +136,9 @@ kr_task *kr_task_spawn(kr_runtime *rt, lua_State *L, int nargs, int detached);
 /* The same, but the task is not queued: the caller resumes it. */
 kr_task *kr_task_new(kr_runtime *rt, lua_State *L, int nargs, int detached);
 int kr_task_join(lua_State *L);
-int kr_task_sleep(lua_State *L, double seconds);
+/* Pushes onto `to` what join() gives for the finished task at idx of L:
+ * its results, or nil and its error (which then counts as caught). */
+int kr_task_outcome(kr_task *t, lua_State *L, int idx, lua_State *to);
 /* Prints the failed tasks that nobody joined; called once the loop is idle. */
 void kr_task_report_unjoined(kr_runtime *rt);
 void kr_task_queue_drain(kr_runtime *rt);
@@ -179,12 +186,5 @@ void kr_timeout_remove(kr_runtime *rt, kr_timeout *to);
 void kr_timeout_on_timer(uv_timer_t *h);
 uint64_t kr_deadline(double seconds);
 void kr_timer_open(lua_State *L);
-/* kura.after / kura.every: (seconds, fn) on the stack; pushes the timer. */
-int kr_timer_start(lua_State *L, int repeat);
-/* Argument arg as a duration in seconds for kura.sleep/after/every: a
- * number (else a type error), finite and >= min (else an argument error
- * that says so: NaN, negatives and infinity are mistakes, not "at once" or
- * "never"). */
-double kr_check_seconds(lua_State *L, int arg, double min);
 
 #endif

@@ -1,7 +1,10 @@
-/* The runtime: owns one libuv loop (or borrows the host's) and one lua_State,
- * runs a script's main chunk as a task and drives the loop until no task and
- * no timer is left. Scheduling itself is in task.c and timeout.c.
+/* The runtime: owns one libuv loop (or borrows the host's) and one lua_State
+ * (or joins a state someone else owns), runs a script's main chunk as a task
+ * and drives the loop until no task and no timer is left. Scheduling itself
+ * is in task.c and timeout.c. It knows Lua, not the `kura` module: the
+ * binding (src/lua/) sits on it.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +12,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "core/client.h"
 #include "kura.h"
-#include "lua/binding.h"
 #include "runtime/budget.h"
 #include "runtime/rt_internal.h"
 
@@ -160,39 +161,11 @@ static int rt_panic(lua_State *L)
 
 /* --- life cycle ------------------------------------------------------------------ */
 
-static char *dup_or_env(const char *s, const char *env)
-{
-  if (!s)
-    s = getenv(env);
-  return s && *s ? strdup(s) : NULL;
-}
-
-static void config_copy(kr_runtime_config *dst, const kr_runtime_config *src)
-{
-  kr_runtime_config none = {0};
-  if (!src)
-    src = &none;
-  dst->backend = dup_or_env(src->backend, "KURA_BACKEND");
-  dst->momento_endpoint = dup_or_env(src->momento_endpoint, "KURA_MOMENTO_ENDPOINT");
-  dst->store = src->store && *src->store ? strdup(src->store) : NULL;
-  dst->store_max_memory = src->store_max_memory;
-  dst->default_ttl = src->default_ttl;
-  if (!(dst->default_ttl > 0)) {
-    /* MOMENTO_TTL_SECONDS, else 60; when it is no number of seconds, 0
-     * (unset): kura.client() then reads it again and says what is wrong. */
-    const char *e = getenv("MOMENTO_TTL_SECONDS");
-    char why[8];
-    double v = 60;
-    dst->default_ttl = e && *e && kr_seconds_parse(e, &v, why, sizeof why) ? 0 : v;
-  }
-}
-
 static int open_libs(lua_State *L)
 {
   luaL_openlibs(L);
   kr_task_open(L);
   kr_timer_open(L);
-  luaL_requiref(L, "kura", luaopen_kura, 1);
   return 0;
 }
 
@@ -207,33 +180,41 @@ static void handles_init(kr_runtime *rt)
   uv_check_init(rt->loop, &rt->check);
   uv_idle_init(rt->loop, &rt->idle);
   uv_timer_init(rt->loop, &rt->timer);
-  rt->check.data = rt->idle.data = rt->timer.data = rt;
-  rt->handles_open = 3;
+  uv_timer_init(rt->loop, &rt->poll_timer);
+  rt->check.data = rt->idle.data = rt->timer.data = rt->poll_timer.data = rt;
+  rt->handles_open = 4;
 }
 
-int kr_runtime_new(uv_loop_t *loop, const kr_runtime_config *cfg, kr_runtime **out)
+/* A runtime with its handles on loop (NULL: a loop of its own), no state. */
+static kr_runtime *runtime_alloc(uv_loop_t *loop)
 {
-  *out = NULL;
   kr_runtime *rt = calloc(1, sizeof *rt);
   if (!rt)
-    return KURA_ENOMEM;
-  config_copy(&rt->cfg, cfg);
+    return NULL;
   rt->loop = loop;
   if (!loop) {
     if (uv_loop_init(&rt->own_loop) != 0) {
-      kr_runtime_free(rt);
-      return KURA_EINTERNAL;
+      free(rt);
+      return NULL;
     }
     rt->loop = &rt->own_loop;
     rt->owns_loop = 1;
   }
   handles_init(rt);
+  return rt;
+}
+
+int kr_runtime_new(uv_loop_t *loop, kr_runtime **out)
+{
+  *out = NULL;
+  kr_runtime *rt = runtime_alloc(loop);
+  if (!rt)
+    return KURA_ENOMEM;
   rt->L = lua_newstate(rt_alloc, rt);
   if (!rt->L) {
     kr_runtime_free(rt);
     return KURA_ENOMEM;
   }
-  *(kr_runtime **)lua_getextraspace(rt->L) = rt;
   lua_atpanic(rt->L, rt_panic);
   lua_pushcfunction(rt->L, open_libs);
   if (lua_pcall(rt->L, 0, 0, 0) != LUA_OK) {
@@ -248,7 +229,7 @@ int kr_runtime_new(uv_loop_t *loop, const kr_runtime_config *cfg, kr_runtime **o
 static void close_loop(kr_runtime *rt)
 {
   uv_handle_t *hs[] = {(uv_handle_t *)&rt->check, (uv_handle_t *)&rt->idle,
-                       (uv_handle_t *)&rt->timer};
+                       (uv_handle_t *)&rt->timer, (uv_handle_t *)&rt->poll_timer};
   for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
     uv_close(hs[i], on_close);
   while (rt->handles_open > 0)
@@ -262,14 +243,9 @@ static void close_leftover(uv_handle_t *h, void *arg)
     uv_close(h, NULL);
 }
 
-void kr_runtime_free(kr_runtime *rt)
+/* What outlives the state: the free lists, the handles, the loop. */
+static void release(kr_runtime *rt)
 {
-  if (!rt)
-    return;
-  rt->closing = 1;
-  if (rt->L)
-    lua_close(rt->L); /* finalizers run; wakes they cause are ignored */
-  rt->L = NULL;
   blocks_release(rt);
   if (rt->loop)
     close_loop(rt);
@@ -280,10 +256,70 @@ void kr_runtime_free(kr_runtime *rt)
     uv_loop_close(&rt->own_loop);
   }
   free(rt->heap);
-  free((char *)rt->cfg.backend);
-  free((char *)rt->cfg.momento_endpoint);
-  free((char *)rt->cfg.store);
   free(rt);
+}
+
+void kr_runtime_free(kr_runtime *rt)
+{
+  if (!rt)
+    return;
+  rt->closing = 1;
+  if (rt->L && !rt->joined)
+    lua_close(rt->L); /* finalizers run; wakes they cause are ignored */
+  rt->L = NULL;
+  release(rt);
+}
+
+/* --- a state someone else owns --------------------------------------------------- */
+
+/* Registry key of the box (a full userdata) that holds the runtime of a
+ * state the runtime joined. Made before any object of the binding, it is
+ * finalized after them all (Lua finalizes in the reverse order objects were
+ * marked): tasks, timers and clients are gone when the runtime goes. */
+static const char joined_key = 'j';
+
+static int joined_gc(lua_State *L)
+{
+  kr_runtime **box = lua_touserdata(L, 1);
+  kr_runtime *rt = *box;
+  *box = NULL;
+  if (rt) {
+    rt->closing = 1;
+    rt->L = NULL;
+    release(rt);
+  }
+  return 0;
+}
+
+static kr_runtime *joined_runtime(lua_State *L)
+{
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &joined_key);
+  kr_runtime **box = lua_touserdata(L, -1);
+  lua_pop(L, 1); /* the registry still holds it */
+  return box ? *box : NULL;
+}
+
+kr_runtime *kr_runtime_join(lua_State *L)
+{
+  kr_runtime *rt = kr_runtime_from_lua(L);
+  if (rt)
+    return rt;
+  kr_runtime **box = lua_newuserdatauv(L, sizeof *box, 1);
+  *box = NULL;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, joined_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  if (!(rt = runtime_alloc(NULL)))
+    luaL_error(L, "kura: cannot start the runtime (out of memory, or no event loop)");
+  *box = rt;
+  rt->joined = 1;
+  rt->L = lua_newthread(L); /* the runtime's own stack: the host's stay as they are */
+  lua_setiuservalue(L, -2, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &joined_key);
+  kr_task_open(L);
+  kr_timer_open(L);
+  return rt;
 }
 
 /* --- accessors -------------------------------------------------------------------- */
@@ -298,14 +334,17 @@ uv_loop_t *kr_runtime_loop(kr_runtime *rt)
   return rt->loop;
 }
 
-const kr_runtime_config *kr_runtime_config_get(kr_runtime *rt)
-{
-  return &rt->cfg;
-}
-
 kr_runtime *kr_runtime_from_lua(lua_State *L)
 {
-  return *(kr_runtime **)lua_getextraspace(L);
+  void *ud;
+  if (lua_getallocf(L, &ud) == rt_alloc)
+    return ud;
+  return joined_runtime(L);
+}
+
+int kr_runtime_closing(const kr_runtime *rt)
+{
+  return rt->closing;
 }
 
 size_t kr_runtime_lua_bytes(kr_runtime *rt)
@@ -327,6 +366,11 @@ void kr_runtime_set_exit_status(kr_runtime *rt, int status)
 {
   if (status > rt->exit_status)
     rt->exit_status = status;
+}
+
+int kr_runtime_exit_status(const kr_runtime *rt)
+{
+  return rt->exit_status;
 }
 
 void kr_runtime_on_idle(uv_idle_t *h)
@@ -352,16 +396,30 @@ void kr_runtime_set_args(kr_runtime *rt, int argc, char **argv, int script_index
   lua_setglobal(L, "arg");
 }
 
+/* Runs the loop until no task and no timer is left: 0, or -1 when some
+ * wait for something that can no longer happen (the loop has nothing left
+ * to run). */
+static int turn_until_idle(kr_runtime *rt)
+{
+  int rc = 0;
+  rt->driving = 1;
+  while (rt->ntasks > 0 || rt->ntimers > 0) {
+    if (uv_run(rt->loop, UV_RUN_ONCE) == 0 && (rt->ntasks > 0 || rt->ntimers > 0)) {
+      rc = -1;
+      break;
+    }
+  }
+  rt->driving = 0;
+  return rc;
+}
+
 /* Runs the loop until no task and no timer is left; returns the exit status. */
 static int drive(kr_runtime *rt)
 {
-  while (rt->ntasks > 0 || rt->ntimers > 0) {
-    if (uv_run(rt->loop, UV_RUN_ONCE) == 0 && (rt->ntasks > 0 || rt->ntimers > 0)) {
-      fprintf(stderr, "kura: %d task(s) wait for something that can no longer "
-                      "happen (deadlock)\n", rt->ntasks);
-      kr_runtime_set_exit_status(rt, 1);
-      break;
-    }
+  if (turn_until_idle(rt) != 0) {
+    fprintf(stderr, "kura: %d task(s) wait for something that can no longer "
+                    "happen (deadlock)\n", rt->ntasks);
+    kr_runtime_set_exit_status(rt, 1);
   }
   lua_gc(rt->L, LUA_GCCOLLECT); /* unreachable failed tasks report themselves */
   kr_task_report_unjoined(rt);
@@ -433,4 +491,60 @@ int kr_runtime_run_string(kr_runtime *rt, const char *chunk, const char *chunkna
   if (luaL_loadbufferx(rt->L, chunk, strlen(chunk), chunkname, "t") != LUA_OK)
     return load_failed(rt);
   return run_main(rt);
+}
+
+/* --- kura.run and kura.poll ------------------------------------------------------ */
+
+/* Raises unless the loop may be entered from here: not while it runs, not
+ * from a task or a host's call (a protected call the runtime runs). */
+static void check_enter(lua_State *L, kr_runtime *rt, const char *what)
+{
+  if (rt->closing)
+    luaL_error(L, "%s: the kura runtime is closing", what);
+  if (rt->driving || rt->running || rt->current)
+    luaL_error(L, "%s: kura's loop is running already (called from a task, a timer "
+                  "or a host's call): use kura.spawn there", what);
+}
+
+int kr_runtime_run_function(lua_State *L, kr_runtime *rt, int nargs)
+{
+  check_enter(L, rt, "kura.run");
+  kr_task *t = kr_task_spawn(rt, L, nargs, 0); /* pushes the task object */
+  int idx = lua_gettop(L);
+  t->joined = 1; /* its error goes to the caller: not an uncaught one */
+  int dead = turn_until_idle(rt);
+  lua_gc(L, LUA_GCCOLLECT); /* unreachable failed tasks report themselves */
+  kr_task_report_unjoined(rt);
+  if (dead)
+    return luaL_error(L, "kura.run: %d task(s) wait for something that can no longer "
+                         "happen (deadlock)", rt->ntasks);
+  if (t->state == KR_TASK_FAILED) {
+    lua_getiuservalue(L, idx, 2);
+    return lua_error(L);
+  }
+  int n = kr_task_outcome(t, L, idx, L);
+  lua_remove(L, idx);
+  return n;
+}
+
+static void on_poll_timer(uv_timer_t *h)
+{
+  (void)h; /* Only here to end the wait of kr_runtime_poll. */
+}
+
+int kr_runtime_poll(lua_State *L, kr_runtime *rt, double seconds)
+{
+  check_enter(L, rt, "kura.poll");
+  rt->driving = 1;
+  if (seconds > 0 && (rt->ntasks > 0 || rt->ntimers > 0)) {
+    double ms = ceil(seconds * 1000.0);
+    uv_timer_start(&rt->poll_timer, on_poll_timer, ms > 1e15 ? (uint64_t)1e15 : (uint64_t)ms, 0);
+    uv_run(rt->loop, UV_RUN_ONCE);
+    uv_timer_stop(&rt->poll_timer);
+  } else {
+    uv_run(rt->loop, UV_RUN_NOWAIT);
+  }
+  rt->driving = 0;
+  int n = rt->ntasks + rt->ntimers;
+  return n < 0 ? 0 : n;
 }

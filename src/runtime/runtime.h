@@ -14,29 +14,28 @@
 typedef struct kr_runtime kr_runtime;
 typedef struct kr_task kr_task;
 
-/* What the command line or the host configures for the runtime's shared
- * client. Strings are owned by the runtime (copied). */
-typedef struct kr_runtime_config {
-  const char *backend;          /* NULL: KURA_BACKEND, else "memory". In the copy
-                                 * kr_runtime_config_get returns, NULL still means
-                                 * "not set" (memory, or momento with a credential) */
-  double default_ttl;           /* seconds; <= 0: MOMENTO_TTL_SECONDS or 60 */
-  const char *momento_endpoint; /* NULL: KURA_MOMENTO_ENDPOINT */
-  const char *store;            /* memory backend: the named store; NULL: "default" */
-  uint64_t store_max_memory;    /* memory backend: the store's byte budget; 0: as is */
-} kr_runtime_config;
-
-/* loop NULL: the runtime makes and owns its loop. */
-int kr_runtime_new(uv_loop_t *loop, const kr_runtime_config *cfg, kr_runtime **out);
+/* Makes a runtime with a Lua state of its own (the standard libraries
+ * open, no `kura` module: the host layer opens the binding on it). loop
+ * NULL: the runtime makes and owns its loop. */
+int kr_runtime_new(uv_loop_t *loop, kr_runtime **out);
 /* Closes the state, the handles and (if owned) the loop. */
 void kr_runtime_free(kr_runtime *rt);
+/* The runtime of a Lua state kura does not own (the stock lua5.4, a game
+ * server's state), made on first use with a loop of its own: the state's
+ * registry anchors it under a key of the runtime's, and lua_close frees it.
+ * The state's extra space is never touched: it is the host's. Raises a Lua
+ * error when it cannot be made. Returns the runtime of a state the runtime
+ * owns as is. */
+kr_runtime *kr_runtime_join(lua_State *L);
 
 lua_State *kr_runtime_lua(kr_runtime *rt);
 uv_loop_t *kr_runtime_loop(kr_runtime *rt);
-const kr_runtime_config *kr_runtime_config_get(kr_runtime *rt);
-/* The runtime that owns L (any coroutine of it); NULL outside a runtime.
- * Cheap: reads lua_getextraspace. */
+/* The runtime of L (any coroutine of it): the one that made the state (its
+ * allocator's data: no lookup), else the one kr_runtime_join anchored in
+ * its registry; NULL when there is none. */
 kr_runtime *kr_runtime_from_lua(lua_State *L);
+/* 1 while the runtime's state is being closed: nothing may start then. */
+int kr_runtime_closing(const kr_runtime *rt);
 
 /* Run the chunk in `src` (from a file: kr_runtime_run_file) as the main task,
  * then the loop until no task and no timer is left. Returns the exit status
@@ -61,32 +60,13 @@ void kr_runtime_set_args(kr_runtime *rt, int argc, char **argv, int script_index
 /* The status kr_runtime_run_* return is the highest of this and 1 if a task
  * error went uncaught (kura.set_exit_status from Lua). */
 void kr_runtime_set_exit_status(kr_runtime *rt, int status);
+int kr_runtime_exit_status(const kr_runtime *rt);
 /* Bytes the Lua state holds (all its allocations go through the runtime). */
 size_t kr_runtime_lua_bytes(kr_runtime *rt);
 /* Set once the sandbox is on (sandbox.c): the binding then refuses what
  * scripts may not do there (their own stores, a store's budget). */
 void kr_runtime_set_sandboxed(kr_runtime *rt);
 int kr_runtime_sandboxed(const kr_runtime *rt);
-
-/* --- kura serve -------------------------------------------------------------- */
-
-typedef struct kr_runtime_serve_opts {
-  const char *host;             /* NULL: 127.0.0.1 */
-  int port;                     /* 0: a free port */
-  const char *auth_token;       /* NULL: any token is accepted */
-  unsigned max_connections;     /* 0: the server's default */
-  unsigned max_streams;         /* per connection; 0: the server's default */
-  const char *script;           /* NULL: none */
-  int argc;                     /* the script's arguments, as for run_file */
-  char **argv;
-  int script_index;
-} kr_runtime_serve_opts;
-
-/* kura serve (serve_run.c): starts the script, serves Momento's protocols
- * through the shared client until SIGINT / SIGTERM, drains, returns the
- * exit status (0 after a drain; 1 when it could not start, 2 when the
- * script could not be loaded). Messages go to stderr. */
-int kr_runtime_serve(kr_runtime *rt, const kr_runtime_serve_opts *o);
 
 /* --- suspending tasks from C ----------------------------------------------- */
 
@@ -106,5 +86,33 @@ lua_State *kr_task_state(kr_task *t);
  * the loop (a uv_check handle), never from inside the caller. A second wake,
  * or a wake while the runtime is being freed, is ignored. */
 void kr_task_wake(kr_task *t, int nres);
+
+/* --- tasks and timers for the binding ---------------------------------------- */
+
+/* kura.spawn: fn and its nargs arguments on top of L become a task (charged
+ * to the budget); pushes the task object. */
+void kr_runtime_spawn(lua_State *L, kr_runtime *rt, int nargs);
+/* kura.sleep: suspends the running task for `seconds` (0: behind the other
+ * ready tasks); returns lua_yield's result. Raises outside a task. */
+int kr_task_sleep(lua_State *L, double seconds);
+/* kura.after / kura.every: (seconds, fn) on the stack; pushes the timer. */
+int kr_timer_start(lua_State *L, int repeat);
+/* Argument arg as a duration in seconds for kura.sleep/after/every: a
+ * number (else a type error), finite and >= min (else an argument error
+ * that says so: NaN, negatives and infinity are mistakes, not "at once" or
+ * "never"). */
+double kr_check_seconds(lua_State *L, int arg, double min);
+
+/* kura.run: runs fn(...) (fn and its nargs arguments on top of L) as a
+ * task and drives the loop until no task and no timer is left. Pushes fn's
+ * results and returns their number; raises fn's error (message and
+ * traceback), or the deadlock's. Raises as well when the loop is being
+ * driven already or a task or a host's call runs: the loop cannot be
+ * entered twice. */
+int kr_runtime_run_function(lua_State *L, kr_runtime *rt, int nargs);
+/* kura.poll: one turn of the loop, waiting at most `seconds` for something
+ * to happen; returns the tasks and timers still pending. Raises as
+ * kr_runtime_run_function does when the loop cannot be entered. */
+int kr_runtime_poll(lua_State *L, kr_runtime *rt, double seconds);
 
 #endif

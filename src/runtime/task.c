@@ -261,7 +261,7 @@ static void keep_results(lua_State *L, kr_task *t, int idx, int nres)
 
 /* Pushes what join() returns for a finished task (at idx of L) onto `to`;
  * returns how many values. */
-static int push_outcome(kr_task *t, lua_State *L, int idx, lua_State *to)
+int kr_task_outcome(kr_task *t, lua_State *L, int idx, lua_State *to)
 {
   int n = 2;
   if (t->state == KR_TASK_DONE) {
@@ -293,7 +293,7 @@ static void wake_joiners(kr_runtime *rt, kr_task *t, int idx)
     kr_task *j = t->joiners;
     t->joiners = j->next_joiner;
     j->next_joiner = NULL;
-    kr_task_wake(j, push_outcome(t, rt->L, idx, j->co));
+    kr_task_wake(j, kr_task_outcome(t, rt->L, idx, j->co));
   }
   t->joiners_tail = NULL;
 }
@@ -428,7 +428,7 @@ int kr_task_join(lua_State *L)
 {
   kr_task *t = luaL_checkudata(L, 1, KR_TASK_MT);
   if (t->state == KR_TASK_DONE || t->state == KR_TASK_FAILED)
-    return push_outcome(t, L, 1, L);
+    return kr_task_outcome(t, L, 1, L);
   if (t->rt->current == t)
     return luaL_error(L, "task:join: a task cannot join itself");
   kr_task *self = kr_task_prepare_wait(L, "task:join");
@@ -477,4 +477,10 @@ void kr_task_open(lua_State *L)
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &failed_key);
+}
+
+void kr_runtime_spawn(lua_State *L, kr_runtime *rt, int nargs)
+{
+  kr_budget_charge(L, rt, KR_THREAD_COST);
+  kr_task_spawn(rt, L, nargs, 0);
 }

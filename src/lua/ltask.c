@@ -1,16 +1,17 @@
-/* The runtime's Lua functions: kura.spawn, kura.sleep, kura.after,
- * kura.every, kura.now, kura.set_exit_status (tasks and timers themselves are
- * in task.c and timeout.c). */
+/* The Lua functions of tasks and timers: kura.spawn, kura.sleep, kura.after,
+ * kura.every, kura.run, kura.poll, kura.now, kura.set_exit_status (the tasks
+ * and timers themselves are the runtime's: src/runtime/task.c, timeout.c).
+ */
 #include <lauxlib.h>
+#include <uv.h>
 
 #include "lua/binding.h"
-#include "runtime/budget.h"
-#include "runtime/rt_internal.h"
+#include "runtime/runtime.h"
 
 static kr_runtime *check_runtime(lua_State *L, const char *what)
 {
   kr_runtime *rt = kr_runtime_from_lua(L);
-  if (!rt || rt->closing)
+  if (!rt || kr_runtime_closing(rt))
     luaL_error(L, "%s: no kura runtime runs this Lua state", what);
   return rt;
 }
@@ -20,8 +21,26 @@ static int l_spawn(lua_State *L)
 {
   kr_runtime *rt = check_runtime(L, "kura.spawn");
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  kr_budget_charge(L, rt, KR_THREAD_COST);
-  kr_task_spawn(rt, L, lua_gettop(L) - 1, 0);
+  kr_runtime_spawn(L, rt, lua_gettop(L) - 1);
+  return 1;
+}
+
+/* kura.run(fn, ...) -> fn's results: fn as the main task, and the loop
+ * until every task and timer has ended (a state kura does not own). */
+static int l_run(lua_State *L)
+{
+  kr_runtime *rt = check_runtime(L, "kura.run");
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  return kr_runtime_run_function(L, rt, lua_gettop(L) - 1);
+}
+
+/* kura.poll([seconds]) -> tasks and timers still pending: one turn of the
+ * loop, for a host that has a main loop of its own. */
+static int l_poll(lua_State *L)
+{
+  kr_runtime *rt = check_runtime(L, "kura.poll");
+  double s = lua_isnoneornil(L, 1) ? 0 : kr_check_seconds(L, 1, 0);
+  lua_pushinteger(L, kr_runtime_poll(L, rt, s));
   return 1;
 }
 
@@ -64,7 +83,8 @@ void kr_lua_open_runtime(lua_State *L)
 {
   static const luaL_Reg fns[] = {
     {"spawn", l_spawn}, {"sleep", l_sleep}, {"after", l_after},
-    {"every", l_every}, {"now", l_now}, {"set_exit_status", l_set_exit_status},
+    {"every", l_every}, {"run", l_run}, {"poll", l_poll}, {"now", l_now},
+    {"set_exit_status", l_set_exit_status},
     {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   kr_lua_open_log(L);

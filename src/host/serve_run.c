@@ -1,7 +1,7 @@
-/* `kura serve` on a runtime: the script (if any) starts first, then the
- * server (core/serve/serve.h) listens on the runtime's loop with the
- * runtime's shared client and kura.serve.on_miss as its miss hook, until
- * SIGINT or SIGTERM.
+/* kura_serve (`kura serve`) on a runtime: the script (if any) starts first,
+ * then the server (core/serve/serve.h) listens on the runtime's loop with
+ * the runtime's shared client and kura.serve.on_miss as its miss hook,
+ * until SIGINT or SIGTERM.
  *
  * The first signal drains: no new connections, GOAWAY to HTTP/2 peers,
  * every call already received is answered; then the server closes and the
@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/client.h"
+#include "core/serve/serve.h"
+#include "host/host.h"
 #include "lua/binding.h"
 #include "runtime/runtime.h"
 
@@ -130,7 +133,7 @@ static int start_signals(serve_run *v, uv_loop_t *loop)
 /* Runs the script's main chunk up to its first wait, before the port opens:
  * what it sets up (kura.serve.on_miss, data it loads) is there for the
  * first call. 0, or the exit status. */
-static int start_script(kr_runtime *rt, const kr_runtime_serve_opts *o)
+static int start_script(kr_runtime *rt, const kura_serve_options *o)
 {
   if (!o->script)
     return 0;
@@ -146,7 +149,7 @@ static int start_script(kr_runtime *rt, const kr_runtime_serve_opts *o)
   return 0;
 }
 
-static int listen_on(serve_run *v, const kr_runtime_serve_opts *o)
+static int listen_on(serve_run *v, const kura_serve_options *o)
 {
   char err[256];
   lua_State *L = kr_runtime_lua(v->rt);
@@ -163,7 +166,7 @@ static int listen_on(serve_run *v, const kr_runtime_serve_opts *o)
     return 1;
   }
   char backend[256];
-  describe_backend(kr_runtime_config_get(v->rt)->backend, backend, sizeof backend);
+  describe_backend(kr_lua_config_get(L)->backend, backend, sizeof backend);
   const char *host = o->host ? o->host : "127.0.0.1";
   int v6 = strchr(host, ':') != NULL;
   fprintf(stderr, "kura serve: listening on %s%s%s:%d (Momento gRPC and HTTP API), backend %s%s\n",
@@ -172,8 +175,11 @@ static int listen_on(serve_run *v, const kr_runtime_serve_opts *o)
   return 0;
 }
 
-int kr_runtime_serve(kr_runtime *rt, const kr_runtime_serve_opts *o)
+int kura_serve(kura_runtime *k, const kura_serve_options *o)
 {
+  if (!k || !o)
+    return 1;
+  kr_runtime *rt = kr_host_runtime(k);
   serve_run v = {.rt = rt};
   uv_loop_t *loop = kr_runtime_loop(rt);
   /* A write to a peer that has gone raises SIGPIPE, which would end the

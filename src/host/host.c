@@ -1,0 +1,514 @@
+/* The host layer: the public runtime API of include/kura.h for programs
+ * that embed kura (and for the kura command, src/main.c): runtimes with
+ * options and limits, loading scripts, calling Lua handlers with tagged
+ * values, driving the loop, the runtime's shared client for C. It composes
+ * the runtime (src/runtime/: runtime.h, rt_internal.h, the sandbox) and the
+ * binding (src/lua/: the `kura` module); neither of them knows this layer.
+ * Nothing here is visible to the host but the kura_ functions.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "core/client.h"
+#include "host/host.h"
+#include "kura.h"
+#include "lua/binding.h"
+#include "runtime/budget.h"
+#include "runtime/rt_internal.h"
+#include "runtime/sandbox.h"
+
+struct kura_runtime {
+  kr_runtime *rt;
+  lua_State *L;         /* rt's main state */
+  kr_client *client;    /* the C side of the shared client, made on first use */
+  int sandbox;          /* load only text chunks */
+  int msgh;             /* stack slots of the main state that stay for good: */
+  int globals;          /* the traceback handler and the globals table */
+  char *err;            /* the last error message (malloc'd), or NULL */
+  char *rbuf;           /* the string results of the last kura_call */
+  size_t rcap;
+};
+
+/* --- errors ----------------------------------------------------------------- */
+
+static int fail(kura_runtime *k, int err, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+
+static int fail(kura_runtime *k, int err, const char *fmt, ...)
+{
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  free(k->err);
+  k->err = strdup(buf);
+  return err;
+}
+
+/* The error object on top of L becomes the message; pops it. */
+static void take_error(kura_runtime *k)
+{
+  const char *msg = lua_tostring(k->L, -1);
+  free(k->err);
+  k->err = strdup(msg ? msg : "(error object is not a string)");
+  lua_pop(k->L, 1);
+}
+
+static void clear_error(kura_runtime *k)
+{
+  free(k->err);
+  k->err = NULL;
+}
+
+const char *kura_errmsg(const kura_runtime *k)
+{
+  return k && k->err ? k->err : "";
+}
+
+/* The code for a failed protected call that ended with `status`. */
+static int code_of(kura_runtime *k, int status)
+{
+  int stop = kr_budget_stopped(k->rt);
+  if (stop == KR_STOP_MEMORY || status == LUA_ERRMEM)
+    return KURA_ENOMEM;
+  if (stop == KR_STOP_BUDGET)
+    return KURA_ELIMIT;
+  return KURA_EUNKNOWN;
+}
+
+/* After a call stopped by a limit, the message names the limit even when
+ * what reached the host was Lua's own "not enough memory". */
+static void name_the_limit(kura_runtime *k, int rc)
+{
+  char why[96];
+  if (rc != KURA_ENOMEM || !k->rt->mem_limit || strstr(kura_errmsg(k), "memory limit"))
+    return;
+  kr_budget_stop_message(k->rt, KR_STOP_MEMORY, why, sizeof why);
+  char *msg = malloc(strlen(why) + strlen(kura_errmsg(k)) + 3);
+  if (!msg)
+    return;
+  sprintf(msg, "%s: %s", why, kura_errmsg(k));
+  free(k->err);
+  k->err = msg;
+}
+
+/* Message handler of kura_call: the message with a traceback. */
+static int traceback(lua_State *L)
+{
+  const char *msg = lua_tostring(L, 1);
+  if (!msg)
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* --- life cycle ----------------------------------------------------------------- */
+
+/* Runs on the main state, protected: the binding with the shared client's
+ * configuration, the path and the sandbox. */
+static int setup(lua_State *L)
+{
+  const char *path = lua_tostring(L, 1);
+  int sandbox = lua_toboolean(L, 2);
+  kr_lua_open(L, lua_touserdata(L, 3));
+  if (path) {
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s;%s", path, lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+  }
+  if (sandbox) {
+    lua_pushcfunction(L, kr_sandbox_open);
+    lua_call(L, 0, 0);
+  }
+  return 0;
+}
+
+static int apply_options(kura_runtime *k, const kura_options *o, kr_lua_config *cfg)
+{
+  lua_pushcfunction(k->L, setup);
+  lua_pushstring(k->L, o->lua_path);
+  lua_pushboolean(k->L, o->sandbox);
+  lua_pushlightuserdata(k->L, cfg);
+  if (lua_pcall(k->L, 3, 0, 0) != LUA_OK) {
+    take_error(k);
+    return KURA_EINTERNAL;
+  }
+  k->sandbox = o->sandbox != 0;
+  /* kura_call reuses these instead of pushing them for every call. */
+  lua_pushcfunction(k->L, traceback);
+  k->msgh = lua_gettop(k->L);
+  lua_rawgeti(k->L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  k->globals = lua_gettop(k->L);
+  kr_budget_set(k->rt, o->instruction_budget);
+  kr_memory_limit_set(k->rt, o->memory_limit);
+  return KURA_OK;
+}
+
+int kura_runtime_new(const kura_options *opts, kura_runtime **out)
+{
+  static const kura_options defaults;
+  if (!out)
+    return KURA_EINVAL;
+  *out = NULL;
+  if (!opts)
+    opts = &defaults;
+  char why[256] = "default_ttl is NaN or over KURA_TTL_MAX_SECONDS";
+  if (!(opts->default_ttl <= KURA_TTL_MAX_SECONDS) ||
+      (opts->backend && kr_backend_check(opts->backend, why, sizeof why))) {
+    fprintf(stderr, "kura: cannot create the runtime: %s\n", why);
+    return KURA_EINVAL;
+  }
+  kura_runtime *k = calloc(1, sizeof *k);
+  if (!k)
+    return KURA_ENOMEM;
+  kr_lua_config cfg = {
+    .backend = opts->backend,
+    .default_ttl = opts->default_ttl,
+    .momento_endpoint = opts->momento_endpoint,
+    .store = opts->store,
+    /* memory_limit covers the store too, unless the host says otherwise */
+    .store_max_memory = opts->store_max_memory ? opts->store_max_memory : opts->memory_limit,
+  };
+  int rc = kr_runtime_new((uv_loop_t *)opts->loop, &k->rt);
+  if (rc == KURA_OK) {
+    k->L = kr_runtime_lua(k->rt);
+    rc = apply_options(k, opts, &cfg);
+  }
+  if (rc != KURA_OK) {
+    if (k->err)
+      fprintf(stderr, "kura: cannot create the runtime: %s\n", k->err);
+    kura_runtime_free(k);
+    return rc;
+  }
+  *out = k;
+  return KURA_OK;
+}
+
+static void client_closed(void *ud)
+{
+  *(int *)ud = 1;
+}
+
+/* Closes the C client: its pending requests complete with KURA_ECANCELLED,
+ * then the loop turns until its handles have closed. */
+static void close_client(kura_runtime *k)
+{
+  int closed = 0;
+  kr_client_close(k->client, client_closed, &closed);
+  k->client = NULL;
+  uv_loop_t *loop = kr_runtime_loop(k->rt);
+  for (int i = 0; !closed && i < 1000; i++)
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+void kura_runtime_free(kura_runtime *k)
+{
+  if (!k)
+    return;
+  if (k->client)
+    close_client(k);
+  kr_runtime_free(k->rt);
+  free(k->err);
+  free(k->rbuf);
+  free(k);
+}
+
+size_t kura_lua_bytes(const kura_runtime *k)
+{
+  return kr_runtime_lua_bytes(k->rt);
+}
+
+/* --- scripts ------------------------------------------------------------------- */
+
+/* The chunk loaded with `status` is on top of the stack (or its error):
+ * runs it as the main task until it finishes or first suspends. */
+static int run_main(kura_runtime *k, int status)
+{
+  lua_State *L = k->L;
+  if (status != LUA_OK) {
+    take_error(k);
+    return status == LUA_ERRMEM ? KURA_ENOMEM : KURA_EINVAL;
+  }
+  kr_runtime *rt = k->rt;
+  kr_task *t = kr_task_new(rt, L, 0, 0); /* pushes the task object */
+  kr_budget_host_entry(rt);
+  kr_task_resume(rt, t); /* at once: tasks already queued wait for the loop */
+  int rc = KURA_OK;
+  if (t->state == KR_TASK_FAILED) {
+    t->joined = 1; /* the error goes to the host: not an uncaught one */
+    lua_getiuservalue(L, -1, 2);
+    rc = code_of(k, LUA_ERRRUN);
+    take_error(k);
+    name_the_limit(k, rc);
+  }
+  lua_pop(L, 1);
+  return rc;
+}
+
+int kura_load_file(kura_runtime *k, const char *path)
+{
+  if (!k || !path)
+    return KURA_EINVAL;
+  clear_error(k);
+  return run_main(k, luaL_loadfilex(k->L, path, k->sandbox ? "t" : NULL));
+}
+
+int kura_load_string(kura_runtime *k, const char *code, const char *name)
+{
+  if (!k || !code)
+    return KURA_EINVAL;
+  clear_error(k);
+  int st = luaL_loadbufferx(k->L, code, strlen(code), name ? name : "=(string)",
+                           k->sandbox ? "t" : NULL);
+  return run_main(k, st);
+}
+
+/* --- values ----------------------------------------------------------------------- */
+
+kura_value kura_str(const char *s)
+{
+  return kura_lstr(s, s ? strlen(s) : 0);
+}
+
+static int push_value(lua_State *L, const kura_value *v)
+{
+  switch (v->type) {
+  case KURA_TNIL: lua_pushnil(L); return 0;
+  case KURA_TBOOL: lua_pushboolean(L, v->b); return 0;
+  case KURA_TINT: lua_pushinteger(L, (lua_Integer)v->i); return 0;
+  case KURA_TNUM: lua_pushnumber(L, (lua_Number)v->n); return 0;
+  case KURA_TSTR:
+    if (!v->s && v->len)
+      return -1;
+    lua_pushlstring(L, v->s ? v->s : "", v->len);
+    return 0;
+  default: return -1;
+  }
+}
+
+/* Pushes fn (a global, read raw: no metamethod runs outside the protected
+ * call) and the arguments. Returns 0, or an error with the stack as it was. */
+static int push_call(kura_runtime *k, const char *fn, const kura_value *args, int nargs)
+{
+  lua_State *L = k->L;
+  if (nargs + 2 > LUA_MINSTACK && !lua_checkstack(L, nargs + 2))
+    return fail(k, KURA_EINVAL, "kura_call: too many arguments (%d)", nargs);
+  lua_pushstring(L, fn);
+  if (lua_rawget(L, k->globals) != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return fail(k, KURA_ENOTFOUND, "kura_call: no global function '%s'", fn);
+  }
+  for (int i = 0; i < nargs; i++) {
+    if (push_value(L, &args[i]) != 0) {
+      lua_pop(L, i + 1);
+      return fail(k, KURA_EINVAL, "kura_call: argument %d of '%s' has no valid type", i + 1, fn);
+    }
+  }
+  return 0;
+}
+
+/* Appends the string at idx to k->rbuf; returns its offset there, or -1. */
+static long keep_string(kura_runtime *k, int idx, size_t *used, size_t *len)
+{
+  const char *s = lua_tolstring(k->L, idx, len);
+  size_t need = *used + *len + 1;
+  if (need > k->rcap) {
+    size_t cap = k->rcap ? k->rcap : 64;
+    while (cap < need)
+      cap *= 2;
+    char *p = realloc(k->rbuf, cap);
+    if (!p)
+      return -1;
+    k->rbuf = p, k->rcap = cap;
+  }
+  long off = (long)*used;
+  memcpy(k->rbuf + off, s, *len);
+  k->rbuf[off + (long)*len] = '\0';
+  *used = need;
+  return off;
+}
+
+/* Copies the n results at first.. of L into res, strings into k->rbuf. One
+ * pass: string offsets are kept in .i and turned into pointers at the end,
+ * once the buffer no longer moves. */
+static int copy_results(kura_runtime *k, int first, kura_value *res, int n)
+{
+  lua_State *L = k->L;
+  size_t used = 0;
+  int strings = 0;
+  for (int i = 0; i < n; i++) {
+    int idx = first + i;
+    kura_value *v = &res[i];
+    *v = (kura_value){KURA_TNIL, 0, 0, 0, NULL, 0};
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: break;
+    case LUA_TBOOLEAN: v->type = KURA_TBOOL, v->b = lua_toboolean(L, idx); break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx))
+        v->type = KURA_TINT, v->i = (int64_t)lua_tointeger(L, idx);
+      else
+        v->type = KURA_TNUM, v->n = (double)lua_tonumber(L, idx);
+      break;
+    case LUA_TSTRING:
+      v->type = KURA_TSTR, v->i = keep_string(k, idx, &used, &v->len);
+      if (v->i < 0)
+        return fail(k, KURA_ENOMEM, "kura_call: out of memory for the results");
+      strings = 1;
+      break;
+    default:
+      v->type = KURA_TOTHER, v->s = luaL_typename(L, idx), v->len = strlen(v->s);
+    }
+  }
+  for (int i = 0; strings && i < n; i++)
+    if (res[i].type == KURA_TSTR)
+      res[i].s = k->rbuf + res[i].i, res[i].i = 0;
+  return KURA_OK;
+}
+
+int kura_call(kura_runtime *k, const char *fn, const kura_value *args, int nargs,
+              kura_value *res, int nres)
+{
+  if (!k || !fn || nargs < 0 || nres < 0 || (nargs && !args) || (nres && !res))
+    return KURA_EINVAL;
+  lua_State *L = k->L;
+  int rc = push_call(k, fn, args, nargs);
+  if (rc)
+    return rc;
+  kr_runtime *rt = k->rt;
+  lua_State *was = rt->running; /* the limits hold during the call (budget.h) */
+  rt->running = L;
+  kr_budget_host_entry(rt);
+  kr_budget_begin(rt, L);
+  int st = lua_pcall(L, nargs, nres, k->msgh);
+  rt->running = was;
+  if (st == LUA_OK && kr_budget_stopped(rt)) {
+    /* the script caught the stop's error and returned at once: still a stop */
+    char why[96];
+    lua_pop(L, nres);
+    rc = code_of(k, st);
+    fail(k, rc, "%s", kr_budget_stop_message(rt, kr_budget_stopped(rt), why, sizeof why));
+  } else if (st != LUA_OK) {
+    rc = code_of(k, st);
+    take_error(k);
+    name_the_limit(k, rc);
+  } else if (nres) {
+    rc = copy_results(k, lua_gettop(L) - nres + 1, res, nres);
+    lua_pop(L, nres);
+  }
+  return rc;
+}
+
+int kura_spawn(kura_runtime *k, const char *fn, const kura_value *args, int nargs)
+{
+  if (!k || !fn || nargs < 0 || (nargs && !args))
+    return KURA_EINVAL;
+  int rc = push_call(k, fn, args, nargs);
+  if (rc)
+    return rc;
+  kr_task_spawn(k->rt, k->L, nargs, 1); /* detached: its error is printed */
+  lua_pop(k->L, 1);
+  return KURA_OK;
+}
+
+/* --- the loop -------------------------------------------------------------------------- */
+
+static int pending(kura_runtime *k)
+{
+  size_t n = (size_t)k->rt->ntasks + (size_t)k->rt->ntimers;
+  if (k->client)
+    n += kr_client_pending(k->client);
+  return n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
+}
+
+int kura_tick(kura_runtime *k)
+{
+  if (!k)
+    return KURA_EINVAL;
+  uv_run(kr_runtime_loop(k->rt), UV_RUN_NOWAIT);
+  return pending(k);
+}
+
+int kura_run(kura_runtime *k)
+{
+  if (!k)
+    return KURA_EINVAL;
+  kr_runtime *rt = k->rt;
+  int uncaught = rt->uncaught, rc = KURA_OK;
+  while (pending(k) > 0) {
+    if (uv_run(kr_runtime_loop(rt), UV_RUN_ONCE) == 0 && pending(k) > 0) {
+      rc = fail(k, KURA_ECANCELLED, "%d task(s) wait for something that can no longer "
+                                    "happen (deadlock)", rt->ntasks);
+      break;
+    }
+  }
+  lua_gc(k->L, LUA_GCCOLLECT); /* unreachable failed tasks report themselves */
+  kr_task_report_unjoined(rt);
+  if (rc == KURA_OK && rt->uncaught > uncaught)
+    rc = fail(k, KURA_EUNKNOWN, "%d task(s) raised an error no one caught (see stderr)",
+              rt->uncaught - uncaught);
+  return rc;
+}
+
+/* --- the cache from C ------------------------------------------------------------------- */
+
+kura_client *kura_client_get(kura_runtime *k)
+{
+  if (!k)
+    return NULL;
+  if (k->client)
+    return (kura_client *)k->client;
+  const kr_lua_config *rc = kr_lua_config_get(k->L);
+  kr_client_config cfg = {
+    .backend = rc->backend ? rc->backend : "memory",
+    .default_ttl = rc->default_ttl,
+    .momento_endpoint = rc->momento_endpoint,
+    .store = rc->store,
+    .max_memory = rc->store_max_memory,
+  };
+  char err[256];
+  if (kr_client_new(kr_runtime_loop(k->rt), &cfg, &k->client, err, sizeof err) != KURA_OK) {
+    k->client = NULL;
+    fail(k, KURA_EINVAL, "kura_client: %s", err);
+    return NULL;
+  }
+  return (kura_client *)k->client;
+}
+
+/* --- for the host layer's other files -------------------------------------------- */
+
+kr_runtime *kr_host_runtime(kura_runtime *k)
+{
+  return k->rt;
+}
+
+
+lua_State *kr_host_lua(kura_runtime *k)
+{
+  return k->L;
+}
+
+/* --- the kura command's ways -------------------------------------------------------- */
+
+int kura_run_script(kura_runtime *k, const char *path, const char *code, int argc,
+                    char **argv, int script_index)
+{
+  if (!k || (!path && !code))
+    return 2;
+  if (k->sandbox) {
+    fprintf(stderr, "kura: kura_run_script is not for the sandbox (use kura_load_file)\n");
+    return 2;
+  }
+  if (!code)
+    return kr_runtime_run_file(k->rt, path, argc, argv, script_index);
+  if (argv)
+    kr_runtime_set_args(k->rt, argc, argv, script_index);
+  return kr_runtime_run_string(k->rt, code, "=(command line)");
+}
