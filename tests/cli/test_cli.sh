@@ -135,5 +135,25 @@ check "a directory as the script: status 2" 2 EMPTY '^kura: cannot read .*: Is a
   -- "$KURA" run "$dir"
 check "timers keep the process alive" 0 '^fired$' EMPTY -- "$KURA" -e 'kura.after(0.02, function() print("fired") end)'
 
+# A reader that goes away: the write fails (io.write returns nil, err) and the
+# script goes on; SIGPIPE does not end kura without a word (status 141).
+cat > "$dir/pipe.lua" <<'LUA'
+local line = string.rep("x", 1000) .. "\n"
+io.stdout:setvbuf("no")
+for i = 1, 2000 do
+  local ok, err = io.stdout:write(line)
+  if not ok then io.stderr:write("write failed: ", tostring(err), "\n") return end
+end
+io.stderr:write("the reader never went\n")
+LUA
+"$KURA" run "$dir/pipe.lua" 2>"$dir/err" | head -c 1 >/dev/null
+status=${PIPESTATUS[0]}
+if [ "$status" = 0 ] && grep -q "write failed: .*[Bb]roken pipe" "$dir/err"; then
+  passed=$((passed + 1)); echo "ok   a closed pipe is a write error, not SIGPIPE"
+else
+  failed=$((failed + 1)); echo "FAIL a closed pipe is a write error, not SIGPIPE: status $status"
+  sed 's/^/    err: /' "$dir/err"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -71,7 +71,7 @@ step "every example of the installed guides, with the installed kura and library
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 # shellcheck disable=SC2046
 env -u KURA_LUA_PATH -u KURA_DEV bash "$src/tests/docs/run_examples.sh" "$kura" "$src" -pthread \
-  $(pkg-config --cflags --libs kura libuv) -Wl,-rpath,"$prefix/lib" >"$prefix/examples.txt" 2>&1 \
+  $(pkg-config --cflags --libs kura libuv lua5.4) -Wl,-rpath,"$prefix/lib" >"$prefix/examples.txt" 2>&1 \
   || { cat "$prefix/examples.txt"; die "an example failed"; }
 tail -1 "$prefix/examples.txt"
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# kura as a plain Lua 5.4 module: installs kura into a scratch prefix and,
+# with the stock lua5.4 (Debian's package) finding the installed kura.so
+# through LUA_CPATH, runs tests/module/stock.lua (kura.run, kura.poll, tasks,
+# timers, a client) and the cheat sheet (scripts/cheatsheet.lua) on each
+# backend given. The module must not link liblua (the interpreter provides
+# the Lua API). No lua5.4: a skip (77).
+# Usage: test_stock_lua.sh BUILD_DIR SOURCE_DIR BACKEND_URL...
+set -euo pipefail
+build=${1:?usage: test_stock_lua.sh BUILD_DIR SOURCE_DIR BACKEND_URL...}
+src=${2:?usage: test_stock_lua.sh BUILD_DIR SOURCE_DIR BACKEND_URL...}
+shift 2
+[ $# -gt 0 ] || set -- memory
+command -v lua5.4 >/dev/null || { echo "skip: no lua5.4 (apt-get install lua5.4)"; exit 77; }
+prefix=$(mktemp -d /tmp/kura-module.XXXXXX)
+trap 'rm -rf "$prefix"' EXIT
+
+step() { printf '== %s\n' "$*"; }
+
+step "cmake --install $build --prefix $prefix"
+cmake --install "$build" --prefix "$prefix" >/dev/null
+so=$prefix/lib/lua/5.4/kura.so
+[ -f "$so" ] || { echo "missing after install: lib/lua/5.4/kura.so"; exit 1; }
+if ldd "$so" | grep -q liblua; then
+  echo "kura.so links liblua: a module takes the Lua API from its interpreter"; exit 1
+fi
+exports=$(nm -D --defined-only "$so" | awk '$2 == "T" && $3 !~ /^kura_/ { print $3 }' | sort)
+[ "$exports" = "luaopen_kura" ] || { echo "kura.so exports more than luaopen_kura: $exports"; exit 1; }
+
+# Only the installed module: nothing from the build or source tree.
+export LUA_CPATH="$prefix/lib/lua/5.4/?.so"
+export LUA_PATH=""
+unset KURA_LUA_PATH KURA_DEV
+cd "$prefix"
+for url in "$@"; do
+  step "stock.lua on $url"
+  lua5.4 "$src/tests/module/stock.lua" "$url"
+  step "the cheat sheet on $url"
+  out=$(KURA_BACKEND=$url lua5.4 "$src/tests/module/run.lua" "$src/scripts/cheatsheet.lua")
+  for want in 'hit: "hello"' 'visits = 8' NOT_FOUND_ERROR; do
+    grep -qF "$want" <<<"$out" || { echo "cheat sheet: no '$want' in:"; echo "$out"; exit 1; }
+  done
+done
+step "a script that fails exits non-zero in lua5.4 too"
+if lua5.4 -e 'local kura = require "kura"; kura.run(function() error("expected") end)' 2>/dev/null
+then
+  echo "kura.run did not raise"; exit 1
+fi
+step "tasks that wait on each other make kura.run raise (deadlock)"
+lua5.4 -e 'local kura = require "kura"
+  local ok, err = pcall(kura.run, function()
+    local a, b
+    a = kura.spawn(function() kura.sleep(0) return b:join() end)
+    b = kura.spawn(function() kura.sleep(0) return a:join() end)
+    return a:join()
+  end)
+  assert(not ok and err:find("deadlock", 1, true), err)'
+step ok
