@@ -407,17 +407,35 @@ static int op_set_if(lua_State *L, lclient *lc, const char *cache, size_t clen, 
   return run(L, lc, &req);
 }
 
-#define SET_IF(fn, cond)                                                                \
-  static int op_##fn(lua_State *L, lclient *lc, const char *cache, size_t clen, int a) \
-  {                                                                                   \
-    return op_set_if(L, lc, cache, clen, a, cond);                                    \
-  }
-SET_IF(set_if_absent, KR_SET_IF_ABSENT)
-SET_IF(set_if_present, KR_SET_IF_PRESENT)
-SET_IF(set_if_equal, KR_SET_IF_EQUAL)
-SET_IF(set_if_not_equal, KR_SET_IF_NOT_EQUAL)
-SET_IF(set_if_present_and_not_equal, KR_SET_IF_PRESENT_AND_NOT_EQUAL)
-SET_IF(set_if_absent_or_equal, KR_SET_IF_ABSENT_OR_EQUAL)
+static int op_set_if_absent(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
+{
+  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_ABSENT);
+}
+
+static int op_set_if_present(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
+{
+  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_PRESENT);
+}
+
+static int op_set_if_equal(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
+{
+  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_EQUAL);
+}
+
+static int op_set_if_not_equal(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
+{
+  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_NOT_EQUAL);
+}
+
+static int op_set_if_present_and_not_equal(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
+{
+  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_PRESENT_AND_NOT_EQUAL);
+}
+
+static int op_set_if_absent_or_equal(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
+{
+  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_ABSENT_OR_EQUAL);
+}
 
 static int op_ttl_set(lua_State *L, lclient *lc, const char *cache, size_t clen, int a,
                       enum kr_ttl_mode mode)
@@ -703,27 +721,249 @@ static inline void *check_self(lua_State *L, int up, const char *tname)
 #define CLIENT_UP 1 /* upvalue 1 of every method: the client metatable */
 #define HANDLE_UP 2 /* upvalue 2: the handle metatable */
 
-#define METHOD(fn)                                                    \
-  static int c_##fn(lua_State *L)                                     \
-  {                                                                   \
-    lclient *lc = check_self(L, CLIENT_UP, CLIENT_NAME);              \
-    size_t clen;                                                      \
-    const char *cache = arg_name(L, 2, &clen);                        \
-    return op_##fn(L, lc, cache, clen, 3);                            \
-  }                                                                   \
-  static int h_##fn(lua_State *L)                                     \
-  {                                                                   \
-    lhandle *h = check_self(L, HANDLE_UP, HANDLE_NAME);               \
-    return op_##fn(L, h->lc, h->name, h->len, 2);                     \
-  }
+/* The client and the cache of a call: c:op(cache, ...) or h:op(...). */
+typedef struct target {
+  lclient *lc;
+  const char *cache;
+  size_t clen;
+} target;
 
-#define ITEM_CALLS(X)                                                      \
-  X(get) X(set) X(delete) X(increment) X(set_if_absent) X(set_if_present)  \
-  X(set_if_equal) X(set_if_not_equal) X(set_if_present_and_not_equal)      \
-  X(set_if_absent_or_equal) X(key_exists) X(keys_exist) X(get_batch)       \
-  X(set_batch) X(item_get_ttl) X(update_ttl) X(increase_ttl) X(decrease_ttl)
+#define CLIENT_ARG 3 /* c:op(cache, key, ...): the first argument after the cache */
+#define HANDLE_ARG 2 /* h:op(key, ...) */
 
-ITEM_CALLS(METHOD)
+static inline target client_target(lua_State *L)
+{
+  target t;
+  t.lc = check_self(L, CLIENT_UP, CLIENT_NAME);
+  t.cache = arg_name(L, 2, &t.clen);
+  return t;
+}
+
+static inline target handle_target(lua_State *L)
+{
+  lhandle *h = check_self(L, HANDLE_UP, HANDLE_NAME);
+  target t = {h->lc, h->name, h->len};
+  return t;
+}
+
+/* The methods of clients (c_*) and of cache handles (h_*): each reads its
+ * target and runs the op_* of its call. */
+
+static int c_get(lua_State *L)
+{
+  target t = client_target(L);
+  return op_get(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_get(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_get(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_set(lua_State *L)
+{
+  target t = client_target(L);
+  return op_set(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_set(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_set(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_delete(lua_State *L)
+{
+  target t = client_target(L);
+  return op_delete(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_delete(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_delete(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_increment(lua_State *L)
+{
+  target t = client_target(L);
+  return op_increment(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_increment(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_increment(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_set_if_absent(lua_State *L)
+{
+  target t = client_target(L);
+  return op_set_if_absent(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_set_if_absent(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_set_if_absent(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_set_if_present(lua_State *L)
+{
+  target t = client_target(L);
+  return op_set_if_present(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_set_if_present(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_set_if_present(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_set_if_equal(lua_State *L)
+{
+  target t = client_target(L);
+  return op_set_if_equal(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_set_if_equal(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_set_if_equal(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_set_if_not_equal(lua_State *L)
+{
+  target t = client_target(L);
+  return op_set_if_not_equal(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_set_if_not_equal(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_set_if_not_equal(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_set_if_present_and_not_equal(lua_State *L)
+{
+  target t = client_target(L);
+  return op_set_if_present_and_not_equal(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_set_if_present_and_not_equal(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_set_if_present_and_not_equal(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_set_if_absent_or_equal(lua_State *L)
+{
+  target t = client_target(L);
+  return op_set_if_absent_or_equal(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_set_if_absent_or_equal(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_set_if_absent_or_equal(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_key_exists(lua_State *L)
+{
+  target t = client_target(L);
+  return op_key_exists(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_key_exists(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_key_exists(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_keys_exist(lua_State *L)
+{
+  target t = client_target(L);
+  return op_keys_exist(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_keys_exist(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_keys_exist(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_get_batch(lua_State *L)
+{
+  target t = client_target(L);
+  return op_get_batch(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_get_batch(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_get_batch(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_set_batch(lua_State *L)
+{
+  target t = client_target(L);
+  return op_set_batch(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_set_batch(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_set_batch(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_item_get_ttl(lua_State *L)
+{
+  target t = client_target(L);
+  return op_item_get_ttl(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_item_get_ttl(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_item_get_ttl(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_update_ttl(lua_State *L)
+{
+  target t = client_target(L);
+  return op_update_ttl(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_update_ttl(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_update_ttl(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_increase_ttl(lua_State *L)
+{
+  target t = client_target(L);
+  return op_increase_ttl(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_increase_ttl(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_increase_ttl(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
+
+static int c_decrease_ttl(lua_State *L)
+{
+  target t = client_target(L);
+  return op_decrease_ttl(L, t.lc, t.cache, t.clen, CLIENT_ARG);
+}
+
+static int h_decrease_ttl(lua_State *L)
+{
+  target t = handle_target(L);
+  return op_decrease_ttl(L, t.lc, t.cache, t.clen, HANDLE_ARG);
+}
 
 static int c_manage(lua_State *L, enum kr_op opcode)
 {
@@ -1096,18 +1336,31 @@ static void new_metatable(lua_State *L, const void *key, const char *name,
   lua_setfield(L, LUA_REGISTRYINDEX, name); /* for luaL_checkudata/testudata */
 }
 
-#define CREG(fn) {#fn, c_##fn},
-#define HREG(fn) {#fn, h_##fn},
-
 /* Sets __index of the metatables at -2 (client) and -1 (handle): method
  * tables whose functions carry both metatables as upvalues. */
 static void set_methods(lua_State *L)
 {
   static const luaL_Reg cm[] = {
-    ITEM_CALLS(CREG) {"create_cache", c_create_cache}, {"delete_cache", c_delete_cache},
+    {"get", c_get}, {"set", c_set}, {"delete", c_delete}, {"increment", c_increment},
+    {"set_if_absent", c_set_if_absent}, {"set_if_present", c_set_if_present},
+    {"set_if_equal", c_set_if_equal}, {"set_if_not_equal", c_set_if_not_equal},
+    {"set_if_present_and_not_equal", c_set_if_present_and_not_equal},
+    {"set_if_absent_or_equal", c_set_if_absent_or_equal}, {"key_exists", c_key_exists},
+    {"keys_exist", c_keys_exist}, {"get_batch", c_get_batch}, {"set_batch", c_set_batch},
+    {"item_get_ttl", c_item_get_ttl}, {"update_ttl", c_update_ttl},
+    {"increase_ttl", c_increase_ttl}, {"decrease_ttl", c_decrease_ttl},
+    {"create_cache", c_create_cache}, {"delete_cache", c_delete_cache},
     {"flush_cache", c_flush_cache}, {"list_caches", c_list_caches}, {"cache", c_cache},
     {NULL, NULL}};
-  static const luaL_Reg hm[] = {ITEM_CALLS(HREG){NULL, NULL}};
+  static const luaL_Reg hm[] = {
+    {"get", h_get}, {"set", h_set}, {"delete", h_delete}, {"increment", h_increment},
+    {"set_if_absent", h_set_if_absent}, {"set_if_present", h_set_if_present},
+    {"set_if_equal", h_set_if_equal}, {"set_if_not_equal", h_set_if_not_equal},
+    {"set_if_present_and_not_equal", h_set_if_present_and_not_equal},
+    {"set_if_absent_or_equal", h_set_if_absent_or_equal}, {"key_exists", h_key_exists},
+    {"keys_exist", h_keys_exist}, {"get_batch", h_get_batch}, {"set_batch", h_set_batch},
+    {"item_get_ttl", h_item_get_ttl}, {"update_ttl", h_update_ttl},
+    {"increase_ttl", h_increase_ttl}, {"decrease_ttl", h_decrease_ttl}, {NULL, NULL}};
   int cmt = lua_gettop(L) - 1, hmt = lua_gettop(L);
   lua_newtable(L);
   lua_pushvalue(L, cmt);
