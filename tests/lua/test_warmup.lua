@@ -251,10 +251,6 @@ local function http_server(dir)
 end
 
 t.test("HTTP source: paged JSON, then CSV, " .. N .. " items", function()
-  if not (kura.http and kura.http.request) then
-    print("skip: kura.http is not in this build")
-    return
-  end
   local c, cache = fresh_cache("http")
   local a, b = N * 2 // 5, N * 4 // 5
   local first = { items = json_items(1, a), next = "page2.json" }
