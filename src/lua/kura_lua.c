@@ -19,7 +19,7 @@
 #include <lualib.h>
 
 #include "lua/binding.h"
-#include "lua/lualib.h"
+#include "lua/embedded.h"
 #include "runtime/runtime.h"
 
 static const char searcher_key = 's'; /* registry: searcher installed */

@@ -1,7 +1,7 @@
 /* The Lua library lua/kura/NAME.lua, compiled into the binary (see
  * cmake/embed_lua.cmake). Entries end with a NULL name. */
-#ifndef KR_LUALIB_H
-#define KR_LUALIB_H
+#ifndef KR_EMBEDDED_H
+#define KR_EMBEDDED_H
 
 #include <stddef.h>
 
