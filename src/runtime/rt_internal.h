@@ -1,5 +1,7 @@
 /* Internals shared by the runtime's files (runtime.c, task.c, timeout.c):
- * the runtime struct, tasks and the deadline heap. Not for the binding.
+ * the runtime struct, tasks and the deadline heap. Not for the binding,
+ * which has runtime.h; the host layer (src/host/host.c), which sits on top
+ * and sets the runtime's limits, reads them here.
  *
  * Scheduling in one paragraph: a task is a coroutine wrapped in a userdata
  * (kura.task). A task that can run sits in the ready queue; the queue is

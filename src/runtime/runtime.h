@@ -1,6 +1,7 @@
 /* The runtime: one libuv loop and one lua_State, with tasks (coroutines)
- * scheduled on the loop. The binding (src/lua/) suspends tasks while a
- * request is in flight and wakes them from completion callbacks.
+ * scheduled on the loop. It knows Lua, not the `kura` module: the binding
+ * (src/lua/) sits on it, suspends tasks while a request is in flight and
+ * wakes them from completion callbacks.
  */
 #ifndef KR_RUNTIME_H
 #define KR_RUNTIME_H
