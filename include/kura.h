@@ -359,6 +359,21 @@ typedef struct kura_serve_options {
  * stderr. Blocks: it drives the loop itself. */
 KURA_API int kura_serve(kura_runtime *rt, const kura_serve_options *opts);
 
+/* Checks opts as kura_runtime_new and the runtime's shared client take
+ * them, with what they leave open taken from the environment by the same
+ * rule (KURA_BACKEND, MOMENTO_TTL_SECONDS): for a host that refuses a bad
+ * configuration before anything runs, as the kura command does. KURA_OK,
+ * or KURA_EINVAL with a message in why (cap bytes; may be NULL) that starts
+ * with where the value came from: the field ("backend: unknown backend
+ * 'x' ...", "default_ttl: ...") or the variable ("KURA_BACKEND: ...",
+ * "MOMENTO_TTL_SECONDS: ..."). */
+KURA_API int kura_options_check(const kura_options *opts, char *why, size_t cap);
+/* Parses text as a number of seconds for a TTL, as --default-ttl and
+ * MOMENTO_TTL_SECONDS are read: a decimal > 0 and <= KURA_TTL_MAX_SECONDS
+ * ("60", "0.5"). KURA_OK with *out set, else KURA_EINVAL with why saying
+ * what is wrong (the text shown escaped and cut short). */
+KURA_API int kura_seconds_parse(const char *text, double *out, char *why, size_t cap);
+
 /* ========================================================================= */
 /* The cache from C                                                           */
 /* ========================================================================= */

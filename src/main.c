@@ -9,7 +9,6 @@
 #include <lua.h>
 #include <uv.h>
 
-#include "core/client.h"
 #include "kura.h"
 
 static const char usage_main[] =
@@ -133,7 +132,7 @@ static int client_option(int argc, char **argv, int *i, kura_options *cfg)
     return r;
   if ((r = option_value(argc, argv, i, "--default-ttl", &v)) != 1) {
     char why[200];
-    if (r == 0 && kr_seconds_parse(v, &cfg->default_ttl, why, sizeof why)) {
+    if (r == 0 && kura_seconds_parse(v, &cfg->default_ttl, why, sizeof why)) {
       fprintf(stderr, "kura: --default-ttl: %s\n", why);
       return 2;
     }
@@ -188,25 +187,17 @@ static int parse_run(int argc, char **argv, int i, struct run_opts *o)
 
 /* The backend and default TTL of the run, from the options or the
  * environment, checked before the script runs: a bad one is a usage error
- * (status 2), not a failure at the script's first kura.client(). Returns -1
- * to go on. */
+ * (status 2), not a failure at the script's first kura.client(). The
+ * message names the option (--backend) or the variable it came from.
+ * Returns -1 to go on. */
 static int check_config(const struct run_opts *o)
 {
   char why[320];
-  double ttl;
-  const char *be = o->cfg.backend, *from = "--backend", *env;
-  if (!be && (env = getenv("KURA_BACKEND")) && *env)
-    be = env, from = "KURA_BACKEND";
-  if (be && kr_backend_check(be, why, sizeof why)) {
-    fprintf(stderr, "kura: %s: %s\n", from, why);
-    return 2;
-  }
-  if (!(o->cfg.default_ttl > 0) && (env = getenv("MOMENTO_TTL_SECONDS")) && *env &&
-      kr_seconds_parse(env, &ttl, why, sizeof why)) {
-    fprintf(stderr, "kura: MOMENTO_TTL_SECONDS: %s\n", why);
-    return 2;
-  }
-  return -1;
+  if (kura_options_check(&o->cfg, why, sizeof why) == KURA_OK)
+    return -1;
+  /* "backend: ..." is the field of kura_options, which --backend sets */
+  fprintf(stderr, "kura: %s%s\n", strncmp(why, "backend:", 8) == 0 ? "--" : "", why);
+  return 2;
 }
 
 static int run(int argc, char **argv, struct run_opts *o)

@@ -152,6 +152,23 @@ static int apply_options(kura_runtime *k, const kura_options *o, kr_lua_config *
   return KURA_OK;
 }
 
+/* What the host set in opts, as the runtime takes it: KURA_EINVAL with
+ * why naming the field. */
+static int check_fields(const kura_options *o, char *why, size_t cap)
+{
+  char msg[256];
+  if (!(o->default_ttl <= KURA_TTL_MAX_SECONDS)) {
+    snprintf(why, cap, "default_ttl: %g is not a number of seconds <= %d (ten years)",
+             o->default_ttl, KURA_TTL_MAX_SECONDS);
+    return KURA_EINVAL;
+  }
+  if (o->backend && kr_backend_check(o->backend, msg, sizeof msg)) {
+    snprintf(why, cap, "backend: %s", msg);
+    return KURA_EINVAL;
+  }
+  return KURA_OK;
+}
+
 int kura_runtime_new(const kura_options *opts, kura_runtime **out)
 {
   static const kura_options defaults;
@@ -160,9 +177,8 @@ int kura_runtime_new(const kura_options *opts, kura_runtime **out)
   *out = NULL;
   if (!opts)
     opts = &defaults;
-  char why[256] = "default_ttl is NaN or over KURA_TTL_MAX_SECONDS";
-  if (!(opts->default_ttl <= KURA_TTL_MAX_SECONDS) ||
-      (opts->backend && kr_backend_check(opts->backend, why, sizeof why))) {
+  char why[320];
+  if (check_fields(opts, why, sizeof why)) {
     fprintf(stderr, "kura: cannot create the runtime: %s\n", why);
     return KURA_EINVAL;
   }
@@ -511,4 +527,49 @@ int kura_run_script(kura_runtime *k, const char *path, const char *code, int arg
   if (argv)
     kr_runtime_set_args(k->rt, argc, argv, script_index);
   return kr_runtime_run_string(k->rt, code, "=(command line)");
+}
+
+/* --- checking options before anything runs ---------------------------------------- */
+
+int kura_seconds_parse(const char *text, double *out, char *why, size_t cap)
+{
+  char dummy[8];
+  if (!why || cap == 0)
+    why = dummy, cap = sizeof dummy;
+  if (!text || !out) {
+    snprintf(why, cap, "no text to read seconds from");
+    return KURA_EINVAL;
+  }
+  return kr_seconds_parse(text, out, why, cap) ? KURA_EINVAL : KURA_OK;
+}
+
+static const char *env_value(const char *name)
+{
+  const char *v = getenv(name);
+  return v && *v ? v : NULL;
+}
+
+int kura_options_check(const kura_options *opts, char *why, size_t cap)
+{
+  static const kura_options none;
+  char dummy[8], msg[256];
+  double ttl;
+  const char *env;
+  if (!why || cap == 0)
+    why = dummy, cap = sizeof dummy;
+  if (!opts)
+    opts = &none;
+  if (check_fields(opts, why, cap))
+    return KURA_EINVAL;
+  if (!opts->backend && (env = env_value("KURA_BACKEND")) &&
+      kr_backend_check(env, msg, sizeof msg)) {
+    snprintf(why, cap, "KURA_BACKEND: %s", msg);
+    return KURA_EINVAL;
+  }
+  if (!(opts->default_ttl > 0) && (env = env_value("MOMENTO_TTL_SECONDS")) &&
+      kr_seconds_parse(env, &ttl, msg, sizeof msg)) {
+    snprintf(why, cap, "MOMENTO_TTL_SECONDS: %s", msg);
+    return KURA_EINVAL;
+  }
+  return KURA_OK;
 }

@@ -276,6 +276,54 @@ KTEST(bad_values_refused)
   kura_runtime_free(rt);
 }
 
+/* kura_options_check and kura_seconds_parse: what the kura command uses to
+ * refuse a bad configuration before a script runs, for any host. Each
+ * refusal names where the value came from; NULLs are refused, not
+ * dereferenced; a field the host set wins over the environment. */
+KTEST(options_checked_before_anything_runs)
+{
+  char why[320];
+  double s = -1;
+  KCHECK_EQ(kura_options_check(NULL, NULL, 0), KURA_OK);
+  KCHECK_EQ(kura_seconds_parse("0.5", &s, why, sizeof why), KURA_OK);
+  KCHECK(s == 0.5);
+  static const char *const bad_seconds[] = {"", " 5", "-3", "0", "1e300", "nan",
+                                            "inf", "0x10", "5s", "315360001", "\x01\xff"};
+  for (size_t i = 0; i < sizeof bad_seconds / sizeof bad_seconds[0]; i++) {
+    KCHECK_EQ(kura_seconds_parse(bad_seconds[i], &s, why, sizeof why), KURA_EINVAL);
+    KCHECK(strstr(why, "is not a number of seconds") != NULL);
+  }
+  KCHECK_EQ(kura_seconds_parse(NULL, &s, why, sizeof why), KURA_EINVAL);
+  KCHECK_EQ(kura_seconds_parse("5", NULL, NULL, 0), KURA_EINVAL);
+  kura_options o = {0};
+  o.backend = "bogus://x";
+  KCHECK_EQ(kura_options_check(&o, why, sizeof why), KURA_EINVAL);
+  KCHECK(strncmp(why, "backend: ", 9) == 0 && strstr(why, "bogus") != NULL);
+  KCHECK_EQ(kura_options_check(&o, why, 4), KURA_EINVAL); /* cut, NUL-terminated */
+  KCHECK_EQ(strlen(why), 3);
+  o.backend = NULL;
+  o.default_ttl = NAN;
+  KCHECK_EQ(kura_options_check(&o, why, sizeof why), KURA_EINVAL);
+  KCHECK(strncmp(why, "default_ttl: ", 13) == 0);
+  o.default_ttl = 0;
+  setenv("KURA_BACKEND", "nope", 1);
+  setenv("MOMENTO_TTL_SECONDS", "soon", 1);
+  int env_backend = kura_options_check(&o, why, sizeof why);
+  int env_backend_named = strncmp(why, "KURA_BACKEND: ", 14) == 0;
+  o.backend = "memory"; /* the host's field wins over KURA_BACKEND */
+  int env_ttl = kura_options_check(&o, why, sizeof why);
+  int env_ttl_named = strncmp(why, "MOMENTO_TTL_SECONDS: 'soon'", 27) == 0;
+  o.default_ttl = 5; /* and over MOMENTO_TTL_SECONDS */
+  int fields_win = kura_options_check(&o, why, sizeof why);
+  unsetenv("KURA_BACKEND");
+  unsetenv("MOMENTO_TTL_SECONDS");
+  KCHECK_EQ(env_backend, KURA_EINVAL);
+  KCHECK(env_backend_named);
+  KCHECK_EQ(env_ttl, KURA_EINVAL);
+  KCHECK(env_ttl_named);
+  KCHECK_EQ(fields_win, KURA_OK);
+}
+
 /* The runtime keeps the Lua state's freed small blocks for reuse: what
  * Lua holds must stay intact through strings and tables made, grown across
  * the kept sizes (up to ~1 KB), shrunk and dropped, and kura_lua_bytes must
@@ -324,7 +372,7 @@ int main(int argc, char **argv)
   static const struct ktest tests[] = {
     KENTRY(call_values), KENTRY(call_errors), KENTRY(tasks_and_tick),
     KENTRY(c_cache_api), KENTRY(host_loop), KENTRY(options), KENTRY(bad_values_refused),
-    KENTRY(lua_memory_through_block_reuse),
+    KENTRY(options_checked_before_anything_runs), KENTRY(lua_memory_through_block_reuse),
   };
   return ktest_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
