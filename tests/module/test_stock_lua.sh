@@ -27,6 +27,11 @@ fi
 exports=$(nm -D --defined-only "$so" | awk '$2 == "T" && $3 !~ /^kura_/ { print $3 }' | sort)
 [ "$exports" = "luaopen_kura" ] || { echo "kura.so exports more than luaopen_kura: $exports"; exit 1; }
 
+# With the prefix /usr/local (cmake's default) no LUA_CPATH is needed: the
+# stock interpreter looks in PREFIX/lib/lua/5.4 already.
+env -u LUA_CPATH -u LUA_CPATH_5_4 lua5.4 -e 'assert(package.cpath:find("/usr/local/lib/lua/5.4/?.so", 1, true), package.cpath)' ||
+  { echo "lua5.4 does not look in /usr/local/lib/lua/5.4 (KURA_LUA_CMOD_DIR)"; exit 1; }
+
 # Only the installed module: nothing from the build or source tree.
 export LUA_CPATH="$prefix/lib/lua/5.4/?.so"
 export LUA_PATH=""

@@ -6,6 +6,8 @@
  * tasks and clients with the state, even with tasks still waiting. */
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -181,6 +183,65 @@ KTEST(require_twice_gives_the_same_runtime)
   lua_close(L);
 }
 
+/* The extra space of every thread as the host set it, byte for byte: a
+ * host C function kura's tasks and timers call compares it. */
+static unsigned char poison[LUA_EXTRASPACE];
+
+static int poison_intact(lua_State *L)
+{
+  lua_pushboolean(L, memcmp(lua_getextraspace(L), poison, LUA_EXTRASPACE) == 0);
+  return 1;
+}
+
+/* The extra space holds a pointer to a page no one may read: kura reading
+ * it as a pointer of its own (as it once did) faults at once instead of
+ * reading garbage that may look right. Everything kura does (a client,
+ * kura.run, tasks, timers, kura.poll, a second require, the close) leaves
+ * every byte as the host set it, in the main thread and in kura's tasks. */
+KTEST(extra_space_poisoned_is_never_read_nor_written)
+{
+  long page = sysconf(_SC_PAGESIZE);
+  void *trap = mmap(NULL, (size_t)page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  KCHECK(trap != MAP_FAILED);
+  for (size_t i = 0; i + sizeof trap <= LUA_EXTRASPACE; i += sizeof trap)
+    memcpy(poison + i, &trap, sizeof trap);
+  lua_State *L = luaL_newstate();
+  KCHECK(L != NULL);
+  memcpy(lua_getextraspace(L), poison, LUA_EXTRASPACE);
+  luaL_openlibs(L);
+  lua_register(L, "poison_intact", poison_intact);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_kura);
+  lua_setfield(L, -2, "kura");
+  lua_pop(L, 1);
+  luaL_requiref(L, "kura", luaopen_kura, 1);
+  lua_pop(L, 1);
+  KCHECK_EQ(run(L, "local c = kura.client()\n"
+                   "assert(c:create_cache('p') and c:set('p', 'k', 'v'))\n"
+                   "assert(poison_intact())\n"
+                   "local n = kura.run(function()\n"
+                   "  assert(poison_intact())\n"
+                   "  local ts = {}\n"
+                   "  for i = 1, 10 do\n"
+                   "    ts[i] = kura.spawn(function() kura.sleep(0.001) return poison_intact() end)\n"
+                   "  end\n"
+                   "  local tm = kura.every(0.001, function() assert(poison_intact()) end)\n"
+                   "  for i = 1, 10 do assert(ts[i]:join()) end\n"
+                   "  tm:stop()\n"
+                   "  return c:get('p', 'k')\n"
+                   "end)\n"
+                   "assert(n == 'v')\n"
+                   "kura.spawn(function() kura.sleep(0.001) assert(poison_intact()) end)\n"
+                   "while kura.poll(0.01) > 0 do end\n"
+                   "package.loaded.kura = nil\n"
+                   "assert(require('kura').poll() == 0 and poison_intact())\n"
+                   "kura.spawn(function() kura.sleep(3600) end)"), 0);
+  KCHECK(memcmp(lua_getextraspace(L), poison, LUA_EXTRASPACE) == 0);
+  lua_close(L); /* with a task still waiting */
+  munmap(trap, (size_t)page);
+}
+
 KTEST_MAIN(KENTRY(extra_space_stays_the_hosts), KENTRY(a_host_frame_loop_drives_kura_with_poll),
            KENTRY(kura_run_is_not_reentrant), KENTRY(close_with_tasks_and_timers_waiting),
-           KENTRY(two_states_have_two_runtimes), KENTRY(require_twice_gives_the_same_runtime))
+           KENTRY(two_states_have_two_runtimes), KENTRY(require_twice_gives_the_same_runtime),
+           KENTRY(extra_space_poisoned_is_never_read_nor_written))
