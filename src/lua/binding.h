@@ -42,7 +42,7 @@ const kr_lua_config *kr_lua_config_get(lua_State *L);
 
 /* Each takes the module table at the top of the stack and adds to it. */
 void kr_lua_open_runtime(lua_State *L); /* spawn, sleep, after, every, now, log */
-void kr_lua_open_json(lua_State *L);    /* kura.json */
+void kr_lua_open_json(lua_State *L);    /* pushes the kura.json table */
 void kr_lua_open_jsonl(lua_State *L);   /* kura.json.lines, onto the json table on top */
 struct kr_json;
 /* ljson.c, for kura.json.lines: pushes the next value of the reader (0), or

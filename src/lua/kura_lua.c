@@ -129,6 +129,8 @@ int luaopen_kura(lua_State *L)
   lua_createtable(L, 0, 24);
   kr_lua_open_runtime(L);
   kr_lua_open_json(L);
+  kr_lua_open_jsonl(L); /* json.lines: the two files do not use each other's opener */
+  lua_setfield(L, -2, "json");
   kr_lua_open_client(L);
   kr_lua_open_http(L);
   kr_lua_open_histogram(L);

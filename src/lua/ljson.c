@@ -480,6 +480,4 @@ void kr_lua_open_json(lua_State *L)
   luaL_newlib(L, fns);
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");
-  kr_lua_open_jsonl(L); /* kura.json.lines */
-  lua_setfield(L, -2, "json");
 }
