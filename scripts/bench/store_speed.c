@@ -45,6 +45,7 @@ typedef struct opts {
   int rounds;
   int get_rounds; /* alternated rounds of the gets-only comparison */
   int gather;     /* keys drawn at random from the key array, not a trace */
+  int gets_only;  /* only the comparison with the inline table */
   uint64_t ttl_ms;
 } opts;
 
@@ -540,13 +541,14 @@ static void run_threads(const target *t, int n, uint64_t seed, result *out) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: store_speed [--keys N] [--ops N] [--secs S] [--threads T] [--rounds R]\n"
-          "                   [--get-rounds G] [--gather]\n"
+          "                   [--get-rounds G] [--gather] [--gets-only]\n"
           "       store_speed --check\n"
           "Store vs a plain chained hash table: 90/10 get/set over N (1000000)\n"
           "uniform keys, up to N ops (10000000) or S seconds (2) per run, best of\n"
           "R rounds (2); then T threads (2) on one cache. Last, gets alone, single and\n"
           "in batches of 16, beside a bare table of 64-byte inline slots (one cache\n"
-          "line per key): G alternated rounds (3), median of the ratios.\n"
+          "line per key): G alternated rounds (3), median of the ratios; --gets-only\n"
+          "runs only that.\n"
           "Keys come from a precomputed trace read in order (the caller's key is\n"
           "in cache); --gather draws each from the 1M-key array instead (a DRAM\n"
           "miss per op on both sides). --check tests the references and exits.\n");
@@ -560,6 +562,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
     if (!strcmp(a, "--check")) exit(check_reference() + check_inline() ? 1 : 0);
     if (!strcmp(a, "--gather")) { o->gather = 1; continue; }
+    if (!strcmp(a, "--gets-only")) { o->gets_only = 1; continue; }
     if (!v) { usage(stderr); return -1; }
     if (!strcmp(a, "--keys")) o->keys = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(a, "--ops")) o->ops = strtoull(v, NULL, 10);
@@ -724,14 +727,16 @@ int main(int argc, char **argv) {
   target ref = {.table = &table, .keys = keys, .nkeys = o.keys, .o = &o};
   target kura = {.cache = c, .keys = keys, .nkeys = o.keys, .o = &o};
   target inl = {.inl = &inline_table, .keys = keys, .nkeys = o.keys, .o = &o};
-  populate(&ref);
+  if (!o.gets_only) populate(&ref);
   populate(&kura);
   populate(&inl);
   printf("%u keys of %d B, values of %d B, TTL %llu s on every set, keys %s\n", o.keys,
          BU_KEY_LEN, BU_VAL_LEN, (unsigned long long)(o.ttl_ms / 1000),
          o.gather ? "gathered from the key array" : "from a precomputed trace");
-  result one = compare_single(&ref, &kura, &o);
-  compare_threads(&kura, &o, &one);
+  if (!o.gets_only) {
+    result one = compare_single(&ref, &kura, &o);
+    compare_threads(&kura, &o, &one);
+  }
   compare_gets(&inl, &kura, &o);
   bt_free(&table);
   it_free(&inline_table);
