@@ -33,13 +33,6 @@ static uint64_t monotonic_ms(void *ud)
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-uint64_t kr_coarse_now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The coarse clock costs no fence (no rdtsc); used by reads when its
  * resolution is a few ms, with kr_shard_expired refining near an expiry. */
 static uint32_t coarse_slack_ms(void)
@@ -484,30 +477,6 @@ int kr_cache_alive(const kr_cache *c)
 
 /* --- items --------------------------------------------------------------------- */
 
-int kr_op_begin_hashed(kr_cache *c, uint64_t h, uint64_t now, uint64_t slack, kr_op *o)
-{
-  o->h = h;
-  o->sh = &c->store->shards[h & (KR_NSHARDS - 1)];
-  kr_shard_lock(o->sh);
-  o->sh->now = now;
-  o->sh->slack = slack;
-  uint32_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
-  if (!gen) {
-    kr_shard_unlock(o->sh);
-    return KURA_ENOTFOUND;
-  }
-  o->cid = (uint64_t)gen << KR_SLOT_BITS | c->slot;
-  return 0;
-}
-
-int kr_op_end(kr_op *o, int r)
-{
-  if (o->sh->pending)
-    kr_shard_maintain(o->sh);
-  kr_shard_unlock(o->sh);
-  return r;
-}
-
 static uint64_t exp_of(uint64_t now, uint64_t ttl_ms)
 {
   if (ttl_ms == KR_TTL_NONE)
@@ -600,7 +569,7 @@ int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
   if (found > 0 && it.vlen == vlen) {
     if (!cond_holds(cond, 1, &it, cmp, cmplen))
       return kr_op_end(&o, KR_SKIPPED);
-    kr_shard_write_val(o.sh, &it, val);
+    kr_shard_write_val(&it, val);
     kr_shard_set_exp(o.sh, &it, exp_of(o.sh->now, ttl_ms));
     return kr_op_end(&o, KR_HIT);
   }
@@ -710,7 +679,7 @@ int kr_store_increment(kr_cache *c, const void *key, size_t klen,
   char text[INT_TEXT_MAX + 4];
   size_t n = (size_t)snprintf(text, sizeof text, "%lld", (long long)nv);
   if (found && n == it.vlen) {
-    kr_shard_write_val(o.sh, &it, text); /* same length: rewrite in place */
+    kr_shard_write_val(&it, text); /* same length: rewrite in place */
     kr_shard_discard(o.sh, dst);
   } else {
     uint64_t exp = found ? it.exp : exp_of(o.sh->now, ttl_ms);

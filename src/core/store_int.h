@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/store.h"
 
@@ -136,13 +137,13 @@ void kr_pool_free(kr_pool *p, void *ptr, size_t size);
  * lock. */
 typedef struct kr_stripe {
   _Atomic uintptr_t owner;      /* the thread that counts here; 0 free */
-  _Atomic uint64_t hits, misses;
   _Atomic(_Atomic uint64_t *) per_cache; /* [2 * slot]: hits, [2 * slot + 1]: misses */
 } __attribute__((aligned(64))) kr_stripe;
 
 struct kr_store {
   kr_shard shards[KR_NSHARDS];
   kr_stripe stripes[KR_STRIPES];
+  _Atomic uint64_t retired[2];  /* hits, misses of the stripes' slots reset since */
   _Atomic uint64_t used;        /* sum of the shards' bytes */
   kr_pool pool;                 /* segment data and segment maps */
   kr_pool ipool;                /* index tables */
@@ -493,7 +494,11 @@ void kr_shard_kill(kr_shard *sh, kr_item *it);
 void kr_shard_delete(kr_shard *sh, uint32_t pos, kr_item *it);
 void kr_shard_set_exp(kr_shard *sh, kr_item *it, uint64_t exp);
 /* Rewrites the item's value in place (same length). */
-void kr_shard_write_val(kr_shard *sh, kr_item *it, const void *val);
+static inline void kr_shard_write_val(kr_item *it, const void *val)
+{
+  if (it->vlen)
+    memcpy(it->val, val, it->vlen);
+}
 void kr_shard_discard(kr_shard *sh, kr_seg *dst);
 /* Work deferred to the end of a call: compaction of a mostly dead segment. */
 void kr_shard_maintain(kr_shard *sh);
@@ -564,11 +569,43 @@ typedef struct kr_op {
   uint64_t cid;
 } kr_op;
 
-uint64_t kr_coarse_now(void);
-/* Locks h's shard for cache c: 0, or KURA_ENOTFOUND (deleted; not locked). */
-int kr_op_begin_hashed(kr_cache *c, uint64_t h, uint64_t now, uint64_t slack, kr_op *o);
+/* CLOCK_MONOTONIC_COARSE in ms (see coarse_slack_ms, store.c). Inline: a
+ * get reads it. */
+static inline uint64_t kr_coarse_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Locks h's shard for cache c: 0, or KURA_ENOTFOUND (deleted; not locked).
+ * Inline, as what follows (see "item bytes and index slots"). */
+static inline __attribute__((always_inline)) int kr_op_begin_hashed(kr_cache *c, uint64_t h,
+                                                                    uint64_t now, uint64_t slack,
+                                                                    kr_op *o)
+{
+  o->h = h;
+  o->sh = &c->store->shards[h & (KR_NSHARDS - 1)];
+  kr_shard_lock(o->sh);
+  o->sh->now = now;
+  o->sh->slack = slack;
+  uint32_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+  if (!gen) {
+    kr_shard_unlock(o->sh);
+    return KURA_ENOTFOUND;
+  }
+  o->cid = (uint64_t)gen << KR_SLOT_BITS | c->slot;
+  return 0;
+}
+
 /* Deferred work, then unlocks; returns r. */
-int kr_op_end(kr_op *o, int r);
+static inline int kr_op_end(kr_op *o, int r)
+{
+  if (o->sh->pending)
+    kr_shard_maintain(o->sh);
+  kr_shard_unlock(o->sh);
+  return r;
+}
 
 /* The call's clock: exact for calls that compute expiries or remaining
  * TTLs; reads may take the coarse clock (see kr_shard_expired). */

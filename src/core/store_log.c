@@ -569,13 +569,6 @@ uint64_t kr_shard_append(kr_shard *sh, kr_seg *dst, uint64_t cid,
   return loc;
 }
 
-void kr_shard_write_val(kr_shard *sh, kr_item *it, const void *val)
-{
-  (void)sh;
-  if (it->vlen)
-    memcpy(it->val, val, it->vlen);
-}
-
 static void note_sparse(kr_shard *sh, kr_seg *g)
 {
   if (g->live_items == 0 ||

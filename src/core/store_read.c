@@ -2,8 +2,8 @@
  * kr_store_get_batch read a shard without taking its lock (see "optimistic
  * reads" below), and fall back to the locked path for what they leave: an
  * item near its expiry, one in a dedicated segment, a shard busy with
- * writes. Their hits and misses are counted per thread (kr_stripe), the
- * frequency bits of their hits raised in batches.
+ * writes. Their hits and misses are counted per thread (kr_stripe); a hit
+ * raises its slot's frequency hint.
  */
 #include <endian.h>
 #include <pthread.h>
@@ -153,9 +153,9 @@ struct __attribute__((packed)) rd_u64 {
 #define RD_ONCE(p) le64toh(((const volatile struct rd_u64 *)(const void *)(p))->v)
 #define RD64(p) __extension__({ uint64_t v_; __builtin_memcpy(&v_, (p), 8); v_; })
 
-/* A header the fast path does not take (a key of 128 bytes or more, a
- * value of 16 KiB or more, a long cache id): *o, *vlen, *exp, or 0 when it
- * is not the key's. */
+/* A header rd_item's one compare does not take (a key of 128 bytes or
+ * more, a value of 16 KiB or more): *o, *vlen, *exp, or 0 when it is not
+ * the key's. */
 static RD_RACY int rd_head_slow(const rd *r, const uint8_t *p, size_t *o, uint64_t *vlen,
                                 uint64_t *exp)
 {
@@ -388,7 +388,6 @@ static __attribute__((noinline)) void count_read_slow(kr_cache *c, kr_stripe *st
   _Atomic uint64_t *pc = st ? calloc(2 * KR_MAX_CACHES, sizeof *pc) : NULL;
   if (pc) {
     atomic_store_explicit(&st->per_cache, pc, memory_order_release);
-    stripe_add(hit ? &st->hits : &st->misses, 1);
     stripe_add(&pc[2 * c->slot + !hit], 1);
   } else {
     kr_shard *sh = &c->store->shards[0];
@@ -413,7 +412,6 @@ static inline __attribute__((always_inline)) void count_read(kr_cache *c, int hi
     count_read_slow(c, st, hit);
     return;
   }
-  stripe_add(hit ? &st->hits : &st->misses, 1);
   stripe_add(&pc[2 * c->slot + !hit], 1);
 }
 
@@ -699,30 +697,35 @@ int kr_store_get_batch(kr_cache *c, size_t n, const void *const *keys,
 
 /* --- hit and miss totals -------------------------------------------------------- */
 
-/* Adds the stripes' hits and misses (of cache `slot`, or of all when slot
- * is KR_MAX_CACHES). */
+/* Adds the stripes' hits and misses of cache `slot`, or of all caches and
+ * those reset since (slot KR_MAX_CACHES; every slot of every stripe: only
+ * stats read this). */
 void kr_stripes_sum(kr_store *s, uint32_t slot, kr_store_stats *out)
 {
+  uint32_t lo = slot == KR_MAX_CACHES ? 0 : slot, hi = slot == KR_MAX_CACHES ? slot : slot + 1;
+  if (slot == KR_MAX_CACHES) {
+    out->hits += atomic_load_explicit(&s->retired[0], memory_order_relaxed);
+    out->misses += atomic_load_explicit(&s->retired[1], memory_order_relaxed);
+  }
   for (unsigned i = 0; i < KR_STRIPES; i++) {
-    kr_stripe *st = &s->stripes[i];
-    if (slot == KR_MAX_CACHES) {
-      out->hits += atomic_load_explicit(&st->hits, memory_order_relaxed);
-      out->misses += atomic_load_explicit(&st->misses, memory_order_relaxed);
-      continue;
-    }
-    _Atomic uint64_t *pc = atomic_load_explicit(&st->per_cache, memory_order_acquire);
-    if (pc) {
-      out->hits += atomic_load_explicit(&pc[2 * slot], memory_order_relaxed);
-      out->misses += atomic_load_explicit(&pc[2 * slot + 1], memory_order_relaxed);
+    _Atomic uint64_t *pc = atomic_load_explicit(&s->stripes[i].per_cache, memory_order_acquire);
+    for (uint32_t k = lo; pc && k < hi; k++) {
+      out->hits += atomic_load_explicit(&pc[2 * k], memory_order_relaxed);
+      out->misses += atomic_load_explicit(&pc[2 * k + 1], memory_order_relaxed);
     }
   }
 }
 
 /* A slot's hits and misses start again from 0 (for a cache created in it
- * or deleted from it). Their owners count with plain loads and stores, so
- * a get of the slot's old cache running at this moment may undo a reset. */
+ * or deleted from it); the store's totals keep them. Their owners count
+ * with plain loads and stores, so a get of the slot's old cache running at
+ * this moment may undo a reset. */
 void kr_stripes_reset(kr_store *s, uint32_t slot)
 {
+  kr_store_stats was = {0};
+  kr_stripes_sum(s, slot, &was);
+  atomic_fetch_add_explicit(&s->retired[0], was.hits, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->retired[1], was.misses, memory_order_relaxed);
   for (unsigned i = 0; i < KR_STRIPES; i++) {
     _Atomic uint64_t *pc = atomic_load_explicit(&s->stripes[i].per_cache, memory_order_acquire);
     if (pc) {
