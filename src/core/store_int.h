@@ -79,10 +79,12 @@ typedef struct kr_shard {
    * tab, cap and smap only while seq is odd. */
   kr_lock lock;
   _Atomic uint32_t seq;         /* odd while a writer changes what readers see */
-  uint64_t *tab;                /* index slots (index pool; tab[-1] = cap); 0 = empty */
-  uint8_t *hint;                /* their frequencies (hint pool; its bytes in the word before) */
+  uint64_t tabw;                /* for readers: the index slots and their block (kr_span) */
+  uint64_t hintw;               /* ... and their frequency hints (see kr_hint_get) */
   uint32_t cap, count;          /* slots, occupied slots */
   uint64_t *smap;               /* [0]: entries; [i]: data of segment i | log2 of its block or SMAP_LOCKED; 0: none */
+  uint64_t *tab;                /* tabw's and hintw's addresses, for writers; a slot 0 is empty */
+  uint8_t *hint;
   size_t tab_bytes, hint_bytes; /* their pool blocks */
   uint64_t **retired;           /* earlier segment maps, kept for readers (see smap_grow) */
   uint32_t nretired, capretired;
@@ -117,6 +119,7 @@ typedef struct kr_pool {
   pthread_mutex_t mu;
   int huge;                     /* segment pool: huge-page chunks, large blocks split when freed */
   size_t page;                  /* the system's page size */
+  size_t nchunks;               /* 2 MiB chunks mapped */
   kr_ptrvec free[KR_POOL_MAXCLS + 1]; /* free blocks by log2 of their size */
   kr_ptrvec maps;               /* every mapping, unmapped with the store */
   kr_ptrvec large;              /* index pool: freed large tables, emptied */
@@ -290,6 +293,22 @@ void kr_pm_zero(uint64_t *w, size_t words);
 #define FP_SHIFT 38                        /* slot: 26-bit fingerprint above */
 #define LOC_MASK ((1ull << FP_SHIFT) - 1)  /* 22-bit segment number, 16-bit offset */
 #define IDX_MAX ((1u << 22) - 1)
+
+/* What a reader needs of a table in one word, so that a stale one is still
+ * read within its own block: its address (aligned to 256 bytes) and its
+ * block's size in 256-byte units (up to 4 GiB). */
+static inline uint64_t kr_span(const void *p, size_t bytes)
+{
+  return (uint64_t)(uintptr_t)p >> 8 | (uint64_t)(bytes >> 8) << 40;
+}
+static inline void *kr_span_ptr(uint64_t w)
+{
+  return (void *)(uintptr_t)((w & ((1ull << 40) - 1)) << 8);
+}
+static inline uint64_t kr_span_bytes(uint64_t w)
+{
+  return (w >> 40) << 8;
+}
 
 /* Hints: the hit frequency (S3-FIFO's, 0..KR_FREQ_MAX) of index slot pos,
  * two bits of hint[pos / 4]. Readers raise them with plain byte stores (no
@@ -548,7 +567,7 @@ static inline void kr_seeds(const struct kr_store *s, uint32_t slot, uint64_t se
  * and cap may not match each other: a prefetch never faults). */
 static inline void kr_shard_prefetch(kr_shard *sh, uint64_t h)
 {
-  uint64_t *t = __atomic_load_n(&sh->tab, __ATOMIC_RELAXED);
+  const uint64_t *t = kr_span_ptr(__atomic_load_n(&sh->tabw, __ATOMIC_RELAXED));
   uint32_t cap = __atomic_load_n(&sh->cap, __ATOMIC_RELAXED);
   __builtin_prefetch(t + home(h >> FP_SHIFT, cap));
 }

@@ -353,31 +353,37 @@ static void index_place(uint64_t *t, uint8_t *hint, uint32_t cap, uint64_t slot,
     kr_hint_set(hint, i, f);
 }
 
-/* A table of cap slots from the index pool, empty; its first word (before
- * the slots) holds cap, so that a reader holding a stale table still knows
- * its bounds: an index block only ever starts with the size of a table that
- * fits in it, or 0 (store_pool.c never joins blocks). */
+/* A table of cap slots from the index pool, empty. */
 static uint64_t *index_new(kr_shard *sh, uint32_t cap, size_t *got)
 {
-  uint64_t *b = kr_pool_alloc(&sh->store->ipool, ((size_t)cap + 1) * 8, got);
-  if (!b)
-    return NULL;
-  pm_st(&b[0], cap);
-  kr_pm_zero(b + 1, cap);
-  return b + 1;
+  uint64_t *b = kr_pool_alloc(&sh->store->ipool, (size_t)cap * 8, got);
+  if (b)
+    kr_pm_zero(b, cap);
+  return b;
 }
 
-/* The hints of a table of cap slots, all 0, after the word that holds
- * their bytes (so that a reader of a stale one knows its bounds). */
+/* The hints of a table of cap slots, all 0 (4 a byte). */
 static uint8_t *hint_new(kr_shard *sh, uint32_t cap, size_t *got)
 {
-  size_t words = ((size_t)cap + 31) / 32; /* 4 hints a byte */
-  uint64_t *b = kr_pool_alloc(&sh->store->hpool, (words + 1) * 8, got);
-  if (!b)
-    return NULL;
-  pm_st(&b[0], words * 8);
-  kr_pm_zero(b + 1, words);
-  return (uint8_t *)(b + 1);
+  size_t words = ((size_t)cap + 31) / 32;
+  uint64_t *b = kr_pool_alloc(&sh->store->hpool, words * 8, got);
+  if (b)
+    kr_pm_zero(b, words);
+  return (uint8_t *)b;
+}
+
+/* Makes a table and its hints the shard's, for readers too (a reader reads
+ * cap apart, so the spans bound what it reads). */
+static void index_publish(kr_shard *sh, uint64_t *t, size_t tbytes, uint8_t *hint,
+                          size_t hbytes, uint32_t cap)
+{
+  sh->tab = t;
+  sh->hint = hint;
+  sh->tab_bytes = tbytes;
+  sh->hint_bytes = hbytes;
+  __atomic_store_n(&sh->tabw, kr_span(t, tbytes), __ATOMIC_RELEASE);
+  __atomic_store_n(&sh->hintw, kr_span(hint, hbytes), __ATOMIC_RELEASE);
+  __atomic_store_n(&sh->cap, cap, __ATOMIC_RELAXED);
 }
 
 /* The new table is published while readers may still be in the old one,
@@ -389,7 +395,7 @@ static int index_resize(kr_shard *sh, uint32_t ncap)
   uint8_t *hint = t ? hint_new(sh, ncap, &hgot) : NULL;
   if (!hint) {
     if (t)
-      kr_pool_free(&sh->store->ipool, t - 1, got);
+      kr_pool_free(&sh->store->ipool, t, got);
     return KURA_ENOMEM;
   }
   for (uint32_t i = 0; i < sh->cap; i++) {
@@ -401,13 +407,9 @@ static int index_resize(kr_shard *sh, uint32_t ncap)
   uint8_t *oldh = sh->hint;
   size_t oldb = sh->tab_bytes, oldhb = sh->hint_bytes;
   charge(sh, ((int64_t)got + (int64_t)hgot) - ((int64_t)oldb + (int64_t)oldhb));
-  __atomic_store_n(&sh->tab, t, __ATOMIC_RELEASE); /* after its size and slots */
-  __atomic_store_n(&sh->hint, hint, __ATOMIC_RELEASE);
-  __atomic_store_n(&sh->cap, ncap, __ATOMIC_RELAXED);
-  sh->tab_bytes = got;
-  sh->hint_bytes = hgot;
-  kr_pool_free(&sh->store->ipool, old - 1, oldb);
-  kr_pool_free(&sh->store->hpool, oldh - 8, oldhb);
+  index_publish(sh, t, got, hint, hgot, ncap);
+  kr_pool_free(&sh->store->ipool, old, oldb);
+  kr_pool_free(&sh->store->hpool, oldh, oldhb);
   return 0;
 }
 
@@ -901,12 +903,13 @@ int kr_shard_init(kr_shard *sh, kr_store *s)
   memset(sh, 0, sizeof *sh);
   sh->store = s;
   size_t got, hgot;
-  sh->cap = 31; /* with its size: a 256-byte block */
-  if (seg_table_grow(sh) < 0 || !(sh->tab = index_new(sh, sh->cap, &got)) ||
-      !(sh->hint = hint_new(sh, sh->cap, &hgot)))
+  uint32_t cap = 32; /* a 256-byte block */
+  uint64_t *t;
+  uint8_t *hint;
+  if (seg_table_grow(sh) < 0 || !(t = index_new(sh, cap, &got)) ||
+      !(hint = hint_new(sh, cap, &hgot)))
     return KURA_ENOMEM;
-  sh->tab_bytes = got;
-  sh->hint_bytes = hgot;
+  index_publish(sh, t, got, hint, hgot, cap);
   charge(sh, (int64_t)(got + hgot));
   return 0;
 }

@@ -10,12 +10,12 @@
  * RSS) and kept for a later table.
  *
  * Blocks are powers of two from 256 B to 64 KiB, carved from 64 KiB blocks
- * that come from 2 MiB chunks; the segment pool advises its chunks
- * MADV_HUGEPAGE, so that random reads over a large store miss the TLB far
- * less. Larger segment requests are mappings of their own, split into
+ * that come from 2 MiB chunks; the segment pool advises its chunks (but
+ * the first) MADV_HUGEPAGE, so that random reads over a large store miss
+ * the TLB far less. Larger segment requests are mappings of their own, split into
  * 64 KiB blocks when freed. Index and hint pools give what is above a page
- * in whole cache lines, carved from 2 MiB mappings (a table's size follows
- * the shard's, and a power of two would waste up to half). Pools never trade
+ * in whole pages, carved from 2 MiB mappings (a table's size follows the
+ * shard's, and a power of two would waste up to half). Pools never trade
  * memory: readers write to hints, and a stale one must only ever meet
  * another hint.
  */
@@ -27,7 +27,6 @@
 #include "core/store_int.h"
 
 #define CHUNK (2u * 1024u * 1024u)
-#define LINE 64u
 #define BLOCK ((size_t)1 << KR_POOL_MAXCLS)
 
 static int push(kr_ptrvec *v, void *p, size_t size)
@@ -75,7 +74,9 @@ static int chunk_add(kr_pool *p)
     return -1;
   }
 #ifdef MADV_HUGEPAGE
-  if (p->huge)
+  /* Not the first: a huge page is all resident at its first touch, and a
+   * store holding a few items should not cost 2 MiB. */
+  if (p->huge && p->nchunks++)
     madvise(q, CHUNK, MADV_HUGEPAGE);
 #endif
   for (size_t off = CHUNK; off >= BLOCK; off -= BLOCK)
@@ -108,10 +109,8 @@ static void *small_get(kr_pool *p, unsigned k)
   return b;
 }
 
-/* len bytes (a multiple of the line) for an index pool, carved from the
- * current mapping, or from a new one of 2 MiB (or len). Carved regions are
- * never split or joined, so a region's first word is only ever the size of
- * a table that fits in it (store_log.c's index_new relies on that). */
+/* len bytes (a multiple of the page) for an index pool, carved from the
+ * current mapping, or from a new one of 2 MiB (or len). */
 static void *large_carve(kr_pool *p, size_t len)
 {
   if (len > p->bump_left) {
@@ -157,9 +156,7 @@ void *kr_pool_alloc(kr_pool *p, size_t size, size_t *got)
     r = map_new(p, len);
     *got = len;
   } else {
-    /* Whole lines, not pages: tables carved at page boundaries put every
-     * shard's first line (its size, read by every get) in one L1 set. */
-    size_t len = (size + LINE - 1) & ~(size_t)(LINE - 1);
+    size_t len = (size + p->page - 1) & ~(p->page - 1);
     if (!(r = large_reuse(p, len, got))) {
       r = large_carve(p, len);
       *got = len;
@@ -181,11 +178,8 @@ void kr_pool_free(kr_pool *p, void *ptr, size_t size)
       push(&p->free[KR_POOL_MAXCLS], (uint8_t *)ptr + off, BLOCK);
   } else {
     /* An index pool's freed tables are rarely wanted again (every shard
-     * grows past them together): their whole pages go back to the system. */
-    uintptr_t a = ((uintptr_t)ptr + p->page - 1) & ~(uintptr_t)(p->page - 1);
-    uintptr_t b = ((uintptr_t)ptr + size) & ~(uintptr_t)(p->page - 1);
-    if (b > a)
-      madvise((void *)a, b - a, MADV_DONTNEED);
+     * grows past them together): their pages go back to the system. */
+    madvise(ptr, size, MADV_DONTNEED);
     push(&p->large, ptr, size);
   }
   pthread_mutex_unlock(&p->mu);

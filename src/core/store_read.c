@@ -234,16 +234,27 @@ static RD_RACY int rd_item(rd *r, const uint8_t *p, uint64_t end)
   return RD_HIT;
 }
 
-/* Reads the shard's table, hints and segment map. Each carries its own
- * size (tab[-1], the word before the hints, smap[0]), so a stale one is read
- * within its own bounds. */
+/* The slots a reader may probe: the shard's cap, within the table's block
+ * (a stale table and a new cap do not go together, but are read within the
+ * block all the same). */
+static inline uint32_t rd_bound(uint64_t tabw, uint32_t cap)
+{
+  uint64_t n = kr_span_bytes(tabw) / 8;
+  return cap < n ? cap : (uint32_t)n;
+}
+
+/* Reads the shard's table, hints and segment map. Each comes with its own
+ * size (tabw's and hintw's spans, smap[0]), so a stale one is read within
+ * its own bounds. */
 static inline __attribute__((always_inline)) void rd_shard(rd *r, uint32_t s0)
 {
   kr_shard *sh = r->sh;
-  r->tab = __atomic_load_n(&sh->tab, __ATOMIC_ACQUIRE);
-  r->tcap = (uint32_t)pm_ld(r->tab - 1);
-  r->hint = __atomic_load_n(&sh->hint, __ATOMIC_ACQUIRE);
-  r->hbytes = pm_ld((const uint64_t *)(const void *)r->hint - 1);
+  uint64_t tw = __atomic_load_n(&sh->tabw, __ATOMIC_ACQUIRE);
+  uint64_t hw = __atomic_load_n(&sh->hintw, __ATOMIC_ACQUIRE);
+  r->tab = kr_span_ptr(tw);
+  r->tcap = rd_bound(tw, __atomic_load_n(&sh->cap, __ATOMIC_RELAXED));
+  r->hint = kr_span_ptr(hw);
+  r->hbytes = kr_span_bytes(hw);
   r->smap = __atomic_load_n(&sh->smap, __ATOMIC_ACQUIRE);
   r->nseg = pm_ld(r->smap);
   r->s0 = s0;
@@ -490,10 +501,11 @@ static inline __attribute__((always_inline)) int fast_get(kr_cache *c, kr_shard 
   uint64_t pre = (head & ~(0xffull << 56)) | (uint64_t)klen << (8 * hl);
   uint64_t mask = ~0ull >> (56 - 8 * hl), fp = h >> FP_SHIFT;
   uint32_t s0 = kr_seq_read(sh);
-  const uint64_t *tab = __atomic_load_n(&sh->tab, __ATOMIC_ACQUIRE);
+  uint64_t tw = __atomic_load_n(&sh->tabw, __ATOMIC_ACQUIRE);
+  uint64_t hw = __atomic_load_n(&sh->hintw, __ATOMIC_ACQUIRE);
   const uint64_t *smap = __atomic_load_n(&sh->smap, __ATOMIC_ACQUIRE);
-  uint8_t *hint = __atomic_load_n(&sh->hint, __ATOMIC_ACQUIRE);
-  uint32_t tcap = (uint32_t)pm_ld(tab - 1), i = home(fp, tcap);
+  const uint64_t *tab = kr_span_ptr(tw);
+  uint32_t tcap = rd_bound(tw, __atomic_load_n(&sh->cap, __ATOMIC_RELAXED)), i = home(fp, tcap);
   uint64_t nseg = pm_ld(smap);
   int v = RD_SLOW;
   for (uint32_t n = 0; n < tcap && !(s0 & 1); n++) {
@@ -517,7 +529,7 @@ static inline __attribute__((always_inline)) int fast_get(kr_cache *c, kr_shard 
     if (v == RD_HIT) {
       if (!kr_seq_same(sh, s0))
         return RD_SLOW;
-      hint_raise(hint, pm_ld((const uint64_t *)(const void *)hint - 1), at);
+      hint_raise(kr_span_ptr(hw), kr_span_bytes(hw), at);
       count_read(c, 1);
       return RD_HIT;
     }
