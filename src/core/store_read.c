@@ -523,6 +523,7 @@ static inline __attribute__((always_inline)) int fast_get(kr_cache *c, kr_shard 
     uint64_t e = idx < nseg ? pm_ld(&smap[idx]) : 0, bsize = (uint64_t)1 << (e & 0x3f);
     if (!e || (e & SMAP_LOCKED) || off + KR_SEG_PAD >= bsize)
       break;
+    __builtin_prefetch((const uint8_t *)kr_span_ptr(hw) + at / 4, 1); /* beside the item's miss */
     v = fast_item((const uint8_t *)(uintptr_t)(e & ~(uint64_t)0xff) + off,
                   bsize - KR_SEG_PAD - off, pre, mask, hl + 1, key, klen, expire_below, buf,
                   cap, vlen);
@@ -622,6 +623,7 @@ static inline __attribute__((always_inline)) void rd_stage(rd *r)
   if (r->staged == RD_HIT) {
     __builtin_prefetch(r->p);
     __builtin_prefetch(r->p + 63);
+    __builtin_prefetch(r->hint + r->hpos / 4, 1);
   }
 }
 
