@@ -49,6 +49,7 @@
 typedef struct kr_seg {
   struct kr_seg *older, *newer; /* FIFO order within its queue */
   uint8_t *data;                /* bsize bytes: cap of data, then KR_SEG_PAD */
+  void *raw;                    /* a dedicated segment's malloc'd block, data within */
   uint64_t max_exp;             /* latest expiry of its items; UINT64_MAX: one never expires */
   uint32_t idx;                 /* number in the shard's segment table (>= 1) */
   uint32_t cap, used;           /* data bytes allocated / appended */
