@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "bench_util.h"
-#include "core/store.h"
+#include "core/store/store.h"
 
 #define TTL_MS (3600u * 1000u)
 #define SAMPLE_EVERY 10000 /* requests between two looks at the item count */

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
-#include "core/store.h"
+#include "core/store/store.h"
 
 #define PAYLOAD (BU_KEY_LEN + BU_VAL_LEN)
 

@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "bench_util.h"
-#include "core/store.h"
+#include "core/store/store.h"
 
 #define CHUNK 4096 /* ops between two looks at the clock */
 #define BATCH 16

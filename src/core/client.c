@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backend_redis.h"
+#include "core/backends/backend_redis.h"
 #include "core/json.h"
 
 /* A request handed to a remote backend: the client's own copy (the caller's

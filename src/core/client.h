@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "core/store.h"
+#include "core/store/store.h"
 #include "kura.h"
 
 typedef struct kr_client kr_client;

@@ -40,7 +40,7 @@
 #include <string.h>
 
 #include "core/client.h"
-#include "core/http.h"
+#include "core/net/http.h"
 #include "lua/binding.h"
 #include "runtime/runtime.h"
 

@@ -2,7 +2,7 @@
 -- Momento's endpoints are), against the emulator serving a test certificate
 -- (KURA_CA_FILE). 3,000 increments from 10 tasks at once must count exactly:
 -- past about 1,000 calls on one connection, libcurl 7.88 and an nghttp2
--- server lose the connection (see src/core/grpc.c), which once failed calls
+-- server lose the connection (see src/core/net/grpc.c), which once failed calls
 -- and duplicated others. Then a 1 MiB value round-trips.
 local c = kura.client()
 local cache = "tls"

@@ -12,7 +12,7 @@ Status codes:
   403 the key is the read-only key (--readonly-key) and the call writes
   404 with body "Cache not found" when the cache does not exist, and with
       body "Key not found" for a missing item (GET). The two bodies are what
-      tells a client a missing cache from a miss (src/core/backend_momento_http.c).
+      tells a client a missing cache from a miss (src/core/backends/backend_momento_http.c).
   413 the item is larger than 5 MiB
   429 / 5xx only when injected (below)
 Bodies of errors never echo the Authorization header.

@@ -1,4 +1,4 @@
-/* core/http.c against real servers on loopback: tests/http/server.py
+/* core/net/http.c against real servers on loopback: tests/http/server.py
  * (HTTP/1.1) and tests/http/h2server.js (plaintext HTTP/2, when node is
  * installed). Results, error codes, cancellation on close (also from inside a
  * completion), HTTP/2 multiplexing on one connection and trailers. */
@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/http.h"
+#include "core/net/http.h"
 #include "ktest.h"
 
 /* The source tree, from this file's path (CMake compiles it by absolute

@@ -1,11 +1,11 @@
-/* Tests of the Redis backend (src/core/backend_redis.c) through the client
+/* Tests of the Redis backend (src/core/backends/backend_redis.c) through the client
  * API, against a real redis-server started by the test: the key layout,
  * incremental flush, the NOSCRIPT fallback, the cache checks shared by the
  * calls of one loop turn, and the faults (server killed
  * mid-load and restarted, wrong password, a server that never answers). The
  * semantics of each call are covered by the conformance suite. */
 #include "core/client.h"
-#include "core/resp.h"
+#include "core/net/resp.h"
 #include "kura.h"
 #include "ktest.h"
 #include "redis_server.h"

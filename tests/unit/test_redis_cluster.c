@@ -6,7 +6,7 @@
  * conformance suite (redis-cluster backend). */
 #include <string.h>
 
-#include "core/backend_redis.h"
+#include "core/backends/backend_redis.h"
 #include "ktest.h"
 
 static unsigned slot_of(const char *key)

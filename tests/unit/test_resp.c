@@ -1,7 +1,7 @@
-/* Tests of the asynchronous RESP connection (src/core/resp.c) against a real
+/* Tests of the asynchronous RESP connection (src/core/net/resp.c) against a real
  * redis-server that each test starts on a free loopback port, plus a silent
  * TCP server in the test itself for the deadline cases. */
-#include "core/resp.h"
+#include "core/net/resp.h"
 #include "kura.h"
 #include "ktest.h"
 #include "redis_server.h"

@@ -1,4 +1,4 @@
-/* Unit tests of the embedded store (src/core/store.h): every item call,
+/* Unit tests of the embedded store (src/core/store/store.h): every item call,
  * expiry through an injected clock, eviction under a budget, increments at
  * the int64 limits, the six conditional sets, caches, size limits, the sweep,
  * the registry and several threads sharing one store. */
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/store.h"
+#include "core/store/store.h"
 #include "ktest.h"
 
 typedef struct fake_clock {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backend_redis.h"
+#include "core/backends/backend_redis.h"
 #include "kura.h"
 
 static int hexval(int ch)

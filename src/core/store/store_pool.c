@@ -24,7 +24,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/store_int.h"
+#include "core/store/store_int.h"
 
 #define CHUNK (2u * 1024u * 1024u)
 #define BLOCK ((size_t)1 << KR_POOL_MAXCLS)

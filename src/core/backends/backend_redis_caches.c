@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backend_redis.h"
+#include "core/backends/backend_redis.h"
 
 #define SCAN_COUNT "512"
 

@@ -103,7 +103,7 @@
 #include <stdint.h>
 
 #include "core/client.h"
-#include "core/resp.h"
+#include "core/net/resp.h"
 
 #define KR_REDIS_SLOTS 16384
 

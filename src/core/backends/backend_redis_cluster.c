@@ -40,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backend_redis.h"
+#include "core/backends/backend_redis.h"
 #include "kura.h"
 
 #define NSLOTS KR_REDIS_SLOTS

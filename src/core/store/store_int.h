@@ -30,7 +30,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/store.h"
+#include "core/store/store.h"
 
 #define KR_NSHARDS 64u
 #define KR_MAX_CACHES 4096u          /* caches per store (slot numbers) */

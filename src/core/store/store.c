@@ -16,7 +16,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "core/store_int.h"
+#include "core/store/store_int.h"
 
 #define INT_TEXT_MAX 20 /* "-9223372036854775808" */
 

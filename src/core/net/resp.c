@@ -36,7 +36,7 @@
  * callbacks are ignored. Memory is freed only from close callbacks: the
  * connection after its three handles and every link/resolution are gone.
  */
-#include "core/resp.h"
+#include "core/net/resp.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* gRPC calls over core/http.c (see grpc.h).
+/* gRPC calls over core/net/http.c (see grpc.h).
  *
  * Each call is one HTTP/2 POST carried by the channel's kr_http: the request
  * message framed as gRPC wants it (a compressed flag byte, a 4-byte
@@ -28,14 +28,14 @@
  * on libcurl < 8 open a connection per call anyway (http.c), so they do not
  * rotate.
  */
-#include "core/grpc.h"
+#include "core/net/grpc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "core/http.h"
+#include "core/net/http.h"
 
 #define DEFAULT_MAX_CONNECTIONS 4
 #define MAX_HEADERS 24

@@ -1,6 +1,6 @@
 /* The momento backend: every call of docs/lua-api.md on Momento's gRPC services
  * (cache_client.Scs for items, control_client.ScsControl for caches), over
- * core/grpc.c, with the messages of src/core/proto/ encoded by protobuf-c.
+ * core/net/grpc.c, with the messages of src/core/proto/ encoded by protobuf-c.
  *
  *   get / set / delete          Get / Set / Delete
  *   set_if_*                    SetIf with its condition (present, absent,
@@ -35,7 +35,7 @@
 #include "controlclient.pb-c.h"
 #include "core/client.h"
 #include "core/credential.h"
-#include "core/grpc.h"
+#include "core/net/grpc.h"
 
 #define AGENT "agent: kura:" KURA_VERSION_STRING
 

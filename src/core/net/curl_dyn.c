@@ -1,5 +1,5 @@
 /* Loads libcurl on first use (see curl_dyn.h for why it is not linked). */
-#include "core/curl_dyn.h"
+#include "core/net/curl_dyn.h"
 
 #include <dlfcn.h>
 #include <pthread.h>

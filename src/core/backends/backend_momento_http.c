@@ -1,5 +1,5 @@
 /* The momento-http backend: the item calls of docs/lua-api.md over Momento's HTTP
- * API, on the loop through core/http.c.
+ * API, on the loop through core/net/http.c.
  *
  *   GET    {base}/cache/{cache}?key_base64={key}                 -> 200 value
  *   PUT    {base}/cache/{cache}?key_base64={key}&ttl_seconds={s} (body: value)
@@ -38,7 +38,7 @@
 
 #include "core/client.h"
 #include "core/credential.h"
-#include "core/http.h"
+#include "core/net/http.h"
 
 /* Connections per host: HTTP/2 multiplexes on one; over HTTP/1.1 (local
  * emulators) more transfers queue inside curl. */

@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backend_redis.h"
+#include "core/backends/backend_redis.h"
 #include "core/client.h"
 
 /* Single server: one SISMEMBER shared by the requests that check the same

@@ -24,9 +24,9 @@
  * removes its descriptor number from the epoll set, which must not hit a
  * descriptor that someone else opened since.
  */
-#include "core/http.h"
+#include "core/net/http.h"
 
-#include "core/curl_dyn.h"
+#include "core/net/curl_dyn.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/store_int.h"
+#include "core/store/store_int.h"
 
 #define SEG_OVERHEAD (sizeof(kr_seg) + KR_SEG_PAD + 16)
 #define MAX_LOAD_NUM 17 /* grow the index past 85% load */

@@ -1,4 +1,4 @@
-/* gRPC calls over the curl-on-libuv HTTP client (core/http.h).
+/* gRPC calls over the curl-on-libuv HTTP client (core/net/http.h).
  *
  * A kr_grpc is one channel: one target ("http://host:port", plaintext HTTP/2
  * with prior knowledge, or "https://host:port", HTTP/2 over TLS with the peer
