@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/store_int.h"
+#include "core/store/store_int.h"
 
 #define BATCH_STACK 512 /* a batch's value buffer on the stack; larger ones are malloc'd */
 
