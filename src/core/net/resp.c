@@ -571,9 +571,15 @@ static void dispatch(struct kr_resp_link *link, redisReply *reply)
  * next turns. The commands that the callers of a turn's replies send go out
  * at the end of that turn (still one write per turn), so the server works on
  * them while this side handles the rest of a large batch, instead of the two
- * taking turns to be idle: with 50 tasks on one local server, sets went from
- * ~285k to ~465k/s and gets from ~317k to ~475k/s (alternated runs). */
-#define REPLY_BUDGET 16
+ * taking turns to be idle. At 16 (with 50 tasks on one local server, sets
+ * went from ~285k to ~465k/s and gets from ~317k to ~475k/s against no
+ * budget, on a quiet machine) every turn of 16 replies paid a loop turn of
+ * its own (a poll, the runtime's check, a write): on this 2-core machine at
+ * load 6-7, 128 (50 in flight fit in one turn) against 16, 5 alternated
+ * rounds, medians: `kura bench -c 50 --mix get:100` 83k -> 118k requests/s,
+ * 314k -> 420k per client CPU-second; redis_tasks.lua's 50 tasks 190k ->
+ * 297k/s. 128 still bounds a turn when thousands of replies arrive. */
+#define REPLY_BUDGET 128
 
 static void on_more(uv_idle_t *h);
 
