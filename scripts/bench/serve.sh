@@ -10,7 +10,11 @@
 #     by the load itself at the window's start and end: nanoseconds on a CPU
 #     summed over every thread (/proc/PID/task/*/schedstat: node's collector
 #     and compiler threads are the emulator's work too), with utime + stime
-#     of /proc/PID/stat (clock ticks, the whole process) beside it. Goal:
+#     of /proc/PID/stat (clock ticks, the whole process) beside it, and the
+#     calls per wakeup of the server's main thread (its voluntary context
+#     switches: each is a sleep in epoll and a wakeup, which on this kind of
+#     virtual machine costs tens of microseconds, so the fewer calls a turn
+#     of the event loop serves, the more CPU each costs). Goal:
 #     kura's CPU per call at most 0.05x the emulator's; the median round's
 #     ratio is the figure.
 #  2. `kura bench --backend momento` (50 tasks, get:80 set:20, 100-byte
@@ -71,14 +75,14 @@ if [ -n "${KURA_BASELINE:-}" ]; then
   bpid=$pid bport=$port
 fi
 
-# sdk_round PID PORT -> "CALLS RATE US_PER_CALL TICKS"
+# sdk_round PID PORT -> "CALLS RATE US_PER_CALL TICKS CALLS_PER_WAKEUP"
 sdk_round() {
   local out f
   out=$(cd "$root/tests/serve" && node sdk_load.js --port "$2" --server-pid "$1" 50 "$secs" "$warmup")
-  f=$(sed -n 's/^load: \([0-9]*\) calls in .* = \([0-9]*\) calls\/s, server \([0-9]*\) ns on CPU (\([0-9]*\) ticks).*/\1 \2 \3 \4/p' <<< "$out")
+  f=$(sed -n 's/^load: \([0-9]*\) calls in .* = \([0-9]*\) calls\/s, server \([0-9]*\) ns on CPU (\([0-9]*\) ticks), \([0-9]*\) wakeups.*/\1 \2 \3 \4 \5/p' <<< "$out")
   [ -n "$f" ] || { echo "sdk_load.js printed no figures: $out" >&2; exit 1; }
-  read -r n rate cpu tk <<< "$f"
-  echo "$n $rate $(per_call 0 "$cpu" "$n") $tk"
+  read -r n rate cpu tk w <<< "$f"
+  echo "$n $rate $(per_call 0 "$cpu" "$n") $tk $(awk -v n="$n" -v w="$w" 'BEGIN { printf "%.1f", (w > 0 ? n / w : 0) }')"
 }
 
 echo "== 1. Momento's JS SDK, 50 promises of get, ${secs} s measured after ${warmup} s: kura serve vs the emulator"
@@ -91,18 +95,18 @@ for r in $(seq "$rounds"); do
   if [ -n "${bpid:-}" ] && [ $((r % 2)) = 0 ]; then b=$(sdk_round "$bpid" "$bport") || exit 1; fi
   k=$(sdk_round "$kpid" "$kport") && e=$(sdk_round "$epid" "$eport") || exit 1
   if [ -n "${bpid:-}" ] && [ $((r % 2)) = 1 ]; then b=$(sdk_round "$bpid" "$bport") || exit 1; fi
-  read -r kc kr ku kt <<< "$k"
-  read -r ec er eu et <<< "$e"
+  read -r kc kr ku kt kw <<< "$k"
+  read -r ec er eu et ew <<< "$e"
   ratios+=("$(ratio "$ku" "$eu")")
-  printf 'round %d: kura serve %s calls/s, %s us/call (%s ticks of %s Hz for %s calls);' \
-    "$r" "$kr" "$ku" "$kt" "$hz" "$kc"
-  printf ' emulator %s calls/s, %s us/call (%s ticks for %s calls); ratio %sx\n' \
-    "$er" "$eu" "$et" "$ec" "${ratios[-1]}"
+  printf 'round %d: kura serve %s calls/s, %s us/call (%s ticks of %s Hz for %s calls, %s calls/wakeup);' \
+    "$r" "$kr" "$ku" "$kt" "$hz" "$kc" "$kw"
+  printf ' emulator %s calls/s, %s us/call (%s ticks for %s calls, %s calls/wakeup); ratio %sx\n' \
+    "$er" "$eu" "$et" "$ec" "$ew" "${ratios[-1]}"
   if [ -n "${bpid:-}" ]; then
-    read -r bc br bu bt <<< "$b"
+    read -r bc br bu bt bw <<< "$b"
     bratios+=("$(ratio "$bu" "$eu")")
-    printf '  baseline %s: %s calls/s, %s us/call (%s ticks for %s calls); ratio %sx\n' \
-      "$KURA_BASELINE" "$br" "$bu" "$bt" "$bc" "${bratios[-1]}"
+    printf '  baseline %s: %s calls/s, %s us/call (%s ticks for %s calls, %s calls/wakeup); ratio %sx\n' \
+      "$KURA_BASELINE" "$br" "$bu" "$bt" "$bc" "$bw" "${bratios[-1]}"
   fi
 done
 echo "server CPU per call, kura serve / emulator: median $(median "${ratios[@]}")x (goal <= 0.05x)"

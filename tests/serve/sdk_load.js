@@ -4,10 +4,13 @@
 // then SECONDS measured; the server's CPU (process PID) is read from /proc
 // at the start and at the end of the measured window only, so the client's
 // start, connections, setup calls and exit are not in it. Prints one line:
-//   load: CALLS calls in S s = RPS calls/s, server NS ns on CPU (TICKS ticks), errors E
+//   load: CALLS calls in S s = RPS calls/s, server NS ns on CPU (TICKS ticks), W wakeups, errors E
 // NS sums /proc/PID/task/*/schedstat (every thread: a node server's
 // collector and compiler threads count, not only its main thread); TICKS is
-// utime + stime of /proc/PID/stat (the whole process, in clock ticks).
+// utime + stime of /proc/PID/stat (the whole process, in clock ticks); W is
+// how many times the server's main thread went to sleep and was woken (its
+// voluntary context switches): CALLS / W is how many calls one turn of its
+// event loop served, which decides much of the CPU per call.
 //   node sdk_load.js --port P --server-pid PID [CONCURRENCY [SECONDS [WARMUP]]]
 'use strict';
 const fs = require('fs');
@@ -34,7 +37,8 @@ function serverCpu(pid) {
   }
   const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = st.slice(st.lastIndexOf(')') + 2).split(' '); // f[0] is field 3
-  return {ns, ticks: Number(f[11]) + Number(f[12])};
+  const m = /voluntary_ctxt_switches:\s*(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return {ns, ticks: Number(f[11]) + Number(f[12]), wakeups: Number(m[1])};
 }
 
 async function main() {
@@ -61,7 +65,7 @@ async function main() {
   const cpu1 = serverCpu(o.pid), dt = Number(process.hrtime.bigint() - t0) / 1e9;
   console.log(`load: ${calls} calls in ${dt.toFixed(2)} s = ${(calls / dt).toFixed(0)} calls/s, ` +
               `server ${cpu1.ns - cpu0.ns} ns on CPU (${cpu1.ticks - cpu0.ticks} ticks), ` +
-              `errors ${errors}`);
+              `${cpu1.wakeups - cpu0.wakeups} wakeups, errors ${errors}`);
   c.close();
 }
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
