@@ -36,7 +36,7 @@ case "${1:-}" in -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; ex
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${KURA_BUILD_DIR:-$root/build}
 secs=${1:-5}
-rounds=${2:-3}
+rounds=${2:-5}
 warmup=${3:-1}
 [ -x "$build/kura" ] || cmake --build "$build" -j2 --target kura
 mdir=$root/tests/momento
