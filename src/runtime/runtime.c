@@ -519,7 +519,13 @@ int kr_runtime_run_function(lua_State *L, kr_runtime *rt, int nargs)
     return luaL_error(L, "kura.run: %d task(s) wait for something that can no longer "
                          "happen (deadlock)", rt->ntasks);
   if (t->state == KR_TASK_FAILED) {
-    lua_getiuservalue(L, idx, 2);
+    /* the error object as fn raised it when it is no string (a table):
+     * pcall(kura.run, fn) sees what pcall(fn) would; else the message
+     * with its traceback */
+    if (lua_getiuservalue(L, idx, 1) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_getiuservalue(L, idx, 2);
+    }
     return lua_error(L);
   }
   int n = kr_task_outcome(t, L, idx, L);

@@ -107,7 +107,8 @@ double kr_check_seconds(lua_State *L, int arg, double min);
 /* kura.run: runs fn(...) (fn and its nargs arguments on top of L) as a
  * task and drives the loop until no task and no timer is left. Pushes fn's
  * results and returns their number; raises fn's error (message and
- * traceback), or the deadlock's. Raises as well when the loop is being
+ * traceback; an error object that is no string as it is), or the
+ * deadlock's. Raises as well when the loop is being
  * driven already or a task or a host's call runs: the loop cannot be
  * entered twice. */
 int kr_runtime_run_function(lua_State *L, kr_runtime *rt, int nargs);

@@ -298,6 +298,19 @@ static void wake_joiners(kr_runtime *rt, kr_task *t, int idx)
   t->joiners_tail = NULL;
 }
 
+/* A failed task keeps, beside its message (user value 2), the error object
+ * itself when it is not a string (a table, say) as user value 1, for
+ * kura.run to raise as it was raised; else nil. Pushes it onto L. */
+static void push_error_object(lua_State *co, lua_State *L, int stopped)
+{
+  if (!stopped && !lua_isstring(co, -1) && lua_checkstack(co, 1)) {
+    lua_pushvalue(co, -1);
+    lua_xmove(co, L, 1);
+  } else {
+    lua_pushnil(L);
+  }
+}
+
 static void finish(kr_runtime *rt, kr_task *t, int status, int nres, int stopped)
 {
   lua_State *L = rt->L;
@@ -308,10 +321,10 @@ static void finish(kr_runtime *rt, kr_task *t, int status, int nres, int stopped
     keep_results(L, t, idx, nres);
   } else {
     t->state = KR_TASK_FAILED;
+    push_error_object(t->co, L, stopped);
     keep_error(rt, t, idx, stopped);
     lua_resetthread(t->co);
-    lua_pushnil(L);
-    lua_setiuservalue(L, idx, 1); /* the coroutine can go */
+    lua_setiuservalue(L, idx, 1); /* in place of the coroutine, which can go */
   }
   t->co = NULL;
   wake_joiners(rt, t, idx);

@@ -27,6 +27,16 @@ test("kura.run returns fn's results and raises its error with a traceback", func
   assert(select("#", kura.run(function() end)) == 0)
   local ok, err = pcall(kura.run, function() kura.sleep(0) error("boom") end)
   assert(not ok and err:find("boom", 1, true) and err:find("stack traceback", 1, true), err)
+  -- an error object that is no string comes back as it was raised
+  local obj = { code = 7 }
+  ok, err = pcall(kura.run, function() kura.sleep(0) error(obj) end)
+  assert(not ok and rawequal(err, obj), tostring(err))
+  ok, err = pcall(kura.run, function() error(setmetatable({}, { __tostring = function() error("no") end })) end)
+  assert(not ok and type(err) == "table", type(err))
+  ok, err = pcall(kura.run, function() error(nil) end)
+  assert(not ok and type(err) == "string", tostring(err)) -- nil: a message says what was raised
+  ok, err = pcall(kura.run, function() error(42) end)
+  assert(not ok and type(err) == "string" and err:find("42", 1, true), tostring(err))
   ok, err = pcall(kura.run, 42)
   assert(not ok and err:find("function expected", 1, true), err)
 end)

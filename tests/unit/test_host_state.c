@@ -122,6 +122,26 @@ KTEST(a_host_frame_loop_drives_kura_with_poll)
   lua_close(L);
 }
 
+/* pcall(kura.run, fn) gives what fn raised when it is no string (a table
+ * a host matches on), and a string error with its traceback; a task that
+ * fails under kura.run is not an uncaught error of the state. */
+KTEST(kura_run_raises_what_fn_raised)
+{
+  struct host_data hd = {HOST_MAGIC, 0};
+  lua_State *L = host_state(&hd);
+  KCHECK(L != NULL);
+  KCHECK_EQ(run(L, "local obj = setmetatable({}, {__index = {code = 'E'}})\n"
+                   "local ok, e = pcall(kura.run, function() kura.sleep(0.001) error(obj) end)\n"
+                   "assert(not ok and rawequal(e, obj) and e.code == 'E', tostring(e))\n"
+                   "ok, e = pcall(kura.run, function() local t = kura.spawn(function()\n"
+                   "  error(obj) end) local v, err = t:join() error(err) end)\n"
+                   "assert(not ok and type(e) == 'string' and e:find('stack traceback', 1, true), e)\n"
+                   "ok, e = pcall(kura.run, function() error('plain') end)\n"
+                   "assert(not ok and e:find('plain', 1, true) and e:find('stack traceback', 1, true))\n"
+                   "assert(kura.run(function() return 1 end) == 1)"), 0);
+  lua_close(L);
+}
+
 KTEST(kura_run_is_not_reentrant)
 {
   struct host_data hd = {HOST_MAGIC, 0};
@@ -242,6 +262,6 @@ KTEST(extra_space_poisoned_is_never_read_nor_written)
 }
 
 KTEST_MAIN(KENTRY(extra_space_stays_the_hosts), KENTRY(a_host_frame_loop_drives_kura_with_poll),
-           KENTRY(kura_run_is_not_reentrant), KENTRY(close_with_tasks_and_timers_waiting),
+           KENTRY(kura_run_raises_what_fn_raised), KENTRY(kura_run_is_not_reentrant), KENTRY(close_with_tasks_and_timers_waiting),
            KENTRY(two_states_have_two_runtimes), KENTRY(require_twice_gives_the_same_runtime),
            KENTRY(extra_space_poisoned_is_never_read_nor_written))
