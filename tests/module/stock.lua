@@ -116,6 +116,26 @@ test("the client on " .. backend .. ": create, set, get, increment, delete", fun
   end)
 end)
 
+test("the client on " .. backend .. " from tasks that kura.poll drives", function()
+  local c = assert(kura.client{ backend = backend })
+  local cache = "stock-poll-" .. tostring(os.time()) .. "-" .. tostring(math.random(1e6))
+  local made = kura.spawn(function() return c:create_cache(cache) end)
+  while kura.poll(0.05) > 0 do end
+  assert(made:join())
+  local ts = {}
+  for i = 1, 20 do
+    ts[i] = kura.spawn(function()
+      assert(c:set(cache, "k" .. i, string.rep("v", i)))
+      return c:get(cache, "k" .. i)
+    end)
+  end
+  local turns = 0
+  while kura.poll(0.05) > 0 do turns = turns + 1 assert(turns < 100000) end
+  for i = 1, 20 do assert(ts[i]:join() == string.rep("v", i), i) end
+  kura.spawn(function() assert(c:delete_cache(cache)) end)
+  while kura.poll(0.05) > 0 do end
+end)
+
 if backend == "memory" then
   test("memory calls need no loop at all", function()
     local c = kura.client()

@@ -40,6 +40,13 @@ cd "$prefix"
 for url in "$@"; do
   step "stock.lua on $url"
   lua5.4 "$src/tests/module/stock.lua" "$url"
+  step "lua5.4 ends with a call on $url in flight and a task asleep: lua_close ends them"
+  URL=$url lua5.4 -e 'local kura = require "kura"
+    local c = assert(kura.client{ backend = os.getenv("URL") })
+    kura.spawn(function() c:get("no-cache", "k") end)
+    kura.spawn(function() kura.sleep(3600) end)
+    kura.every(0.01, function() end)
+    assert(kura.poll() >= 2)'
   step "the cheat sheet on $url"
   out=$(KURA_BACKEND=$url lua5.4 "$src/tests/module/run.lua" "$src/scripts/cheatsheet.lua")
   for want in 'hit: "hello"' 'visits = 8' NOT_FOUND_ERROR; do
