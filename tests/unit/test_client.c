@@ -480,7 +480,7 @@ static void fake_close(void *state)
   uv_close((uv_handle_t *)&f->timer, fake_closed);
 }
 
-static const kr_backend_ops fake_ops = {"fake", 0, fake_open, fake_submit, fake_close};
+static const kr_backend_ops fake_ops = {"fake", 0, fake_open, fake_submit, fake_close, NULL};
 
 static kr_client *fake_client(uv_loop_t *loop, double timeout)
 {
