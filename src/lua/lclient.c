@@ -1466,15 +1466,23 @@ void kr_lua_open_client(lua_State *L)
     {"__index", cred_index}, {NULL, NULL}};
   static const luaL_Reg cred_funcs[] = {
     {"from_env", cred_from_env}, {"from_string", cred_from_string}, {NULL, NULL}};
-  new_metatable(L, &client_mt_key, CLIENT_NAME, client_meta);
-  new_metatable(L, &handle_mt_key, HANDLE_NAME, handle_meta);
-  set_methods(L);
-  lua_pop(L, 2);
-  new_metatable(L, &error_mt_key, "kura.error", error_meta);
-  new_metatable(L, &cred_mt_key, CRED_NAME, cred_meta);
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable"); /* no getmetatable() peeking at internals */
-  lua_pop(L, 2);
+  /* Once per state: a second luaopen_kura (require after package.loaded.kura
+   * = nil) keeps the metatables, whose __gc the clients made so far need
+   * (luaL_checkudata against a new one would fail, and their connections
+   * would never close). */
+  int fresh = lua_rawgetp(L, LUA_REGISTRYINDEX, &client_mt_key) != LUA_TTABLE;
+  lua_pop(L, 1);
+  if (fresh) {
+    new_metatable(L, &client_mt_key, CLIENT_NAME, client_meta);
+    new_metatable(L, &handle_mt_key, HANDLE_NAME, handle_meta);
+    set_methods(L);
+    lua_pop(L, 2);
+    new_metatable(L, &error_mt_key, "kura.error", error_meta);
+    new_metatable(L, &cred_mt_key, CRED_NAME, cred_meta);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable"); /* no getmetatable() peeking at internals */
+    lua_pop(L, 2);
+  }
   lua_pushcfunction(L, l_client);
   lua_setfield(L, -2, "client");
   luaL_newlib(L, cred_funcs);

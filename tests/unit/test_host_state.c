@@ -195,11 +195,16 @@ KTEST(require_twice_gives_the_same_runtime)
   lua_State *L = host_state(&hd);
   KCHECK(L != NULL);
   KCHECK_EQ(run(L, "kura.spawn(function() kura.sleep(0.001) end)\n"
+                   "local c = kura.client{}\n"
+                   "assert(c:create_cache('twice') and c:set('twice', 'k', 'v'))\n"
                    "package.loaded.kura = nil\n"
                    "local k2 = require 'kura'\n"
                    "assert(k2 ~= kura and k2.poll() == 1)\n"
                    "k2.run(function() kura.sleep(0.002) end)\n"
-                   "assert(kura.poll() == 0)"), 0);
+                   "assert(kura.poll() == 0)\n"
+                   "-- the clients made before are still kura's: their metatable stays\n"
+                   "assert(tostring(c):find('kura.client(memory)', 1, true), tostring(c))\n"
+                   "assert(k2.client{}:get('twice', 'k') == 'v')"), 0);
   lua_close(L);
 }
 
