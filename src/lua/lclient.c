@@ -710,6 +710,19 @@ static int op_set_batch(lua_State *L, lclient *lc, const char *cache, size_t cle
   return run(L, lc, &req);
 }
 
+/* --- for other parts of the binding ------------------------------------------ */
+
+kr_client *const *kr_lua_client_slot(lua_State *L, int idx)
+{
+  lclient *lc = luaL_testudata(L, idx, CLIENT_NAME);
+  return lc ? &lc->c : NULL;
+}
+
+int kr_lua_client_push_result(lua_State *L, const kr_request *req, const kr_result *res)
+{
+  return push_result(L, req, res);
+}
+
 /* --- the client and handle userdata ---------------------------------------- */
 
 /* Argument 1 is ours when its metatable is the upvalue: cheaper than
