@@ -33,7 +33,7 @@ typedef struct pending {
 #define SPARE_MAX 64
 #define SPARE_BYTES 256        /* sizeof(pending) + request data, at most */
 
-struct kr_client {
+struct kura_client {
   uv_loop_t *loop;
   const kr_backend_ops *ops;
   void *be;                    /* the backend's state */
@@ -337,11 +337,11 @@ int kr_client_validate(kr_client *c, const kr_request *r)
   case KR_OP_SET_BATCH:
     return check_batch(c, r);
   case KR_OP_SET_IF:
-    if (r->cond > KR_SET_IF_ABSENT_OR_EQUAL)
+    if (r->cond > KURA_SET_IF_ABSENT_OR_EQUAL)
       return kr_client_fail(c, KURA_EINVAL, "unknown set condition %d", (int)r->cond);
     return check_item(c, r, r->key, r->klen, r->vlen > r->cmplen ? r->vlen : r->cmplen);
   case KR_OP_TTL_SET:
-    if (r->ttl_mode > KR_TTL_DECREASE)
+    if (r->ttl_mode > KURA_TTL_DECREASE)
       return kr_client_fail(c, KURA_EINVAL, "unknown TTL mode %d", (int)r->ttl_mode);
     return check_item(c, r, r->key, r->klen, 0);
   default:
@@ -441,6 +441,10 @@ static void on_backend_done(void *udata, const kr_request *req, const kr_result 
   }
   list_unlink(c, p);
   c->npending--;
+  kr_result cancelled = {.err = KURA_ECANCELLED, .msg = "the client is closed"};
+  if (c->closing && res->err != KURA_ECANCELLED)
+    res = &cancelled; /* an answer read after the close: every call pending
+                         then completes cancelled, as kr_client_close says */
   if (!p->user_done) {
     p->user_done = 1;
     if (res->err) {
@@ -709,14 +713,44 @@ static int settle_config(kr_client *c, const kr_client_config *cfg, char *err, s
   return 0;
 }
 
-int kr_client_new_with(uv_loop_t *loop, const kr_client_config *cfg,
+/* A variable's value, or NULL when it is unset or empty. */
+static const char *env_value(const char *name)
+{
+  const char *v = getenv(name);
+  return v && *v ? v : NULL;
+}
+
+int kr_client_config_env(kr_client_config *cfg, char *msg, size_t cap)
+{
+  if (!cfg->backend)
+    cfg->backend = env_value("KURA_BACKEND");
+  if (!cfg->backend && cfg->credential)
+    cfg->backend = "momento";
+  if (!cfg->momento_endpoint)
+    cfg->momento_endpoint = env_value("KURA_MOMENTO_ENDPOINT");
+  if (!cfg->credential && cfg->backend && strncmp(cfg->backend, "momento", 7) == 0) {
+    const char *key = env_value("MOMENTO_API_KEY");
+    cfg->credential = key ? key : env_value("MOMENTO_AUTH_TOKEN");
+    cfg->credential_len = cfg->credential ? strlen(cfg->credential) : 0;
+  }
+  if (cfg->default_ttl > 0)
+    return 0;
+  const char *ttl = env_value("MOMENTO_TTL_SECONDS");
+  double v = 60;
+  char why[160];
+  if (ttl && kr_seconds_parse(ttl, &v, why, sizeof why)) {
+    snprintf(msg, cap, "MOMENTO_TTL_SECONDS: %s", why);
+    return KURA_EINVAL;
+  }
+  cfg->default_ttl = v;
+  return 0;
+}
+
+/* kr_client_new_with once cfg holds the environment's defaults. */
+static int client_open(uv_loop_t *loop, const kr_client_config *cfg,
                        const kr_backend_ops *ops, kr_client **out,
                        char *err, size_t errlen)
 {
-  char dummy[8];
-  if (!err)
-    err = dummy, errlen = sizeof dummy;
-  *out = NULL;
   if (!loop && !(ops->flags & KR_BACKEND_INLINE)) {
     snprintf(err, errlen, "backend '%s' needs an event loop", ops->name);
     return KURA_EINVAL;
@@ -746,6 +780,19 @@ int kr_client_new_with(uv_loop_t *loop, const kr_client_config *cfg,
   return 0;
 }
 
+int kr_client_new_with(uv_loop_t *loop, const kr_client_config *cfg,
+                       const kr_backend_ops *ops, kr_client **out,
+                       char *err, size_t errlen)
+{
+  char dummy[8];
+  if (!err)
+    err = dummy, errlen = sizeof dummy;
+  *out = NULL;
+  kr_client_config full = *cfg;
+  int rc = kr_client_config_env(&full, err, errlen);
+  return rc ? rc : client_open(loop, &full, ops, out, err, errlen);
+}
+
 int kr_client_new(uv_loop_t *loop, const kr_client_config *cfg, kr_client **out,
                   char *err, size_t errlen)
 {
@@ -754,10 +801,11 @@ int kr_client_new(uv_loop_t *loop, const kr_client_config *cfg, kr_client **out,
   if (!err)
     err = dummy, errlen = sizeof dummy;
   *out = NULL;
-  int rc = find_backend(cfg->backend ? cfg->backend : "memory", &ops, err, errlen);
-  if (rc)
-    return rc;
-  return kr_client_new_with(loop, cfg, ops, out, err, errlen);
+  kr_client_config full = *cfg;
+  int rc = kr_client_config_env(&full, err, errlen);
+  if (!rc)
+    rc = find_backend(full.backend ? full.backend : "memory", &ops, err, errlen);
+  return rc ? rc : client_open(loop, &full, ops, out, err, errlen);
 }
 
 void kr_client_close(kr_client *c, void (*closed)(void *ud), void *ud)

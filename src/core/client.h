@@ -18,9 +18,9 @@
 #include <uv.h>
 
 #include "core/store/store.h"
-#include "kura.h"
+#include "kura_client.h"
 
-typedef struct kr_client kr_client;
+typedef struct kura_client kr_client; /* the public kura_client (kura_client.h) */
 
 enum kr_op {
   KR_OP_GET = 0,
@@ -53,8 +53,8 @@ typedef struct kr_request {
   size_t vlen;
   const void *cmp;          /* set_if with an EQUAL condition */
   size_t cmplen;
-  enum kr_set_cond cond;    /* set_if */
-  enum kr_ttl_mode ttl_mode;/* ttl_set */
+  enum kura_set_cond cond;    /* set_if */
+  enum kura_ttl_mode ttl_mode;/* ttl_set */
   uint64_t ttl_ms;          /* 0: the client's default TTL (filled in by submit) */
   int64_t amount;           /* increment */
   size_t n;                 /* batches: number of items */
@@ -86,8 +86,8 @@ typedef struct kr_result {
                                may or may not have been applied, and must not
                                be sent again blindly (err.uncertain in Lua,
                                err.retryable then false) */
-  int outcome;              /* enum kr_outcome for item calls; create_cache:
-                               KR_HIT created, KR_SKIPPED existed */
+  int outcome;              /* enum kura_outcome for item calls; create_cache:
+                               KURA_HIT created, KURA_SKIPPED existed */
   const void *val;          /* get: the value on a hit */
   size_t vlen;
   int64_t integer;          /* increment: the new value */
@@ -124,6 +124,21 @@ typedef struct kr_client_config {
   const char *store;            /* memory: store name; NULL: "default" */
   uint64_t max_memory;          /* memory: byte budget; 0: leave as is */
 } kr_client_config;
+
+/* The environment's defaults for what cfg leaves open: the one place kura
+ * decides them, for `kura run`, the runtime's configuration, kura.client()
+ * and kura_client_open (kr_client_new applies it itself). Empty variables
+ * count as unset.
+ *   backend NULL: $KURA_BACKEND; still NULL, "momento" when a credential is
+ *     given; else it stays NULL (the memory backend)
+ *   momento_endpoint NULL: $KURA_MOMENTO_ENDPOINT
+ *   default_ttl <= 0: $MOMENTO_TTL_SECONDS, else 60
+ *   credential NULL on a momento backend ("momento", "momento-http"):
+ *     $MOMENTO_API_KEY, else $MOMENTO_AUTH_TOKEN
+ * Strings may point into the environment. Returns 0, or KURA_EINVAL with msg
+ * naming the variable when MOMENTO_TTL_SECONDS is no number of seconds (the
+ * other fields are filled all the same; default_ttl is left as it was). */
+int kr_client_config_env(kr_client_config *cfg, char *msg, size_t cap);
 
 /* --- the backend interface -------------------------------------------------
  * A backend is a table of operations and an opaque state. submit completes
@@ -162,15 +177,17 @@ int kr_client_fail(kr_client *c, int err, const char *fmt, ...)
 /* --- the client ------------------------------------------------------------ */
 
 /* loop may be NULL only for inline backends (no sweep timer then: the memory
- * backend sweeps from its calls). On failure *out is NULL and `err` (if not
- * NULL) holds a message; KURA_EINVAL for an unknown or unbuilt backend. */
+ * backend sweeps from its calls). What cfg leaves open comes from the
+ * environment (kr_client_config_env). On failure *out is NULL and `err` (if
+ * not NULL) holds a message; KURA_EINVAL for an unknown or unbuilt backend. */
 int kr_client_new(uv_loop_t *loop, const kr_client_config *cfg, kr_client **out,
                   char *err, size_t errlen);
 /* The same with an explicit backend (tests, hosts with their own backend). */
 int kr_client_new_with(uv_loop_t *loop, const kr_client_config *cfg,
                        const kr_backend_ops *ops, kr_client **out,
                        char *err, size_t errlen);
-/* Fails pending requests with KURA_ECANCELLED, then frees the client once its
+/* Fails pending requests with KURA_ECANCELLED (also those whose answer the
+ * backend reads after the close), then frees the client once its
  * handles have closed (at once for a loop-less client). Safe from inside a
  * completion callback. `closed` (may be NULL) runs when it is freed. */
 void kr_client_close(kr_client *c, void (*closed)(void *ud), void *ud);

@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "kura.h"
+#include "kura_client.h"
 
 #define KR_CRED_HOST_MAX 256
 
@@ -41,9 +41,9 @@ typedef struct kr_credential {
  * KURA_ENOMEM. On success free *out with kr_credential_free. */
 int kr_credential_parse(const char *key, size_t len, const char *endpoint,
                         kr_credential *out, char *err, size_t errlen);
-/* The credential a Momento backend uses: `key` (the client's option) when
- * given, else MOMENTO_API_KEY, else MOMENTO_AUTH_TOKEN, with MOMENTO_ENDPOINT
- * for keys that carry no endpoint. Returns 1 when there is none, 0 with *out
+/* The credential a Momento backend uses: `key`, the client's (its option,
+ * else MOMENTO_API_KEY or MOMENTO_AUTH_TOKEN: kr_client_config_env), with
+ * MOMENTO_ENDPOINT for keys that carry no endpoint. Returns 1 when there is none, 0 with *out
  * filled (free it with kr_credential_free), or a KURA_E* code with a message
  * in err that never contains the key. */
 int kr_credential_resolve(const char *key, size_t len, kr_credential *out,

@@ -191,7 +191,7 @@ static int do_get(membe *b, kr_cache *cache, const kr_request *r, kr_result *res
   if (rc < 0)
     return rc;
   res->outcome = rc;
-  if (rc == KR_HIT)
+  if (rc == KURA_HIT)
     res->val = b->buf, res->vlen = vlen;
   return 0;
 }
@@ -264,7 +264,7 @@ static void do_keys_exist(membe *b, kr_cache *cache, const kr_request *r,
     if (o < 0)
       rc = o;
     else
-      flags[i] = o == KR_HIT;
+      flags[i] = o == KURA_HIT;
   }
   if (rc) {
     complete_err(b, r, store_fail(b, r, rc), cb, ud);
@@ -283,7 +283,7 @@ static int do_set_batch(kr_cache *cache, const kr_request *r)
     if (rc < 0)
       return rc;
   }
-  return KR_HIT;
+  return KURA_HIT;
 }
 
 /* --- cache management ------------------------------------------------------ */
@@ -310,9 +310,9 @@ static int do_manage(membe *b, const kr_request *r, kr_result *res)
   case KR_OP_CREATE_CACHE:
     rc = kr_store_create_cache(b->store, r->cache, r->cache_len);
     if (rc == KURA_EEXIST)
-      rc = 0, res->outcome = KR_SKIPPED;
+      rc = 0, res->outcome = KURA_SKIPPED;
     else if (rc == 0)
-      res->outcome = KR_HIT;
+      res->outcome = KURA_HIT;
     break;
   case KR_OP_DELETE_CACHE:
     rc = kr_store_delete_cache(b->store, r->cache, r->cache_len);

@@ -23,7 +23,7 @@
  * send it: authorization (the key), cache (data calls), agent.
  *
  * Results are the memory backend's: create of an existing cache
- * (ALREADY_EXISTS) is success with KR_SKIPPED, list is sorted. A gRPC status
+ * (ALREADY_EXISTS) is success with KURA_SKIPPED, list is sorted. A gRPC status
  * becomes the error code the SDKs give it (kr_grpc_status_error). Deadlines
  * and retries are the client core's; each call also carries the timeout.
  */
@@ -80,7 +80,7 @@ static void op_free(mop *o)
 /* Completes o with res, or with its error; res NULL: an empty success. */
 static void complete(mop *o, kr_result *res)
 {
-  kr_result empty = {.outcome = KR_HIT};
+  kr_result empty = {.outcome = KURA_HIT};
   if (!res)
     res = &empty;
   if (o->err) {
@@ -165,11 +165,11 @@ static void answer_get(mop *o, const kr_grpc_reply *rep, kr_result *res)
     return;
   }
   if (m->result == CACHE_CLIENT__ECACHE_RESULT__Hit) {
-    res->outcome = KR_HIT;
+    res->outcome = KURA_HIT;
     res->val = m->cache_body.data ? (const void *)m->cache_body.data : "";
     res->vlen = m->cache_body.len;
   } else if (m->result == CACHE_CLIENT__ECACHE_RESULT__Miss) {
-    res->outcome = KR_MISS;
+    res->outcome = KURA_MISS;
   } else {
     set_err(o, KURA_EINTERNAL, "get answered neither hit nor miss");
   }
@@ -182,9 +182,9 @@ static void answer_set_if(mop *o, const kr_grpc_reply *rep, kr_result *res)
   CacheClient__SetIfResponse *m = (CacheClient__SetIfResponse *)
     unpack_one(o, &cache_client____set_if_response__descriptor, rep);
   if (m && m->result_case == CACHE_CLIENT____SET_IF_RESPONSE__RESULT_STORED)
-    res->outcome = KR_HIT;
+    res->outcome = KURA_HIT;
   else if (m && m->result_case == CACHE_CLIENT____SET_IF_RESPONSE__RESULT_NOT_STORED)
-    res->outcome = KR_SKIPPED;
+    res->outcome = KURA_SKIPPED;
   else if (m)
     set_err(o, KURA_EINTERNAL, "SetIf answered neither stored nor not stored");
   complete(o, res);
@@ -205,7 +205,7 @@ static void answer_keys_exist(mop *o, const kr_grpc_reply *rep, kr_result *res)
   for (size_t i = 0; flags && i < n; i++)
     flags[i] = m->exists[i] ? 1 : 0;
   if (flags && o->req->op == KR_OP_KEY_EXISTS)
-    res->outcome = flags[0] ? KR_HIT : KR_MISS;
+    res->outcome = flags[0] ? KURA_HIT : KURA_MISS;
   res->count = n, res->flags = flags;
   complete(o, res);
   free(flags);
@@ -229,9 +229,9 @@ static void answer_ttl_get(mop *o, const kr_grpc_reply *rep, kr_result *res)
   CacheClient__ItemGetTtlResponse *m = (CacheClient__ItemGetTtlResponse *)
     unpack_one(o, &cache_client____item_get_ttl_response__descriptor, rep);
   if (m && m->result_case == CACHE_CLIENT____ITEM_GET_TTL_RESPONSE__RESULT_FOUND)
-    res->outcome = KR_HIT, res->ttl_ms = m->found->remaining_ttl_millis;
+    res->outcome = KURA_HIT, res->ttl_ms = m->found->remaining_ttl_millis;
   else if (m && m->result_case == CACHE_CLIENT____ITEM_GET_TTL_RESPONSE__RESULT_MISSING)
-    res->outcome = KR_MISS;
+    res->outcome = KURA_MISS;
   else if (m)
     set_err(o, KURA_EINTERNAL, "ItemGetTtl answered neither found nor missing");
   complete(o, res);
@@ -244,11 +244,11 @@ static void answer_ttl_set(mop *o, const kr_grpc_reply *rep, kr_result *res)
   CacheClient__UpdateTtlResponse *m = (CacheClient__UpdateTtlResponse *)
     unpack_one(o, &cache_client____update_ttl_response__descriptor, rep);
   if (m && m->result_case == CACHE_CLIENT____UPDATE_TTL_RESPONSE__RESULT_SET)
-    res->outcome = KR_HIT;
+    res->outcome = KURA_HIT;
   else if (m && m->result_case == CACHE_CLIENT____UPDATE_TTL_RESPONSE__RESULT_NOT_SET)
-    res->outcome = KR_SKIPPED;
+    res->outcome = KURA_SKIPPED;
   else if (m && m->result_case == CACHE_CLIENT____UPDATE_TTL_RESPONSE__RESULT_MISSING)
-    res->outcome = KR_MISS;
+    res->outcome = KURA_MISS;
   else if (m)
     set_err(o, KURA_EINTERNAL, "UpdateTtl answered neither set, not set nor missing");
   complete(o, res);
@@ -353,9 +353,9 @@ static void answer_list(mop *o, const kr_grpc_reply *rep, kr_result *res)
 static void on_reply(void *udata, const kr_grpc_reply *rep)
 {
   mop *o = udata;
-  kr_result res = {.outcome = KR_HIT};
+  kr_result res = {.outcome = KURA_HIT};
   if (rep->err == KURA_EEXIST && o->req->op == KR_OP_CREATE_CACHE) {
-    res.outcome = KR_SKIPPED;
+    res.outcome = KURA_SKIPPED;
     complete(o, &res);
     return;
   }
@@ -469,27 +469,27 @@ static int send_set_if(mop *o)
   m.cache_body = bin(r->val, r->vlen);
   m.ttl_milliseconds = r->ttl_ms;
   switch (r->cond) {
-  case KR_SET_IF_ABSENT:
+  case KURA_SET_IF_ABSENT:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_ABSENT, m.absent = &absent;
     break;
-  case KR_SET_IF_PRESENT:
+  case KURA_SET_IF_PRESENT:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_PRESENT, m.present = &present;
     break;
-  case KR_SET_IF_EQUAL:
+  case KURA_SET_IF_EQUAL:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_EQUAL, m.equal = &eq;
     break;
-  case KR_SET_IF_NOT_EQUAL:
+  case KURA_SET_IF_NOT_EQUAL:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_NOT_EQUAL, m.not_equal = &ne;
     break;
-  case KR_SET_IF_PRESENT_AND_NOT_EQUAL:
+  case KURA_SET_IF_PRESENT_AND_NOT_EQUAL:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_PRESENT_AND_NOT_EQUAL;
     m.present_and_not_equal = &pne;
     break;
-  case KR_SET_IF_ABSENT_OR_EQUAL:
+  case KURA_SET_IF_ABSENT_OR_EQUAL:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_ABSENT_OR_EQUAL;
     m.absent_or_equal = &aoe;
     break;
-  default: { /* KR_SET_ALWAYS: a plain set that answers "stored" */
+  default: { /* KURA_SET_ALWAYS: a plain set that answers "stored" */
     CacheClient__SetRequest s = CACHE_CLIENT____SET_REQUEST__INIT;
     s.cache_key = m.cache_key, s.cache_body = m.cache_body, s.ttl_milliseconds = r->ttl_ms;
     return send_msg(o, o->b->data, "/cache_client.Scs/Set", &s.base, 1);
@@ -597,10 +597,10 @@ static int send_item(mop *o)
   default: { /* KR_OP_TTL_SET */
     CacheClient__UpdateTtlRequest m = CACHE_CLIENT____UPDATE_TTL_REQUEST__INIT;
     m.cache_key = key;
-    if (r->ttl_mode == KR_TTL_INCREASE)
+    if (r->ttl_mode == KURA_TTL_INCREASE)
       m.update_ttl_case = CACHE_CLIENT____UPDATE_TTL_REQUEST__UPDATE_TTL_INCREASE_TO_MILLISECONDS,
       m.increase_to_milliseconds = r->ttl_ms;
-    else if (r->ttl_mode == KR_TTL_DECREASE)
+    else if (r->ttl_mode == KURA_TTL_DECREASE)
       m.update_ttl_case = CACHE_CLIENT____UPDATE_TTL_REQUEST__UPDATE_TTL_DECREASE_TO_MILLISECONDS,
       m.decrease_to_milliseconds = r->ttl_ms;
     else

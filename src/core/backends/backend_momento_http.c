@@ -98,7 +98,7 @@ static void op_free(mop *o)
 /* Completes a batch (or an empty / failed call) from what o gathered. */
 static void op_complete(mop *o)
 {
-  kr_result res = {.err = o->err, .msg = o->err ? o->msg : NULL, .outcome = KR_HIT};
+  kr_result res = {.err = o->err, .msg = o->err ? o->msg : NULL, .outcome = KURA_HIT};
   if (!o->err) {
     res.count = o->req->n;
     res.flags = o->flags;
@@ -231,11 +231,11 @@ static void on_single(void *udata, const kr_http_response *res)
   msub *s = udata;
   mop *o = s->op;
   int c = classify(o, res);
-  kr_result r = {.err = c < 0 ? o->err : 0, .outcome = KR_HIT};
+  kr_result r = {.err = c < 0 ? o->err : 0, .outcome = KURA_HIT};
   if (r.err) {
     r.msg = o->msg;
   } else if (c == 1) {
-    r.outcome = o->req->op == KR_OP_DELETE ? KR_HIT : KR_MISS;
+    r.outcome = o->req->op == KR_OP_DELETE ? KURA_HIT : KURA_MISS;
   } else if (o->req->op == KR_OP_GET) {
     r.val = res->body;
     r.vlen = res->body_len;

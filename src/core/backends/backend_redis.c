@@ -632,12 +632,12 @@ static void on_increment(kr_rop *o, const redisReply *r)
   char buf[32];
   snprintf(buf, sizeof buf, "%.*s", (int)(r->len < 31 ? r->len : 31), r->str ? r->str : "");
   o->res.integer = strtoll(buf, NULL, 10);
-  o->res.outcome = KR_HIT;
+  o->res.outcome = KURA_HIT;
 }
 
 static int outcome3(long long x)
 {
-  return x > 0 ? KR_HIT : x == 0 ? KR_SKIPPED : KR_MISS;
+  return x > 0 ? KURA_HIT : x == 0 ? KURA_SKIPPED : KURA_MISS;
 }
 
 /* The cache is missing: the call fails with NOT_FOUND_ERROR, and a plain
@@ -684,13 +684,13 @@ static void on_value(kr_rop *o, int i, const redisReply *r)
       }
       r = r->element[1];
     }
-    o->res.outcome = r->type == REDIS_REPLY_STRING ? KR_HIT : KR_MISS;
+    o->res.outcome = r->type == REDIS_REPLY_STRING ? KURA_HIT : KURA_MISS;
     o->res.vlen = r->type == REDIS_REPLY_STRING ? r->len : 0;
     o->res.val = r->type == REDIS_REPLY_STRING ? keep(o, r->str, r->len) : NULL;
     break;
   case KR_OP_DELETE:
   case KR_OP_KEY_EXISTS:
-    o->res.outcome = x > 0 ? KR_HIT : KR_MISS;
+    o->res.outcome = x > 0 ? KURA_HIT : KURA_MISS;
     break;
   case KR_OP_KEYS_EXIST:
     if ((size_t)k < q->n)
@@ -702,12 +702,12 @@ static void on_value(kr_rop *o, int i, const redisReply *r)
     on_batch_value(o, o->b->cl ? k : -1, r);
     break;
   case KR_OP_TTL_GET:
-    o->res.outcome = x == -2 ? KR_MISS : KR_HIT;
+    o->res.outcome = x == -2 ? KURA_MISS : KURA_HIT;
     o->res.ttl_ms = x == -1 ? UINT64_MAX : x >= 0 ? (uint64_t)x : 0;
     break;
   case KR_OP_SET:
   case KR_OP_SET_BATCH:
-    o->res.outcome = KR_HIT;
+    o->res.outcome = KURA_HIT;
     break;
   case KR_OP_SET_IF:
   case KR_OP_TTL_SET:
@@ -717,7 +717,7 @@ static void on_value(kr_rop *o, int i, const redisReply *r)
     on_increment(o, r);
     break;
   case KR_OP_CREATE_CACHE:
-    o->res.outcome = x > 0 ? KR_HIT : KR_SKIPPED;
+    o->res.outcome = x > 0 ? KURA_HIT : KURA_SKIPPED;
     break;
   case KR_OP_DELETE_CACHE:
     o->notfound = x == 0;

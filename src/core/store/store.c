@@ -590,34 +590,34 @@ int kr_store_get(kr_cache *c, const void *key, size_t klen,
   uint32_t pos;
   if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it)) {
     count_get(&o, c, NULL);
-    return op_end(&o, KR_MISS);
+    return op_end(&o, KURA_MISS);
   }
   *vlen = it.vlen;
   if (it.vlen > cap)
     return op_end(&o, KURA_ERANGE); /* counted when the caller retries */
   copy_value(buf, cap, it.val, it.vlen);
   count_get(&o, c, &it);
-  return op_end(&o, KR_HIT);
+  return op_end(&o, KURA_HIT);
 }
 
-static int cond_holds(enum kr_set_cond cond, int found, const kr_item *it,
+static int cond_holds(enum kura_set_cond cond, int found, const kr_item *it,
                       const void *cmp, size_t cmplen)
 {
   int eq = found && it->vlen == cmplen && (cmplen == 0 || memcmp(it->val, cmp, cmplen) == 0);
   switch (cond) {
-  case KR_SET_ALWAYS:
+  case KURA_SET_ALWAYS:
     return 1;
-  case KR_SET_IF_ABSENT:
+  case KURA_SET_IF_ABSENT:
     return !found;
-  case KR_SET_IF_PRESENT:
+  case KURA_SET_IF_PRESENT:
     return found;
-  case KR_SET_IF_EQUAL:
+  case KURA_SET_IF_EQUAL:
     return eq;
-  case KR_SET_IF_NOT_EQUAL:
+  case KURA_SET_IF_NOT_EQUAL:
     return !eq;
-  case KR_SET_IF_PRESENT_AND_NOT_EQUAL:
+  case KURA_SET_IF_PRESENT_AND_NOT_EQUAL:
     return found && !eq;
-  case KR_SET_IF_ABSENT_OR_EQUAL:
+  case KURA_SET_IF_ABSENT_OR_EQUAL:
     return !found || eq;
   }
   return 0;
@@ -656,7 +656,7 @@ static int reserve_find(op *o, const void *key, size_t klen, size_t vlen,
   return kr_shard_find(o->sh, o->h, o->cid, key, klen, pos, it);
 }
 
-int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
+int kr_store_set_if(kr_cache *c, enum kura_set_cond cond,
                     const void *key, size_t klen, const void *val, size_t vlen,
                     const void *cmp, size_t cmplen, uint64_t ttl_ms)
 {
@@ -675,17 +675,17 @@ int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
   int found = kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it);
   if (found > 0 && it.vlen == vlen) {
     if (!cond_holds(cond, 1, &it, cmp, cmplen))
-      return op_end(&o, KR_SKIPPED);
+      return op_end(&o, KURA_SKIPPED);
     if (vlen)
       memcpy(it.val, val, vlen);
     kr_shard_set_exp(o.sh, pos, &it, exp_of(o.sh->now, ttl_ms));
-    return op_end(&o, KR_HIT);
+    return op_end(&o, KURA_HIT);
   }
   if (found) {
     found = reserve_find(&o, key, klen, vlen, &dst, &pos, &it);
   } else { /* absent stays absent: a reservation only evicts */
     if (!cond_holds(cond, 0, NULL, cmp, cmplen))
-      return op_end(&o, KR_SKIPPED);
+      return op_end(&o, KURA_SKIPPED);
     int rr = reserve(&o, klen, vlen, &dst);
     if (rr < 0)
       found = rr;
@@ -694,16 +694,16 @@ int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
     return op_end(&o, found);
   if (!cond_holds(cond, found, &it, cmp, cmplen)) {
     kr_shard_discard(o.sh, dst);
-    return op_end(&o, KR_SKIPPED);
+    return op_end(&o, KURA_SKIPPED);
   }
   put_item(&o, dst, found, pos, &it, key, klen, val, vlen, exp_of(o.sh->now, ttl_ms));
-  return op_end(&o, KR_HIT);
+  return op_end(&o, KURA_HIT);
 }
 
 int kr_store_set(kr_cache *c, const void *key, size_t klen,
                  const void *val, size_t vlen, uint64_t ttl_ms)
 {
-  return kr_store_set_if(c, KR_SET_ALWAYS, key, klen, val, vlen, NULL, 0, ttl_ms);
+  return kr_store_set_if(c, KURA_SET_ALWAYS, key, klen, val, vlen, NULL, 0, ttl_ms);
 }
 
 int kr_store_set_batch(kr_cache *c, size_t n, const void *const *keys,
@@ -735,9 +735,9 @@ int kr_store_delete(kr_cache *c, const void *key, size_t klen)
   kr_item it;
   uint32_t pos;
   if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it))
-    return op_end(&o, KR_MISS);
+    return op_end(&o, KURA_MISS);
   kr_shard_delete(o.sh, pos, &it);
-  return op_end(&o, KR_HIT);
+  return op_end(&o, KURA_HIT);
 }
 
 int kr_store_exists(kr_cache *c, const void *key, size_t klen)
@@ -751,7 +751,7 @@ int kr_store_exists(kr_cache *c, const void *key, size_t klen)
   kr_item it;
   uint32_t pos;
   int found = kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it);
-  return op_end(&o, found ? KR_HIT : KR_MISS);
+  return op_end(&o, found ? KURA_HIT : KURA_MISS);
 }
 
 /* Canonical base-10 int64: optional '-', digits, no leading zero except "0"
@@ -808,7 +808,7 @@ int kr_store_increment(kr_cache *c, const void *key, size_t klen,
     put_item(&o, dst, found, pos, &it, key, klen, text, n, exp);
   }
   *out = nv;
-  return op_end(&o, KR_HIT);
+  return op_end(&o, KURA_HIT);
 }
 
 int kr_store_ttl_get(kr_cache *c, const void *key, size_t klen, uint64_t *remaining_ms)
@@ -822,13 +822,13 @@ int kr_store_ttl_get(kr_cache *c, const void *key, size_t klen, uint64_t *remain
   kr_item it;
   uint32_t pos;
   if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it))
-    return op_end(&o, KR_MISS);
+    return op_end(&o, KURA_MISS);
   *remaining_ms = it.exp ? it.exp - o.sh->now : UINT64_MAX;
-  return op_end(&o, KR_HIT);
+  return op_end(&o, KURA_HIT);
 }
 
 int kr_store_ttl_set(kr_cache *c, const void *key, size_t klen,
-                     uint64_t ttl_ms, enum kr_ttl_mode mode)
+                     uint64_t ttl_ms, enum kura_ttl_mode mode)
 {
   if (klen > KR_STORE_MAX_KEY)
     return KURA_EINVAL;
@@ -839,13 +839,13 @@ int kr_store_ttl_set(kr_cache *c, const void *key, size_t klen,
   kr_item it;
   uint32_t pos;
   if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it))
-    return op_end(&o, KR_MISS);
+    return op_end(&o, KURA_MISS);
   uint64_t cur = it.exp ? it.exp - o.sh->now : UINT64_MAX;
   uint64_t want = ttl_ms == KR_TTL_NONE ? UINT64_MAX : ttl_ms;
-  if ((mode == KR_TTL_INCREASE && want <= cur) || (mode == KR_TTL_DECREASE && want >= cur))
-    return op_end(&o, KR_SKIPPED);
+  if ((mode == KURA_TTL_INCREASE && want <= cur) || (mode == KURA_TTL_DECREASE && want >= cur))
+    return op_end(&o, KURA_SKIPPED);
   kr_shard_set_exp(o.sh, pos, &it, exp_of(o.sh->now, ttl_ms));
-  return op_end(&o, KR_HIT);
+  return op_end(&o, KURA_HIT);
 }
 
 /* One key of a batch: the value is copied into *buf (grown as needed). */
