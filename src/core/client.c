@@ -11,6 +11,7 @@
 
 #include "core/backends/backend_redis.h"
 #include "core/json.h"
+#include "core/wipe.h"
 
 /* A request handed to a remote backend: the client's own copy (the caller's
  * memory is gone once submit returns), its deadline and attempt count. It
@@ -626,9 +627,7 @@ int kr_backend_check(const char *spec, char *err, size_t errlen)
     return rc;
   kr_rurl u;
   rc = kr_rurl_parse(spec, &u);
-  volatile char *pass = u.pass; /* the password: wiped */
-  for (size_t i = 0; i < sizeof u.pass; i++)
-    pass[i] = 0;
+  kr_wipe(u.pass, sizeof u.pass); /* the password */
   if (rc == 0)
     return 0;
   char shown[96];
@@ -673,12 +672,7 @@ static void client_free(kr_client *c)
   void *ud = c->closed_ud;
   while (c->nspare)
     free(c->spare[--c->nspare]);
-  if (c->strings) {
-    volatile char *s = c->strings; /* the credential lives here: wipe it */
-    for (size_t i = 0; i < c->strings_len; i++)
-      s[i] = 0;
-    free(c->strings);
-  }
+  kr_wipe_free(c->strings, c->strings_len); /* the credential lives there */
   free(c);
   if (closed)
     closed(ud);

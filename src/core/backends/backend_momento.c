@@ -36,6 +36,7 @@
 #include "core/client.h"
 #include "core/credential.h"
 #include "core/net/grpc.h"
+#include "core/wipe.h"
 
 #define AGENT "agent: kura:" KURA_VERSION_STRING
 
@@ -719,12 +720,7 @@ static int open_channels(mbe *b, const char *data, const char *control, const kr
     kr_grpc_close(b->data, NULL, NULL), b->data = NULL;
   if (rc)
     kr_client_fail(b->client, rc, "momento: endpoint: %s", err);
-  if (auth) {
-    volatile char *p = auth;
-    for (size_t i = 0; i < alen; i++)
-      p[i] = 0;
-    free(auth);
-  }
+  kr_wipe_free(auth, alen);
   return rc;
 }
 

@@ -39,6 +39,7 @@
 #include "core/client.h"
 #include "core/credential.h"
 #include "core/net/http.h"
+#include "core/wipe.h"
 
 /* Connections per host: HTTP/2 multiplexes on one; over HTTP/1.1 (local
  * emulators) more transfers queue inside curl. */
@@ -523,12 +524,7 @@ static int read_credential(mbe *b, const kr_client_config *cfg, kr_credential *c
 static void be_free(mbe *b)
 {
   kr_client *c = b->client;
-  if (b->auth) {
-    volatile char *p = b->auth;
-    for (size_t i = 0; i < b->auth_len; i++)
-      p[i] = 0;
-  }
-  free(b->auth);
+  kr_wipe_free(b->auth, b->auth_len);
   free(b->base);
   free(b);
   if (c)
