@@ -164,6 +164,30 @@ static void ttls(uv_loop_t *lp, kura_client *c, const char *cache)
   CHECK(s.outcome == KURA_MISS);
 }
 
+/* 200 items with their own TTLs (more than a backend keeps on its stack). */
+static void big_batch(uv_loop_t *lp, kura_client *c, const char *cache)
+{
+  enum { N = 200 };
+  static char names[N][8];
+  const void *keys[N];
+  size_t klens[N];
+  double per_item[N];
+  for (int i = 0; i < N; i++) {
+    klens[i] = (size_t)snprintf(names[i], sizeof names[i], "b%d", i);
+    keys[i] = names[i];
+    per_item[i] = i % 2 ? 1000 + i : 0;
+  }
+  seen s;
+  CHECK(RUN(lp, s, kura_set_batch(c, cache, N, keys, klens, keys, klens, per_item, 50,
+                                  record, &s)) == KURA_OK && !s.err);
+  CHECK(RUN(lp, s, kura_get(c, cache, "b199", 4, record, &s)) == KURA_OK);
+  CHECK(s.outcome == KURA_HIT && strcmp(s.value, "b199") == 0);
+  CHECK(RUN(lp, s, kura_item_get_ttl(c, cache, "b199", 4, record, &s)) == KURA_OK);
+  CHECK(s.ttl > 1100 && s.ttl <= 1199);
+  CHECK(RUN(lp, s, kura_item_get_ttl(c, cache, "b198", 4, record, &s)) == KURA_OK);
+  CHECK(s.ttl > 40 && s.ttl <= 50);
+}
+
 static void batches(uv_loop_t *lp, kura_client *c, const char *cache)
 {
   const void *keys[3] = {"a", "b", "zz"};
@@ -183,6 +207,7 @@ static void batches(uv_loop_t *lp, kura_client *c, const char *cache)
   CHECK(s.outcome == KURA_HIT && s.ttl <= 30);
   CHECK(RUN(lp, s, kura_get_batch(c, cache, 0, NULL, NULL, record, &s)) == KURA_OK);
   CHECK(!s.err && s.count == 0);
+  big_batch(lp, c, cache);
 }
 
 static void caches(uv_loop_t *lp, kura_client *c, const char *cache)

@@ -275,15 +275,21 @@ static void do_keys_exist(membe *b, kr_cache *cache, const kr_request *r,
   free(flags);
 }
 
+/* The store's batch, which checks every item before it stores one: a batch
+ * with an item too large stores nothing. Its TTLs are per item, 0 never
+ * expiring; the request's 0 means the call's TTL. */
 static int do_set_batch(kr_cache *cache, const kr_request *r)
 {
-  for (size_t i = 0; i < r->n; i++) {
-    uint64_t ttl = r->ttls && r->ttls[i] ? r->ttls[i] : r->ttl_ms;
-    int rc = kr_store_set(cache, r->keys[i], r->klens[i], r->vals[i], r->vlens[i], ttl);
-    if (rc < 0)
-      return rc;
-  }
-  return KURA_HIT;
+  uint64_t few[64];
+  uint64_t *ttls = r->n <= 64 ? few : malloc(r->n * sizeof *ttls);
+  if (!ttls)
+    return KURA_ENOMEM;
+  for (size_t i = 0; i < r->n; i++)
+    ttls[i] = r->ttls && r->ttls[i] ? r->ttls[i] : r->ttl_ms;
+  int rc = kr_store_set_batch(cache, r->n, r->keys, r->klens, r->vals, r->vlens, ttls);
+  if (ttls != few)
+    free(ttls);
+  return rc < 0 ? rc : KURA_HIT;
 }
 
 /* --- cache management ------------------------------------------------------ */
