@@ -299,10 +299,18 @@ int kr_credential_http_base(const kr_credential *cred, char *out, size_t cap)
   return 0;
 }
 
-int kr_credential_resolve(const char *key, size_t len, kr_credential *out,
-                          char *err, size_t errlen)
+int kr_credential_open(const char *who, const char *key, size_t len, const char *endpoint,
+                       kr_credential *out, char *err, size_t errlen)
 {
-  if (!key)
+  if (!key && endpoint && strncmp(endpoint, "http://", 7) == 0)
     return 1;
-  return kr_credential_parse(key, len, getenv("MOMENTO_ENDPOINT"), out, err, errlen);
+  if (!key) {
+    snprintf(err, errlen, "%s: %s", who, KR_CRED_MISSING_KEY);
+    return KURA_EAUTH;
+  }
+  char why[192];
+  int rc = kr_credential_parse(key, len, getenv("MOMENTO_ENDPOINT"), out, why, sizeof why);
+  if (rc)
+    snprintf(err, errlen, "%s: %s", who, why);
+  return rc;
 }

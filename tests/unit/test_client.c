@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "core/client.h"
+#include "core/credential.h"
 #include "ktest.h"
 
 /* --- a recorder of completions ---------------------------------------------- */
@@ -652,6 +653,26 @@ KTEST(environment_defaults)
   env_clear();
 }
 
+/* The one credential set-up of the Momento backends. */
+KTEST(credential_open)
+{
+  char err[300] = "";
+  kr_credential cred;
+  unsetenv("MOMENTO_ENDPOINT");
+  KCHECK_EQ(kr_credential_open("momento", NULL, 0, NULL, &cred, err, sizeof err), KURA_EAUTH);
+  KCHECK(strncmp(err, "momento: MOMENTO_API_KEY is not set", 35) == 0);
+  KCHECK_EQ(kr_credential_open("momento-http", NULL, 0, "http://127.0.0.1:1", &cred, err,
+                               sizeof err), 1); /* a plaintext emulator needs no key */
+  const char *bad = "eyJzZWNyZXQtaW4taGVyZSI6MX0.bm90LWpzb24"; /* a JWT with no claims */
+  int rc = kr_credential_open("momento", bad, strlen(bad), NULL, &cred, err, sizeof err);
+  if (rc == 0)
+    kr_credential_free(&cred);
+  KCHECK(rc == 0 || (strncmp(err, "momento: ", 9) == 0 && !strstr(err, bad)));
+  KCHECK_EQ(kr_credential_open("momento", "opaque-key", 10, NULL, &cred, err, sizeof err), 0);
+  KCHECK(cred.secret_len == 10 && memcmp(cred.secret, "opaque-key", 10) == 0);
+  kr_credential_free(&cred);
+}
+
 KTEST_MAIN(KENTRY(presets), KENTRY(retry_policy_table), KENTRY(seconds_to_ms),
            KENTRY(format_key_escapes_and_truncates), KENTRY(cache_names),
            KENTRY(backend_strings), KENTRY(validation_refuses_without_callback),
@@ -659,4 +680,5 @@ KTEST_MAIN(KENTRY(presets), KENTRY(retry_policy_table), KENTRY(seconds_to_ms),
            KENTRY(memory_reresolves_recreated_cache), KENTRY(memory_grows_value_buffer),
            KENTRY(memory_close_from_callback_and_with_loop),
            KENTRY(remote_retries_idempotent_only), KENTRY(remote_deadline_then_close),
-           KENTRY(uncertain_outcomes), KENTRY(environment_defaults))
+           KENTRY(uncertain_outcomes), KENTRY(environment_defaults),
+           KENTRY(credential_open))

@@ -668,17 +668,6 @@ static void mg_submit(void *state, const kr_request *req, kr_client_cb cb, void 
 
 /* --- open and close --------------------------------------------------------- */
 
-/* The credential: the option's, else MOMENTO_API_KEY, else MOMENTO_AUTH_TOKEN.
- * Returns 1 when there is none. */
-static int read_credential(mbe *b, const kr_client_config *cfg, kr_credential *cred)
-{
-  char err[192];
-  int rc = kr_credential_resolve(cfg->credential, cfg->credential_len, cred, err, sizeof err);
-  if (rc < 0)
-    return kr_client_fail(b->client, rc, "momento: %s", err);
-  return rc;
-}
-
 /* The targets of both services, from the option or the credential. */
 static int targets(mbe *b, const kr_client_config *cfg, const kr_credential *cred,
                    char *data, char *control, size_t cap)
@@ -727,15 +716,12 @@ static int open_channels(mbe *b, const char *data, const char *control, const kr
 static int setup(mbe *b, const kr_client_config *cfg)
 {
   kr_credential cred;
-  char data[600], control[600];
-  int none = read_credential(b, cfg, &cred);
+  char data[600], control[600], err[256];
+  /* No key: said first (not that the missing key names no endpoint). */
+  int none = kr_credential_open("momento", cfg->credential, cfg->credential_len,
+                                cfg->momento_endpoint, &cred, err, sizeof err);
   if (none < 0)
-    return none;
-  /* No key: say so first (not that the missing key names no endpoint),
-   * unless the endpoint is plaintext, a local emulator that needs none. */
-  const char *ep = cfg->momento_endpoint;
-  if (none && !(ep && strncmp(ep, "http://", 7) == 0))
-    return kr_client_fail(b->client, KURA_EAUTH, "momento: " KR_CRED_MISSING_KEY);
+    return kr_client_fail(b->client, none, "%s", err);
   int rc = targets(b, cfg, none ? NULL : &cred, data, control, sizeof data);
   if (!rc)
     rc = open_channels(b, data, control, none ? NULL : &cred);

@@ -510,17 +510,6 @@ static int set_auth(mbe *b, const kr_credential *cred)
   return 0;
 }
 
-/* The credential: the option's, else MOMENTO_API_KEY, else MOMENTO_AUTH_TOKEN.
- * Returns 1 when there is none. */
-static int read_credential(mbe *b, const kr_client_config *cfg, kr_credential *cred)
-{
-  char err[192];
-  int rc = kr_credential_resolve(cfg->credential, cfg->credential_len, cred, err, sizeof err);
-  if (rc < 0)
-    return kr_client_fail(b->client, rc, "momento-http: %s", err);
-  return rc;
-}
-
 static void be_free(mbe *b)
 {
   kr_client *c = b->client;
@@ -534,13 +523,11 @@ static void be_free(mbe *b)
 static int setup(mbe *b, const kr_client_config *cfg)
 {
   kr_credential cred;
-  int none = read_credential(b, cfg, &cred);
+  char err[256];
+  int none = kr_credential_open("momento-http", cfg->credential, cfg->credential_len,
+                                cfg->momento_endpoint, &cred, err, sizeof err);
   if (none < 0)
-    return none;
-  /* No key: say so first, unless the endpoint is a plaintext emulator. */
-  const char *ep = cfg->momento_endpoint;
-  if (none && !(ep && strncmp(ep, "http://", 7) == 0))
-    return kr_client_fail(b->client, KURA_EAUTH, "momento-http: " KR_CRED_MISSING_KEY);
+    return kr_client_fail(b->client, none, "%s", err);
   int rc = set_base(b, cfg, none ? NULL : &cred);
   if (!rc && !none)
     rc = set_auth(b, &cred);
