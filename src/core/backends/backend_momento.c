@@ -33,6 +33,7 @@
 
 #include "cacheclient.pb-c.h"
 #include "controlclient.pb-c.h"
+#include "core/backends/defer.h"
 #include "core/client.h"
 #include "core/credential.h"
 #include "core/net/grpc.h"
@@ -54,7 +55,7 @@ struct mop {
   char msg[320];
   char **names;              /* list_caches: gathered over pages */
   size_t nnames, capnames;
-  mop *next;                 /* deferred list */
+  kr_deferred deferred;      /* in mbe.defer */
 };
 
 struct mbe {
@@ -62,8 +63,7 @@ struct mbe {
   kr_grpc *data;             /* cache_client.Scs */
   kr_grpc *control;          /* control_client.ScsControl */
   uint64_t timeout_ms;
-  uv_timer_t defer;          /* completes calls that failed before sending */
-  mop *deferred;
+  kr_defer defer;            /* completes calls that failed before sending */
   int closing;
   int open;                  /* data, control, defer: not yet closed */
 };
@@ -93,26 +93,15 @@ static void complete(mop *o, kr_result *res)
   op_free(o);
 }
 
-static void on_deferred(uv_timer_t *t)
+static void finish_deferred(kr_deferred *d)
 {
-  mbe *b = t->data;
-  mop *list = b->deferred;
-  b->deferred = NULL;
-  while (list) {
-    mop *o = list;
-    list = o->next;
-    complete(o, NULL);
-  }
+  complete(KR_DEFERRED_OF(d, mop, deferred), NULL);
 }
 
 static void defer(mop *o)
 {
-  mbe *b = o->b;
   o->unapplied = 1; /* it failed before it was sent */
-  o->next = b->deferred;
-  b->deferred = o;
-  if (!b->closing)
-    uv_timer_start(&b->defer, on_deferred, 0, 0);
+  kr_defer_push(&o->b->defer, &o->deferred);
 }
 
 /* The call's name as docs/lua-api.md spells it. */
@@ -742,8 +731,7 @@ static int mg_open(kr_client *c, const kr_client_config *cfg, void **state)
     free(b); /* open failed: the client does not expect a close */
     return rc;
   }
-  uv_timer_init(kr_client_loop(c), &b->defer);
-  b->defer.data = b;
+  kr_defer_init(&b->defer, kr_client_loop(c), finish_deferred);
   b->open = 3;
   *state = b;
   return 0;
@@ -759,7 +747,12 @@ static void part_closed(mbe *b)
 }
 
 static void on_channel_closed(void *ud) { part_closed(ud); }
-static void on_defer_closed(uv_handle_t *h) { part_closed(h->data); }
+static void cancel_deferred(kr_deferred *d)
+{
+  mop *o = KR_DEFERRED_OF(d, mop, deferred);
+  if (!o->err)
+    set_err(o, KURA_ECANCELLED, "the client is closed");
+}
 
 static void mg_close(void *state)
 {
@@ -768,12 +761,7 @@ static void mg_close(void *state)
   /* Cancels what is in flight: each call completes with KURA_ECANCELLED. */
   kr_grpc_close(b->data, on_channel_closed, b);
   kr_grpc_close(b->control, on_channel_closed, b);
-  for (mop *o = b->deferred; o; o = o->next)
-    if (!o->err)
-      set_err(o, KURA_ECANCELLED, "the client is closed");
-  on_deferred(&b->defer);
-  uv_timer_stop(&b->defer);
-  uv_close((uv_handle_t *)&b->defer, on_defer_closed);
+  kr_defer_close(&b->defer, cancel_deferred, on_channel_closed, b);
 }
 
 const kr_backend_ops kr_backend_momento_ops = {

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backends/defer.h"
 #include "core/client.h"
 #include "core/credential.h"
 #include "core/net/http.h"
@@ -66,7 +67,7 @@ struct mop {
   uint8_t *skip;           /* set_batch: items a later one of the same key supersedes */
   void **vals;             /* get_batch: copies of the hits */
   size_t *vlens;
-  mop *next;               /* deferred list */
+  kr_deferred deferred;    /* in mbe.defer */
   msub subs[];             /* one per HTTP call */
 };
 
@@ -77,8 +78,7 @@ struct mbe {
   char *auth;              /* "Authorization: <secret>", or NULL; wiped on free */
   size_t auth_len;
   uint64_t timeout_ms;
-  uv_timer_t defer;        /* completes calls that need no HTTP call */
-  mop *deferred;
+  kr_defer defer;          /* completes calls that need no HTTP call */
   int closing, http_closed, defer_closed;
 };
 
@@ -110,25 +110,14 @@ static void op_complete(mop *o)
   op_free(o);
 }
 
-static void on_deferred(uv_timer_t *t)
+static void finish_deferred(kr_deferred *d)
 {
-  mbe *b = t->data;
-  mop *list = b->deferred;
-  b->deferred = NULL;
-  while (list) {
-    mop *o = list;
-    list = o->next;
-    op_complete(o);
-  }
+  op_complete(KR_DEFERRED_OF(d, mop, deferred));
 }
 
 static void defer(mop *o)
 {
-  mbe *b = o->b;
-  o->next = b->deferred;
-  b->deferred = o;
-  if (!b->closing)
-    uv_timer_start(&b->defer, on_deferred, 0, 0);
+  kr_defer_push(&o->b->defer, &o->deferred);
 }
 
 static void set_err(mop *o, int err, const char *fmt, const char *a, const char *b2)
@@ -552,8 +541,7 @@ static int mh_open(kr_client *c, const kr_client_config *cfg, void **state)
     be_free(b);
     return rc;
   }
-  uv_timer_init(kr_client_loop(c), &b->defer);
-  b->defer.data = b;
+  kr_defer_init(&b->defer, kr_client_loop(c), finish_deferred);
   *state = b;
   return 0;
 }
@@ -571,9 +559,15 @@ static void on_http_closed(void *ud)
   maybe_done(b);
 }
 
-static void on_defer_closed(uv_handle_t *h)
+static void cancel_deferred(kr_deferred *d)
 {
-  mbe *b = h->data;
+  mop *o = KR_DEFERRED_OF(d, mop, deferred);
+  set_err(o, KURA_ECANCELLED, "%s: %s", call_name(o->req), "the client is closed");
+}
+
+static void on_defer_closed(void *ud)
+{
+  mbe *b = ud;
   b->defer_closed = 1;
   maybe_done(b);
 }
@@ -584,11 +578,7 @@ static void mh_close(void *state)
   b->closing = 1;
   /* Cancels what is in flight: each call completes with KURA_ECANCELLED. */
   kr_http_close(b->http, on_http_closed, b);
-  for (mop *o = b->deferred; o; o = o->next)
-    set_err(o, KURA_ECANCELLED, "%s: %s", call_name(o->req), "the client is closed");
-  on_deferred(&b->defer);
-  uv_timer_stop(&b->defer);
-  uv_close((uv_handle_t *)&b->defer, on_defer_closed);
+  kr_defer_close(&b->defer, cancel_deferred, on_defer_closed, b);
 }
 
 const kr_backend_ops kr_backend_momento_http_ops = {

@@ -128,27 +128,23 @@ static const void *keep(kr_rop *o, const char *p, size_t len)
   return c->data;
 }
 
-static void on_deferred(uv_timer_t *t)
+static void finish_deferred(kr_deferred *d)
 {
-  kr_rbe *b = t->data;
-  kr_rop *list = b->deferred;
-  b->deferred = NULL;
-  while (list) {
-    kr_rop *o = list;
-    list = o->next;
-    finish(o);
-  }
+  finish(KR_DEFERRED_OF(d, kr_rop, deferred));
+}
+
+static void cancel_deferred(kr_deferred *d)
+{
+  kr_rop *o = KR_DEFERRED_OF(d, kr_rop, deferred);
+  if (!o->err)
+    kr_rop_fail(o, KURA_ECANCELLED, "%s", "the client is closed");
 }
 
 /* A request that could not be sent completes from the loop, never from
  * inside submit. */
 static void defer(kr_rop *o)
 {
-  kr_rbe *b = o->b;
-  o->next = b->deferred;
-  b->deferred = o;
-  if (!b->closing)
-    uv_timer_start(&b->defer, on_deferred, 0, 0);
+  kr_defer_push(&o->b->defer, &o->deferred);
 }
 
 /* --- sending ---------------------------------------------------------------------- */
@@ -865,9 +861,9 @@ static void on_cluster_closed(void *udata)
   on_conn_closed(NULL, udata);
 }
 
-static void on_defer_closed(uv_handle_t *h)
+static void on_defer_closed(void *ud)
 {
-  kr_rbe *b = h->data;
+  kr_rbe *b = ud;
   b->defer_closed = 1;
   maybe_closed(b);
 }
@@ -878,11 +874,7 @@ static void redis_close(void *state)
   if (b->closing)
     return;
   b->closing = 1;
-  for (kr_rop *o = b->deferred; o; o = o->next)
-    if (!o->err)
-      kr_rop_fail(o, KURA_ECANCELLED, "%s", "the client is closed");
-  on_deferred(&b->defer);
-  uv_close((uv_handle_t *)&b->defer, on_defer_closed);
+  kr_defer_close(&b->defer, cancel_deferred, on_defer_closed, b);
   if (b->cl)
     kr_rcl_close(b->cl, on_cluster_closed, b);
   else
@@ -901,8 +893,7 @@ static kr_rbe *rbe_new(kr_client *c)
 
 static void rbe_started(kr_rbe *b, void **state)
 {
-  uv_timer_init(kr_client_loop(b->client), &b->defer);
-  b->defer.data = b;
+  kr_defer_init(&b->defer, kr_client_loop(b->client), finish_deferred);
   *state = b;
 }
 

@@ -102,6 +102,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/backends/defer.h"
 #include "core/client.h"
 #include "core/net/resp.h"
 
@@ -262,8 +263,7 @@ typedef struct kr_rbe {
   char sha[KR_RS_COUNT_][48];   /* "" until SCRIPT LOAD answered */
   kr_rload loading[KR_RS_COUNT_]; /* a SCRIPT LOAD is on its way */
   char *slot_tags;          /* cluster: the markers' tags (kr_rslot_tags_build) */
-  uv_timer_t defer;         /* completes requests that failed in submit */
-  kr_rop *deferred;         /* their list */
+  kr_defer defer;           /* completes requests that failed in submit */
   kr_rchk *chk[KR_RCHK_SLOTS]; /* recent shared checks, NULL when answered */
   unsigned chk_victim;      /* the slot to reuse when none is free */
   int closing, conn_closed, defer_closed;
@@ -280,7 +280,7 @@ typedef struct kr_rsub {
 
 /* One request in flight: the commands it sent and what came back so far. */
 struct kr_rop {
-  kr_rop *next;             /* in kr_rbe.deferred */
+  kr_deferred deferred;     /* in kr_rbe.defer */
   kr_rop *chk_next;         /* in kr_rchk.subs */
   kr_rbe *b;
   const kr_request *req;    /* the client's copy: valid until we complete */
