@@ -276,6 +276,70 @@ static void bad_opens(uv_loop_t *lp)
   kura_client_close(NULL);
 }
 
+/* One item of exactly the size limit (key + value) with every byte value. */
+typedef struct bigseen {
+  int calls, err, outcome;
+  size_t vlen, wrong; /* bytes of the value read back that differ */
+} bigseen;
+
+static void on_big(void *udata, const kura_result *r)
+{
+  bigseen *b = udata;
+  const unsigned char *v = r->value;
+  b->calls++;
+  b->err = r->err, b->outcome = r->outcome, b->vlen = r->vlen;
+  for (size_t i = 0; v && i < r->vlen; i++)
+    b->wrong += v[i] != (unsigned char)(i * 7);
+}
+
+static void big_value(uv_loop_t *lp, kura_client *c, const char *cache,
+                      const unsigned char *v, size_t vlen)
+{
+  bigseen b = {0};
+  int rc = kura_set(c, cache, "big", 3, v, vlen, 0, on_big, &b);
+  CHECK(rc == KURA_OK);
+  while (rc == KURA_OK && !b.calls)
+    uv_run(lp, UV_RUN_ONCE);
+  CHECK(b.err == KURA_OK);
+  b = (bigseen){0};
+  rc = kura_get(c, cache, "big", 3, on_big, &b);
+  while (rc == KURA_OK && !b.calls)
+    uv_run(lp, UV_RUN_ONCE);
+  CHECK(b.err == KURA_OK && b.outcome == KURA_HIT && b.vlen == vlen && b.wrong == 0);
+}
+
+/* Values and keys at their edges on a live client: the empty key is a key
+ * like any other, an empty value is stored and read back as empty, every
+ * byte value survives, an item at the size limit is stored, one byte more is
+ * refused at once (no callback), a fire-and-forget call (cb NULL) completes
+ * silently, and a blank cache name is refused. */
+static void edges(uv_loop_t *lp, kura_client *c, const char *cache)
+{
+  seen s;
+  CHECK(RUN(lp, s, kura_set(c, cache, "", 0, "empty-key", 9, 0, record, &s)) == KURA_OK && !s.err);
+  CHECK(RUN(lp, s, kura_get(c, cache, NULL, 0, record, &s)) == KURA_OK);
+  CHECK(s.outcome == KURA_HIT && strcmp(s.value, "empty-key") == 0);
+  CHECK(RUN(lp, s, kura_set(c, cache, "e", 1, NULL, 0, 0, record, &s)) == KURA_OK && !s.err);
+  CHECK(RUN(lp, s, kura_get(c, cache, "e", 1, record, &s)) == KURA_OK);
+  CHECK(s.outcome == KURA_HIT && s.vlen == 0);
+  enum { MAX_ITEM = 5 * 1024 * 1024 };
+  unsigned char *big = malloc(MAX_ITEM + 1);
+  CHECK(big != NULL);
+  if (!big)
+    return;
+  for (size_t i = 0; i <= MAX_ITEM; i++)
+    big[i] = (unsigned char)(i * 7);
+  big_value(lp, c, cache, big, MAX_ITEM - 3);
+  memset(&s, 0, sizeof s);
+  CHECK(kura_set(c, cache, "big", 3, big, MAX_ITEM - 2, 0, record, &s) == KURA_EINVAL);
+  CHECK(strstr(kura_client_errmsg(c), "limit") != NULL && s.calls == 0);
+  CHECK(kura_set(c, cache, big, 64 * 1024 + 1, "v", 1, 0, record, &s) == KURA_EINVAL);
+  CHECK(kura_set(c, "   ", "k", 1, "v", 1, 0, record, &s) == KURA_EINVAL && s.calls == 0);
+  free(big);
+  CHECK(kura_set(c, cache, "ff", 2, "v", 1, 0, NULL, NULL) == KURA_OK);
+  CHECK(RUN(lp, s, kura_get(c, cache, "ff", 2, record, &s)) == KURA_OK && s.outcome == KURA_HIT);
+}
+
 /* --- closing with calls in flight ------------------------------------------- */
 
 typedef struct flight {
@@ -341,8 +405,8 @@ static void close_in_flight(const char *backend, int from_callback)
     CHECK(f.cancelled >= n - from_callback);
 }
 
-/* A Redis that is not there: CONNECTION_ERROR, well within the timeout. */
-static void dead_redis(void)
+/* A redis:// URL of a loopback port nobody listens on. */
+static void dead_url(char *url, size_t cap)
 {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -350,8 +414,17 @@ static void dead_redis(void)
   CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
   CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
   close(fd); /* nobody listens there now */
+  snprintf(url, cap, "redis://127.0.0.1:%d", ntohs(a.sin_port));
+}
+
+/* A Redis that is not there: CONNECTION_ERROR, well within the timeout; 50
+ * calls in flight towards it when the client closes are all cancelled. */
+static void dead_redis(void)
+{
   char url[64];
-  snprintf(url, sizeof url, "redis://127.0.0.1:%d", ntohs(a.sin_port));
+  dead_url(url, sizeof url);
+  close_in_flight(url, 0);
+  close_in_flight(url, 1);
   uv_loop_t lp;
   uv_loop_init(&lp);
   kura_client *c = open_on(&lp, url, 2.0);
@@ -386,6 +459,7 @@ static void run_backend(const char *backend)
   ttls(&lp, c, cache);
   batches(&lp, c, cache);
   refusals(c, cache);
+  edges(&lp, c, cache);
   caches(&lp, c, cache);
   cleanup(&lp, c, cache);
   CHECK(strcmp(kura_client_backend(c), strncmp(backend, "redis-cluster", 13) == 0 ? "redis-cluster"
