@@ -218,7 +218,9 @@ typedef void (*kura_cb)(void *udata, const kura_result *res);
  * backends from the loop), or a negative code when the call was refused at
  * once: cb is then never called (KURA_EINVAL for an invalid cache name, key,
  * value or TTL, with kura_client_errmsg saying which; KURA_ECANCELLED once
- * the client is closing). cb may be NULL (fire and forget). Keys and values
+ * the client is closing; KURA_EUNSUPPORTED for a call the backend does not
+ * have: "momento-http", Momento's HTTP API, has get, set, delete,
+ * key_exists and their batches only). cb may be NULL (fire and forget). Keys and values
  * are binary-safe byte strings; cache names are NUL-terminated. ttl in
  * seconds, at most KURA_TTL_MAX_SECONDS; <= 0 means the client's default
  * TTL. Semantics and error codes are those of docs/lua-api.md: an item call

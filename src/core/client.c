@@ -134,6 +134,19 @@ const char *kr_op_name(enum kr_op op)
   return op < KR_OP_COUNT_ ? ops_info[op].name : "?";
 }
 
+const char *kr_call_name(const kr_request *r)
+{
+  static const char *const conds[] = {
+    "set", "set_if_absent", "set_if_present", "set_if_equal", "set_if_not_equal",
+    "set_if_present_and_not_equal", "set_if_absent_or_equal"};
+  static const char *const ttls[] = {"update_ttl", "increase_ttl", "decrease_ttl"};
+  if (r->op == KR_OP_SET_IF && (size_t)r->cond < sizeof conds / sizeof conds[0])
+    return conds[r->cond];
+  if (r->op == KR_OP_TTL_SET && (size_t)r->ttl_mode < sizeof ttls / sizeof ttls[0])
+    return ttls[r->ttl_mode];
+  return kr_op_name(r->op);
+}
+
 int kr_err_transient(int err)
 {
   return err == KURA_ETIMEOUT || err == KURA_ECONN || err == KURA_EUNAVAIL ||
@@ -552,6 +565,9 @@ int kr_client_submit(kr_client *c, kr_request *req, kr_client_cb cb, void *udata
   int rc = kr_client_validate(c, req);
   if (rc)
     return rc;
+  if (!(c->ops->supports & KR_OP_BIT(req->op)))
+    return kr_client_fail(c, KURA_EUNSUPPORTED, "%s is not supported by the %s backend: %s",
+                          kr_call_name(req), c->ops->name, c->ops->lacks);
   if (req->ttl_ms == 0)
     req->ttl_ms = c->default_ttl_ms;
   if (c->ops->flags & KR_BACKEND_INLINE) {

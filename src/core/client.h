@@ -147,12 +147,18 @@ int kr_client_config_env(kr_client_config *cfg, char *msg, size_t cap);
  * a network backend defers even its immediate failures to the loop). close
  * fails every pending request with KURA_ECANCELLED (through its callback),
  * closes its handles and, once they have closed, frees its state and calls
- * kr_client_backend_closed. */
+ * kr_client_backend_closed. submit only sees the operations of `supports`:
+ * the client refuses the others at once with KURA_EUNSUPPORTED, with the
+ * backend's `lacks` sentence in the message, so no backend answers them. */
 #define KR_BACKEND_INLINE 1u
+#define KR_OP_BIT(op) (1u << (op))
+#define KR_OPS_ALL ((1u << KR_OP_COUNT_) - 1u)
 
 typedef struct kr_backend_ops {
   const char *name;   /* "memory", "redis", ... */
   unsigned flags;
+  unsigned supports;  /* KR_OP_BIT of each operation it serves */
+  const char *lacks;  /* why the others are missing, and where they are */
   int (*open)(kr_client *c, const kr_client_config *cfg, void **state);
   void (*submit)(void *state, const kr_request *req, kr_client_cb cb, void *udata);
   void (*close)(void *state);
@@ -221,6 +227,9 @@ int kr_preset_max_attempts(enum kr_preset p);
  * set_batch: the calls that may be sent again. */
 int kr_op_idempotent(enum kr_op op);
 const char *kr_op_name(enum kr_op op);
+/* The Lua API's name of the call r is: kr_op_name, with the condition of a
+ * set_if ("set_if_absent") and the mode of a TTL change ("increase_ttl"). */
+const char *kr_call_name(const kr_request *r);
 /* 1 for the errors worth another attempt: timeout, connection, unavailable,
  * internal. Not LIMIT_EXCEEDED: a size limit fails the same way again (an
  * oversized answer would be downloaded once per attempt), and a rate limit

@@ -340,6 +340,33 @@ static void edges(uv_loop_t *lp, kura_client *c, const char *cache)
   CHECK(RUN(lp, s, kura_get(c, cache, "ff", 2, record, &s)) == KURA_OK && s.outcome == KURA_HIT);
 }
 
+/* A backend that lacks a call refuses it at once, naming the call and the
+ * backend (Momento's HTTP API has no increment, no TTL calls, no caches);
+ * what it has is accepted (and fails here: nobody listens on the port). */
+static void unsupported(void)
+{
+  uv_loop_t lp;
+  uv_loop_init(&lp);
+  kura_client_options o = {.backend = "momento-http", .momento_endpoint = "http://127.0.0.1:1",
+                           .timeout = 2.0};
+  kura_client *c = NULL;
+  CHECK(kura_client_open(&lp, &o, &c) == KURA_OK && c);
+  if (!c)
+    return;
+  seen s = {0};
+  CHECK(kura_increment(c, "x", "n", 1, 1, 0, record, &s) == KURA_EUNSUPPORTED);
+  CHECK(strstr(kura_client_errmsg(c), "increment is not supported by the momento-http") != NULL);
+  CHECK(kura_set_if(c, "x", "k", 1, "v", 1, KURA_SET_IF_ABSENT, NULL, 0, 0, record, &s) ==
+        KURA_EUNSUPPORTED);
+  CHECK(strstr(kura_client_errmsg(c), "set_if_absent ") != NULL);
+  CHECK(kura_decrease_ttl(c, "x", "k", 1, 5, record, &s) == KURA_EUNSUPPORTED);
+  CHECK(strstr(kura_client_errmsg(c), "decrease_ttl ") != NULL);
+  CHECK(kura_list_caches(c, record, &s) == KURA_EUNSUPPORTED && s.calls == 0);
+  CHECK(RUN(&lp, s, kura_get(c, "x", "k", 1, record, &s)) == KURA_OK);
+  CHECK(s.err == KURA_ECONN || s.err == KURA_ETIMEOUT);
+  close_all(&lp, c);
+}
+
 /* --- closing with calls in flight ------------------------------------------- */
 
 typedef struct flight {
@@ -486,6 +513,8 @@ int main(int argc, char **argv)
   }
   dead_redis();
   printf("dead redis: CONNECTION_ERROR checked\n");
+  unsupported();
+  printf("unsupported calls: refused at once\n");
   /* The memory client without a loop: its calls complete as they return. */
   kura_client *c = open_on(NULL, "memory", 0);
   seen s = {0};

@@ -481,7 +481,7 @@ static void fake_close(void *state)
   uv_close((uv_handle_t *)&f->timer, fake_closed);
 }
 
-static const kr_backend_ops fake_ops = {"fake", 0, fake_open, fake_submit, fake_close};
+static const kr_backend_ops fake_ops = {"fake", 0, KR_OPS_ALL, "", fake_open, fake_submit, fake_close};
 
 static kr_client *fake_client(uv_loop_t *loop, double timeout)
 {

@@ -505,6 +505,7 @@ static void mem_close(void *state)
 
 const kr_backend_ops kr_backend_memory_ops = {
   .name = "memory",
+  .supports = KR_OPS_ALL,
   .flags = KR_BACKEND_INLINE,
   .open = mem_open,
   .submit = mem_submit,

@@ -104,19 +104,6 @@ static void defer(mop *o)
   kr_defer_push(&o->b->defer, &o->deferred);
 }
 
-/* The call's name as docs/lua-api.md spells it. */
-static const char *call_name(const kr_request *r)
-{
-  static const char *const conds[] = {
-    "set", "set_if_absent", "set_if_present", "set_if_equal", "set_if_not_equal",
-    "set_if_present_and_not_equal", "set_if_absent_or_equal"};
-  static const char *const ttls[] = {"update_ttl", "increase_ttl", "decrease_ttl"};
-  if (r->op == KR_OP_SET_IF && (size_t)r->cond < sizeof conds / sizeof conds[0])
-    return conds[r->cond];
-  if (r->op == KR_OP_TTL_SET && (size_t)r->ttl_mode < sizeof ttls / sizeof ttls[0])
-    return ttls[r->ttl_mode];
-  return kr_op_name(r->op);
-}
 
 static void set_err(mop *o, int err, const char *detail)
 {
@@ -124,11 +111,11 @@ static void set_err(mop *o, int err, const char *detail)
   o->err = err;
   if (err == KURA_ENOTFOUND && o->req->op != KR_OP_LIST_CACHES)
     snprintf(o->msg, sizeof o->msg, "cache '%.*s' does not exist (%s: %s)", cl,
-             o->req->cache, call_name(o->req), detail);
+             o->req->cache, kr_call_name(o->req), detail);
   else if (o->req->op == KR_OP_LIST_CACHES)
     snprintf(o->msg, sizeof o->msg, "list_caches: %s", detail);
   else
-    snprintf(o->msg, sizeof o->msg, "%s on cache '%.*s': %s", call_name(o->req), cl,
+    snprintf(o->msg, sizeof o->msg, "%s on cache '%.*s': %s", kr_call_name(o->req), cl,
              o->req->cache, detail);
 }
 
@@ -766,6 +753,7 @@ static void mg_close(void *state)
 
 const kr_backend_ops kr_backend_momento_ops = {
   .name = "momento",
+  .supports = KR_OPS_ALL,
   .flags = 0,
   .open = mg_open,
   .submit = mg_submit,

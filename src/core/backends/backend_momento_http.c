@@ -169,19 +169,6 @@ static void body_excerpt(char *out, size_t cap, const char *body, size_t len)
   out[o] = '\0';
 }
 
-/* The call's name as docs/lua-api.md spells it. */
-static const char *call_name(const kr_request *r)
-{
-  static const char *const conds[] = {
-    "set", "set_if_absent", "set_if_present", "set_if_equal", "set_if_not_equal",
-    "set_if_present_and_not_equal", "set_if_absent_or_equal"};
-  static const char *const ttls[] = {"update_ttl", "increase_ttl", "decrease_ttl"};
-  if (r->op == KR_OP_SET_IF && (size_t)r->cond < sizeof conds / sizeof conds[0])
-    return conds[r->cond];
-  if (r->op == KR_OP_TTL_SET && (size_t)r->ttl_mode < sizeof ttls / sizeof ttls[0])
-    return ttls[r->ttl_mode];
-  return kr_op_name(r->op);
-}
 
 /* Classifies an answer: 0 success, 1 a miss (404 for the item), or a
  * KURA_E* code with o->msg set. */
@@ -191,7 +178,7 @@ static int classify(mop *o, const kr_http_response *res)
   snprintf(cache, sizeof cache, "%.*s", (int)(o->req->cache_len < 64 ? o->req->cache_len : 64),
            o->req->cache);
   if (res->err) {
-    set_err(o, res->err, "%s: %s", call_name(o->req), res->msg);
+    set_err(o, res->err, "%s: %s", kr_call_name(o->req), res->msg);
     return res->err;
   }
   if (res->status >= 200 && res->status < 300)
@@ -199,7 +186,7 @@ static int classify(mop *o, const kr_http_response *res)
   if (res->status == 404 && !contains_ci(res->body, res->body_len, "cache not found"))
     return 1;
   if (res->status == 404) {
-    set_err(o, KURA_ENOTFOUND, "%s: cache '%s' does not exist", call_name(o->req), cache);
+    set_err(o, KURA_ENOTFOUND, "%s: cache '%s' does not exist", kr_call_name(o->req), cache);
     return KURA_ENOTFOUND;
   }
   int err = status_error(res->status);
@@ -207,7 +194,7 @@ static int classify(mop *o, const kr_http_response *res)
     body_excerpt(detail, sizeof detail, res->body, res->body_len);
     o->err = err;
     snprintf(o->msg, sizeof o->msg, "%s on cache '%s': HTTP %ld from Momento's HTTP API%s%s",
-             call_name(o->req), cache, res->status, detail[0] ? ": " : "", detail);
+             kr_call_name(o->req), cache, res->status, detail[0] ? ": " : "", detail);
   }
   return err;
 }
@@ -313,7 +300,7 @@ static int send_call(mop *o, msub *s, const char *method, const void *key, size_
                         .body = val, .body_len = vlen, .timeout_ms = b->timeout_ms};
   int rc = kr_http_submit(b->http, &hr, cb, s);
   if (rc)
-    set_err(o, rc, "%s: %s", call_name(o->req), kr_http_errstr(b->http));
+    set_err(o, rc, "%s: %s", kr_call_name(o->req), kr_http_errstr(b->http));
   free(url);
   return rc;
 }
@@ -417,7 +404,7 @@ static void submit_batch(mop *o)
     return;
   }
   if (batch_arrays(o) || (o->skip && superseded_items(r, o->skip))) {
-    set_err(o, KURA_ENOMEM, "%s: %s", call_name(r), "out of memory");
+    set_err(o, KURA_ENOMEM, "%s: %s", kr_call_name(r), "out of memory");
     defer(o);
     return;
   }
@@ -453,17 +440,12 @@ static void mh_submit(void *state, const kr_request *req, kr_client_cb cb, void 
     return;
   }
   if (b->closing) {
-    set_err(o, KURA_ECANCELLED, "%s: %s", call_name(req), "the client is closed");
+    set_err(o, KURA_ECANCELLED, "%s: %s", kr_call_name(req), "the client is closed");
     defer(o);
   } else if (batch) {
     submit_batch(o);
-  } else if (req->op == KR_OP_GET || req->op == KR_OP_SET || req->op == KR_OP_DELETE ||
-             req->op == KR_OP_KEY_EXISTS) {
-    submit_single(b, o);
   } else {
-    set_err(o, KURA_EUNSUPPORTED, "%s is not part of Momento's HTTP API (backend "
-            "'momento-http'); the gRPC backend 'momento' has it%s", call_name(req), "");
-    defer(o);
+    submit_single(b, o); /* get, set, delete, key_exists: the client refuses the rest */
   }
 }
 
@@ -562,7 +544,7 @@ static void on_http_closed(void *ud)
 static void cancel_deferred(kr_deferred *d)
 {
   mop *o = KR_DEFERRED_OF(d, mop, deferred);
-  set_err(o, KURA_ECANCELLED, "%s: %s", call_name(o->req), "the client is closed");
+  set_err(o, KURA_ECANCELLED, "%s: %s", kr_call_name(o->req), "the client is closed");
 }
 
 static void on_defer_closed(void *ud)
@@ -583,6 +565,11 @@ static void mh_close(void *state)
 
 const kr_backend_ops kr_backend_momento_http_ops = {
   .name = "momento-http",
+  .supports = KR_OP_BIT(KR_OP_GET) | KR_OP_BIT(KR_OP_SET) | KR_OP_BIT(KR_OP_DELETE) |
+              KR_OP_BIT(KR_OP_KEY_EXISTS) | KR_OP_BIT(KR_OP_KEYS_EXIST) |
+              KR_OP_BIT(KR_OP_GET_BATCH) | KR_OP_BIT(KR_OP_SET_BATCH),
+  .lacks = "Momento's HTTP API has get, set, delete and key_exists only (and batches "
+           "of them); the gRPC backend 'momento' has every call",
   .flags = 0,
   .open = mh_open,
   .submit = mh_submit,

@@ -957,6 +957,7 @@ static int cluster_open(kr_client *c, const kr_client_config *cfg, void **state)
 
 const kr_backend_ops kr_backend_redis_ops = {
   .name = "redis",
+  .supports = KR_OPS_ALL,
   .flags = 0,
   .open = redis_open,
   .submit = redis_submit,
@@ -965,6 +966,7 @@ const kr_backend_ops kr_backend_redis_ops = {
 
 const kr_backend_ops kr_backend_redis_cluster_ops = {
   .name = "redis-cluster",
+  .supports = KR_OPS_ALL,
   .flags = 0,
   .open = cluster_open,
   .submit = redis_submit,
