@@ -75,7 +75,7 @@ local record_since = hist_methods.record_since
 local KNOWN = {}
 for name in ([[client backend connections cache duration ops rate concurrency mix workload
   keyspace distribution zipf_alpha value_size warmup ramp_up spin ttl prefill output html
-  progress print_report title thresholds]]):gmatch("%S+") do KNOWN[name] = true end
+  progress print_report title thresholds stages]]):gmatch("%S+") do KNOWN[name] = true end
 
 local function finite(v)
   return type(v) == "number" and v == v and v ~= huge and v ~= -huge
@@ -145,6 +145,34 @@ local function threshold_specs(list)
   return specs
 end
 
+-- stages = { { duration =, target = }, ... }: nil when they fit; else what
+-- they should be and the option to blame.
+local function check_stages(o)
+  local stages = o.stages
+  if type(stages) ~= "table" or #stages == 0 then
+    return "a non-empty array of { duration =, target = }", "stages"
+  end
+  for _, k in ipairs({ "duration", "ops", "ramp_up", "warmup" }) do
+    if o[k] ~= nil then return "not with stages (the stages set the run's shape)", k end
+  end
+  local top = o.rate and huge or M.limits.concurrency
+  for i, st in ipairs(stages) do
+    if type(st) ~= "table" then return "stage " .. i .. ": a table { duration =, target = }", "stages" end
+    if not finite(st.duration) or st.duration <= 0 then
+      return "stage " .. i .. ": duration must be a number > 0", "stages"
+    end
+    if not finite(st.target) or st.target < 0 or st.target > top then
+      return string.format("stage %d: target must be a number from 0 to %s (%s)", i, tostring(top),
+                           o.rate and "operations per second" or "virtual users"), "stages"
+    end
+  end
+  for k in pairs(stages) do
+    if math.type(k) ~= "integer" or k < 1 or k > #stages then
+      return "an array: unexpected key " .. tostring(k), "stages"
+    end
+  end
+end
+
 local function check_types(o)
   for k in pairs(o) do
     if not KNOWN[k] then return "unknown option", k end
@@ -170,6 +198,10 @@ local function check_types(o)
   if o.distribution ~= nil and not ({ uniform = 1, zipf = 1, gaussian = 1, sequential = 1 })[o.distribution] then
     return "uniform, zipf, gaussian or sequential, not '" .. tostring(o.distribution) .. "'", "distribution"
   end
+  if o.stages ~= nil then
+    local why, name = check_stages(o)
+    if why then return why, name end
+  end
   local vus = o.concurrency or 50
   if o.connections and o.connections > vus then
     return "at most one per virtual user (concurrency " .. vus .. ")", "connections"
@@ -194,6 +226,20 @@ function M.check_options(o)
     workload = o.workload, output = o.output, html = o.html,
     print_report = o.print_report, title = o.title,
   }
+  if o.stages then
+    cfg.stage_list = {}
+    for i, stage in ipairs(o.stages) do
+      cfg.stage_list[i] = { duration = stage.duration, target = stage.target }
+    end
+    cfg.stages = M.stage_profile(o.rate or cfg.concurrency, o.stages)
+    cfg.duration = cfg.stages[#cfg.stages].t1
+    if not o.rate then -- the most VUs any stage asks for run; the others wait
+      local most = cfg.concurrency
+      for _, seg in ipairs(cfg.stages) do most = math.max(most, math.ceil(seg.to)) end
+      cfg.concurrency = most
+      cfg.start_vus = math.tointeger(o.concurrency or 50)
+    end
+  end
   if o.progress == nil then cfg.progress = kura.isatty(2) else cfg.progress = o.progress end
   if not cfg.workload then
     local names, weights = parse_mix(o.mix or { get = 0.8, set = 0.2 })
@@ -327,6 +373,99 @@ local function on_tick(st)
   if st.cfg.progress then progress_line(st, point) end
 end
 
+-- Waits until `due`; false when the run ends first.
+local function wait_until(st, due)
+  local t, spin = now(), st.cfg.spin
+  if due - t > spin then sleep(due - t - spin) end
+  while now() < due do
+    if st.stop then return false end
+    sleep(0)
+  end
+  return not st.stop
+end
+
+-- --- stages ------------------------------------------------------------------------------
+
+-- Stages as segments { t0, t1, from, to }: the level (virtual users, or
+-- operations per second) goes linearly from `from` to `to` between t0 and t1
+-- (seconds since the run began), starting from `start`.
+function M.stage_profile(start, stages)
+  local segs, t, from = {}, 0, start
+  for i, stage in ipairs(stages) do
+    segs[i] = { t0 = t, t1 = t + stage.duration, from = from, to = stage.target }
+    t, from = t + stage.duration, stage.target
+  end
+  return segs
+end
+
+-- The level at x seconds (the last target after the end).
+function M.stage_level(segs, x)
+  for _, g in ipairs(segs) do
+    if x < g.t1 then
+      if x <= g.t0 then return g.from end
+      return g.from + (g.to - g.from) * (x - g.t0) / (g.t1 - g.t0)
+    end
+  end
+  return segs[#segs].to
+end
+
+-- Operations due in [0, x) at the stages' rate: the rate's integral.
+function M.stage_ops_before(segs, x)
+  local q = 0
+  for _, g in ipairs(segs) do
+    if x <= g.t0 then break end
+    local d, tau = g.t1 - g.t0, math.min(x, g.t1) - g.t0
+    q = q + g.from * tau + (g.to - g.from) * tau * tau / (2 * d)
+  end
+  return q
+end
+
+-- When operation q (from 0) is due: the integral inverted; huge if never.
+function M.stage_time_of(segs, q)
+  local acc = 0
+  for _, g in ipairs(segs) do
+    local d = g.t1 - g.t0
+    local total = (g.from + g.to) * d / 2
+    if q < acc + total then
+      local r, slope = q - acc, (g.to - g.from) / d
+      if math.abs(slope) < 1e-12 then return g.t0 + r / g.from end
+      return g.t0 + (math.sqrt(math.max(0, g.from * g.from + 2 * slope * r)) - g.from) / slope
+    end
+    acc = acc + total
+  end
+  return huge
+end
+
+-- The first time >= x at which the level reaches `need`; huge if never.
+local function stage_reaches(segs, x, need)
+  for _, g in ipairs(segs) do
+    if x < g.t1 then
+      local a = math.max(x, g.t0)
+      if M.stage_level(segs, a) >= need then return a end
+      if g.to >= need then return g.t0 + (need - g.from) / (g.to - g.from) * (g.t1 - g.t0) end
+    end
+  end
+  return huge
+end
+
+-- Closed loop with stages: VU `id` runs while the level rounds to id or more.
+local function vu_active(st, id)
+  return id <= M.stage_level(st.cfg.stages, now() - st.begin) + 0.5
+end
+
+-- Waits until VU `id` is active again; false when the run ends first.
+-- (Sleeps in steps of at most 0.1 s, so that Ctrl-C is seen.)
+local function wait_active(st, id)
+  local at = stage_reaches(st.cfg.stages, now() - st.begin, id - 0.5)
+  if at == huge then return false end
+  local due = st.begin + at
+  while due - now() > 0.1 do
+    if st.stop then return false end
+    sleep(0.1)
+  end
+  return wait_until(st, due)
+end
+
 -- --- the hot loops -----------------------------------------------------------------------
 
 local function key_names(n, prefix)
@@ -414,7 +553,7 @@ end
 -- Closed loop of one operation of shape KEY or KEY_VALUE (the common
 -- benchmark): the tightest loop, timed by h:time (one call per operation,
 -- two clock reads inside). The deadline is checked once per batch.
-local function closed_single_vu(st, plan, handle)
+local function closed_single_vu(st, plan, handle, id)
   local fn, cur, keys, value = plan.fns[1], plan.stats[1].cur, plan.keys, plan.value
   local nk, keygen, time, err = #keys, (not plan.uniform) and plan.keygen, hist_methods.time, st.error
   local with_value = plan.kinds[1] == KEY_VALUE
@@ -440,6 +579,10 @@ local function closed_single_vu(st, plan, handle)
     pace_end(st, pace, t - t0, done, failed)
     if t >= st.t_end then break end
     sleep(0)
+    if st.cfg.stages and not vu_active(st, id) then
+      if not wait_active(st, id) then return end
+      t = now()
+    end
   end
   st.stop = true
 end
@@ -475,8 +618,8 @@ local function mix_batch(st, plan, handle, n, pace)
 end
 
 -- Closed loop, any mix.
-local function closed_mix_vu(st, plan, handle)
-  if plan.nops == 1 and plan.kinds[1] <= KEY_VALUE then return closed_single_vu(st, plan, handle) end
+local function closed_mix_vu(st, plan, handle, id)
+  if plan.nops == 1 and plan.kinds[1] <= KEY_VALUE then return closed_single_vu(st, plan, handle, id) end
   local batch, t, pace = 1, now(), new_pace()
   while not st.stop do
     local n = claim(st, batch)
@@ -488,6 +631,10 @@ local function closed_mix_vu(st, plan, handle)
     pace_end(st, pace, t - t0, done, failed)
     if t >= st.t_end then break end
     sleep(0)
+    if st.cfg.stages and not vu_active(st, id) then
+      if not wait_active(st, id) then return end
+      t = now()
+    end
   end
   st.stop = true
 end
@@ -515,35 +662,48 @@ local function dues_before(x, rate, ramp)
   return math.ceil(k - 1e-9)
 end
 
--- Waits until `due`; false when the run ends first.
-local function wait_until(st, due)
-  local t, spin = now(), st.cfg.spin
-  if due - t > spin then sleep(due - t - spin) end
-  while now() < due do
-    if st.stop then return false end
-    sleep(0)
+-- Open loop: VU `id`'s schedule. Without stages, op k is due at
+-- base + due_offset(k) (its own share of the rate, staggered by id); with
+-- stages, op k is the run's op k * concurrency + id - 1, due where the
+-- stages' rate integral reaches it. sched.due(k) -> time; sched.before(t)
+-- -> how many of its ops are due before t.
+local function open_schedule(st, id)
+  local cfg = st.cfg
+  local n = cfg.concurrency
+  if cfg.stages then
+    local segs, begin = cfg.stages, st.begin
+    return {
+      due = function(k) return begin + M.stage_time_of(segs, k * n + id - 1) end,
+      before = function(t)
+        local q = M.stage_ops_before(segs, t - begin) - (id - 1)
+        return q > 0 and math.ceil(q / n - 1e-9) or 0
+      end,
+    }
   end
-  return not st.stop
+  local per_vu, ramp = cfg.rate / n, cfg.ramp_up
+  local base = st.begin + (id - 1) / cfg.rate
+  return {
+    due = function(k) return base + due_offset(k, per_vu, ramp) end,
+    before = function(t) return dues_before(t - base, per_vu, ramp) end,
+  }
 end
 
 -- Open loop: an ended timed run counts the operations this VU had due in
 -- the counted time but never sent (it was waiting on a call that stalled).
-local function count_missed(st, base, per_vu, sent)
+local function count_missed(st, sched, sent)
   local cfg = st.cfg
   if not st.counting or cfg.ops or cfg.duration == huge then return end
   local upto = math.min(st.t_end, now())
-  local due = dues_before(upto - base, per_vu, cfg.ramp_up) - dues_before(st.t0 - base, per_vu, cfg.ramp_up)
+  local due = sched.before(upto) - sched.before(st.t0)
   if due > sent then st.missed = st.missed + (due - sent) end
 end
 
--- Open loop: op k of VU `id` is due at begin + due_offset(k) + a stagger.
+-- Open loop: op k of VU `id` is due at sched.due(k).
 local function open_vu(st, id, fire)
-  local cfg = st.cfg
-  local per_vu = cfg.rate / cfg.concurrency
-  local base = st.begin + (id - 1) / cfg.rate
+  local sched = open_schedule(st, id)
   local k, yield_at, sent = 0, now() + 0.001, 0
   while not st.stop do
-    local due = base + due_offset(k, per_vu, cfg.ramp_up)
+    local due = sched.due(k)
     k = k + 1
     if due >= st.t_end or (st.counting and st.left <= 0) then break end
     if due > now() then
@@ -560,7 +720,7 @@ local function open_vu(st, id, fire)
     end
     fire(due)
   end
-  count_missed(st, base, per_vu, sent)
+  count_missed(st, sched, sent)
 end
 
 -- --- scripted workloads ----------------------------------------------------------------
@@ -596,6 +756,43 @@ local function timed_proxy(st, vu, obj, wrap_handle)
   end })
 end
 
+-- vu.http: kura.http's calls timed under "http.get", "http.post", ... A
+-- response with status 400 or above counts as a failed call (code
+-- HTTP_<status>), as k6 counts http_req_failed; the response is returned
+-- as kura.http returns it.
+local function timed_http(st, vu)
+  local function timed(name, f, arg)
+    local stat = st.stat(name)
+    local t0 = vu._due or now()
+    vu._due = nil
+    local res, err = f(arg)
+    local t1 = record_since(stat.cur, t0)
+    vu.calls = vu.calls + 1
+    local failed = res == nil and err or (res and res.status and res.status >= 400 and
+      { code = "HTTP_" .. res.status, message = "status " .. res.status })
+    if failed then
+      st.error(failed)
+      vu.failed = vu.failed + 1
+      vu.pace.err = vu.pace.err + (t1 - t0)
+    end
+    return res, err
+  end
+  local http = kura.http
+  return {
+    get = function(url, opts)
+      local req = {}
+      for k, v in pairs(opts or {}) do req[k] = v end
+      req.method, req.url = "GET", url
+      return timed("http.get", http.request, req)
+    end,
+    request = function(req)
+      if type(req) ~= "table" then error("vu.http.request: expected a table", 2) end
+      local method = type(req.method) == "string" and req.method:lower() or "get"
+      return timed("http." .. method, http.request, req)
+    end,
+  }
+end
+
 local function new_vu(st, id, handle, client)
   local cfg = st.cfg
   local vu = { id = id, data = {}, value = string.rep("x", cfg.value_size), calls = 0, failed = 0,
@@ -605,6 +802,7 @@ local function new_vu(st, id, handle, client)
   vu.key = function() return "key:" .. keygen() end
   vu.client = timed_proxy(st, vu, client, true)
   vu.cache = timed_proxy(st, vu, handle, false)
+  vu.http = timed_http(st, vu)
   return vu
 end
 
@@ -628,6 +826,7 @@ local function closed_script_vu(st, vu)
     pace_start(vu.pace, t)
     for _ = 1, SCRIPT_YIELD do
       if st.left <= 0 or now() >= st.t_end then st.stop = true break end
+      if st.cfg.stages and not vu_active(st, vu.id) then break end -- a stage ramps down
       st.left = st.left - 1
       n = n + 1
       run_iteration(st, vu, n)
@@ -637,6 +836,10 @@ local function closed_script_vu(st, vu)
     pace_end(st, vu.pace, t1 - t, vu.calls, vu.failed)
     t = t1
     sleep(0)
+    if st.cfg.stages and not vu_active(st, vu.id) then
+      if not wait_active(st, vu.id) then return end
+      t = now()
+    end
   end
 end
 
@@ -749,7 +952,7 @@ local function vu_body(st, handles, clients)
   end
   local plan = mix_plan(st, handles[1])
   if not cfg.rate then
-    return function(id) closed_mix_vu(st, plan, pick(handles, id)) end
+    return function(id) closed_mix_vu(st, plan, pick(handles, id), id) end
   end
   return function(id)
     local handle = pick(handles, id)
@@ -766,6 +969,9 @@ local function start_vus(st, body)
   for id = 1, cfg.concurrency do
     tasks[id] = kura.spawn(function()
       if stagger > 0 and id > 1 and not wait_until(st, st.begin + (id - 1) * stagger) then return end
+      if cfg.stages and not cfg.rate and not vu_active(st, id) and not wait_active(st, id) then
+        return
+      end
       return body(id)
     end)
   end
@@ -825,7 +1031,8 @@ local function config_of(cfg, backend)
     distribution = cfg.distribution, zipf_alpha = cfg.distribution == "zipf" and cfg.zipf_alpha or nil,
     value_size = cfg.value_size, warmup = cfg.warmup, ramp_up = cfg.ramp_up, ttl = cfg.ttl,
     spin = cfg.rate and cfg.spin or nil, cache = cfg.cache, prefill = cfg.prefill ~= false,
-    mix = cfg.names and {} or nil, scripted = cfg.workload ~= nil, thresholds = {} }
+    mix = cfg.names and {} or nil, scripted = cfg.workload ~= nil, thresholds = {},
+    stages = cfg.stage_list }
   for i, name in ipairs(cfg.names or {}) do c.mix[name] = cfg.weights[i] end
   for i, s in ipairs(cfg.thresholds) do c.thresholds[i] = s.expr end
   return c

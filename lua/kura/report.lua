@@ -89,6 +89,14 @@ local function load_text(c)
   if c.duration then parts[#parts + 1] = seconds_text(c.duration) end
   if c.warmup and c.warmup > 0 then parts[#parts + 1] = seconds_text(c.warmup) .. " warm-up" end
   if c.ramp_up and c.ramp_up > 0 then parts[#parts + 1] = seconds_text(c.ramp_up) .. " ramp-up" end
+  if c.stages then
+    local steps = {}
+    for i, st in ipairs(c.stages) do
+      steps[i] = string.format("%s to %s", seconds_text(st.duration),
+        c.rate and (thousands(st.target) .. " ops/s") or plural(st.target, "user", "users"))
+    end
+    parts[#parts + 1] = "stages: " .. table.concat(steps, ", then ")
+  end
   return table.concat(parts, ", ")
 end
 

@@ -46,11 +46,26 @@ usage() {
   fi
 }
 
-for s in warmup counters ttl_refresh loadtest cheatsheet; do
+for s in warmup counters ttl_refresh loadtest cheatsheet read_through; do
   check "$s.lua --help" 0 EMPTY -- "$S/$s.lua" --help
   grep -q . "$dir/out" || fail "$s.lua --help" "no text"
 done
 
+usage "read_through --stale -1" "^read_through\.lua: --stale: a number >= 0, not '-1'" \
+  -- "$S/read_through.lua" --stale -1
+# A run against its own local origin: stale values served at once, one
+# reload, absent products remembered, stale values after the origin is gone.
+if command -v python3 >/dev/null; then
+  if check "read_through.lua runs" 0 "reloading product:1 .* failed, serving the stale value" \
+       -- run "$S/read_through.lua"; then
+    for want in "1\. cold read of every product: +15 found, 5 absent, 0 failed" \
+                "2\. warm read: +15 found, 5 absent, 0 failed in [0-9.]+ s; 0 origin request" \
+                "3\. 50 readers of a stale product: +50/50 got the stale value in [0-9.]+ s; 1 origin request" \
+                "4\. the origin is gone, read again: +15 found \(stale\), 5 absent, 0 failed"; do
+      grep -Eq "$want" "$dir/out" && ok "read_through: $want" || fail "read_through" "no /$want/"
+    done
+  fi
+fi
 usage "warmup --format xml" "^warmup\.lua: --format: json, jsonl, csv, not 'xml'" -- "$S/warmup.lua" --format xml x.dat
 usage "warmup --concurrency 0" "^warmup\.lua: --concurrency: an integer from 1 to 10000, not '0'" \
   -- "$S/warmup.lua" --concurrency 0

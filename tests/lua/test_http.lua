@@ -397,5 +397,32 @@ t.test("the responses in flight share a budget (KURA_HTTP_MAX_BUFFERED)", functi
   t.ok(status ~= 0 and e2:find("KURA_HTTP_MAX_BUFFERED must be", 1, true), e2)
 end)
 
+t.test("a load test drives an HTTP service and its cache together (vu.http)", function()
+  local loadtest = require("kura.loadtest")
+  local r = assert(loadtest.run{ duration = 0.6, concurrency = 4, progress = false,
+    cache = "lt-http", thresholds = false,
+    workload = function(vu, n)
+      local res = vu.http.get(URL .. (n % 5 == 0 and "/status/503" or "/json"))
+      if res and res.status == 200 then vu.cache:set("page:" .. vu.id, res.body) end
+      vu.http.request{ method = "POST", url = URL .. "/echo", body = "x" }
+    end })
+  local get, post, set = r.latency["http.get"], r.latency["http.post"], r.latency.set
+  t.ok(get and get.count > 10, "http.get timed: " .. tostring(get and get.count))
+  t.ok(post and post.count > 10, "http.post timed")
+  t.ok(set and set.count > 0, "the cache calls beside them")
+  t.ok((r.errors.HTTP_503 or 0) > 0, "a 503 counts as a failed call")
+  t.eq(r.errors.HTTP_503 + (r.errors.SCRIPT_ERROR or 0), r.error_count)
+  t.ok(r.ops >= get.count + post.count + set.count - 1)
+  -- A refused connection is an error of its code, not a crash of the run.
+  local dead = assert(loadtest.run{ duration = 0.3, concurrency = 2, progress = false,
+    cache = "lt-http", thresholds = false,
+    workload = function(vu) vu.http.get("http://127.0.0.1:1/") end })
+  t.ok((dead.errors.CONNECTION_ERROR or 0) > 0, kura.json.encode(dead.errors))
+  local bad = assert(loadtest.run{ duration = 0.1, concurrency = 1, progress = false,
+    cache = "lt-http", thresholds = false,
+    workload = function(vu) vu.http.request("not a table") end })
+  t.ok(bad.errors.SCRIPT_ERROR > 0, "a bad vu.http.request raises in the workload")
+end)
+
 t.run()
 srv:stop()

@@ -625,4 +625,83 @@ t.test("open loop: operations due behind a stalled call count as missed", functi
   t.eq(r.error_percent, 0)
 end)
 
+-- --- stages ------------------------------------------------------------------
+
+t.test("stages: the rate integral and its inverse agree", function()
+  local segs = loadtest.stage_profile(100, { { duration = 2, target = 500 }, { duration = 1, target = 500 },
+                                             { duration = 1.5, target = 0 } })
+  t.eq(loadtest.stage_level(segs, 0), 100)
+  t.eq(loadtest.stage_level(segs, 1), 300)
+  t.eq(loadtest.stage_level(segs, 2.5), 500)
+  t.eq(loadtest.stage_level(segs, 10), 0)
+  t.ok(math.abs(loadtest.stage_ops_before(segs, 2) - 600) < 1e-9, "ramp 100 -> 500 over 2 s: 600 ops")
+  t.ok(math.abs(loadtest.stage_ops_before(segs, 4.5) - (600 + 500 + 375)) < 1e-9)
+  for _, q in ipairs({ 0, 1, 17, 599.5, 600, 1099, 1474 }) do
+    local x = loadtest.stage_time_of(segs, q)
+    t.ok(math.abs(loadtest.stage_ops_before(segs, x) - q) < 1e-6, "inverse at " .. q)
+  end
+  t.eq(loadtest.stage_time_of(segs, 1475), math.huge, "past the last op of a ramp to 0")
+end)
+
+t.test("stages: a two-stage open loop meets each stage's rate within 10%", function()
+  local times = {}
+  local t0 = kura.now()
+  local report = loadtest.run{ rate = 200, concurrency = 20, progress = false, cache = "lt-stages-open",
+    stages = { { duration = 1, target = 600 }, { duration = 1, target = 600 } },
+    workload = function(vu)
+      times[#times + 1] = kura.now() - t0
+      vu.cache:get(vu.key())
+    end,
+    thresholds = false, prefill = false }
+  t.ok(report, "ran")
+  local first, second = 0, 0
+  for _, x in ipairs(times) do
+    if x < 1 then first = first + 1 elseif x < 2 then second = second + 1 end
+  end
+  -- Ramp 200 -> 600 over 1 s: 400 ops; then 600 ops/s for 1 s: 600 ops.
+  t.ok(math.abs(first - 400) <= 40, "first stage: " .. first .. " ops, 400 due")
+  t.ok(math.abs(second - 600) <= 60, "second stage: " .. second .. " ops, 600 due")
+  t.eq(report.config.stages[2].target, 600)
+  t.ok(report.seconds >= 1.9 and report.seconds < 3, "the run lasts the stages: " .. report.seconds)
+end)
+
+t.test("stages: a closed loop ramps its virtual users up and down", function()
+  local first, last = {}, {}
+  local report = loadtest.run{ concurrency = 1, progress = false, cache = "lt-stages-closed",
+    stages = { { duration = 0.5, target = 4 }, { duration = 0.6, target = 4 }, { duration = 0.5, target = 0 } },
+    workload = function(vu)
+      local x = kura.now()
+      first[vu.id] = first[vu.id] or x
+      last[vu.id] = x
+      kura.sleep(0.01)
+    end,
+    thresholds = false, prefill = false }
+  t.ok(report, "ran")
+  t.eq(report.config.concurrency, 4, "the most users any stage asks for")
+  for id = 1, 4 do t.ok(first[id] and last[id], "user " .. id .. " ran") end
+  -- The level goes 1 -> 4 over 0.5 s: user k joins when it reaches k - 0.5,
+  -- at (k - 1.5) / 6 s; users leave in the reverse order on the way down.
+  for id = 2, 4 do
+    t.ok(first[id] > first[id - 1], "user " .. id .. " joins after user " .. (id - 1))
+    t.ok(last[id] < last[id - 1], "user " .. id .. " leaves before user " .. (id - 1))
+  end
+  t.ok(first[4] - first[1] > 0.25, string.format("user 4 joins %.3f s after user 1 (due: 0.417 s)",
+                                                 first[4] - first[1]))
+  t.ok(last[1] - last[4] > 0.2, string.format("user 1 leaves %.3f s after user 4 (due: 0.33 s)",
+                                              last[1] - last[4]))
+end)
+
+t.test("stages: bad stages raise before anything runs", function()
+  t.raises(function() loadtest.run{ stages = {} } end, "stages")
+  t.raises(function() loadtest.run{ stages = { { duration = 0, target = 1 } } } end, "duration")
+  t.raises(function() loadtest.run{ stages = { { duration = 1, target = -1 } } } end, "target")
+  t.raises(function() loadtest.run{ stages = { { duration = 1, target = 1e9 } } } end, "target")
+  t.raises(function() loadtest.run{ stages = { 5 } } end, "stage 1")
+  t.raises(function() loadtest.run{ duration = 3, stages = { { duration = 1, target = 1 } } } end,
+           "duration")
+  t.raises(function() loadtest.run{ ramp_up = 1, stages = { { duration = 1, target = 1 } } } end,
+           "ramp_up")
+  t.raises(function() loadtest.run{ stages = { { duration = 0 / 0, target = 1 } } } end, "duration")
+end)
+
 t.run()

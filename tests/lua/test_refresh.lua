@@ -23,6 +23,12 @@ local function counting_loader(value, pause)
   return l
 end
 
+-- A released lock holds the free mark "" for a moment, then expires.
+local function released(c, cache, key)
+  local v = c:get(cache, key .. "\0lock")
+  return v == nil or v == ""
+end
+
 local function join_all(tasks)
   local out = {}
   for i, task in ipairs(tasks) do out[i] = task:join() end
@@ -53,7 +59,7 @@ t.test("stampede: 100 tasks, one missing key, one load", function()
   local got = join_all(tasks)
   t.eq(l.calls, 1)
   for i = 1, 100 do t.eq(got[i], "v:hot:1", "task " .. i) end
-  t.is_nil(c:get(cache, "hot\0lock"), "the lock is released after the load")
+  t.ok(released(c, cache, "hot"), "the lock is released after the load")
   c:delete_cache(cache)
 end)
 
@@ -105,7 +111,7 @@ t.test("loader errors are returned and never cached", function()
   t.is_nil(v)
   t.ok(tostring(err):find("not a string"), tostring(err))
   t.is_nil(c:get(cache, "k"))
-  t.is_nil(c:get(cache, "k\0lock"), "a failed load releases the lock")
+  t.ok(released(c, cache, "k"), "a failed load releases the lock")
   t.eq(refresh.get_or_load(c, cache, "k", function() return 42 end), "42")
   local missing = cache .. "-absent"
   v, err = refresh.get_or_load(c, missing, "k", function() return "x" end)
@@ -202,6 +208,157 @@ t.test("XFetch: a failed early reload keeps the current value", function()
   clock = clock + 50 - 0.1
   t.eq(refresh.get_or_load(c, cache, "k", loader, opts), "good")
   t.eq(c:get(cache, "k"), "good")
+  c:delete_cache(cache)
+end)
+
+t.test("negative_ttl: an absent key calls the loader once, then again after S", function()
+  local c, cache = fresh_cache("neg")
+  local calls = 0
+  local function absent() calls = calls + 1 return nil end
+  for i = 1, 5 do
+    local v, err = refresh.get_or_load(c, cache, "ghost", absent, { ttl = 30, negative_ttl = 0.4 })
+    t.is_nil(v, "lookup " .. i)
+    t.is_nil(err, "absent is not an error")
+  end
+  t.eq(calls, 1, "5 lookups, one load")
+  t.is_nil(c:get(cache, "ghost"), "no value is stored for an absent key")
+  kura.sleep(0.6)
+  t.is_nil(refresh.get_or_load(c, cache, "ghost", absent, { negative_ttl = 0.4 }))
+  t.eq(calls, 2, "the negative entry expired")
+  -- A value set meanwhile wins over the negative entry.
+  t.eq(c:set(cache, "ghost", "here now"), true)
+  t.eq(refresh.get_or_load(c, cache, "ghost", absent, { negative_ttl = 0.4 }), "here now")
+  t.eq(calls, 2)
+  -- Without negative_ttl every lookup loads; errors are never remembered.
+  local plain = 0
+  for _ = 1, 3 do
+    refresh.get_or_load(c, cache, "other", function() plain = plain + 1 return nil end)
+  end
+  t.eq(plain, 3)
+  local failing = 0
+  for _ = 1, 3 do
+    local v, err = refresh.get_or_load(c, cache, "err", function()
+      failing = failing + 1
+      return nil, "db down"
+    end, { negative_ttl = 10 })
+    t.is_nil(v)
+    t.eq(err, "db down")
+  end
+  t.eq(failing, 3, "a loader error is not an absent key")
+  c:delete_cache(cache)
+end)
+
+-- A loader that takes `pause` seconds and says when it is done.
+local function reloader(pause)
+  local l = { calls = 0, running = false }
+  l.fn = function(key)
+    l.calls = l.calls + 1
+    l.running = true
+    if l.calls > 1 then kura.sleep(pause) end
+    l.running = false
+    if l.fail and l.calls > 1 then return nil, "origin down" end
+    return "v" .. l.calls
+  end
+  return l
+end
+
+t.test("stale: 20 callers past the TTL get the stale value at once, one reload runs", function()
+  local c, cache = fresh_cache("swr")
+  local l = reloader(0.3)
+  local opts = { ttl = 0.3, stale = 10, beta = 0 } -- no early reloads: the loader takes as long as the TTL
+  t.eq(refresh.get_or_load(c, cache, "k", l.fn, opts), "v1")
+  kura.sleep(0.45)
+  local tasks, during = {}, {}
+  for i = 1, 20 do
+    tasks[i] = kura.spawn(function()
+      local v = refresh.get_or_load(c, cache, "k", l.fn, opts)
+      during[i] = l.running or l.calls == 1 -- answered before the reload finished
+      return v
+    end)
+  end
+  local got = join_all(tasks)
+  for i = 1, 20 do
+    t.eq(got[i], "v1", "caller " .. i .. " gets the stale value")
+    t.ok(during[i], "caller " .. i .. " did not wait for the reload")
+  end
+  kura.sleep(0.5)
+  t.eq(l.calls, 2, "exactly one reload")
+  t.eq(refresh.get_or_load(c, cache, "k", l.fn, opts), "v2", "the reload's value")
+  t.ok(released(c, cache, "k"))
+  c:delete_cache(cache)
+end)
+
+t.test("stale: across clients one reload; a failed reload keeps the stale value", function()
+  local c, cache = fresh_cache("swrx")
+  local other = kura.client{}
+  local l = reloader(0.2)
+  local opts = { ttl = 0.3, stale = 1.2, lock_ttl = 5, beta = 0 }
+  t.eq(refresh.get_or_load(c, cache, "k", l.fn, opts), "v1")
+  kura.sleep(0.45)
+  local tasks = {}
+  for i = 1, 20 do
+    tasks[i] = kura.spawn(refresh.get_or_load, i % 2 == 0 and c or other, cache, "k", l.fn, opts)
+  end
+  for i, v in ipairs(join_all(tasks)) do t.eq(v, "v1", "caller " .. i) end
+  kura.sleep(0.4)
+  t.eq(l.calls, 2, "one reload for both clients")
+  -- The reload's value expires in its turn; now the origin fails.
+  l.fail = true
+  kura.sleep(0.35)
+  for _ = 1, 5 do t.eq(refresh.get_or_load(c, cache, "k", l.fn, opts), "v2") end
+  kura.sleep(0.4)
+  t.eq(refresh.get_or_load(c, cache, "k", l.fn, opts), "v2", "still served after the failure")
+  t.ok(l.calls >= 3, "the reload was tried")
+  -- Past ttl + stale the value is gone and the error comes back.
+  kura.sleep(1.3)
+  local v, err = refresh.get_or_load(c, cache, "k", l.fn, opts)
+  t.is_nil(v)
+  t.eq(err, "origin down")
+  c:delete_cache(cache)
+end)
+
+t.test("past the TTL without stale: a reload before the answer", function()
+  local c, cache = fresh_cache("nostale")
+  local l = reloader(0.05)
+  t.eq(refresh.get_or_load(c, cache, "k", l.fn, { ttl = 0.2, stale = 5 }), "v1")
+  kura.sleep(0.3)
+  -- The value is still there (ttl + stale); a caller without stale waits.
+  t.eq(refresh.get_or_load(c, cache, "k", l.fn, { ttl = 0.2 }), "v2")
+  t.eq(l.calls, 2)
+  c:delete_cache(cache)
+end)
+
+t.test("the lock is released only by its holder", function()
+  local c, cache = fresh_cache("lockown")
+  local slow = function()
+    kura.sleep(0.5)
+    return "slow value"
+  end
+  local task = kura.spawn(refresh.get_or_load, c, cache, "k", slow, { ttl = 30, lock_ttl = 0.2 })
+  kura.sleep(0.35)
+  -- The first holder's lock expired; a later holder took it.
+  t.eq(c:set_if_absent(cache, "k\0lock", "later holder", 10), true)
+  t.eq(task:join(), "slow value")
+  t.eq(c:get(cache, "k\0lock"), "later holder", "the later holder's lock stays")
+  c:delete_cache(cache)
+end)
+
+t.test("option checks: stale and negative_ttl", function()
+  local c, cache = fresh_cache("opts")
+  local f = function() return "x" end
+  t.raises(function() refresh.get_or_load(c, cache, "k", f, { stale = -1 }) end, "stale")
+  t.raises(function() refresh.get_or_load(c, cache, "k", f, { negative_ttl = "5" }) end,
+           "negative_ttl")
+  t.raises(function() refresh.get_or_load(c, cache, "k", f, { stale = 0 / 0 }) end, "stale")
+  t.raises(function() refresh.get_or_load(c, 7, "k", f) end, "cache must be a string")
+  t.raises(function() refresh.get_or_load(c, cache, nil, f) end, "key must be a string")
+  t.raises(function() refresh.get_or_load(c, cache, "k", "f") end, "loader must be a function")
+  t.eq(refresh.get_or_load(c, cache, "k", f, { stale = 0, negative_ttl = 0 }), "x")
+  -- After a call, the same client, cache, loader and options take the
+  -- short path; a bad key still raises (from the client's get).
+  t.eq(refresh.get_or_load(c, cache, "k", f), "x")
+  t.raises(function() refresh.get_or_load(c, cache, nil, f) end, "string expected")
+  t.raises(function() refresh.get_or_load(c, cache, {}, f) end, "string expected")
   c:delete_cache(cache)
 end)
 

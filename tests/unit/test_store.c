@@ -3,10 +3,12 @@
  * the int64 limits, the six conditional sets, caches, size limits, the sweep,
  * the registry and several threads sharing one store. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/store/store.h"
 #include "ktest.h"
@@ -912,6 +914,260 @@ KTEST(in_place_overwrite_long)
   teardown(s, c);
 }
 
+/* --- lock-free reads under concurrent writes ----------------------------------
+ * Every value written here describes itself: the key's number, its own
+ * length, a version, and bytes that follow from those three. A reader that
+ * got a torn value (half of one write, half of another), a value of another
+ * key, or bytes of a freed and reused segment would see it. */
+
+enum { STRESS_KEYS = 1500 };
+
+static uint8_t stress_byte(uint32_t key, uint64_t ver, size_t i)
+{
+  return (uint8_t)((key * 131u) ^ (uint32_t)(ver * 7u) ^ (uint32_t)(i * 29u));
+}
+
+/* A value of key `key`, version ver, len >= 16 bytes. */
+static void stress_val(uint8_t *v, uint32_t key, uint64_t ver, size_t len)
+{
+  uint32_t l = (uint32_t)len;
+  memcpy(v, &key, 4);
+  memcpy(v + 4, &l, 4);
+  memcpy(v + 8, &ver, 8);
+  for (size_t i = 16; i < len; i++)
+    v[i] = stress_byte(key, ver, i);
+}
+
+/* 1 when v (n bytes) is a whole value of key `key`. */
+static int stress_ok(const uint8_t *v, size_t n, uint32_t key)
+{
+  uint32_t k, l;
+  uint64_t ver;
+  if (n < 16)
+    return 0;
+  memcpy(&k, v, 4);
+  memcpy(&l, v + 4, 4);
+  memcpy(&ver, v + 8, 8);
+  if (k != key || l != n)
+    return 0;
+  for (size_t i = 16; i < n; i++)
+    if (v[i] != stress_byte(key, ver, i))
+      return 0;
+  return 1;
+}
+
+static void stress_key(char *k, uint32_t i)
+{
+  snprintf(k, 32, "stress-%u", i);
+}
+
+typedef struct stress {
+  kr_store *s;
+  kr_cache *c;
+  unsigned id;
+  _Atomic int *stop;
+  uint32_t nkeys;       /* readers: keys 0..nkeys-1 */
+  int must_hit;         /* readers: every key is there (no budget, no deletes) */
+  uint64_t reads, hits, bad;
+  int errors;
+} stress;
+
+/* Sizes around the fast paths' edges: 16-byte blocks, the 256-byte copy
+ * limit, a two-byte vlen varint, and (under a small budget) dedicated
+ * segments. */
+static size_t stress_len(uint64_t x)
+{
+  static const size_t lens[] = {16, 17, 31, 32, 33, 48, 100, 255, 256, 257, 300, 1000, 3000};
+  return lens[x % (sizeof lens / sizeof lens[0])];
+}
+
+static void *stress_writer(void *arg)
+{
+  stress *w = arg;
+  static uint8_t vbuf[4][4096];
+  uint8_t *v = vbuf[w->id % 4];
+  char k[32];
+  uint64_t x = 88172645463325252ull + w->id;
+  for (uint64_t n = 0; !atomic_load(w->stop); n++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    uint32_t key = (uint32_t)(x % w->nkeys);
+    stress_key(k, key);
+    /* mostly the key's own size (rewritten in place), now and then another;
+     * with few keys, large values, whose rewrite takes longest */
+    size_t len = stress_len((x >> 20) % 8 ? key + (w->nkeys < 8 ? 10 : 0) : x >> 24);
+    stress_val(v, key, n << 8 | w->id, len);
+    unsigned op = (unsigned)(x >> 40) % 16;
+    int r;
+    if (op < 9)
+      r = kr_store_set(w->c, k, strlen(k), v, len, 0);
+    else if (op < 12)
+      r = kr_store_set(w->c, k, strlen(k), v, len, 1 + (x >> 50) % 3); /* expires at once */
+    else if (op < 14)
+      r = kr_store_delete(w->c, k, strlen(k));
+    else if (op < 15)
+      r = kr_store_set_if(w->c, KURA_SET_IF_PRESENT, k, strlen(k), v, len, NULL, 0, 0);
+    else
+      r = (int)kr_store_sweep(w->s, 200);
+    w->errors += r < 0;
+    if (n % 20000 == 19999 && w->id == 0)
+      w->errors += kr_store_flush_cache(w->s, "c", 1) != 0;
+  }
+  return NULL;
+}
+
+typedef struct stress_batch {
+  stress *r;
+  const uint32_t *keys;
+} stress_batch;
+
+static void stress_cb(void *ud, size_t i, const void *val, size_t vlen)
+{
+  stress_batch *b = ud;
+  b->r->reads++;
+  if (!val)
+    return;
+  b->r->hits++;
+  b->r->bad += !stress_ok(val, vlen, b->keys[i]);
+}
+
+static void stress_read_batch(stress *r, uint64_t *x)
+{
+  char kb[16][32];
+  const void *kp[16];
+  size_t kl[16];
+  uint32_t keys[16];
+  for (int j = 0; j < 16; j++) {
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    keys[j] = (uint32_t)(*x % r->nkeys);
+    stress_key(kb[j], keys[j]);
+    kp[j] = kb[j];
+    kl[j] = strlen(kb[j]);
+  }
+  stress_batch b = {r, keys};
+  uint64_t hits = r->hits;
+  r->errors += kr_store_get_batch(r->c, 16, kp, kl, stress_cb, &b) != 0;
+  if (r->must_hit && r->hits - hits != 16)
+    r->bad++;
+}
+
+static void *stress_reader(void *arg)
+{
+  stress *r = arg;
+  uint8_t buf[4096 + 16];
+  char k[32];
+  uint64_t x = 0x9e3779b97f4a7c15ull * (r->id + 1);
+  while (!atomic_load(r->stop)) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    uint32_t key = (uint32_t)(x % r->nkeys);
+    stress_key(k, key);
+    size_t n = 0, cap = x >> 60 ? sizeof buf - 16 : 100; /* sometimes too small */
+    int g = kr_store_get(r->c, k, strlen(k), buf, cap, &n);
+    r->reads++;
+    if (g == KURA_HIT) {
+      r->hits++;
+      r->bad += !stress_ok(buf, n, key);
+    } else if (g == KURA_ERANGE) {
+      r->bad += n <= cap;
+    } else {
+      r->errors += g != KURA_MISS;
+      r->bad += r->must_hit;
+    }
+    int e = kr_store_exists(r->c, k, strlen(k));
+    r->bad += r->must_hit && e != KURA_HIT;
+    if ((x & 7) == 0)
+      stress_read_batch(r, &x);
+  }
+  return NULL;
+}
+
+/* Runs nw writers (fn) and nr readers for about `ms` milliseconds. */
+static int stress_run(stress *t, int nw, int nr, void *(*wfn)(void *), unsigned ms)
+{
+  pthread_t th[8];
+  for (int i = 0; i < nw + nr; i++)
+    if (pthread_create(&th[i], NULL, i < nw ? wfn : stress_reader, &t[i]) != 0)
+      return -1;
+  struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&d, NULL);
+  atomic_store(t[0].stop, 1);
+  for (int i = 0; i < nw + nr; i++)
+    pthread_join(th[i], NULL);
+  return 0;
+}
+
+/* Readers take no lock while writers overwrite (in place and not), delete,
+ * expire, sweep, flush and evict under a small budget, so segments are
+ * freed and reused under the readers: every value read must be a whole
+ * value of its key. Fails (a torn value) when a get keeps what it read
+ * without checking the shard's counter after. */
+KTEST(optimistic_reads)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  for (int round = 0; round < 2; round++) {
+    /* Two hot keys with large values (in normal segments: a budget of 64 MiB
+     * allows items up to 8 KiB there), then many keys under a 1 MiB budget
+     * (items over ~120 bytes get dedicated segments, read under the lock). */
+    kr_store_set_max_memory(s, round ? 1u << 20 : 64u << 20);
+    _Atomic int stop = 0;
+    stress t[4];
+    for (unsigned i = 0; i < 4; i++)
+      t[i] = (stress){.s = s, .c = c, .id = i, .stop = &stop, .nkeys = round ? STRESS_KEYS : 2};
+    KCHECK_EQ(stress_run(t, 1, 3, stress_writer, 1500), 0);
+    uint64_t reads = 0, hits = 0;
+    for (int i = 0; i < 4; i++) {
+      KCHECK_EQ(t[i].errors, 0);
+      KCHECK_EQ(t[i].bad, 0);
+      reads += t[i].reads;
+      hits += t[i].hits;
+    }
+    KCHECK(reads > 1000);
+    KCHECK(hits > 0 && hits < reads); /* both outcomes happened */
+  }
+  teardown(s, c);
+}
+
+static void *grow_writer(void *arg)
+{
+  stress *w = arg;
+  uint8_t v[64];
+  char k[32];
+  for (uint32_t i = 0; !atomic_load(w->stop); i++) {
+    snprintf(k, sizeof k, "grow-%u-%u", w->id, i);
+    stress_val(v, i, 1, sizeof v);
+    w->errors += kr_store_set(w->c, k, strlen(k), v, sizeof v, 0) != KURA_HIT;
+  }
+  return NULL;
+}
+
+/* Keys that are always there must always be found while writers make every
+ * shard's index grow (tables replaced under the readers) and open segments. */
+KTEST(optimistic_reads_resize)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  uint8_t v[300];
+  char k[32];
+  for (uint32_t i = 0; i < STRESS_KEYS; i++) {
+    stress_key(k, i);
+    stress_val(v, i, 0, 16 + i % 280);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, 16 + i % 280, 0), KURA_HIT);
+  }
+  _Atomic int stop = 0;
+  stress t[4];
+  for (unsigned i = 0; i < 4; i++)
+    t[i] = (stress){.s = s, .c = c, .id = i, .stop = &stop, .nkeys = STRESS_KEYS, .must_hit = 1};
+  KCHECK_EQ(stress_run(t, 2, 2, grow_writer, 1500), 0);
+  for (int i = 0; i < 4; i++) {
+    KCHECK_EQ(t[i].errors, 0);
+    KCHECK_EQ(t[i].bad, 0);
+  }
+  KCHECK(t[2].reads > 1000);
+  teardown(s, c);
+}
+
 KTEST_MAIN(KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(key_lengths),
            KENTRY(value_copy_sizes), KENTRY(in_place_overwrite_long), KENTRY(get_erange_retry),
            KENTRY(expiry_lazy), KENTRY(default_clock), KENTRY(ttl_calls), KENTRY(increment),
@@ -919,4 +1175,5 @@ KTEST_MAIN(KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(key_length
            KENTRY(size_limits), KENTRY(eviction_budget), KENTRY(eviction_large_items),
            KENTRY(delete_frees_memory), KENTRY(overwrites_stay_bounded), KENTRY(in_place_overwrite),
            KENTRY(sweep_bounded), KENTRY(flush_garbage_reclaimed), KENTRY(batches),
-           KENTRY(registry), KENTRY(threads_hammer), KENTRY(threads_evict))
+           KENTRY(registry), KENTRY(threads_hammer), KENTRY(threads_evict),
+           KENTRY(optimistic_reads), KENTRY(optimistic_reads_resize))

@@ -101,6 +101,8 @@ static void account(kr_h2s_rq *r, size_t more)
 void kr_h2s_rq_free(kr_h2s_rq *r)
 {
   kr_h2s_conn *c = r->c;
+  if (c->last == r)
+    c->last = NULL;
   if (r->prev)
     r->prev->next = r->next;
   else
@@ -258,6 +260,20 @@ static void rq_end(kr_h2s_rq *r)
 
 /* --- HTTP/2: nghttp2's callbacks ---------------------------------------------- */
 
+/* The request of stream id. nghttp2 finds it in a hash map; a request's
+ * frames come one after the other (a dozen headers, DATA, END_STREAM), so
+ * the last one found is kept: a stream id names one request for the life
+ * of the connection, and a freed request is forgotten (kr_h2s_rq_free). */
+static kr_h2s_rq *stream_rq(kr_h2s_conn *c, int32_t id)
+{
+  if (c->last && c->last->stream_id == id)
+    return c->last;
+  kr_h2s_rq *r = nghttp2_session_get_stream_user_data(c->h2, id);
+  if (r)
+    c->last = r;
+  return r;
+}
+
 static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
   kr_h2s_conn *c = ud;
@@ -268,6 +284,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
   r->stream_id = f->hd.stream_id;
   nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, r);
+  c->last = r;
   return 0;
 }
 
@@ -275,7 +292,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
                      size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *ud)
 {
   kr_h2s_conn *c = ud;
-  kr_h2s_rq *r = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+  kr_h2s_rq *r = stream_rq(c, f->hd.stream_id);
   if (!r || r->state != KR_H2S_RECEIVING || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0; /* trailers of a request: not used */
   r->header_bytes += nl + vl + 32;
@@ -305,7 +322,7 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
                    size_t len, void *ud)
 {
   kr_h2s_conn *c = ud;
-  kr_h2s_rq *r = nghttp2_session_get_stream_user_data(h2, id);
+  kr_h2s_rq *r = stream_rq(c, id);
   if (!r || r->state != KR_H2S_RECEIVING)
     return 0;
   if (kr_h2s_rq_add_body(r, data, len) == KURA_ENOMEM)
@@ -318,7 +335,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
   if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) ||
       !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
     return 0;
-  kr_h2s_rq *r = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+  kr_h2s_rq *r = stream_rq(ud, f->hd.stream_id);
   if (r && r->state == KR_H2S_RECEIVING)
     kr_h2s_rq_dispatch(r);
   return 0;
@@ -326,7 +343,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 
 static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t code, void *ud)
 {
-  kr_h2s_rq *r = nghttp2_session_get_stream_user_data(h2, id);
+  kr_h2s_rq *r = stream_rq(ud, id);
   if (r) {
     nghttp2_session_set_stream_user_data(h2, id, NULL);
     rq_end(r);

@@ -82,6 +82,7 @@ struct kr_h2s_conn {
   uint8_t *wmem;             /* the buffer the write in flight owns */
   kr_h2s_rq *reqs;           /* live requests */
   kr_h2s_rq *h1_cur;         /* HTTP/1.1: the request being answered */
+  kr_h2s_rq *last;           /* HTTP/2: the request last looked up by stream */
   size_t in_accounted;       /* HTTP/1.1 input counted in `buffered` */
   unsigned writing : 1;      /* a uv_write is in flight */
   unsigned in_read : 1;      /* inside on_read: settle at its end */

@@ -1,13 +1,14 @@
 /* The embedded store: the process-wide registry of named stores, caches
  * (named, counted handles, O(1) flush and delete by generation) and the item
- * API of store.h. Storage itself is in store_log.c, one shard at a time.
+ * calls of store.h that write. Gets are in store_read.c, storage itself in
+ * store_log.c, one shard at a time, memory in store_pool.c.
  *
- * Every item call hashes the key (seeded with the cache's slot), locks the
- * one shard the hash names, and works there; nothing on that path writes
- * memory shared with other shards. Flush and delete change the cache's
- * generation under all shard locks (no item work): items of an old
- * generation are never found again and are reclaimed later by eviction,
- * compaction or the sweep.
+ * Every item call hashes the key (seeded with the cache's slot) and works in
+ * the one shard the hash names; nothing on that path writes memory shared
+ * with other shards. Writes lock the shard; gets take no lock. Flush and
+ * delete change the cache's generation under all shard locks (no item work):
+ * items of an old generation are never found again and are reclaimed later
+ * by eviction, compaction or the sweep.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,13 +30,6 @@ static uint64_t monotonic_ms(void *ud)
   (void)ud;
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t coarse_now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
@@ -69,7 +63,11 @@ static void store_free(kr_store *s)
   free(s->caches);
   for (unsigned i = 0; i < KR_NSHARDS; i++)
     kr_shard_free(&s->shards[i]);
+  for (unsigned i = 0; i < KR_STRIPES; i++)
+    free((void *)atomic_load(&s->stripes[i].per_cache));
   kr_pool_destroy(&s->pool);
+  kr_pool_destroy(&s->ipool);
+  kr_pool_destroy(&s->hpool);
   pthread_mutex_destroy(&s->mu);
   free(s->name);
   free(s);
@@ -81,7 +79,9 @@ int kr_store_new(kr_store **out)
   if (!s)
     return KURA_ENOMEM;
   pthread_mutex_init(&s->mu, NULL);
-  kr_pool_init(&s->pool);
+  kr_pool_init(&s->pool, 1);
+  kr_pool_init(&s->ipool, 0);
+  kr_pool_init(&s->hpool, 0);
   s->clock = monotonic_ms;
   s->coarse_ms = coarse_slack_ms();
   s->hash_key = random_key(s);
@@ -172,18 +172,19 @@ void kr_store_set_clock(kr_store *s, kr_clock_fn fn, void *ud)
 static void lock_all(kr_store *s)
 {
   for (unsigned i = 0; i < KR_NSHARDS; i++)
-    kr_lock_acquire(&s->shards[i].lock);
+    kr_shard_lock(&s->shards[i]);
 }
 
 static void unlock_all(kr_store *s)
 {
   for (unsigned i = KR_NSHARDS; i-- > 0;)
-    kr_lock_release(&s->shards[i].lock);
+    kr_shard_unlock(&s->shards[i]);
 }
 
 void kr_store_stats_get(kr_store *s, kr_store_stats *out)
 {
   memset(out, 0, sizeof *out);
+  kr_stripes_sum(s, KR_MAX_CACHES, out);
   for (unsigned i = 0; i < KR_NSHARDS; i++) {
     kr_shard *sh = &s->shards[i];
     kr_lock_acquire(&sh->lock);
@@ -213,11 +214,11 @@ size_t kr_store_sweep(kr_store *s, size_t budget)
   unsigned start = atomic_fetch_add(&s->sweep_shard, (unsigned)visits);
   for (unsigned k = 0; k < visits; k++) {
     kr_shard *sh = &s->shards[(start + k) % KR_NSHARDS];
-    kr_lock_acquire(&sh->lock);
+    kr_shard_lock(sh);
     sh->now = now;
     sh->slack = 0;
     removed += kr_shard_sweep(sh, per);
-    kr_lock_release(&sh->lock);
+    kr_shard_unlock(sh);
   }
   return removed;
 }
@@ -294,8 +295,12 @@ static int cache_insert(kr_store *s, kr_cache *c, size_t pos)
 static void set_generation(kr_store *s, kr_cache *c, uint32_t gen, int clear_all)
 {
   lock_all(s);
+  if (clear_all)
+    kr_stripes_reset(s, c->slot);
   atomic_store_explicit(&s->slot_gen[c->slot], gen, memory_order_relaxed);
   atomic_store_explicit(&c->gen, gen, memory_order_relaxed);
+  atomic_store_explicit(&c->head, gen ? kr_cid_head((uint64_t)gen << KR_SLOT_BITS | c->slot) : 0,
+                        memory_order_relaxed);
   for (unsigned i = 0; i < KR_NSHARDS; i++) {
     kr_shard *sh = &s->shards[i];
     if (c->slot >= sh->ncst)
@@ -422,6 +427,7 @@ int kr_store_cache_stats(kr_store *s, const char *name, size_t len, kr_store_sta
   size_t pos = cache_pos(s, name, len, &found);
   uint32_t slot = found ? s->caches[pos]->slot : 0;
   if (found) {
+    kr_stripes_sum(s, slot, out);
     for (unsigned i = 0; i < KR_NSHARDS; i++) {
       kr_shard *sh = &s->shards[i];
       kr_lock_acquire(&sh->lock);
@@ -471,57 +477,6 @@ int kr_cache_alive(const kr_cache *c)
 
 /* --- items --------------------------------------------------------------------- */
 
-/* One item call: the key's shard, locked, with the call's clock. */
-typedef struct op {
-  kr_shard *sh;
-  uint64_t h;
-  uint64_t cid;
-} op;
-
-static int op_begin_hashed(kr_cache *c, uint64_t h, uint64_t now, uint64_t slack, op *o)
-{
-  o->h = h;
-  o->sh = &c->store->shards[h & (KR_NSHARDS - 1)];
-  kr_lock_acquire(&o->sh->lock);
-  o->sh->now = now;
-  o->sh->slack = slack;
-  uint32_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
-  if (!gen) {
-    kr_lock_release(&o->sh->lock);
-    return KURA_ENOTFOUND;
-  }
-  o->cid = (uint64_t)gen << KR_SLOT_BITS | c->slot;
-  return 0;
-}
-
-/* The call's clock: exact for calls that compute expiries or remaining
- * TTLs; reads may take the coarse clock (see kr_shard_expired). */
-static uint64_t op_clock(kr_store *s, int exact, uint64_t *slack)
-{
-  *slack = exact ? 0 : s->coarse_ms;
-  return *slack ? coarse_now() : s->clock(s->clock_ud);
-}
-
-/* The index slot is prefetched before the clock is read and the lock taken,
- * so that its cache miss overlaps both. Inline (see store_int.h): called,
- * store_speed's 90/10 ratio was 1.37-1.41x against 1.52-1.60x inline. */
-static inline __attribute__((always_inline)) int op_begin(kr_cache *c, const void *key, size_t klen, int exact, op *o)
-{
-  kr_store *s = c->store;
-  uint64_t h = kr_hash(key, klen, c->seed), slack;
-  kr_shard_prefetch(&s->shards[h & (KR_NSHARDS - 1)], h);
-  uint64_t now = op_clock(s, exact, &slack);
-  return op_begin_hashed(c, h, now, slack, o);
-}
-
-static int op_end(op *o, int r)
-{
-  if (o->sh->pending)
-    kr_shard_maintain(o->sh);
-  kr_lock_release(&o->sh->lock);
-  return r;
-}
-
 static uint64_t exp_of(uint64_t now, uint64_t ttl_ms)
 {
   if (ttl_ms == KR_TTL_NONE)
@@ -537,67 +492,6 @@ static int check_item(kr_cache *c, size_t klen, size_t vlen)
   if (max && klen + vlen + 64 > max)
     return KURA_ELIMIT;
   return 0;
-}
-
-static void count_get(op *o, kr_cache *c, kr_item *hit)
-{
-  kr_cstat *st = kr_shard_cst_fast(o->sh, c->slot);
-  if (hit) {
-    uint8_t f = hit->p[0];
-    if ((f & KR_ITEM_FREQ) < KR_ITEM_FREQ)
-      hit->p[0] = (uint8_t)(f + 1); /* lazy promotion: no list move */
-    o->sh->hits++;
-    if (st)
-      st->hits++;
-  } else {
-    o->sh->misses++;
-    if (st)
-      st->misses++;
-  }
-}
-
-/* Copies a value of n bytes out. Up to 256 bytes, when cap allows, it goes
- * in whole 16-byte blocks: the stores' addresses are then buf + 16i, which
- * the CPU knows before the item arrives from memory. memcpy's last store
- * ends at buf + n, an address that waits for the item, and by all signs that
- * holds back the loads of the caller's next get: store_speed's gets ran
- * 3.3-3.8 M/s with memcpy, 4.0-4.2 with the blocks (alternated). The blocks
- * read up to 15 bytes past the value (segments keep KR_SEG_PAD bytes after
- * their data) and write up to 15 past it in buf, within cap. */
-static inline void copy_value(uint8_t *buf, size_t cap, const uint8_t *val, size_t n)
-{
-  if (n <= 256 && ((n + 15) & ~(size_t)15) <= cap) {
-    for (size_t i = 0; i < n; i += 16) {
-      uint8_t b[16];
-      memcpy(b, val + i, 16);
-      memcpy(buf + i, b, 16);
-    }
-  } else if (n) {
-    memcpy(buf, val, n);
-  }
-}
-
-int kr_store_get(kr_cache *c, const void *key, size_t klen,
-                 void *buf, size_t cap, size_t *vlen)
-{
-  if (klen > KR_STORE_MAX_KEY)
-    return KURA_EINVAL;
-  op o;
-  int r = op_begin(c, key, klen, 0, &o);
-  if (r)
-    return r;
-  kr_item it;
-  uint32_t pos;
-  if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it)) {
-    count_get(&o, c, NULL);
-    return op_end(&o, KURA_MISS);
-  }
-  *vlen = it.vlen;
-  if (it.vlen > cap)
-    return op_end(&o, KURA_ERANGE); /* counted when the caller retries */
-  copy_value(buf, cap, it.val, it.vlen);
-  count_get(&o, c, &it);
-  return op_end(&o, KURA_HIT);
 }
 
 static int cond_holds(enum kura_set_cond cond, int found, const kr_item *it,
@@ -624,14 +518,13 @@ static int cond_holds(enum kura_set_cond cond, int found, const kr_item *it,
 }
 
 /* Appends the new version into dst (reserved) and retires the old one. */
-static void put_item(op *o, kr_seg *dst, int found, uint32_t pos, kr_item *old,
+static void put_item(kr_op *o, kr_seg *dst, int found, uint32_t pos, kr_item *old,
                      const void *key, size_t klen, const void *val, size_t vlen,
                      uint64_t exp)
 {
-  unsigned freq = found ? (old->p[0] & KR_ITEM_FREQ) : 0;
-  uint64_t loc = kr_shard_append(o->sh, dst, o->cid, key, klen, val, vlen, exp, freq);
+  uint64_t loc = kr_shard_append(o->sh, dst, o->cid, key, klen, val, vlen, exp);
   if (found) {
-    kr_shard_replace(o->sh, pos, loc);
+    kr_shard_replace(o->sh, pos, loc, kr_hint_get(o->sh->hint, pos));
     kr_shard_kill(o->sh, old);
   } else {
     kr_shard_insert(o->sh, o->h, loc);
@@ -639,7 +532,7 @@ static void put_item(op *o, kr_seg *dst, int found, uint32_t pos, kr_item *old,
 }
 
 /* Reserves room for an item of vlen bytes. */
-static int reserve(op *o, size_t klen, size_t vlen, kr_seg **dst)
+static int reserve(kr_op *o, size_t klen, size_t vlen, kr_seg **dst)
 {
   int q = kr_shard_ghost_has(o->sh, o->h) ? KR_MAIN : KR_SMALL;
   return kr_shard_reserve(o->sh, q, kr_item_size(o->cid, klen, vlen), dst);
@@ -647,7 +540,7 @@ static int reserve(op *o, size_t klen, size_t vlen, kr_seg **dst)
 
 /* Reserves room, then finds the current item (the reservation may have
  * evicted or moved it). */
-static int reserve_find(op *o, const void *key, size_t klen, size_t vlen,
+static int reserve_find(kr_op *o, const void *key, size_t klen, size_t vlen,
                         kr_seg **dst, uint32_t *pos, kr_item *it)
 {
   int r = reserve(o, klen, vlen, dst);
@@ -661,8 +554,8 @@ int kr_store_set_if(kr_cache *c, enum kura_set_cond cond,
                     const void *cmp, size_t cmplen, uint64_t ttl_ms)
 {
   int r = check_item(c, klen, vlen);
-  op o;
-  if (r || (r = op_begin(c, key, klen, 1, &o)))
+  kr_op o;
+  if (r || (r = kr_op_begin(c, key, klen, 1, &o)))
     return r;
   kr_seg *dst;
   kr_item it;
@@ -670,34 +563,33 @@ int kr_store_set_if(kr_cache *c, enum kura_set_cond cond,
   /* A value of the same size (counters, fixed-size records: the common
    * overwrite) is written in place: no append, and no dead copy for the
    * compactor to reclaim later. The item keeps its queue position and
-   * frequency, as an appended new version would. Every reader copies under
-   * the shard lock, so no one sees a half-written value. */
+   * frequency, as an appended new version would. A reader that saw a part
+   * of the write sees the shard's counter move and reads again. */
   int found = kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it);
   if (found > 0 && it.vlen == vlen) {
     if (!cond_holds(cond, 1, &it, cmp, cmplen))
-      return op_end(&o, KURA_SKIPPED);
-    if (vlen)
-      memcpy(it.val, val, vlen);
-    kr_shard_set_exp(o.sh, pos, &it, exp_of(o.sh->now, ttl_ms));
-    return op_end(&o, KURA_HIT);
+      return kr_op_end(&o, KURA_SKIPPED);
+    kr_shard_write_val(&it, val);
+    kr_shard_set_exp(o.sh, &it, exp_of(o.sh->now, ttl_ms));
+    return kr_op_end(&o, KURA_HIT);
   }
   if (found) {
     found = reserve_find(&o, key, klen, vlen, &dst, &pos, &it);
   } else { /* absent stays absent: a reservation only evicts */
     if (!cond_holds(cond, 0, NULL, cmp, cmplen))
-      return op_end(&o, KURA_SKIPPED);
+      return kr_op_end(&o, KURA_SKIPPED);
     int rr = reserve(&o, klen, vlen, &dst);
     if (rr < 0)
       found = rr;
   }
   if (found < 0)
-    return op_end(&o, found);
+    return kr_op_end(&o, found);
   if (!cond_holds(cond, found, &it, cmp, cmplen)) {
     kr_shard_discard(o.sh, dst);
-    return op_end(&o, KURA_SKIPPED);
+    return kr_op_end(&o, KURA_SKIPPED);
   }
   put_item(&o, dst, found, pos, &it, key, klen, val, vlen, exp_of(o.sh->now, ttl_ms));
-  return op_end(&o, KURA_HIT);
+  return kr_op_end(&o, KURA_HIT);
 }
 
 int kr_store_set(kr_cache *c, const void *key, size_t klen,
@@ -728,30 +620,16 @@ int kr_store_delete(kr_cache *c, const void *key, size_t klen)
 {
   if (klen > KR_STORE_MAX_KEY)
     return KURA_EINVAL;
-  op o;
-  int r = op_begin(c, key, klen, 0, &o);
+  kr_op o;
+  int r = kr_op_begin(c, key, klen, 0, &o);
   if (r)
     return r;
   kr_item it;
   uint32_t pos;
   if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it))
-    return op_end(&o, KURA_MISS);
+    return kr_op_end(&o, KURA_MISS);
   kr_shard_delete(o.sh, pos, &it);
-  return op_end(&o, KURA_HIT);
-}
-
-int kr_store_exists(kr_cache *c, const void *key, size_t klen)
-{
-  if (klen > KR_STORE_MAX_KEY)
-    return KURA_EINVAL;
-  op o;
-  int r = op_begin(c, key, klen, 0, &o);
-  if (r)
-    return r;
-  kr_item it;
-  uint32_t pos;
-  int found = kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it);
-  return op_end(&o, found ? KURA_HIT : KURA_MISS);
+  return kr_op_end(&o, KURA_HIT);
 }
 
 /* Canonical base-10 int64: optional '-', digits, no leading zero except "0"
@@ -783,48 +661,48 @@ int kr_store_increment(kr_cache *c, const void *key, size_t klen,
                        int64_t amount, uint64_t ttl_ms, int64_t *out)
 {
   int r = check_item(c, klen, INT_TEXT_MAX);
-  op o;
-  if (r || (r = op_begin(c, key, klen, 1, &o)))
+  kr_op o;
+  if (r || (r = kr_op_begin(c, key, klen, 1, &o)))
     return r;
   kr_seg *dst;
   kr_item it;
   uint32_t pos;
   int found = reserve_find(&o, key, klen, INT_TEXT_MAX, &dst, &pos, &it);
   if (found < 0)
-    return op_end(&o, found);
+    return kr_op_end(&o, found);
   int64_t cur = 0, nv;
   if ((found && parse_i64(it.val, it.vlen, &cur) < 0) ||
       __builtin_add_overflow(cur, amount, &nv)) {
     kr_shard_discard(o.sh, dst);
-    return op_end(&o, KURA_EPRECOND);
+    return kr_op_end(&o, KURA_EPRECOND);
   }
   char text[INT_TEXT_MAX + 4];
   size_t n = (size_t)snprintf(text, sizeof text, "%lld", (long long)nv);
   if (found && n == it.vlen) {
-    memcpy(it.val, text, n); /* same length: rewrite in place */
+    kr_shard_write_val(&it, text); /* same length: rewrite in place */
     kr_shard_discard(o.sh, dst);
   } else {
     uint64_t exp = found ? it.exp : exp_of(o.sh->now, ttl_ms);
     put_item(&o, dst, found, pos, &it, key, klen, text, n, exp);
   }
   *out = nv;
-  return op_end(&o, KURA_HIT);
+  return kr_op_end(&o, KURA_HIT);
 }
 
 int kr_store_ttl_get(kr_cache *c, const void *key, size_t klen, uint64_t *remaining_ms)
 {
   if (klen > KR_STORE_MAX_KEY)
     return KURA_EINVAL;
-  op o;
-  int r = op_begin(c, key, klen, 1, &o);
+  kr_op o;
+  int r = kr_op_begin(c, key, klen, 1, &o);
   if (r)
     return r;
   kr_item it;
   uint32_t pos;
   if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it))
-    return op_end(&o, KURA_MISS);
+    return kr_op_end(&o, KURA_MISS);
   *remaining_ms = it.exp ? it.exp - o.sh->now : UINT64_MAX;
-  return op_end(&o, KURA_HIT);
+  return kr_op_end(&o, KURA_HIT);
 }
 
 int kr_store_ttl_set(kr_cache *c, const void *key, size_t klen,
@@ -832,84 +710,19 @@ int kr_store_ttl_set(kr_cache *c, const void *key, size_t klen,
 {
   if (klen > KR_STORE_MAX_KEY)
     return KURA_EINVAL;
-  op o;
-  int r = op_begin(c, key, klen, 1, &o);
+  kr_op o;
+  int r = kr_op_begin(c, key, klen, 1, &o);
   if (r)
     return r;
   kr_item it;
   uint32_t pos;
   if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it))
-    return op_end(&o, KURA_MISS);
+    return kr_op_end(&o, KURA_MISS);
   uint64_t cur = it.exp ? it.exp - o.sh->now : UINT64_MAX;
   uint64_t want = ttl_ms == KR_TTL_NONE ? UINT64_MAX : ttl_ms;
   if ((mode == KURA_TTL_INCREASE && want <= cur) || (mode == KURA_TTL_DECREASE && want >= cur))
-    return op_end(&o, KURA_SKIPPED);
-  kr_shard_set_exp(o.sh, pos, &it, exp_of(o.sh->now, ttl_ms));
-  return op_end(&o, KURA_HIT);
+    return kr_op_end(&o, KURA_SKIPPED);
+  kr_shard_set_exp(o.sh, &it, exp_of(o.sh->now, ttl_ms));
+  return kr_op_end(&o, KURA_HIT);
 }
 
-/* One key of a batch: the value is copied into *buf (grown as needed). */
-static int batch_one(kr_cache *c, uint64_t h, uint64_t now, uint64_t slack, const void *key,
-                     size_t klen, uint8_t **buf, size_t *cap, size_t *vlen)
-{
-  op o;
-  if (op_begin_hashed(c, h, now, slack, &o) < 0)
-    return 0; /* deleted during the batch: a miss */
-  kr_item it;
-  uint32_t pos;
-  int found = kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it);
-  if (found && it.vlen > *cap) {
-    uint8_t *b = realloc(*buf, it.vlen);
-    if (!b)
-      return op_end(&o, KURA_ENOMEM);
-    *buf = b;
-    *cap = it.vlen;
-  }
-  if (found) {
-    memcpy(*buf, it.val, it.vlen);
-    *vlen = it.vlen;
-  }
-  count_get(&o, c, found ? &it : NULL);
-  return op_end(&o, found);
-}
-
-int kr_store_get_batch(kr_cache *c, size_t n, const void *const *keys,
-                       const size_t *klens, kr_store_batch_fn fn, void *ud)
-{
-  enum { GROUP = 16 };
-  for (size_t i = 0; i < n; i++)
-    if (klens[i] > KR_STORE_MAX_KEY)
-      return KURA_EINVAL;
-  if (!kr_cache_alive(c))
-    return KURA_ENOTFOUND;
-  kr_store *s = c->store;
-  uint64_t slack, now = op_clock(s, 0, &slack), hs[GROUP];
-  size_t cap = 256;
-  uint8_t *buf = malloc(cap);
-  if (!buf)
-    return KURA_ENOMEM;
-  for (size_t base = 0; base < n; base += GROUP) {
-    size_t m = n - base < GROUP ? n - base : GROUP;
-    for (size_t j = 0; j < m; j++) {
-      hs[j] = kr_hash(keys[base + j], klens[base + j], c->seed);
-      kr_shard_prefetch(&s->shards[hs[j] & (KR_NSHARDS - 1)], hs[j]);
-    }
-    for (size_t j = 0; j < m; j++) { /* second stage: the items' lines */
-      kr_shard *sh = &s->shards[hs[j] & (KR_NSHARDS - 1)];
-      kr_lock_acquire(&sh->lock);
-      kr_shard_prefetch_item(sh, hs[j]);
-      kr_lock_release(&sh->lock);
-    }
-    for (size_t j = 0; j < m; j++) {
-      size_t vlen = 0;
-      int r = batch_one(c, hs[j], now, slack, keys[base + j], klens[base + j], &buf, &cap, &vlen);
-      if (r < 0) {
-        free(buf);
-        return r;
-      }
-      fn(ud, base + j, r ? buf : NULL, vlen); /* no lock held */
-    }
-  }
-  free(buf);
-  return 0;
-}

@@ -1,7 +1,10 @@
 /* The embedded store: process-wide named stores, each holding named caches
  * of binary-safe items with per-item TTLs, a byte budget with eviction, and
- * atomic increments and conditional sets. Thread-safe; knows nothing of Lua
- * or of the loop (the owner drives kr_store_sweep from a timer).
+ * atomic increments and conditional sets. Thread-safe: writes lock one shard
+ * of the store, gets take no lock (a get that overlaps a write of its shard
+ * reads again), so threads reading one store do not wait on each other.
+ * Knows nothing of Lua or of the loop (the owner drives kr_store_sweep from a
+ * timer).
  *
  * Return values: negative KURA_E* codes are errors (kura_client.h). Item calls that
  * have an outcome return one of enum kura_outcome (>= 0).
@@ -39,7 +42,7 @@ typedef uint64_t (*kr_clock_fn)(void *ud);
 typedef struct kr_store_stats {
   uint64_t items;       /* live items (expired ones not yet swept may count) */
   uint64_t bytes;       /* bytes accounted: keys, values and all overhead */
-  uint64_t hits;
+  uint64_t hits;        /* of gets; counted per thread, summed when read */
   uint64_t misses;
   uint64_t evictions;   /* items removed to stay within max_memory */
   uint64_t expirations; /* items removed because their TTL ran out */

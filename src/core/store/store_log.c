@@ -1,12 +1,16 @@
 /* The embedded store's engine for one shard: items packed in log segments,
  * an open-addressing index of 8-byte slots, S3-FIFO eviction over the
  * segments, compaction of mostly dead segments, and the expiry sweep.
- * Every function here runs with the shard's lock held (see store_int.h).
+ * Every function here runs with the shard's lock held and its sequence
+ * counter odd (store_int.h), except kr_pm_zero.
  *
- * Item layout in a segment (no alignment, no per-item pointers; KR_SEG_PAD
- * zero bytes follow the data, so short reads past an item stay inside):
- *   flags (1: freq bits 0-1, dead bit 7) | cid varint | klen varint |
- *   vlen varint | expiry (5 bytes LE, ms, 0 = never) | key | value
+ * Item layout in a segment (no alignment, no per-item pointers, no flags;
+ * KR_SEG_PAD bytes follow the data, so short reads past an item stay inside):
+ *   cid varint | klen varint | vlen varint | expiry (5 bytes LE, ms, 0 =
+ *   never) | key | value
+ * An item is live while an index slot points at it; the slot also holds its
+ * hit frequency, which readers raise without the lock. Nothing a reader
+ * writes is in a segment, so a writer reads item bytes plainly.
  *
  * Eviction is S3-FIFO at segment granularity: new items go to the SMALL
  * log; evicting SMALL's oldest segment moves the items that were read since
@@ -92,8 +96,16 @@ static inline void exp_put(uint8_t *p, uint64_t v)
 
 size_t kr_item_size(uint64_t cid, size_t klen, size_t vlen)
 {
-  return 1 + varint_len(cid) + varint_len(klen) + varint_len(vlen) + 5 + klen + vlen;
+  return varint_len(cid) + varint_len(klen) + varint_len(vlen) + 5 + klen + vlen;
 }
+
+void kr_pm_zero(uint64_t *w, size_t words)
+{
+  for (size_t i = 0; i < words; i++)
+    pm_st(&w[i], 0);
+}
+
+
 
 /* --- accounting --------------------------------------------------------------- */
 
@@ -150,6 +162,34 @@ static void count_drop(kr_shard *sh, uint64_t cid, int why)
 
 /* --- segments ----------------------------------------------------------------- */
 
+/* The readers' segment map, grown to n entries: a new array with the
+ * entries copied, then published. A reader may still read the old one, and
+ * follows what it reads there before it checks the shard's counter, so an
+ * old map is never freed or reused until the shard is: every map only ever
+ * holds its own size in [0], and 0 or a segment block's address beyond. */
+static int smap_grow(kr_shard *sh, uint32_t n)
+{
+  if (sh->smap && sh->nretired == sh->capretired) {
+    uint32_t nc = sh->capretired ? sh->capretired * 2 : 8;
+    uint64_t **r = realloc(sh->retired, nc * sizeof *r);
+    if (!r)
+      return KURA_ENOMEM;
+    sh->retired = r;
+    sh->capretired = nc;
+  }
+  uint64_t *m = calloc(n, sizeof *m);
+  if (!m)
+    return KURA_ENOMEM;
+  pm_st(&m[0], n);
+  for (uint32_t i = 1; i < sh->segcap; i++)
+    pm_st(&m[i], pm_ld(&sh->smap[i]));
+  if (sh->smap)
+    sh->retired[sh->nretired++] = sh->smap;
+  __atomic_store_n(&sh->smap, m, __ATOMIC_RELEASE);
+  charge(sh, (int64_t)n * 8);
+  return 0;
+}
+
 static int seg_table_grow(kr_shard *sh)
 {
   uint32_t n = sh->segcap ? sh->segcap * 2 : 64;
@@ -157,8 +197,10 @@ static int seg_table_grow(kr_shard *sh)
   if (!t)
     return KURA_ENOMEM;
   memset(t + sh->segcap, 0, (n - sh->segcap) * sizeof *t);
-  charge(sh, (int64_t)((n - sh->segcap) * sizeof *t));
   sh->segs = t;
+  if (smap_grow(sh, n) < 0)
+    return KURA_ENOMEM; /* segs is larger, segcap not: the next call tries again */
+  charge(sh, (int64_t)((n - sh->segcap) * sizeof *t));
   sh->segcap = n;
   return 0;
 }
@@ -201,32 +243,47 @@ static void q_unlink(kr_queue *q, kr_seg *g)
     q->open = NULL;
 }
 
+static void seg_number_back(kr_shard *sh, uint32_t idx)
+{
+  if (idx == sh->nsegs)
+    sh->nsegs--;
+  else
+    sh->freeidx[sh->nfree++] = idx; /* it came from there: room exists */
+}
+
+/* A dedicated segment's data is malloc'd, and read only under the lock (its
+ * map entry says so); a normal one's is a pool block, which readers may
+ * read. The map needs the data aligned to SMAP_ALIGN: a dedicated one takes
+ * that much more from malloc (posix_memalign left glibc's heap fragmented:
+ * 1,500 sets of 1 MB under an 8 MB budget peaked at 40 MB of RSS, against
+ * 11 MB with malloc). */
 static kr_seg *seg_new(kr_shard *sh, int q, uint32_t cap, int dedicated)
 {
   uint32_t idx = seg_number(sh);
   if (!idx)
     return NULL;
-#ifdef KURA_SANITIZED
-  int pooled = 0; /* every segment its own allocation, bounds-checked */
-#else
-  int pooled = sizeof(kr_seg) + cap + KR_SEG_PAD == KR_SEG_MAX;
-#endif
-  kr_seg *g = pooled ? kr_pool_get(&sh->store->pool) : malloc(sizeof *g + cap + KR_SEG_PAD);
-  if (!g) {
-    if (idx == sh->nsegs)
-      sh->nsegs--;
-    else
-      sh->freeidx[sh->nfree++] = idx; /* it came from there: room exists */
+  kr_seg *g = calloc(1, sizeof *g);
+  size_t got = (size_t)cap + KR_SEG_PAD;
+  uint8_t *d = NULL;
+  if (g && dedicated && (g->raw = malloc(got + SMAP_ALIGN)))
+    d = (uint8_t *)(((uintptr_t)g->raw + SMAP_ALIGN - 1) & ~(uintptr_t)(SMAP_ALIGN - 1));
+  else if (g && !dedicated)
+    d = kr_pool_alloc(&sh->store->pool, got, &got);
+  if (!d) {
+    free(g);
+    seg_number_back(sh, idx);
     return NULL;
   }
-  memset(g, 0, sizeof *g);
-  memset(g->data + cap, 0, KR_SEG_PAD);
+  if (dedicated)
+    memset(d + cap, 0, KR_SEG_PAD);
+  g->data = d;
+  g->bsize = (uint32_t)got;
   g->idx = idx;
   g->cap = cap;
   g->queue = (uint8_t)q;
   g->dedicated = (uint8_t)dedicated;
-  g->pooled = (uint8_t)pooled;
   sh->segs[idx] = g;
+  pm_st(&sh->smap[idx], (uint64_t)(uintptr_t)d | (dedicated ? SMAP_LOCKED : (uint64_t)__builtin_ctzll(got)));
   q_link(&sh->q[q], g);
   charge(sh, (int64_t)(SEG_OVERHEAD + cap));
   return g;
@@ -245,12 +302,14 @@ static void seg_free(kr_shard *sh, kr_seg *g)
   }
   q_unlink(&sh->q[g->queue], g);
   sh->segs[g->idx] = NULL;
+  pm_st(&sh->smap[g->idx], 0);
   sh->freeidx[sh->nfree++] = g->idx;
   charge(sh, -(int64_t)(SEG_OVERHEAD + g->cap));
-  if (g->pooled)
-    kr_pool_put(&sh->store->pool, g);
+  if (g->dedicated)
+    free(g->raw);
   else
-    free(g);
+    kr_pool_free(&sh->store->pool, g->data, g->bsize);
+  free(g);
 }
 
 /* Data bytes of the largest normal segment: 64 KiB allocations, or fewer
@@ -264,14 +323,14 @@ static uint32_t seg_limit(kr_shard *sh)
     for (sz = KR_SEG_MIN; sz < KR_SEG_MAX && (uint64_t)sz * 2 <= per;)
       sz *= 2;
   }
-  return sz - (uint32_t)(sizeof(kr_seg) + KR_SEG_PAD); /* allocations are powers of 2 */
+  return sz - KR_SEG_PAD; /* pool blocks are powers of 2 */
 }
 
 /* Data bytes of a new open segment: small while the shard is small (a
  * nearly empty store holds little), the limit once it holds 4 of them. */
 static uint32_t seg_size(kr_shard *sh, size_t item)
 {
-  const uint32_t head = (uint32_t)(sizeof(kr_seg) + KR_SEG_PAD);
+  const uint32_t head = KR_SEG_PAD;
   uint32_t limit = seg_limit(sh) + head;
   uint64_t held = atomic_load_explicit(&sh->bytes, memory_order_relaxed);
   uint32_t sz = limit < 4096 ? limit : 4096;
@@ -282,28 +341,78 @@ static uint32_t seg_size(kr_shard *sh, size_t item)
 
 /* --- index ------------------------------------------------------------------- */
 
-static void index_place(uint64_t *t, uint32_t cap, uint64_t slot)
+/* Slots and hints are read by readers (and hints raised), so every access
+ * to them is atomic (pm_ld, pm_st, kr_hint_*). An empty slot's hint is 0
+ * (index_del clears it), or was raised by a stale reader: a hint either
+ * way, so a new item's 0 is not written. */
+static void index_place(uint64_t *t, uint8_t *hint, uint32_t cap, uint64_t slot, unsigned f)
 {
   uint32_t i = home(slot >> FP_SHIFT, cap);
-  while (t[i])
+  while (pm_ld(&t[i]))
     if (++i == cap)
       i = 0;
-  t[i] = slot;
+  pm_st(&t[i], slot);
+  if (f)
+    kr_hint_set(hint, i, f);
 }
 
+/* A table of cap slots from the index pool, empty. */
+static uint64_t *index_new(kr_shard *sh, uint32_t cap, size_t *got)
+{
+  uint64_t *b = kr_pool_alloc(&sh->store->ipool, (size_t)cap * 8, got);
+  if (b)
+    kr_pm_zero(b, cap);
+  return b;
+}
+
+/* The hints of a table of cap slots, all 0 (4 a byte). */
+static uint8_t *hint_new(kr_shard *sh, uint32_t cap, size_t *got)
+{
+  size_t words = ((size_t)cap + 31) / 32;
+  uint64_t *b = kr_pool_alloc(&sh->store->hpool, words * 8, got);
+  if (b)
+    kr_pm_zero(b, words);
+  return (uint8_t *)b;
+}
+
+/* Makes a table and its hints the shard's, for readers too (a reader reads
+ * cap apart, so the spans bound what it reads). */
+static void index_publish(kr_shard *sh, uint64_t *t, size_t tbytes, uint8_t *hint,
+                          size_t hbytes, uint32_t cap)
+{
+  sh->tab = t;
+  sh->hint = hint;
+  sh->tab_bytes = tbytes;
+  sh->hint_bytes = hbytes;
+  __atomic_store_n(&sh->tabw, kr_span(t, tbytes), __ATOMIC_RELEASE);
+  __atomic_store_n(&sh->hintw, kr_span(hint, hbytes), __ATOMIC_RELEASE);
+  __atomic_store_n(&sh->cap, cap, __ATOMIC_RELAXED);
+}
+
+/* The new table is published while readers may still be in the old one,
+ * which goes back to the index pool and stays readable (store_pool.c). */
 static int index_resize(kr_shard *sh, uint32_t ncap)
 {
-  uint64_t *t = calloc(ncap, sizeof *t);
-  if (!t)
+  size_t got, hgot;
+  uint64_t *t = index_new(sh, ncap, &got);
+  uint8_t *hint = t ? hint_new(sh, ncap, &hgot) : NULL;
+  if (!hint) {
+    if (t)
+      kr_pool_free(&sh->store->ipool, t, got);
     return KURA_ENOMEM;
-  for (uint32_t i = 0; i < sh->cap; i++)
-    if (sh->tab[i])
-      index_place(t, ncap, sh->tab[i]);
-  free(sh->tab);
-  charge(sh, ((int64_t)ncap - (int64_t)sh->cap) * 8);
-  /* Atomic stores: kr_shard_prefetch reads these without the lock. */
-  __atomic_store_n(&sh->tab, t, __ATOMIC_RELAXED);
-  __atomic_store_n(&sh->cap, ncap, __ATOMIC_RELAXED);
+  }
+  for (uint32_t i = 0; i < sh->cap; i++) {
+    uint64_t s = pm_ld(&sh->tab[i]);
+    if (s)
+      index_place(t, hint, ncap, s, kr_hint_get(sh->hint, i));
+  }
+  uint64_t *old = sh->tab;
+  uint8_t *oldh = sh->hint;
+  size_t oldb = sh->tab_bytes, oldhb = sh->hint_bytes;
+  charge(sh, ((int64_t)got + (int64_t)hgot) - ((int64_t)oldb + (int64_t)oldhb));
+  index_publish(sh, t, got, hint, hgot, ncap);
+  kr_pool_free(&sh->store->ipool, old, oldb);
+  kr_pool_free(&sh->store->hpool, oldh, oldhb);
   return 0;
 }
 
@@ -316,24 +425,27 @@ static void index_del(kr_shard *sh, uint32_t i)
   for (;;) {
     if (++j == cap)
       j = 0;
-    uint64_t s = t[j];
+    uint64_t s = pm_ld(&t[j]);
     if (!s)
       break;
     uint32_t k = home(s >> FP_SHIFT, cap);
     if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
       continue;
-    t[i] = s;
+    pm_st(&t[i], s);
+    kr_hint_set(sh->hint, i, kr_hint_get(sh->hint, j));
     i = j;
   }
-  t[i] = 0;
+  pm_st(&t[i], 0);
+  kr_hint_set(sh->hint, i, 0);
   sh->count--;
 }
 
+/* The slot pointing at loc, or UINT32_MAX: an item is live while one does. */
 static uint32_t index_find_loc(kr_shard *sh, uint64_t fp, uint64_t loc)
 {
   uint32_t cap = sh->cap, i = home(fp, cap);
   for (;;) {
-    uint64_t s = sh->tab[i];
+    uint64_t s = pm_ld(&sh->tab[i]);
     if (!s)
       return UINT32_MAX;
     if ((s & LOC_MASK) == loc)
@@ -351,27 +463,15 @@ static uint64_t item_hash(kr_shard *sh, const kr_item *it)
   return kr_hash(it->key, it->klen, seed);
 }
 
-static uint64_t item_fp(kr_shard *sh, kr_item *it)
+static inline uint64_t item_loc(kr_shard *sh, kr_item *it)
 {
-  return item_hash(sh, it) >> FP_SHIFT;
+  return (uint64_t)it->seg << 16 | (uint64_t)(it->p - sh->segs[it->seg]->data);
 }
 
-/* With the lock held: prefetches the item the slot for h points at (its
- * first two lines), without reading it, so that a later find overlaps. */
-void kr_shard_prefetch_item(kr_shard *sh, uint64_t h)
+/* The index slot of a live item, UINT32_MAX for a dead one. */
+static uint32_t item_pos(kr_shard *sh, kr_item *it, uint64_t h)
 {
-  uint64_t fp = h >> FP_SHIFT;
-  uint32_t cap = sh->cap, i = home(fp, cap);
-  for (uint64_t s; (s = sh->tab[i]) != 0;) {
-    if ((s >> FP_SHIFT) == fp) {
-      const uint8_t *p = loc_ptr(sh, s & LOC_MASK);
-      __builtin_prefetch(p);
-      __builtin_prefetch(p + 63);
-      return;
-    }
-    if (++i == cap)
-      i = 0;
-  }
+  return index_find_loc(sh, h >> FP_SHIFT, item_loc(sh, it));
 }
 
 /* A coarse `now` (reads) lags the real time by less than `slack`: only an
@@ -390,7 +490,7 @@ int kr_shard_expired(kr_shard *sh, uint64_t exp)
 
 int kr_shard_drop_if_expired(kr_shard *sh, uint32_t pos)
 {
-  uint64_t s = sh->tab[pos];
+  uint64_t s = pm_ld(&sh->tab[pos]);
   kr_item it;
   item_parse(loc_ptr(sh, s & LOC_MASK), (uint32_t)(s >> 16) & IDX_MAX, &it);
   if (!kr_shard_expired(sh, it.exp))
@@ -402,13 +502,15 @@ int kr_shard_drop_if_expired(kr_shard *sh, uint32_t pos)
 
 void kr_shard_insert(kr_shard *sh, uint64_t h, uint64_t loc)
 {
-  index_place(sh->tab, sh->cap, (h >> FP_SHIFT) << FP_SHIFT | loc);
+  index_place(sh->tab, sh->hint, sh->cap, (h >> FP_SHIFT) << FP_SHIFT | loc, 0);
   sh->count++;
 }
 
-void kr_shard_replace(kr_shard *sh, uint32_t pos, uint64_t loc)
+void kr_shard_replace(kr_shard *sh, uint32_t pos, uint64_t loc, unsigned freq)
 {
-  sh->tab[pos] = (sh->tab[pos] & ~LOC_MASK) | loc;
+  uint64_t fp = pm_ld(&sh->tab[pos]) >> FP_SHIFT;
+  pm_st(&sh->tab[pos], fp << FP_SHIFT | loc);
+  kr_hint_set(sh->hint, pos, freq);
 }
 
 /* --- ghost: fingerprints of items dropped from SMALL ---------------------------- */
@@ -450,12 +552,10 @@ static void seg_note_exp(kr_seg *g, uint64_t exp)
 
 uint64_t kr_shard_append(kr_shard *sh, kr_seg *dst, uint64_t cid,
                          const void *key, size_t klen, const void *val,
-                         size_t vlen, uint64_t exp, unsigned freq)
+                         size_t vlen, uint64_t exp)
 {
   uint8_t *p = dst->data + dst->used;
-  size_t o = 0;
-  p[o++] = (uint8_t)(freq & KR_ITEM_FREQ);
-  o += varint_put(p + o, cid);
+  size_t o = varint_put(p, cid);
   o += varint_put(p + o, klen);
   o += varint_put(p + o, vlen);
   exp_put(p + o, exp);
@@ -481,9 +581,10 @@ static void note_sparse(kr_shard *sh, kr_seg *g)
     sh->pending = g->idx;
 }
 
+/* The item's bytes are dead once no slot points at them: only the counts
+ * change. */
 static void kill_in(kr_shard *sh, kr_seg *g, kr_item *it, int track)
 {
-  it->p[0] |= KR_ITEM_DEAD;
   g->live_bytes -= it->size;
   g->live_items--;
   account(sh, it->cid, it->size, -1);
@@ -502,9 +603,8 @@ void kr_shard_delete(kr_shard *sh, uint32_t pos, kr_item *it)
   kr_shard_kill(sh, it);
 }
 
-void kr_shard_set_exp(kr_shard *sh, uint32_t pos, kr_item *it, uint64_t exp)
+void kr_shard_set_exp(kr_shard *sh, kr_item *it, uint64_t exp)
 {
-  (void)pos;
   exp_put(it->expp, exp);
   it->exp = exp;
   seg_note_exp(sh->segs[it->seg], exp);
@@ -518,11 +618,6 @@ void kr_shard_discard(kr_shard *sh, kr_seg *dst)
 }
 
 /* --- moving and dropping items ---------------------------------------------------- */
-
-static inline uint64_t item_loc(kr_shard *sh, kr_item *it)
-{
-  return (uint64_t)it->seg << 16 | (uint64_t)(it->p - sh->segs[it->seg]->data);
-}
 
 /* The open segment of queue q with room for size bytes, opened without
  * eviction: moves make room overall, so they may overshoot for a moment. */
@@ -541,36 +636,28 @@ static kr_seg *open_for_move(kr_shard *sh, int q, uint32_t size)
   return o;
 }
 
-/* Copies a live item to the open segment of q with new flags and points its
- * index slot there. The old copy becomes dead bytes. */
-static int move_item(kr_shard *sh, kr_item *it, uint64_t fp, int q, unsigned freq)
+/* Copies the live item of slot pos to the open segment of q, points the
+ * slot there with frequency freq. The old copy becomes dead bytes. */
+static int move_item(kr_shard *sh, kr_item *it, uint32_t pos, int q, unsigned freq)
 {
-  uint64_t loc = item_loc(sh, it);
-  uint32_t pos = index_find_loc(sh, fp, loc);
-  if (pos == UINT32_MAX)
-    return -1;
   kr_seg *d = open_for_move(sh, q, it->size);
   if (!d)
     return -1;
   memcpy(d->data + d->used, it->p, it->size);
-  d->data[d->used] = (uint8_t)(freq & KR_ITEM_FREQ);
-  kr_shard_replace(sh, pos, (uint64_t)d->idx << 16 | d->used);
+  kr_shard_replace(sh, pos, (uint64_t)d->idx << 16 | d->used, freq);
   d->used += it->size;
   d->live_bytes += it->size;
   d->live_items++;
   seg_note_exp(d, it->exp);
   kr_seg *g = sh->segs[it->seg];
-  it->p[0] |= KR_ITEM_DEAD;
   g->live_bytes -= it->size;
   g->live_items--;
   return 0;
 }
 
-static void drop_item(kr_shard *sh, kr_item *it, uint64_t fp, int why, int track)
+static void drop_item(kr_shard *sh, kr_item *it, uint32_t pos, int why, int track)
 {
-  uint32_t pos = index_find_loc(sh, fp, item_loc(sh, it));
-  if (pos != UINT32_MAX)
-    index_del(sh, pos);
+  index_del(sh, pos);
   count_drop(sh, it->cid, why);
   kill_in(sh, sh->segs[it->seg], it, track);
 }
@@ -584,20 +671,24 @@ static int drop_reason(kr_shard *sh, kr_item *it)
   return -1;
 }
 
-/* One live item of a segment being evicted from queue `from`. */
+/* One item of a segment being evicted from queue `from` (a dead one is
+ * skipped). */
 static void settle(kr_shard *sh, kr_item *it, int from)
 {
   uint64_t h = item_hash(sh, it);
-  unsigned f = it->p[0] & KR_ITEM_FREQ;
+  uint32_t pos = item_pos(sh, it, h);
+  if (pos == UINT32_MAX)
+    return;
+  unsigned f = kr_hint_get(sh->hint, pos);
   int why = drop_reason(sh, it);
   if (why >= 0) {
-    drop_item(sh, it, h >> FP_SHIFT, why, 0);
+    drop_item(sh, it, pos, why, 0);
   } else if (f == 0) {
     if (from == KR_SMALL)
       ghost_put(sh, h);
-    drop_item(sh, it, h >> FP_SHIFT, DROP_EVICTED, 0);
-  } else if (move_item(sh, it, h >> FP_SHIFT, KR_MAIN, from == KR_SMALL ? 0 : f - 1) < 0) {
-    drop_item(sh, it, h >> FP_SHIFT, DROP_EVICTED, 0);
+    drop_item(sh, it, pos, DROP_EVICTED, 0);
+  } else if (move_item(sh, it, pos, KR_MAIN, from == KR_SMALL ? 0 : f - 1) < 0) {
+    drop_item(sh, it, pos, DROP_EVICTED, 0);
   }
 }
 
@@ -606,10 +697,11 @@ static void settle_dedicated(kr_shard *sh, kr_seg *g, int from)
 {
   kr_item it;
   item_parse(g->data, g->idx, &it);
-  if (g->used && !(it.p[0] & KR_ITEM_DEAD)) {
-    unsigned f = it.p[0] & KR_ITEM_FREQ;
+  uint32_t pos = g->live_items ? item_pos(sh, &it, item_hash(sh, &it)) : UINT32_MAX;
+  if (pos != UINT32_MAX) {
+    unsigned f = kr_hint_get(sh->hint, pos);
     if (drop_reason(sh, &it) < 0 && f > 0) {
-      it.p[0] = (uint8_t)(from == KR_SMALL ? 0 : f - 1);
+      kr_shard_replace(sh, pos, item_loc(sh, &it), from == KR_SMALL ? 0 : f - 1);
       q_unlink(&sh->q[from], g);
       g->queue = KR_MAIN;
       q_link(&sh->q[KR_MAIN], g);
@@ -639,12 +731,11 @@ static int evict_seg(kr_shard *sh)
     settle_dedicated(sh, g, from);
     return 1;
   }
-  for (uint32_t off = 0; off < g->used;) {
+  for (uint32_t off = 0; off < g->used && g->live_items;) {
     kr_item it;
     item_parse(g->data + off, g->idx, &it);
     off += it.size;
-    if (!(it.p[0] & KR_ITEM_DEAD))
-      settle(sh, &it, from);
+    settle(sh, &it, from);
   }
   seg_free(sh, g);
   return 1;
@@ -661,10 +752,11 @@ static int steal(kr_shard *sh, uint64_t fair)
       continue;
     if (!kr_lock_try(&o->lock))
       continue;
+    kr_seq_open(o);
     o->now = sh->now;
     o->slack = sh->slack;
     int r = evict_seg(o);
-    kr_lock_release(&o->lock);
+    kr_shard_unlock(o);
     if (r)
       return 1;
   }
@@ -728,13 +820,14 @@ int kr_shard_reserve(kr_shard *sh, int q, size_t size, kr_seg **dst)
 
 static void compact(kr_shard *sh, kr_seg *g)
 {
-  for (uint32_t off = 0; off < g->used;) {
+  for (uint32_t off = 0; off < g->used && g->live_items;) {
     kr_item it;
     item_parse(g->data + off, g->idx, &it);
     off += it.size;
-    if (it.p[0] & KR_ITEM_DEAD)
+    uint32_t pos = item_pos(sh, &it, item_hash(sh, &it));
+    if (pos == UINT32_MAX)
       continue;
-    if (move_item(sh, &it, item_fp(sh, &it), g->queue, it.p[0] & KR_ITEM_FREQ) < 0)
+    if (move_item(sh, &it, pos, g->queue, kr_hint_get(sh->hint, pos)) < 0)
       return;
   }
   seg_free(sh, g);
@@ -757,14 +850,15 @@ void kr_shard_maintain(kr_shard *sh)
 static size_t drop_segment(kr_shard *sh, kr_seg *g)
 {
   size_t n = 0;
-  for (uint32_t off = 0; off < g->used;) {
+  for (uint32_t off = 0; off < g->used && g->live_items;) {
     kr_item it;
     item_parse(g->data + off, g->idx, &it);
     off += it.size;
-    if (it.p[0] & KR_ITEM_DEAD)
+    uint32_t pos = item_pos(sh, &it, item_hash(sh, &it));
+    if (pos == UINT32_MAX)
       continue;
     int why = drop_reason(sh, &it);
-    drop_item(sh, &it, item_fp(sh, &it), why < 0 ? DROP_EXPIRED : why, 0);
+    drop_item(sh, &it, pos, why < 0 ? DROP_EXPIRED : why, 0);
     n++;
   }
   seg_free(sh, g);
@@ -786,14 +880,14 @@ size_t kr_shard_sweep(kr_shard *sh, size_t budget)
   while (work < budget && sh->count) {
     if (i >= sh->cap)
       i = 0;
-    uint64_t s = sh->tab[i];
+    uint64_t s = pm_ld(&sh->tab[i]);
     work++;
     if (s) {
       kr_item it;
       item_parse(loc_ptr(sh, s & LOC_MASK), (uint32_t)(s >> 16) & IDX_MAX, &it);
       int why = drop_reason(sh, &it);
       if (why >= 0) {
-        drop_item(sh, &it, s >> FP_SHIFT, why, 1);
+        drop_item(sh, &it, i, why, 1);
         kr_shard_maintain(sh);
         removed++;
         continue; /* a later slot may have shifted into i */
@@ -811,22 +905,33 @@ int kr_shard_init(kr_shard *sh, kr_store *s)
 {
   memset(sh, 0, sizeof *sh);
   sh->store = s;
-  sh->cap = 20;
-  sh->tab = calloc(sh->cap, sizeof *sh->tab);
-  if (!sh->tab)
+  size_t got, hgot;
+  uint32_t cap = 32; /* a 256-byte block */
+  uint64_t *t;
+  uint8_t *hint;
+  if (seg_table_grow(sh) < 0 || !(t = index_new(sh, cap, &got)) ||
+      !(hint = hint_new(sh, cap, &hgot)))
     return KURA_ENOMEM;
-  charge(sh, (int64_t)(sh->cap * sizeof *sh->tab));
+  index_publish(sh, t, got, hint, hgot, cap);
+  charge(sh, (int64_t)(got + hgot));
   return 0;
 }
 
+/* Index tables and normal segments' data go with the pools. */
 void kr_shard_free(kr_shard *sh)
 {
-  for (uint32_t i = 1; i <= sh->nsegs && i < sh->segcap; i++)
-    if (sh->segs[i] && !sh->segs[i]->pooled)
-      free(sh->segs[i]);
+  for (uint32_t i = 0; i < sh->nretired; i++)
+    free(sh->retired[i]);
+  free(sh->retired);
+  free(sh->smap);
+  for (uint32_t i = 1; i <= sh->nsegs && i < sh->segcap; i++) {
+    kr_seg *g = sh->segs[i];
+    if (g && g->dedicated)
+      free(g->raw);
+    free(g);
+  }
   free(sh->segs);
   free(sh->freeidx);
-  free(sh->tab);
   free(sh->ghost);
   free(sh->cst);
 }
