@@ -339,6 +339,16 @@ void kr_rop_send_failed(kr_rop *o, int rc);
 int kr_rop_script_head(kr_rop *o, kr_rargs *a, int s, int nkeys);
 /* Ends the sharing of checks in the write batch being filled. */
 void kr_rbe_chk_forget(kr_rbe *b);
+/* A pointer to `len` bytes of a reply that stays valid until the request
+ * completes: the reply itself when it is the last one awaited, else a copy
+ * (NULL, with the request failed, when there is no memory for it). */
+const void *kr_rop_keep(kr_rop *o, const char *p, size_t len);
+/* The cache turned out missing after a write was sent: deletes what the
+ * write may have created, on the connection it went to, before completing. */
+void kr_rop_compensate(kr_rop *o);
+/* backend_redis_reply.c: reply `i` of the request, not an error, into its
+ * result (k = i - checked is the data index; in pairs 2k is the check). */
+void kr_rop_on_value(kr_rop *o, int i, const redisReply *r);
 /* The reply callback of every tagged command (udata: its kr_rsub). */
 void kr_rop_on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata);
 
