@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backends/backend_redis.h"
 #include "core/json.h"
 #include "core/wipe.h"
 
@@ -639,19 +638,11 @@ int kr_backend_check(const char *spec, char *err, size_t errlen)
 {
   const kr_backend_ops *ops = NULL;
   int rc = find_backend(spec, &ops, err, errlen);
-  if (rc || (ops != &kr_backend_redis_ops && ops != &kr_backend_redis_cluster_ops))
+  if (rc || !ops->check_spec || ops->check_spec(spec) == 0)
     return rc;
-  kr_rurl u;
-  rc = kr_rurl_parse(spec, &u);
-  kr_wipe(u.pass, sizeof u.pass); /* the password */
-  if (rc == 0)
-    return 0;
   char shown[96];
   shown_spec(shown, sizeof shown, spec);
-  snprintf(err, errlen, "bad backend URL '%s': expected %s (a port is 1-65535%s)", shown,
-           ops == &kr_backend_redis_ops ? "redis://[[user]:password@]host[:port][/db]"
-                                        : "redis-cluster://[[user]:password@]host[:port][,host[:port]]...",
-           ops == &kr_backend_redis_ops ? ", db a number" : "");
+  snprintf(err, errlen, "bad backend URL '%s': expected %s", shown, ops->usage);
   return KURA_EINVAL;
 }
 

@@ -162,6 +162,10 @@ typedef struct kr_backend_ops {
   int (*open)(kr_client *c, const kr_client_config *cfg, void **state);
   void (*submit)(void *state, const kr_request *req, kr_client_cb cb, void *udata);
   void (*close)(void *state);
+  /* May be NULL. 0 when spec (the backend URL) is well formed, else
+   * KURA_EINVAL; `usage` is then the form it should take. */
+  int (*check_spec)(const char *spec);
+  const char *usage;
 } kr_backend_ops;
 
 extern const kr_backend_ops kr_backend_memory_ops;

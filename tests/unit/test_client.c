@@ -481,7 +481,8 @@ static void fake_close(void *state)
   uv_close((uv_handle_t *)&f->timer, fake_closed);
 }
 
-static const kr_backend_ops fake_ops = {"fake", 0, KR_OPS_ALL, "", fake_open, fake_submit, fake_close};
+static const kr_backend_ops fake_ops = {.name = "fake", .supports = KR_OPS_ALL, .open = fake_open,
+                                        .submit = fake_submit, .close = fake_close};
 
 static kr_client *fake_client(uv_loop_t *loop, double timeout)
 {

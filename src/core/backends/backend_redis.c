@@ -36,6 +36,7 @@
 
 #include "core/backends/backend_redis.h"
 #include "core/client.h"
+#include "core/wipe.h"
 
 /* Single server: one SISMEMBER shared by the requests that check the same
  * cache within one write batch (kr_resp_batch). Redis runs the commands of
@@ -832,6 +833,15 @@ static int cluster_open(kr_client *c, const kr_client_config *cfg, void **state)
   return 0;
 }
 
+/* The URL's form, its password wiped from the stack. */
+static int check_spec(const char *spec)
+{
+  kr_rurl u;
+  int rc = kr_rurl_parse(spec, &u);
+  kr_wipe(u.pass, sizeof u.pass);
+  return rc ? KURA_EINVAL : 0;
+}
+
 const kr_backend_ops kr_backend_redis_ops = {
   .name = "redis",
   .supports = KR_OPS_ALL,
@@ -839,6 +849,8 @@ const kr_backend_ops kr_backend_redis_ops = {
   .open = redis_open,
   .submit = redis_submit,
   .close = redis_close,
+  .check_spec = check_spec,
+  .usage = "redis://[[user]:password@]host[:port][/db] (a port is 1-65535, db a number)",
 };
 
 const kr_backend_ops kr_backend_redis_cluster_ops = {
@@ -848,4 +860,6 @@ const kr_backend_ops kr_backend_redis_cluster_ops = {
   .open = cluster_open,
   .submit = redis_submit,
   .close = redis_close,
+  .check_spec = check_spec,
+  .usage = "redis-cluster://[[user]:password@]host[:port][,host[:port]]... (a port is 1-65535)",
 };
