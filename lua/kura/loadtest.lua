@@ -357,7 +357,38 @@ local function progress_line(st, point)
 end
 
 -- Warm-up over: forget what was measured, start the clock of the run.
+-- The cache's figures from the clients' c:stats: the clients' hits and
+-- misses summed; the backend's evictions, expirations and items (the same
+-- cache's, whichever client reads them) from the first. nil when the clients
+-- keep none (a client that is not kura's).
+local function cache_stats(st)
+  local sum
+  for _, c in ipairs(st.clients or {}) do
+    local s = type(c) == "userdata" and c.stats and c:stats(st.cfg.cache)
+    if s then
+      sum = sum or { hits = 0, misses = 0, evictions = s.evictions,
+        expirations = s.expirations, items = s.items }
+      sum.hits, sum.misses = sum.hits + s.hits, sum.misses + s.misses
+    end
+  end
+  return sum
+end
+
+-- What changed between two readings of cache_stats: report.cache.
+local function cache_figures(a, b)
+  if not a or not b then return nil end
+  local reads = (b.hits - a.hits) + (b.misses - a.misses)
+  local f = { hits = b.hits - a.hits, misses = b.misses - a.misses, items = b.items }
+  f.hit_ratio = reads > 0 and f.hits / reads or nil
+  if b.evictions then
+    f.evictions = b.evictions - (a.evictions or 0)
+    f.expirations = b.expirations - (a.expirations or 0)
+  end
+  return f
+end
+
 local function start_counting(st)
+  st.cache0 = cache_stats(st)
   for _, s in ipairs(st.stats) do s.cur:reset() end
   st.errors, st.nerrors, st.iterations = {}, 0, 0
   st.busy_time, st.error_time = 0, 0
@@ -1073,6 +1104,8 @@ local function build_report(st, backend)
       error_percent = "%", series_t = "s" },
   }
   add_latency(r, st)
+  r.cache = cache_figures(st.cache0, cache_stats(st))
+  if r.cache then r.units.hit_ratio = "fraction" end
   if not cfg.workload then r.iterations = r.ops end
   r.throughput = r.seconds > 0 and r.ops / r.seconds or 0
   r.missed = cfg.rate and floor(st.missed * (r.iterations > 0 and r.ops / r.iterations or 1) + 0.5) or 0
@@ -1148,6 +1181,7 @@ function M.run(o)
   local handles, err = setup(cfg, clients)
   if not handles then return nil, err end
   local st = new_state(cfg)
+  st.clients = clients
   local body = vu_body(st, handles, clients)
   st.begin, st.wall0 = now(), os.time()
   st.t0, st.left = st.begin, huge

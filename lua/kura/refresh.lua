@@ -107,11 +107,15 @@ local function state_of(client, cache)
   return s
 end
 
+-- Called with a state whose tables remember() replaced (set below).
+local on_memo_reset = function(s) end
+
 -- Remembers a key's expiry and load time (MEMO_MAX keys, then it starts over).
 local function remember(s, key, delta, expiry, clock)
   if s.expiry[key] == nil then
     if s.n >= MEMO_MAX then
       s.safe, s.expiry, s.delta, s.n = {}, {}, {}, 0
+      on_memo_reset(s)
     end
     s.n = s.n + 1
   end
@@ -382,10 +386,13 @@ local function on_checked_hit(c, cache, key, loader, o, v)
   return single_flight(c, cache, key, refresh_early, loader, o, v)
 end
 
-local function get_or_load_checked(c, cache, key, loader, opts, v, err)
-  if type(cache) ~= "string" then error("refresh.get_or_load: cache must be a string", 3) end
-  if type(key) ~= "string" then error("refresh.get_or_load: key must be a string", 3) end
-  if type(loader) ~= "function" then error("refresh.get_or_load: loader must be a function", 3) end
+-- level: where a bad argument is blamed (3, the caller of the C hit path,
+-- when it calls this directly).
+local function get_or_load_checked(c, cache, key, loader, opts, v, err, level)
+  level = level or 3
+  if type(cache) ~= "string" then error("refresh.get_or_load: cache must be a string", level) end
+  if type(key) ~= "string" then error("refresh.get_or_load: key must be a string", level) end
+  if type(loader) ~= "function" then error("refresh.get_or_load: loader must be a function", level) end
   if opts ~= nil and not checked[opts] then check_options(opts) end
   if v == nil then
     if err ~= nil then return nil, err end
@@ -402,7 +409,12 @@ local function fast_eligible(opts)
   return opts == nil or (opts.now == nil and opts.random == nil and opts.beta == nil)
 end
 
-function M.get_or_load(c, cache, key, loader, opts)
+-- The C hit path (the binding's kura._refresh_hit) records what it may
+-- take through this; nil where the binding has none.
+local set_fast_last
+
+local function lua_get_or_load(c, cache, key, loader, opts)
+  local level = set_fast_last and 3 or 2 -- called by the C hit path: one level more
   -- The common case: a hit well before XFetch could fire with the client,
   -- cache, loader and options of the last call (checked then), the default
   -- clock, random source and beta. It costs c:get (which checks the key),
@@ -413,16 +425,28 @@ function M.get_or_load(c, cache, key, loader, opts)
       local safe = last_s.safe[key]
       if safe and kura_now() < safe then return v end
     end
-    return get_or_load_checked(c, cache, key, loader, opts, v, err)
+    return get_or_load_checked(c, cache, key, loader, opts, v, err, level + 1)
   end
-  if type(cache) ~= "string" then error("refresh.get_or_load: cache must be a string", 2) end
-  if type(key) ~= "string" then error("refresh.get_or_load: key must be a string", 2) end
+  if type(cache) ~= "string" then error("refresh.get_or_load: cache must be a string", level) end
+  if type(key) ~= "string" then error("refresh.get_or_load: key must be a string", level) end
   local v, err = c:get(cache, key)
-  local r1, r2 = get_or_load_checked(c, cache, key, loader, opts, v, err)
+  local r1, r2 = get_or_load_checked(c, cache, key, loader, opts, v, err, level + 1)
   if fast_eligible(opts) then
     last_c, last_cache, last_s, last_loader, last_opts = c, cache, state_of(c, cache), loader, opts
+    if set_fast_last then set_fast_last(c, cache, loader, opts, last_s.safe) end
   end
   return r1, r2
+end
+
+-- get_or_load(c, cache, key, loader [, opts]): in C where the binding has
+-- the hit path (a hit with the last call's client, cache, loader and options
+-- never enters Lua), else the Lua function above.
+M.get_or_load = lua_get_or_load
+if kura._refresh_hit then
+  M.get_or_load, set_fast_last = kura._refresh_hit(lua_get_or_load, get_or_load_checked)
+  on_memo_reset = function(s)
+    if s == last_s then set_fast_last(last_c, last_cache, last_loader, last_opts, s.safe) end
+  end
 end
 
 -- --- keep_alive ---------------------------------------------------------------------

@@ -121,6 +121,22 @@ function M.header(r)
   return table.concat(out, "\n") .. "\n"
 end
 
+-- report.cache in one line: the gets' hit ratio, what the backend evicted.
+local function cache_text(c)
+  local parts = {}
+  if c.hit_ratio then
+    parts[1] = string.format("hit ratio %.2f%% (%s hits, %s misses)", 100 * c.hit_ratio,
+      thousands(c.hits), thousands(c.misses))
+  else
+    parts[1] = "no gets"
+  end
+  if c.evictions then
+    parts[#parts + 1] = string.format("%s evictions, %s expirations, %s items", thousands(c.evictions),
+      thousands(c.expirations), thousands(c.items))
+  end
+  return table.concat(parts, "; ")
+end
+
 local function totals(r, add)
   add("cumulative stats:%s", r.interrupted and " (interrupted)" or "")
   add("%18s: %d (%.0f tps) in %.2f s", "total requests", r.ops, r.throughput, r.seconds)
@@ -136,6 +152,7 @@ local function totals(r, add)
       and "operations due that failed or were missed" or "time the users spent in failed calls")
   end
   if r.iterations ~= r.ops then add("%18s: %d", "iterations", r.iterations) end
+  if r.cache then add("%18s: %s", "cache", cache_text(r.cache)) end
   if r.cpu_seconds and r.cpu_seconds > 0 then
     add("%18s: %.2f s (%.0f ops per cpu second)", "generator cpu", r.cpu_seconds,
       r.ops / r.cpu_seconds)
@@ -512,6 +529,7 @@ function M.html(r)
       thousands(r.ops), r.seconds, thousands(r.throughput), #errs > 0 and table.concat(errs, ", ") or "none",
       (r.error_count > 0 and r.error_percent) and string.format(" (%.2f%% of the load)", r.error_percent) or "",
       r.interrupted and " (interrupted)" or ""),
+    r.cache and '<p class="summary">Cache: ' .. esc(cache_text(r.cache)) .. "</p>" or "",
     "<h2>Latency</h2>", html_table(r),
     '<div class="charts">', table.concat(charts, "\n"), "</div>",
     "</body></html>", "" }, "\n")

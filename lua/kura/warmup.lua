@@ -59,7 +59,7 @@
 -- Values that are not strings are stored as JSON text (numbers as their
 -- decimal text). A TTL from the source wins over `ttl`; `jitter` applies to
 -- whichever TTL an item has (an item with no TTL at all gets the client's
--- default, unjittered). transform(key, value, ttl) returns the item to store,
+-- default, jittered as well: c:default_ttl()). transform(key, value, ttl) returns the item to store,
 -- or nil to skip it (counted in `skipped`); if it raises, the item fails.
 --
 -- Failures are per item (a bad line, a transform error, a value over the size
@@ -707,6 +707,12 @@ local function new_run(o)
   local src, err = make_source(o.source, run)
   if not src then return nil, err end
   run.src = src
+  -- Items without a TTL live the client's default TTL: jitter spreads that
+  -- one too (else they would all expire in the same second).
+  if run.jitter > 0 and run.ttl == nil and type(run.client) == "userdata"
+      and run.client.default_ttl then
+    run.ttl = run.client:default_ttl()
+  end
   run.next_item = src.next or buffered(src, run)
   run.handle = run.client:cache(run.cache)
   -- Each worker counts its own items: with a network backend they share

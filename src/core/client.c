@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/client_stats.h"
 #include "core/json.h"
 #include "core/wipe.h"
 
@@ -60,6 +61,7 @@ struct kura_client {
    * only: one malloc and one free less per call). */
   pending *spare[SPARE_MAX];
   int nspare;
+  kr_stats *stats;              /* what the client counts of its calls */
   char errstr[256];
 };
 
@@ -407,6 +409,68 @@ static void list_append(kr_client *c, pending *p)
     arm_timer(c);
 }
 
+/* --- statistics ------------------------------------------------------------ */
+
+/* The counts of the cache req names: its entry, or the client's other counts
+ * (list_caches, a name refused for its length, a full table). */
+static kr_counts *counts_of(kr_client *c, const kr_request *req)
+{
+  kr_counts *k = NULL;
+  if (req->cache_len > 0 && req->cache_len <= KR_STORE_MAX_CACHE_NAME)
+    k = kr_stats_cache(c->stats, req->cache, req->cache_len);
+  return k ? k : kr_stats_other(c->stats);
+}
+
+static void count_error(kr_client *c, const kr_request *req, int err)
+{
+  kr_counts *k = counts_of(c, req);
+  k->calls++;
+  k->errors[err < 0 && err > -KR_STATS_NERR ? -err : -KURA_EUNKNOWN]++;
+}
+
+void kr_client_count_refused(kr_client *c, const kr_request *req, int err)
+{
+  count_error(c, req, err);
+}
+
+/* One completed call: its result as the caller gets it. */
+static inline void count_result(kr_client *c, const kr_request *req, const kr_result *res)
+{
+  if (res->err) {
+    count_error(c, req, res->err);
+    return;
+  }
+  kr_counts *k = counts_of(c, req);
+  k->calls++;
+  if (req->op == KR_OP_GET) {
+    if (res->outcome == KURA_HIT)
+      k->hits++;
+    else
+      k->misses++;
+  } else if (req->op == KR_OP_GET_BATCH) {
+    size_t found = 0;
+    for (size_t i = 0; i < res->count; i++)
+      found += res->vals[i] != NULL;
+    k->hits += found;
+    k->misses += res->count - found;
+  }
+}
+
+/* An inline backend's completion goes through here on its way to the
+ * caller, to be counted. */
+typedef struct inline_call {
+  kr_client *c;
+  kr_client_cb cb;
+  void *udata;
+} inline_call;
+
+static void on_inline_done(void *udata, const kr_request *req, const kr_result *res)
+{
+  inline_call *ic = udata;
+  count_result(ic->c, req, res);
+  ic->cb(ic->udata, req, res);
+}
+
 /* The client's own deadline: the backend has the request, which may have
  * reached the server. */
 static void deliver_error(pending *p, int err, const char *msg)
@@ -414,6 +478,7 @@ static void deliver_error(pending *p, int err, const char *msg)
   kr_result res = {.err = err, .msg = msg};
   res.uncertain = kr_result_uncertain(p->req.op, &res);
   p->user_done = 1;
+  count_result(p->c, &p->req, &res);
   p->cb(p->udata, &p->req, &res);
 }
 
@@ -460,6 +525,7 @@ static void on_backend_done(void *udata, const kr_request *req, const kr_result 
                          then completes cancelled, as kr_client_close says */
   if (!p->user_done) {
     p->user_done = 1;
+    count_result(c, &p->req, res);
     if (res->err) {
       kr_result r = *res;
       r.uncertain = kr_result_uncertain(p->req.op, res);
@@ -562,18 +628,26 @@ int kr_client_submit(kr_client *c, kr_request *req, kr_client_cb cb, void *udata
   if (c->closing)
     return kr_client_fail(c, KURA_ECANCELLED, "the client is closed");
   int rc = kr_client_validate(c, req);
-  if (rc)
+  if (rc) {
+    count_error(c, req, rc);
     return rc;
-  if (!(c->ops->supports & KR_OP_BIT(req->op)))
+  }
+  if (!(c->ops->supports & KR_OP_BIT(req->op))) {
+    count_error(c, req, KURA_EUNSUPPORTED);
     return kr_client_fail(c, KURA_EUNSUPPORTED, "%s is not supported by the %s backend: %s",
                           kr_call_name(req), c->ops->name, c->ops->lacks);
+  }
   if (req->ttl_ms == 0)
     req->ttl_ms = c->default_ttl_ms;
   if (c->ops->flags & KR_BACKEND_INLINE) {
-    c->ops->submit(c->be, req, cb, udata);
+    inline_call ic = {c, cb, udata};
+    c->ops->submit(c->be, req, on_inline_done, &ic);
     return 0;
   }
-  return submit_remote(c, req, cb, udata);
+  rc = submit_remote(c, req, cb, udata);
+  if (rc)
+    count_error(c, req, rc);
+  return rc;
 }
 
 /* --- life cycle ------------------------------------------------------------ */
@@ -680,6 +754,7 @@ static void client_free(kr_client *c)
   while (c->nspare)
     free(c->spare[--c->nspare]);
   kr_wipe_free(c->strings, c->strings_len); /* the credential lives there */
+  kr_stats_free(c->stats);
   free(c);
   if (closed)
     closed(ud);
@@ -757,7 +832,9 @@ static int client_open(uv_loop_t *loop, const kr_client_config *cfg,
     return KURA_EINVAL;
   }
   kr_client *c = calloc(1, sizeof *c);
-  if (!c || copy_config(c, cfg)) {
+  if (!c || !(c->stats = kr_stats_new()) || copy_config(c, cfg)) {
+    if (c)
+      kr_stats_free(c->stats);
     free(c);
     snprintf(err, errlen, "out of memory");
     return KURA_ENOMEM;
@@ -843,3 +920,48 @@ uint64_t kr_client_default_ttl_ms(const kr_client *c) { return c->default_ttl_ms
 uint64_t kr_client_timeout_ms(const kr_client *c) { return c->timeout_ms; }
 int kr_client_max_attempts(const kr_client *c) { return c->max_attempts; }
 size_t kr_client_pending(const kr_client *c) { return c->npending; }
+
+/* --- statistics, read ------------------------------------------------------- */
+
+static int backend_stats(kr_client *c, const char *cache, size_t len, kr_store_stats *out)
+{
+  memset(out, 0, sizeof *out);
+  if (!c->ops->stats || c->closing)
+    return KURA_EUNSUPPORTED;
+  return c->ops->stats(c->be, cache, len, out);
+}
+
+typedef struct stats_sum {
+  kr_client *c;
+  kr_client_stats *out;
+} stats_sum;
+
+static void add_backend_stats(void *ud, const char *name, size_t len, const kr_counts *k)
+{
+  stats_sum *sum = ud;
+  kr_store_stats one;
+  (void)k;
+  if (backend_stats(sum->c, name, len, &one))
+    return;
+  sum->out->has_backend = 1;
+  sum->out->backend.items += one.items;
+  sum->out->backend.bytes += one.bytes;
+  sum->out->backend.evictions += one.evictions;
+  sum->out->backend.expirations += one.expirations;
+}
+
+void kr_client_stats_get(kr_client *c, const char *cache, size_t len, kr_client_stats *out)
+{
+  memset(out, 0, sizeof *out);
+  if (!cache) {
+    kr_stats_total(c->stats, &out->counts);
+    stats_sum sum = {c, out};
+    kr_stats_each(c->stats, add_backend_stats, &sum);
+    return;
+  }
+  const kr_counts *k = kr_stats_find(c->stats, cache, len);
+  if (k)
+    out->counts = *k;
+  out->has_backend = backend_stats(c, cache, len, &out->backend) == 0;
+  out->backend.hits = out->backend.misses = 0; /* the store's, all clients': not ours */
+}

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/client_stats.h"
 #include "core/store/store.h"
 #include "kura_client.h"
 
@@ -162,6 +163,9 @@ typedef struct kr_backend_ops {
   int (*open)(kr_client *c, const kr_client_config *cfg, void **state);
   void (*submit)(void *state, const kr_request *req, kr_client_cb cb, void *udata);
   void (*close)(void *state);
+  /* Optional: the backend's own figures for one cache (items, bytes,
+   * evictions, expirations); 0, or an error when it has none for it. */
+  int (*stats)(void *state, const char *cache, size_t len, kr_store_stats *out);
   /* May be NULL. 0 when spec (the backend URL) is well formed, else
    * KURA_EINVAL; `usage` is then the form it should take. */
   int (*check_spec)(const char *spec);
@@ -219,6 +223,20 @@ uint64_t kr_client_timeout_ms(const kr_client *c);
 int kr_client_max_attempts(const kr_client *c);
 /* Requests submitted and not yet completed (remote backends). */
 size_t kr_client_pending(const kr_client *c);
+
+/* What the client counted of its calls (every call it was given, refused ones
+ * included) and, where the backend knows them (has_backend), the backend's
+ * items, bytes, evictions and expirations: for the cache `cache` (len bytes),
+ * or with cache NULL for every cache the client has named, summed. */
+typedef struct kr_client_stats {
+  kr_counts counts;
+  int has_backend;
+  kr_store_stats backend;   /* hits and misses stay 0: counts has the client's */
+} kr_client_stats;
+/* Counts a call that its binding refused before kr_client_submit (an
+ * argument it checks itself, such as a TTL given as text). */
+void kr_client_count_refused(kr_client *c, const kr_request *req, int err);
+void kr_client_stats_get(kr_client *c, const char *cache, size_t len, kr_client_stats *out);
 
 /* --- policy and helpers ---------------------------------------------------- */
 

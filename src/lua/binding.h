@@ -32,6 +32,14 @@ int kr_lua_push_error(lua_State *L, int err, const char *msg);
 /* The same with err.uncertain = true (and retryable false) when `uncertain`. */
 int kr_lua_push_error_uncertain(lua_State *L, int err, const char *msg, int uncertain);
 void kr_lua_open_histogram(lua_State *L); /* kura.histogram */
+void kr_lua_open_refresh(lua_State *L);   /* kura._refresh_hit (lrefresh.c) */
+/* Where the kura.client userdata at idx keeps its client (NULL there once
+ * it is closed); NULL when idx holds no client. Valid while the userdata
+ * lives (lclient.c). */
+kr_client *const *kr_lua_client_slot(lua_State *L, int idx);
+/* Pushes what a Lua call of req returns for res (value, nil, nil + err ...);
+ * returns how many values (lclient.c). */
+int kr_lua_client_push_result(lua_State *L, const kr_request *req, const kr_result *res);
 void kr_lua_open_signal(lua_State *L);  /* kura.on_signal, kura.isatty */
 void kr_lua_open_serve(lua_State *L);   /* kura.serve (lserve.c) */
 /* The runtime's shared client (kura.client()), made on first use; NULL with

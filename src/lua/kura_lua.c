@@ -126,6 +126,7 @@ int luaopen_kura(lua_State *L)
   kr_lua_open_client(L);
   kr_lua_open_http(L);
   kr_lua_open_histogram(L);
+  kr_lua_open_refresh(L);
   kr_lua_open_signal(L);
   kr_lua_open_serve(L);
   lua_pushliteral(L, KURA_VERSION_STRING);

@@ -263,10 +263,19 @@ static void on_done(void *udata, const kr_request *req, const kr_result *res)
   kr_task_wake(t, push_result(kr_task_state(t), req, res));
 }
 
+/* nil, INVALID_ARGUMENT for a request refused before it reached the client,
+ * counted in the client's statistics all the same. */
+static int refuse(lua_State *L, lclient *lc, const kr_request *req, const char *msg)
+{
+  if (lc->c)
+    kr_client_count_refused(lc->c, req, KURA_EINVAL);
+  return push_error(L, KURA_EINVAL, msg);
+}
+
 static int run_remote(lua_State *L, lclient *lc, kr_request *req)
 {
   if (kr_client_validate(lc->c, req))
-    return push_error(L, KURA_EINVAL, kr_client_errstr(lc->c));
+    return refuse(L, lc, req, kr_client_errstr(lc->c));
   /* Raises when L cannot yield: before anything is allocated or sent. */
   kr_task *t = kr_task_prepare_wait(L, kr_op_name(req->op));
   call *k = malloc(sizeof *k);
@@ -331,7 +340,7 @@ static int op_set(lua_State *L, lclient *lc, const char *cache, size_t clen, int
   req.key = arg_bytes(L, a, &req.klen, kb);
   req.val = arg_bytes(L, a + 1, &req.vlen, vb);
   if (lua_gettop(L) >= a + 2 && arg_ttl(L, a + 2, &req.ttl_ms, msg, sizeof msg))
-    return push_error(L, KURA_EINVAL, msg);
+    return refuse(L, lc, &req, msg);
   return run(L, lc, &req);
 }
 
@@ -383,9 +392,9 @@ static int op_increment(lua_State *L, lclient *lc, const char *cache, size_t cle
   req.key = arg_bytes(L, a, &req.klen, kb);
   int bad_amount = arg_amount(L, a + 1, &req.amount);
   if (arg_ttl(L, a + 2, &req.ttl_ms, msg, sizeof msg)) /* types first: both may raise */
-    return push_error(L, KURA_EINVAL, msg);
+    return refuse(L, lc, &req, msg);
   if (bad_amount)
-    return push_error(L, KURA_EINVAL, lua_pushfstring(L, "increment amount must be an integer, "
+    return refuse(L, lc, &req, lua_pushfstring(L, "increment amount must be an integer, "
                                                       "got %s", lua_tostring(L, a + 1)));
   return run(L, lc, &req);
 }
@@ -403,7 +412,7 @@ static int op_set_if(lua_State *L, lclient *lc, const char *cache, size_t clen, 
   if (has_cmp)
     req.cmp = arg_bytes(L, a + 2, &req.cmplen, cb);
   if (arg_ttl(L, a + 2 + has_cmp, &req.ttl_ms, msg, sizeof msg))
-    return push_error(L, KURA_EINVAL, msg);
+    return refuse(L, lc, &req, msg);
   return run(L, lc, &req);
 }
 
@@ -428,7 +437,7 @@ static int op_ttl_set(lua_State *L, lclient *lc, const char *cache, size_t clen,
   req.key = arg_bytes(L, a, &req.klen, kb);
   luaL_checktype(L, a + 1, LUA_TNUMBER);
   if (arg_ttl(L, a + 1, &req.ttl_ms, msg, sizeof msg))
-    return push_error(L, KURA_EINVAL, msg);
+    return refuse(L, lc, &req, msg);
   return run(L, lc, &req);
 }
 
@@ -543,10 +552,10 @@ static int op_keys(lua_State *L, lclient *lc, const char *cache, size_t clen, in
     lua_rawgeti(L, a, (lua_Integer)i + 1);
     b.keys[i] = elem_bytes(L, anchor, a, "key", (lua_Integer)i + 1, &b.klens[i]);
   }
-  if (array_extra(L, a, n, extra, sizeof extra))
-    return push_error(L, KURA_EINVAL, lua_pushfstring(L, "%s: keys must be an array of keys; "
-                      "the table also has the key %s", kr_op_name(opcode), extra));
   REQ(opcode);
+  if (array_extra(L, a, n, extra, sizeof extra))
+    return refuse(L, lc, &req, lua_pushfstring(L, "%s: keys must be an array of keys; "
+                  "the table also has the key %s", kr_op_name(opcode), extra));
   req.n = n, req.keys = b.keys, req.klens = b.klens;
   return run(L, lc, &req);
 }
@@ -677,10 +686,23 @@ static int op_set_batch(lua_State *L, lclient *lc, const char *cache, size_t cle
     bad = KURA_EINVAL;
   }
   if (bad)
-    return push_error(L, KURA_EINVAL, msg);
+    return refuse(L, lc, &req, msg);
   req.n = n, req.keys = b.keys, req.klens = b.klens;
   req.vals = b.vals, req.vlens = b.vlens, req.ttls = b.ttls;
   return run(L, lc, &req);
+}
+
+/* --- for other parts of the binding ------------------------------------------ */
+
+kr_client *const *kr_lua_client_slot(lua_State *L, int idx)
+{
+  lclient *lc = luaL_testudata(L, idx, CLIENT_NAME);
+  return lc ? &lc->c : NULL;
+}
+
+int kr_lua_client_push_result(lua_State *L, const kr_request *req, const kr_result *res)
+{
+  return push_result(L, req, res);
 }
 
 /* --- the client and handle userdata ---------------------------------------- */
@@ -738,6 +760,77 @@ static int c_create_cache(lua_State *L) { return c_manage(L, KR_OP_CREATE_CACHE)
 static int c_delete_cache(lua_State *L) { return c_manage(L, KR_OP_DELETE_CACHE); }
 static int c_flush_cache(lua_State *L) { return c_manage(L, KR_OP_FLUSH_CACHE); }
 static int c_list_caches(lua_State *L) { return c_manage(L, KR_OP_LIST_CACHES); }
+
+/* --- statistics ------------------------------------------------------------ */
+
+static void set_count(lua_State *L, const char *field, uint64_t n)
+{
+  lua_pushinteger(L, (lua_Integer)n);
+  lua_setfield(L, -2, field);
+}
+
+/* errors = { CODE = n }: codes that share a Momento name (ENOMEM is
+ * LIMIT_EXCEEDED_ERROR) add up. */
+static void push_error_counts(lua_State *L, const kr_counts *k)
+{
+  lua_newtable(L);
+  for (int i = 1; i < KR_STATS_NERR; i++) {
+    if (!k->errors[i])
+      continue;
+    const char *code = kura_errname(-i);
+    lua_Integer prior = lua_getfield(L, -1, code) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    lua_pushinteger(L, prior + (lua_Integer)k->errors[i]);
+    lua_setfield(L, -2, code);
+  }
+}
+
+static int push_stats(lua_State *L, lclient *lc, const char *cache, size_t len)
+{
+  if (!lc->c)
+    return push_error(L, KURA_ECANCELLED, "the client is closed");
+  kr_client_stats st;
+  kr_client_stats_get(lc->c, cache, len, &st);
+  lua_createtable(L, 0, 8);
+  set_count(L, "calls", st.counts.calls);
+  set_count(L, "hits", st.counts.hits);
+  set_count(L, "misses", st.counts.misses);
+  push_error_counts(L, &st.counts);
+  lua_setfield(L, -2, "errors");
+  if (st.has_backend) {
+    set_count(L, "items", st.backend.items);
+    set_count(L, "bytes", st.backend.bytes);
+    set_count(L, "evictions", st.backend.evictions);
+    set_count(L, "expirations", st.backend.expirations);
+  }
+  return 1;
+}
+
+/* c:stats([cache]) -> the counts of one cache, or of every cache the client
+ * has named. */
+static int c_stats(lua_State *L)
+{
+  lclient *lc = check_self(L, CLIENT_UP, CLIENT_NAME);
+  size_t len = 0;
+  const char *cache = lua_isnoneornil(L, 2) ? NULL : arg_name(L, 2, &len);
+  return push_stats(L, lc, cache, len);
+}
+
+/* c:default_ttl() -> the seconds an item set without a TTL lives. */
+static int c_default_ttl(lua_State *L)
+{
+  lclient *lc = check_self(L, CLIENT_UP, CLIENT_NAME);
+  if (!lc->c)
+    return push_error(L, KURA_ECANCELLED, "the client is closed");
+  lua_pushnumber(L, (lua_Number)kr_client_default_ttl_ms(lc->c) / 1000);
+  return 1;
+}
+
+static int h_stats(lua_State *L)
+{
+  lhandle *h = check_self(L, HANDLE_UP, HANDLE_NAME);
+  return push_stats(L, h->lc, h->name, h->len);
+}
 
 /* c:cache(name) -> a handle bound to that cache. */
 static int c_cache(lua_State *L)
@@ -1095,8 +1188,8 @@ static void set_methods(lua_State *L)
   static const luaL_Reg cm[] = {
     ITEM_CALLS(CREG) {"create_cache", c_create_cache}, {"delete_cache", c_delete_cache},
     {"flush_cache", c_flush_cache}, {"list_caches", c_list_caches}, {"cache", c_cache},
-    {NULL, NULL}};
-  static const luaL_Reg hm[] = {ITEM_CALLS(HREG){NULL, NULL}};
+    {"stats", c_stats}, {"default_ttl", c_default_ttl}, {NULL, NULL}};
+  static const luaL_Reg hm[] = {ITEM_CALLS(HREG){"stats", h_stats}, {NULL, NULL}};
   int cmt = lua_gettop(L) - 1, hmt = lua_gettop(L);
   lua_newtable(L);
   lua_pushvalue(L, cmt);

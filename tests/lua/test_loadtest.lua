@@ -109,6 +109,35 @@ t.test("mix ratios and exact op count", function()
   t.ok(r.throughput > 0)
 end)
 
+t.test("the report's cache figures: hit ratio and the store's evictions, from c:stats", function()
+  -- 20,000 keys of 1 kB into a 2 MB store: the gets miss what was evicted
+  local store = string.format("lt-evict-%08x", math.random(0, 0x7fffffff))
+  local c = assert(kura.client{ backend = "memory", store = store, max_memory = 2 * 1024 * 1024 })
+  local r = assert(loadtest.run{ client = c, cache = "lt-evict", ops = 30000, concurrency = 4,
+    mix = { get = 0.5, set = 0.5 }, keyspace = 20000, value_size = 1000, progress = false })
+  local k = r.cache
+  t.ok(k, "a kura client gives the report its cache figures")
+  t.eq(k.hits + k.misses, r.latency.get.count) -- the prefill's sets are not in it
+  t.ok(k.misses > 0 and k.hits > 0, string.format("hits %d misses %d", k.hits, k.misses))
+  t.near(k.hit_ratio, k.hits / (k.hits + k.misses), 1e-12)
+  t.ok(k.evictions > 0, "evictions " .. tostring(k.evictions))
+  t.eq(k.expirations, 0)
+  local s = c:stats("lt-evict")
+  t.eq(k.items, s.items)
+  t.ok(s.evictions >= k.evictions, "the run's evictions are a part of the cache's")
+  t.eq(r.units.hit_ratio, "fraction")
+  local text = loadtest.text(r)
+  t.ok(text:find("cache: hit ratio %d+%.%d+%% %(") and text:find("evictions"), text)
+  t.ok(loadtest.html(r):find("Cache: hit ratio", 1, true), "the HTML page shows it")
+  -- a client that is not kura's keeps no statistics: no figures, no error
+  local handle = { get = function() return "v" end }
+  local fake = { create_cache = function() return true end, cache = function() return handle end }
+  local f = assert(loadtest.run{ client = fake, ops = 10, mix = { get = 1 }, prefill = false,
+    progress = false })
+  t.is_nil(f.cache)
+  t.ok(not loadtest.text(f):find("hit ratio"), "no cache line without figures")
+end)
+
 t.test("exact op count when calls suspend (a remote backend)", function()
   -- the first VU out of operations used to stop the others mid-batch, and
   -- the operations they had claimed were never made

@@ -90,7 +90,11 @@ t.test("a failed load elsewhere hands the lock over", function()
     return "ok:" .. key
   end
   local a = kura.spawn(refresh.get_or_load, c, cache, "k", flaky, { ttl = 30 })
-  kura.sleep(0.01)
+  -- b starts once a holds the lock (a's loader runs), however slow the
+  -- backend is today: a fixed pause lost the race on a loaded cluster
+  local waited = kura.now()
+  while calls == 0 and kura.now() - waited < 10 do kura.sleep(0.001) end
+  t.eq(calls, 1, "a's load started")
   local b = kura.spawn(refresh.get_or_load, other, cache, "k", flaky, { ttl = 30 })
   t.eq({ a:join() }, { nil, "backend down" })
   t.eq(b:join(), "ok:k")
@@ -359,6 +363,85 @@ t.test("option checks: stale and negative_ttl", function()
   t.eq(refresh.get_or_load(c, cache, "k", f), "x")
   t.raises(function() refresh.get_or_load(c, cache, nil, f) end, "string expected")
   t.raises(function() refresh.get_or_load(c, cache, {}, f) end, "string expected")
+  c:delete_cache(cache)
+end)
+
+t.test("the hit path in C answers as the Lua one: changed arguments, odd names, closed "
+       .. "clients, deleted caches, expiry", function()
+  t.eq(type(kura._refresh_hit), "function", "the binding has the C hit path")
+  local c, cache = fresh_cache("chit")
+  local n = 0
+  local function loader(key) n = n + 1; return "v:" .. key .. ":" .. n end
+  local opts = { ttl = 30 }
+  t.eq(refresh.get_or_load(c, cache, "a", loader, opts), "v:a:1")
+  for _ = 1, 100 do t.eq(refresh.get_or_load(c, cache, "a", loader, opts), "v:a:1") end
+  t.eq(n, 1)
+  -- each argument changed in turn misses the recorded call and is still right
+  t.eq(refresh.get_or_load(c, cache, "b", loader, opts), "v:b:2")
+  local other = function() return "other" end
+  t.eq(refresh.get_or_load(c, cache, "a", other, opts), "v:a:1", "a hit whatever the loader")
+  t.eq(refresh.get_or_load(c, cache, "a", loader, { ttl = 30 }), "v:a:1")
+  local c2 = assert(kura.client{ timeout = 5 })
+  t.eq(refresh.get_or_load(c2, cache, "a", loader, opts), "v:a:1", "another client, one store")
+  -- a long cache name (not interned: same bytes, another string) and one
+  -- that differs in its last byte only
+  local long = cache .. string.rep("x", 60)
+  t.eq(c:create_cache(long), true)
+  t.eq(refresh.get_or_load(c, long, "k", loader, opts), "v:k:3")
+  t.eq(refresh.get_or_load(c, cache .. string.rep("x", 60), "k", loader, opts), "v:k:3")
+  local long2 = cache .. string.rep("x", 59) .. "y"
+  local v, err = refresh.get_or_load(c, long2, "k", loader, opts)
+  t.is_nil(v)
+  t.eq(err.code, "NOT_FOUND_ERROR")
+  -- binary keys, the empty key
+  t.eq(refresh.get_or_load(c, long, "\0\255k", loader, opts), "v:\0\255k:4")
+  t.eq(refresh.get_or_load(c, long, "\0\255k", loader, opts), "v:\0\255k:4")
+  t.eq(refresh.get_or_load(c, long, "", loader, opts), "v::5")
+  t.eq(refresh.get_or_load(c, long, "", loader, opts), "v::5")
+  -- a deleted cache: the error, not a stale hit
+  t.eq(refresh.get_or_load(c, long, "k", loader, opts), "v:k:3")
+  c:delete_cache(long)
+  v, err = refresh.get_or_load(c, long, "k", loader, opts)
+  t.is_nil(v)
+  t.eq(err.code, "NOT_FOUND_ERROR")
+  -- a bad argument is blamed on the caller's line
+  local ok, msg = pcall(refresh.get_or_load, c, cache, "a", "not a function", opts)
+  t.ok(not ok and tostring(msg):find("loader must be a function", 1, true), tostring(msg))
+  ok, msg = pcall(function() return refresh.get_or_load(c, 42, "a", loader, opts) end)
+  t.ok(not ok and tostring(msg):find("test_refresh.lua:%d+: refresh.get_or_load: cache must"),
+       tostring(msg))
+  -- a closed client after its calls were recorded
+  t.eq(refresh.get_or_load(c2, cache, "a", loader, opts), "v:a:1")
+  getmetatable(c2).__close(c2)
+  v, err = refresh.get_or_load(c2, cache, "a", loader, opts)
+  t.is_nil(v)
+  t.eq(err.code, "CANCELLED_ERROR")
+  -- with the default clock the hit path ends at the key's safe time: past
+  -- the TTL the loader runs again
+  local short = { ttl = 0.2 }
+  t.eq(refresh.get_or_load(c, cache, "e", loader, short), "v:e:6")
+  local deadline = kura.now() + 3
+  while n == 6 and kura.now() < deadline do
+    refresh.get_or_load(c, cache, "e", loader, short)
+    kura.sleep(0.01)
+  end
+  t.ok(n >= 7, "reloaded before or at the TTL's end")
+  c:delete_cache(cache)
+end)
+
+t.test("the hit path in C after the memo of 100,000 keys starts over", function()
+  local c, cache = fresh_cache("memo")
+  -- the C path serves the in-process store only (100,000 loads over a
+  -- network would take a minute and show nothing more)
+  if not tostring(c):find("(memory)", 1, true) then return c:delete_cache(cache) end
+  local n = 0
+  local function loader() n = n + 1; return "v" end
+  local opts = { ttl = 60 }
+  for i = 1, 100001 do refresh.get_or_load(c, cache, "k" .. i, loader, opts) end
+  t.eq(n, 100001)
+  for i = 100001, 99990, -1 do t.eq(refresh.get_or_load(c, cache, "k" .. i, loader, opts), "v") end
+  t.eq(refresh.get_or_load(c, cache, "k1", loader, opts), "v")
+  t.eq(n, 100001, "hits after the reset load nothing")
   c:delete_cache(cache)
 end)
 

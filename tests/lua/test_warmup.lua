@@ -376,6 +376,16 @@ t.test("CSV fields: quotes, escapes, embedded newlines", function()
   c:delete_cache(cache)
 end)
 
+-- The shortest and longest TTL left of keys prefix..1 to prefix..n.
+local function ttl_range(c, cache, prefix, n)
+  local lo, hi = math.huge, 0
+  for k = 1, n do
+    local ttl = c:item_get_ttl(cache, prefix .. k)
+    lo, hi = math.min(lo, ttl), math.max(hi, ttl)
+  end
+  return lo, hi
+end
+
 t.test("jitter spreads TTLs within +/- jitter", function()
   local c, cache = fresh_cache("jitter")
   local i = 0
@@ -386,11 +396,7 @@ t.test("jitter spreads TTLs within +/- jitter", function()
   local stats = warmup.run{ client = c, cache = cache, source = items, ttl = 100, jitter = 0.1,
                             progress = false }
   t.eq(stats.loaded, 200)
-  local lo, hi = math.huge, 0
-  for k = 1, 200 do
-    local ttl = c:item_get_ttl(cache, "j" .. k)
-    lo, hi = math.min(lo, ttl), math.max(hi, ttl)
-  end
+  local lo, hi = ttl_range(c, cache, "j", 200)
   t.ok(lo >= 89 and hi <= 110, string.format("ttls in [%.3f, %.3f]", lo, hi))
   t.ok(hi - lo > 10, string.format("ttls spread: [%.3f, %.3f]", lo, hi))
   -- The bounds exactly, with an injected random source.
@@ -402,6 +408,30 @@ t.test("jitter spreads TTLs within +/- jitter", function()
     local want = r == 0 and 90 or 110
     t.ok(ttl <= want and ttl > want - 1.5, "random " .. r .. ": ttl " .. ttl)
   end
+  c:delete_cache(cache)
+end)
+
+t.test("jitter spreads the client's default TTL too", function()
+  local c = assert(kura.client{ default_ttl = 100 })
+  t.eq(c:default_ttl(), 100)
+  local cache = string.format("kwf-jdef-%08x", math.random(0, 0x7fffffff))
+  t.eq(c:create_cache(cache), true)
+  local i = 0
+  local function items()
+    i = i + 1
+    if i <= 200 then return "d" .. i, "v" end
+  end
+  local stats = warmup.run{ client = c, cache = cache, source = items, jitter = 0.1,
+                            progress = false }
+  t.eq(stats.loaded, 200)
+  local lo, hi = ttl_range(c, cache, "d", 200)
+  t.ok(lo >= 89 and hi <= 110, string.format("ttls in [%.3f, %.3f]", lo, hi))
+  t.ok(hi - lo > 10, string.format("the default TTL spread: [%.3f, %.3f]", lo, hi))
+  -- without jitter the default stays the client's, unjittered
+  i = 0
+  warmup.run{ client = c, cache = cache, source = items, progress = false }
+  local ttl = c:item_get_ttl(cache, "d1")
+  t.ok(ttl <= 100 and ttl > 98.5, "no jitter: " .. ttl)
   c:delete_cache(cache)
 end)
 

@@ -51,6 +51,13 @@ for n in 1 4; do
   if [ "$got" = "$n" ]; then ok "--connections $n: $got at the server"
   else fail "--connections $n" "$got at the server"; fi
 done
+# The cache line: the gets' hit ratio from the clients' own counts (all hits:
+# the keys were set first); Redis gives no evictions to kura.
+if grep -Eq '^ +cache: hit ratio 100\.00% \([0-9,]+ hits, 0 misses\)$' "$dir/c.out"; then
+  ok "the hit ratio on Redis, without evictions"
+else
+  fail "the hit ratio on Redis, without evictions" "$(grep cache: "$dir/c.out")"
+fi
 grep -q "^ *backend: redis://:\*\*\*@127.0.0.1:$port, 4 connections (pipelined: 8 users share them)$" "$dir/c.out" \
   && ok "the header states the connections" || fail "the header states the connections" "$(head -3 "$dir/c.out")"
 

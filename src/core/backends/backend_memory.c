@@ -503,6 +503,12 @@ static void mem_close(void *state)
   }
 }
 
+static int mem_stats(void *state, const char *cache, size_t len, kr_store_stats *out)
+{
+  membe *b = state;
+  return kr_store_cache_stats(b->store, cache, len, out);
+}
+
 const kr_backend_ops kr_backend_memory_ops = {
   .name = "memory",
   .supports = KR_OPS_ALL,
@@ -510,4 +516,5 @@ const kr_backend_ops kr_backend_memory_ops = {
   .open = mem_open,
   .submit = mem_submit,
   .close = mem_close,
+  .stats = mem_stats,
 };
