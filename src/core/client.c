@@ -506,6 +506,28 @@ static void pending_free(kr_client *c, pending *p)
     free(p);
 }
 
+/* The backend's result to the caller, counted; an error says whether the
+ * call may have been applied. */
+static inline void deliver(pending *p, const kr_result *res)
+{
+  count_result(p->c, &p->req, res);
+  if (res->err) {
+    kr_result r = *res;
+    r.uncertain = kr_result_uncertain(p->req.op, res);
+    p->cb(p->udata, &p->req, &r);
+  } else {
+    p->cb(p->udata, &p->req, res);
+  }
+}
+
+/* Every call pending when the client closed completes cancelled, as
+ * kr_client_close says, also one whose answer is read after the close. */
+static void deliver_cancelled(pending *p)
+{
+  kr_result r = {.err = KURA_ECANCELLED, .msg = "the client is closed"};
+  deliver(p, &r);
+}
+
 static void on_backend_done(void *udata, const kr_request *req, const kr_result *res)
 {
   pending *p = udata;
@@ -519,20 +541,12 @@ static void on_backend_done(void *udata, const kr_request *req, const kr_result 
   }
   list_unlink(c, p);
   c->npending--;
-  kr_result cancelled = {.err = KURA_ECANCELLED, .msg = "the client is closed"};
-  if (c->closing && res->err != KURA_ECANCELLED)
-    res = &cancelled; /* an answer read after the close: every call pending
-                         then completes cancelled, as kr_client_close says */
   if (!p->user_done) {
     p->user_done = 1;
-    count_result(c, &p->req, res);
-    if (res->err) {
-      kr_result r = *res;
-      r.uncertain = kr_result_uncertain(p->req.op, res);
-      p->cb(p->udata, &p->req, &r);
-    } else {
-      p->cb(p->udata, &p->req, res);
-    }
+    if (c->closing && res->err != KURA_ECANCELLED)
+      deliver_cancelled(p); /* an answer read after the close */
+    else
+      deliver(p, res);
   }
   pending_free(c, p);
 }
