@@ -290,8 +290,10 @@ KURA_API int kura_flush_cache(kura_client *c, const char *cache, kura_cb cb, voi
 KURA_API int kura_list_caches(kura_client *c, kura_cb cb, void *udata);
 
 /* What the Lua client has and this API has not: the cache handle
- * (c:cache(name)), a convenience over the same calls with the name bound;
- * in C, pass the name. */
+ * (c:cache(name)), a convenience over the same calls with the name bound
+ * (in C, pass the name); and c:stats([cache]), the client's own counts of
+ * its calls, which came to the Lua client after this API was drawn and has
+ * no C struct yet. */
 
 #ifdef __cplusplus
 }
