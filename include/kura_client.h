@@ -289,11 +289,28 @@ KURA_API int kura_flush_cache(kura_client *c, const char *cache, kura_cb cb, voi
 /* count, names: every cache, sorted by name. */
 KURA_API int kura_list_caches(kura_client *c, kura_cb cb, void *udata);
 
+/* What the client counted of its own calls (c:stats([cache]) in Lua): every
+ * call it was given (those refused for a bad argument included, as errors),
+ * the gets' hits and misses (kura_get, and each key of kura_get_batch),
+ * errors by code; and, where the backend knows them (has_backend: the
+ * embedded store, exactly, per cache, for every client of that store), its
+ * items, bytes, evictions and expirations. */
+#define KURA_STATS_NERR 18
+typedef struct kura_stats {
+  uint64_t calls, hits, misses;
+  uint64_t errors[KURA_STATS_NERR]; /* by code: errors[-KURA_ENOTFOUND] ... */
+  int has_backend;
+  uint64_t items, bytes, evictions, expirations;
+} kura_stats;
+/* For the cache named `cache`, or with cache NULL for every cache the client
+ * has named, summed. Counts are kept for the first 4,096 names; calls naming
+ * further caches count in the totals only. KURA_EINVAL for a NULL client or
+ * out. */
+KURA_API int kura_client_stats(kura_client *c, const char *cache, kura_stats *out);
+
 /* What the Lua client has and this API has not: the cache handle
  * (c:cache(name)), a convenience over the same calls with the name bound
- * (in C, pass the name); and c:stats([cache]), the client's own counts of
- * its calls, which came to the Lua client after this API was drawn and has
- * no C struct yet. */
+ * (in C, pass the name). */
 
 #ifdef __cplusplus
 }

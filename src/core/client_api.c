@@ -98,6 +98,26 @@ const char *kura_client_errmsg(const kura_client *c)
   return c ? kr_client_errstr(c) : "no client";
 }
 
+int kura_client_stats(kura_client *c, const char *cache, kura_stats *out)
+{
+  if (!c || !out)
+    return KURA_EINVAL;
+  kr_client_stats st;
+  kr_client_stats_get(c, cache, cache ? strlen(cache) : 0, &st);
+  memset(out, 0, sizeof *out);
+  out->calls = st.counts.calls;
+  out->hits = st.counts.hits;
+  out->misses = st.counts.misses;
+  for (int i = 0; i < KURA_STATS_NERR && i < KR_STATS_NERR; i++)
+    out->errors[i] = st.counts.errors[i];
+  out->has_backend = st.has_backend;
+  out->items = st.backend.items;
+  out->bytes = st.backend.bytes;
+  out->evictions = st.backend.evictions;
+  out->expirations = st.backend.expirations;
+  return KURA_OK;
+}
+
 /* --- completions -------------------------------------------------------------- */
 
 /* The host's callback, carried through the client: on the C stack when the

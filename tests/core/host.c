@@ -1,8 +1,8 @@
 /* A C host of kura's cache client alone (include/kura_client.h, libkura-core):
  * its own uv_loop_t, no Lua runtime anywhere. For each backend URL given it
  * runs the cache calls (create, set, get, increment, delete, the conditional
- * sets, the TTL calls, the batches, list_caches) and the promises of the
- * header from the outside: NULL and empty arguments refused, calls in flight
+ * sets, the TTL calls, the batches, list_caches, the client's statistics)
+ * and the promises of the header from the outside: NULL and empty arguments refused, calls in flight
  * when the client closes completing with KURA_ECANCELLED (also when it
  * closes from inside a callback), the loop closing cleanly afterwards, and a
  * Redis that is not there answering CONNECTION_ERROR within the timeout.
@@ -468,6 +468,29 @@ static void dead_redis(void)
   close_all(&lp, c);
 }
 
+/* kura_client_stats: the calls made, the gets' hits and misses, errors by
+ * code, the store's figures on memory only. */
+static void stats(uv_loop_t *lp, kura_client *c, const char *cache, int is_memory)
+{
+  kura_stats a, b, m, all;
+  seen s;
+  CHECK(kura_client_stats(c, cache, &a) == KURA_OK);
+  CHECK(RUN(lp, s, kura_set(c, cache, "st", 2, "v", 1, 0, record, &s)) == KURA_OK);
+  RUN(lp, s, kura_get(c, cache, "st", 2, record, &s));
+  RUN(lp, s, kura_get(c, cache, "st-none", 7, record, &s));
+  RUN(lp, s, kura_get(c, "core-host-none", "k", 1, record, &s));
+  CHECK(kura_client_stats(c, cache, &b) == KURA_OK);
+  CHECK(b.calls == a.calls + 3 && b.hits == a.hits + 1 && b.misses == a.misses + 1);
+  CHECK(b.has_backend == is_memory);
+  if (is_memory)
+    CHECK(b.items >= 1 && b.bytes > 0);
+  CHECK(kura_client_stats(c, "core-host-none", &m) == KURA_OK);
+  CHECK(m.calls == 1 && m.errors[-KURA_ENOTFOUND] == 1 && m.hits + m.misses == 0);
+  CHECK(kura_client_stats(c, NULL, &all) == KURA_OK && all.calls >= b.calls + 1);
+  CHECK(kura_client_stats(NULL, cache, &all) == KURA_EINVAL);
+  CHECK(kura_client_stats(c, cache, NULL) == KURA_EINVAL);
+}
+
 /* --- main ------------------------------------------------------------------------ */
 
 static void run_backend(const char *backend)
@@ -488,6 +511,7 @@ static void run_backend(const char *backend)
   refusals(c, cache);
   edges(&lp, c, cache);
   caches(&lp, c, cache);
+  stats(&lp, c, cache, strcmp(backend, "memory") == 0);
   cleanup(&lp, c, cache);
   CHECK(strcmp(kura_client_backend(c), strncmp(backend, "redis-cluster", 13) == 0 ? "redis-cluster"
                                        : strncmp(backend, "redis", 5) == 0 ? "redis" : "memory") == 0);
