@@ -1,10 +1,11 @@
 /* kura: the public C API of the kura cache runtime, for programs that embed it
- * (game servers and other hosts). This is the only public header; everything
- * else in the tree is internal.
+ * (game servers and other hosts): runtimes that run Lua scripts on a libuv
+ * loop. It includes kura_client.h, the cache client alone (libkura-core),
+ * whose error codes, results and cache calls it shares; everything else in
+ * the tree is internal.
  *
- * Every function returns 0 (KURA_OK) on success or a negative KURA_E* code.
- * The codes follow Momento Cache's error names; kura_errname() gives that
- * name ("NOT_FOUND_ERROR") and kura_strerror() a sentence for people.
+ * Every function returns 0 (KURA_OK) on success or a negative KURA_E* code
+ * (kura_client.h: kura_errname, kura_strerror).
  *
  * The minimal host:
  *
@@ -29,62 +30,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kura_client.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Marks the functions the shared library exports (it is built with
- * -fvisibility=hidden: everything not marked stays internal). */
-#if defined(__GNUC__) || defined(__clang__)
-#define KURA_API __attribute__((visibility("default")))
-#else
-#define KURA_API
-#endif
-
-#define KURA_VERSION_MAJOR 0
-#define KURA_VERSION_MINOR 1
-#define KURA_VERSION_PATCH 0
-
-enum kura_error {
-  KURA_OK = 0,
-  KURA_EINVAL = -1,        /* INVALID_ARGUMENT_ERROR */
-  KURA_ENOTFOUND = -2,     /* NOT_FOUND_ERROR: the cache does not exist */
-  KURA_EEXIST = -3,        /* ALREADY_EXISTS_ERROR */
-  KURA_EPRECOND = -4,      /* FAILED_PRECONDITION_ERROR */
-  KURA_ELIMIT = -5,        /* LIMIT_EXCEEDED_ERROR */
-  KURA_ETIMEOUT = -6,      /* TIMEOUT_ERROR */
-  KURA_ECONN = -7,         /* CONNECTION_ERROR */
-  KURA_EUNAVAIL = -8,      /* SERVER_UNAVAILABLE */
-  KURA_EAUTH = -9,         /* AUTHENTICATION_ERROR */
-  KURA_EPERM = -10,        /* PERMISSION_ERROR */
-  KURA_ECANCELLED = -11,   /* CANCELLED_ERROR */
-  KURA_EBADREQ = -12,      /* BAD_REQUEST_ERROR */
-  KURA_EINTERNAL = -13,    /* INTERNAL_SERVER_ERROR */
-  KURA_EUNSUPPORTED = -14, /* UNSUPPORTED_OPERATION_ERROR */
-  KURA_EUNKNOWN = -15,     /* UNKNOWN_ERROR */
-  KURA_ENOMEM = -16,       /* out of memory (reported as LIMIT_EXCEEDED_ERROR) */
-  KURA_ERANGE = -17        /* a caller's buffer is too small (internal) */
-};
-
-/* "NOT_FOUND_ERROR" etc.; "UNKNOWN_ERROR" for a code it does not know. */
-KURA_API const char *kura_errname(int err);
-/* A short sentence describing the code. */
-KURA_API const char *kura_strerror(int err);
-/* 1 when a call that failed with this code may succeed if tried again.
- * A cache call whose result says `uncertain` (kura_result) must not be sent
- * again blindly, whatever its code: it may have been applied. */
-KURA_API int kura_err_retryable(int err);
-
-/* "0.1.0" */
-KURA_API const char *kura_version(void);
 
 /* ========================================================================= */
 /* Runtimes                                                                   */
 /* ========================================================================= */
 
 typedef struct kura_runtime kura_runtime;
-typedef struct kura_client kura_client;
-struct uv_loop_s; /* libuv's uv_loop_t: this header does not need uv.h */
 
 /* Options of kura_runtime_new. Zero-initialize, then set what you need: all
  * zeros is a runtime on its own loop, memory backend, no sandbox, no limits.
@@ -385,99 +341,8 @@ KURA_API int kura_seconds_parse(const char *text, double *out, char *why, size_t
 KURA_API kura_client *kura_client_get(kura_runtime *rt);
 #define kura_client(rt) kura_client_get(rt)
 
-enum kura_outcome {
-  KURA_MISS = 0,    /* no such item */
-  KURA_HIT = 1,     /* found / stored / changed / created */
-  KURA_SKIPPED = 2  /* present, but the condition did not hold */
-};
-
-/* What a cache call completes with. Pointers are valid only during the
- * callback: copy the value if you keep it. */
-typedef struct kura_result {
-  int err;             /* KURA_OK or a KURA_E* code (as the Lua err.code) */
-  const char *errmsg;  /* when err: names the cache or key; else "" */
-  int outcome;         /* enum kura_outcome; see each call */
-  const void *value;   /* kura_get on a hit */
-  size_t vlen;
-  int64_t integer;     /* kura_increment: the new value */
-  double ttl;          /* kura_item_get_ttl: seconds left (HUGE_VAL: none) */
-  int uncertain;       /* with err: a call that is not idempotent (increment,
-                          set_if, update_ttl) failed after its request may
-                          have reached the server (a timeout, a connection
-                          lost while the answer was on its way): it may or
-                          may not have been applied. Read the item before
-                          doing it again. 0 for every other failure */
-} kura_result;
-
-typedef void (*kura_cb)(void *udata, const kura_result *res);
-
-/* The longest TTL any call takes (and the longest default TTL and timeout),
- * in seconds: 3,650 days, ten years. Every backend can hold it: the embedded
- * store keeps an expiry in 40 bits of milliseconds since boot (about 34.8
- * years), Redis and Momento take 64-bit milliseconds. A longer TTL is
- * refused (KURA_EINVAL; in Lua INVALID_ARGUMENT_ERROR), never shortened
- * without a word. */
-#define KURA_TTL_MAX_SECONDS 315360000
-
-/* Every call below follows one rule: it returns KURA_OK when cb will be
- * called exactly once (the memory backend calls it before returning; remote
- * backends from the loop), or a negative code when the call was refused at
- * once: cb is then never called (KURA_EINVAL for an invalid cache name, key,
- * value or TTL, with kura_client_errmsg saying which). cb may be NULL (fire
- * and forget). Keys and values are binary-safe byte strings; cache names are
- * NUL-terminated. ttl in seconds, at most KURA_TTL_MAX_SECONDS; <= 0 means
- * the client's default TTL.
- * Semantics and error codes are those of docs/lua-api.md: an item call on a cache
- * that does not exist completes with KURA_ENOTFOUND. */
-
-/* outcome KURA_HIT: value/vlen hold the value; KURA_MISS: absent. */
-KURA_API int kura_get(kura_client *c, const char *cache, const void *key, size_t klen,
-                      kura_cb cb, void *udata);
-KURA_API int kura_set(kura_client *c, const char *cache, const void *key, size_t klen,
-                      const void *val, size_t vlen, double ttl, kura_cb cb, void *udata);
-/* Succeeds also when the key was absent. */
-KURA_API int kura_delete(kura_client *c, const char *cache, const void *key, size_t klen,
-                         kura_cb cb, void *udata);
-/* integer: the new value. An absent key starts at 0; ttl applies when the call
- * creates the item. KURA_EPRECOND when the stored value is not an integer or
- * the result overflows int64. */
-KURA_API int kura_increment(kura_client *c, const char *cache, const void *key, size_t klen,
-                            int64_t amount, double ttl, kura_cb cb, void *udata);
-
-/* The conditions of the set_if_* calls of the Lua API. */
-typedef enum kura_set_cond {
-  KURA_SET_IF_ABSENT = 1,
-  KURA_SET_IF_PRESENT,
-  KURA_SET_IF_EQUAL,                  /* present and value == cmp */
-  KURA_SET_IF_NOT_EQUAL,              /* absent, or value != cmp */
-  KURA_SET_IF_PRESENT_AND_NOT_EQUAL,  /* present and value != cmp */
-  KURA_SET_IF_ABSENT_OR_EQUAL         /* absent, or value == cmp */
-} kura_set_cond;
-/* outcome KURA_HIT: stored; anything else: not stored. cmp is ignored by the
- * conditions that do not compare (may be NULL). */
-KURA_API int kura_set_if(kura_client *c, const char *cache, const void *key, size_t klen,
-                         const void *val, size_t vlen, kura_set_cond cond,
-                         const void *cmp, size_t cmplen, double ttl, kura_cb cb, void *udata);
-/* outcome KURA_HIT: present; KURA_MISS: absent. */
-KURA_API int kura_key_exists(kura_client *c, const char *cache, const void *key, size_t klen,
-                             kura_cb cb, void *udata);
-/* outcome KURA_HIT: ttl holds the seconds left; KURA_MISS: absent. */
-KURA_API int kura_item_get_ttl(kura_client *c, const char *cache, const void *key, size_t klen,
-                               kura_cb cb, void *udata);
-/* Sets the item's TTL to ttl seconds (> 0). outcome KURA_HIT: set; KURA_MISS:
- * absent. */
-KURA_API int kura_update_ttl(kura_client *c, const char *cache, const void *key, size_t klen,
-                             double ttl, kura_cb cb, void *udata);
-/* outcome KURA_HIT: created; KURA_SKIPPED: it already existed. */
-KURA_API int kura_create_cache(kura_client *c, const char *cache, kura_cb cb, void *udata);
-/* KURA_ENOTFOUND when it does not exist. */
-KURA_API int kura_delete_cache(kura_client *c, const char *cache, kura_cb cb, void *udata);
-/* All items gone; the cache stays. */
-KURA_API int kura_flush_cache(kura_client *c, const char *cache, kura_cb cb, void *udata);
-
-/* Why the last call on c was refused, or the last failure. Valid until the
- * next call on c. */
-KURA_API const char *kura_client_errmsg(const kura_client *c);
+/* The cache calls on it (kura_get, kura_set, ...) and their results are
+ * those of kura_client.h. */
 
 #ifdef __cplusplus
 }

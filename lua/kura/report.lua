@@ -467,7 +467,7 @@ local function html_table(r)
     .. "<th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>" }
   for _, name in ipairs(sorted_keys(r.latency)) do
     local l = r.latency[name]
-    local cells = { esc(name), tostring(l.count) }
+    local cells = { esc(name), thousands(l.count) }
     for _, f in ipairs({ "min", "mean", "p50", "p90", "p99", "p999", "max" }) do
       cells[#cells + 1] = esc(M.duration(l[f]))
     end

@@ -135,7 +135,7 @@ static int run_kura(const opts *o, const uint32_t *trace, uint64_t budget, store
   for (uint64_t i = 0; i < o->requests; i++) {
     bu_key(key, trace[i]);
     int rc = kr_store_get(c, key, sizeof key, buf, sizeof buf, &vlen);
-    if (rc == KR_HIT) out->hits++;
+    if (rc == KURA_HIT) out->hits++;
     else if (rc < 0 || set_item(c, trace[i]) < 0) return -1;
     if (i % SAMPLE_EVERY == SAMPLE_EVERY - 1) {
       kr_store_stats_get(s, &out->end);

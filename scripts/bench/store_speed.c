@@ -376,7 +376,7 @@ typedef struct target {
 
 static int do_get(const target *t, const char *key, char *buf, size_t cap) {
   size_t vlen;
-  if (t->cache) return kr_store_get(t->cache, key, BU_KEY_LEN, buf, cap, &vlen) == KR_HIT;
+  if (t->cache) return kr_store_get(t->cache, key, BU_KEY_LEN, buf, cap, &vlen) == KURA_HIT;
   if (t->inl) return it_get(t->inl, key, buf);
   return bt_get(t->table, key, BU_KEY_LEN, buf, cap, &vlen);
 }

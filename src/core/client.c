@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/backends/backend_redis.h"
 #include "core/client_stats.h"
 #include "core/json.h"
+#include "core/wipe.h"
 
 /* A request handed to a remote backend: the client's own copy (the caller's
  * memory is gone once submit returns), its deadline and attempt count. It
@@ -34,7 +34,7 @@ typedef struct pending {
 #define SPARE_MAX 64
 #define SPARE_BYTES 256        /* sizeof(pending) + request data, at most */
 
-struct kr_client {
+struct kura_client {
   uv_loop_t *loop;
   const kr_backend_ops *ops;
   void *be;                    /* the backend's state */
@@ -133,6 +133,19 @@ int kr_op_idempotent(enum kr_op op)
 const char *kr_op_name(enum kr_op op)
 {
   return op < KR_OP_COUNT_ ? ops_info[op].name : "?";
+}
+
+const char *kr_call_name(const kr_request *r)
+{
+  static const char *const conds[] = {
+    "set", "set_if_absent", "set_if_present", "set_if_equal", "set_if_not_equal",
+    "set_if_present_and_not_equal", "set_if_absent_or_equal"};
+  static const char *const ttls[] = {"update_ttl", "increase_ttl", "decrease_ttl"};
+  if (r->op == KR_OP_SET_IF && (size_t)r->cond < sizeof conds / sizeof conds[0])
+    return conds[r->cond];
+  if (r->op == KR_OP_TTL_SET && (size_t)r->ttl_mode < sizeof ttls / sizeof ttls[0])
+    return ttls[r->ttl_mode];
+  return kr_op_name(r->op);
 }
 
 int kr_err_transient(int err)
@@ -339,11 +352,11 @@ int kr_client_validate(kr_client *c, const kr_request *r)
   case KR_OP_SET_BATCH:
     return check_batch(c, r);
   case KR_OP_SET_IF:
-    if (r->cond > KR_SET_IF_ABSENT_OR_EQUAL)
+    if (r->cond > KURA_SET_IF_ABSENT_OR_EQUAL)
       return kr_client_fail(c, KURA_EINVAL, "unknown set condition %d", (int)r->cond);
     return check_item(c, r, r->key, r->klen, r->vlen > r->cmplen ? r->vlen : r->cmplen);
   case KR_OP_TTL_SET:
-    if (r->ttl_mode > KR_TTL_DECREASE)
+    if (r->ttl_mode > KURA_TTL_DECREASE)
       return kr_client_fail(c, KURA_EINVAL, "unknown TTL mode %d", (int)r->ttl_mode);
     return check_item(c, r, r->key, r->klen, 0);
   default:
@@ -430,7 +443,7 @@ static inline void count_result(kr_client *c, const kr_request *req, const kr_re
   kr_counts *k = counts_of(c, req);
   k->calls++;
   if (req->op == KR_OP_GET) {
-    if (res->outcome == KR_HIT)
+    if (res->outcome == KURA_HIT)
       k->hits++;
     else
       k->misses++;
@@ -493,6 +506,28 @@ static void pending_free(kr_client *c, pending *p)
     free(p);
 }
 
+/* The backend's result to the caller, counted; an error says whether the
+ * call may have been applied. */
+static inline void deliver(pending *p, const kr_result *res)
+{
+  count_result(p->c, &p->req, res);
+  if (res->err) {
+    kr_result r = *res;
+    r.uncertain = kr_result_uncertain(p->req.op, res);
+    p->cb(p->udata, &p->req, &r);
+  } else {
+    p->cb(p->udata, &p->req, res);
+  }
+}
+
+/* Every call pending when the client closed completes cancelled, as
+ * kr_client_close says, also one whose answer is read after the close. */
+static void deliver_cancelled(pending *p)
+{
+  kr_result r = {.err = KURA_ECANCELLED, .msg = "the client is closed"};
+  deliver(p, &r);
+}
+
 static void on_backend_done(void *udata, const kr_request *req, const kr_result *res)
 {
   pending *p = udata;
@@ -508,14 +543,10 @@ static void on_backend_done(void *udata, const kr_request *req, const kr_result 
   c->npending--;
   if (!p->user_done) {
     p->user_done = 1;
-    count_result(c, &p->req, res);
-    if (res->err) {
-      kr_result r = *res;
-      r.uncertain = kr_result_uncertain(p->req.op, res);
-      p->cb(p->udata, &p->req, &r);
-    } else {
-      p->cb(p->udata, &p->req, res);
-    }
+    if (c->closing && res->err != KURA_ECANCELLED)
+      deliver_cancelled(p); /* an answer read after the close */
+    else
+      deliver(p, res);
   }
   pending_free(c, p);
 }
@@ -615,6 +646,11 @@ int kr_client_submit(kr_client *c, kr_request *req, kr_client_cb cb, void *udata
     count_error(c, req, rc);
     return rc;
   }
+  if (!(c->ops->supports & KR_OP_BIT(req->op))) {
+    count_error(c, req, KURA_EUNSUPPORTED);
+    return kr_client_fail(c, KURA_EUNSUPPORTED, "%s is not supported by the %s backend: %s",
+                          kr_call_name(req), c->ops->name, c->ops->lacks);
+  }
   if (req->ttl_ms == 0)
     req->ttl_ms = c->default_ttl_ms;
   if (c->ops->flags & KR_BACKEND_INLINE) {
@@ -690,21 +726,11 @@ int kr_backend_check(const char *spec, char *err, size_t errlen)
 {
   const kr_backend_ops *ops = NULL;
   int rc = find_backend(spec, &ops, err, errlen);
-  if (rc || (ops != &kr_backend_redis_ops && ops != &kr_backend_redis_cluster_ops))
+  if (rc || !ops->check_spec || ops->check_spec(spec) == 0)
     return rc;
-  kr_rurl u;
-  rc = kr_rurl_parse(spec, &u);
-  volatile char *pass = u.pass; /* the password: wiped */
-  for (size_t i = 0; i < sizeof u.pass; i++)
-    pass[i] = 0;
-  if (rc == 0)
-    return 0;
   char shown[96];
   shown_spec(shown, sizeof shown, spec);
-  snprintf(err, errlen, "bad backend URL '%s': expected %s (a port is 1-65535%s)", shown,
-           ops == &kr_backend_redis_ops ? "redis://[[user]:password@]host[:port][/db]"
-                                        : "redis-cluster://[[user]:password@]host[:port][,host[:port]]...",
-           ops == &kr_backend_redis_ops ? ", db a number" : "");
+  snprintf(err, errlen, "bad backend URL '%s': expected %s", shown, ops->usage);
   return KURA_EINVAL;
 }
 
@@ -741,12 +767,7 @@ static void client_free(kr_client *c)
   void *ud = c->closed_ud;
   while (c->nspare)
     free(c->spare[--c->nspare]);
-  if (c->strings) {
-    volatile char *s = c->strings; /* the credential lives here: wipe it */
-    for (size_t i = 0; i < c->strings_len; i++)
-      s[i] = 0;
-    free(c->strings);
-  }
+  kr_wipe_free(c->strings, c->strings_len); /* the credential lives there */
   kr_stats_free(c->stats);
   free(c);
   if (closed)
@@ -782,14 +803,44 @@ static int settle_config(kr_client *c, const kr_client_config *cfg, char *err, s
   return 0;
 }
 
-int kr_client_new_with(uv_loop_t *loop, const kr_client_config *cfg,
+/* A variable's value, or NULL when it is unset or empty. */
+static const char *env_value(const char *name)
+{
+  const char *v = getenv(name);
+  return v && *v ? v : NULL;
+}
+
+int kr_client_config_env(kr_client_config *cfg, char *msg, size_t cap)
+{
+  if (!cfg->backend)
+    cfg->backend = env_value("KURA_BACKEND");
+  if (!cfg->backend && cfg->credential)
+    cfg->backend = "momento";
+  if (!cfg->momento_endpoint)
+    cfg->momento_endpoint = env_value("KURA_MOMENTO_ENDPOINT");
+  if (!cfg->credential && cfg->backend && strncmp(cfg->backend, "momento", 7) == 0) {
+    const char *key = env_value("MOMENTO_API_KEY");
+    cfg->credential = key ? key : env_value("MOMENTO_AUTH_TOKEN");
+    cfg->credential_len = cfg->credential ? strlen(cfg->credential) : 0;
+  }
+  if (cfg->default_ttl > 0)
+    return 0;
+  const char *ttl = env_value("MOMENTO_TTL_SECONDS");
+  double v = 60;
+  char why[160];
+  if (ttl && kr_seconds_parse(ttl, &v, why, sizeof why)) {
+    snprintf(msg, cap, "MOMENTO_TTL_SECONDS: %s", why);
+    return KURA_EINVAL;
+  }
+  cfg->default_ttl = v;
+  return 0;
+}
+
+/* kr_client_new_with once cfg holds the environment's defaults. */
+static int client_open(uv_loop_t *loop, const kr_client_config *cfg,
                        const kr_backend_ops *ops, kr_client **out,
                        char *err, size_t errlen)
 {
-  char dummy[8];
-  if (!err)
-    err = dummy, errlen = sizeof dummy;
-  *out = NULL;
   if (!loop && !(ops->flags & KR_BACKEND_INLINE)) {
     snprintf(err, errlen, "backend '%s' needs an event loop", ops->name);
     return KURA_EINVAL;
@@ -821,6 +872,19 @@ int kr_client_new_with(uv_loop_t *loop, const kr_client_config *cfg,
   return 0;
 }
 
+int kr_client_new_with(uv_loop_t *loop, const kr_client_config *cfg,
+                       const kr_backend_ops *ops, kr_client **out,
+                       char *err, size_t errlen)
+{
+  char dummy[8];
+  if (!err)
+    err = dummy, errlen = sizeof dummy;
+  *out = NULL;
+  kr_client_config full = *cfg;
+  int rc = kr_client_config_env(&full, err, errlen);
+  return rc ? rc : client_open(loop, &full, ops, out, err, errlen);
+}
+
 int kr_client_new(uv_loop_t *loop, const kr_client_config *cfg, kr_client **out,
                   char *err, size_t errlen)
 {
@@ -829,10 +893,11 @@ int kr_client_new(uv_loop_t *loop, const kr_client_config *cfg, kr_client **out,
   if (!err)
     err = dummy, errlen = sizeof dummy;
   *out = NULL;
-  int rc = find_backend(cfg->backend ? cfg->backend : "memory", &ops, err, errlen);
-  if (rc)
-    return rc;
-  return kr_client_new_with(loop, cfg, ops, out, err, errlen);
+  kr_client_config full = *cfg;
+  int rc = kr_client_config_env(&full, err, errlen);
+  if (!rc)
+    rc = find_backend(full.backend ? full.backend : "memory", &ops, err, errlen);
+  return rc ? rc : client_open(loop, &full, ops, out, err, errlen);
 }
 
 void kr_client_close(kr_client *c, void (*closed)(void *ud), void *ud)

@@ -19,9 +19,9 @@
 
 #include "core/client_stats.h"
 #include "core/store/store.h"
-#include "kura.h"
+#include "kura_client.h"
 
-typedef struct kr_client kr_client;
+typedef struct kura_client kr_client; /* the public kura_client (kura_client.h) */
 
 enum kr_op {
   KR_OP_GET = 0,
@@ -54,8 +54,8 @@ typedef struct kr_request {
   size_t vlen;
   const void *cmp;          /* set_if with an EQUAL condition */
   size_t cmplen;
-  enum kr_set_cond cond;    /* set_if */
-  enum kr_ttl_mode ttl_mode;/* ttl_set */
+  enum kura_set_cond cond;    /* set_if */
+  enum kura_ttl_mode ttl_mode;/* ttl_set */
   uint64_t ttl_ms;          /* 0: the client's default TTL (filled in by submit) */
   int64_t amount;           /* increment */
   size_t n;                 /* batches: number of items */
@@ -87,8 +87,8 @@ typedef struct kr_result {
                                may or may not have been applied, and must not
                                be sent again blindly (err.uncertain in Lua,
                                err.retryable then false) */
-  int outcome;              /* enum kr_outcome for item calls; create_cache:
-                               KR_HIT created, KR_SKIPPED existed */
+  int outcome;              /* enum kura_outcome for item calls; create_cache:
+                               KURA_HIT created, KURA_SKIPPED existed */
   const void *val;          /* get: the value on a hit */
   size_t vlen;
   int64_t integer;          /* increment: the new value */
@@ -126,6 +126,21 @@ typedef struct kr_client_config {
   uint64_t max_memory;          /* memory: byte budget; 0: leave as is */
 } kr_client_config;
 
+/* The environment's defaults for what cfg leaves open: the one place kura
+ * decides them, for `kura run`, the runtime's configuration, kura.client()
+ * and kura_client_open (kr_client_new applies it itself). Empty variables
+ * count as unset.
+ *   backend NULL: $KURA_BACKEND; still NULL, "momento" when a credential is
+ *     given; else it stays NULL (the memory backend)
+ *   momento_endpoint NULL: $KURA_MOMENTO_ENDPOINT
+ *   default_ttl <= 0: $MOMENTO_TTL_SECONDS, else 60
+ *   credential NULL on a momento backend ("momento", "momento-http"):
+ *     $MOMENTO_API_KEY, else $MOMENTO_AUTH_TOKEN
+ * Strings may point into the environment. Returns 0, or KURA_EINVAL with msg
+ * naming the variable when MOMENTO_TTL_SECONDS is no number of seconds (the
+ * other fields are filled all the same; default_ttl is left as it was). */
+int kr_client_config_env(kr_client_config *cfg, char *msg, size_t cap);
+
 /* --- the backend interface -------------------------------------------------
  * A backend is a table of operations and an opaque state. submit completes
  * the request exactly once through cb: before returning when the backend is
@@ -133,18 +148,28 @@ typedef struct kr_client_config {
  * a network backend defers even its immediate failures to the loop). close
  * fails every pending request with KURA_ECANCELLED (through its callback),
  * closes its handles and, once they have closed, frees its state and calls
- * kr_client_backend_closed. */
+ * kr_client_backend_closed. submit only sees the operations of `supports`:
+ * the client refuses the others at once with KURA_EUNSUPPORTED, with the
+ * backend's `lacks` sentence in the message, so no backend answers them. */
 #define KR_BACKEND_INLINE 1u
+#define KR_OP_BIT(op) (1u << (op))
+#define KR_OPS_ALL ((1u << KR_OP_COUNT_) - 1u)
 
 typedef struct kr_backend_ops {
   const char *name;   /* "memory", "redis", ... */
   unsigned flags;
+  unsigned supports;  /* KR_OP_BIT of each operation it serves */
+  const char *lacks;  /* why the others are missing, and where they are */
   int (*open)(kr_client *c, const kr_client_config *cfg, void **state);
   void (*submit)(void *state, const kr_request *req, kr_client_cb cb, void *udata);
   void (*close)(void *state);
   /* Optional: the backend's own figures for one cache (items, bytes,
    * evictions, expirations); 0, or an error when it has none for it. */
   int (*stats)(void *state, const char *cache, size_t len, kr_store_stats *out);
+  /* May be NULL. 0 when spec (the backend URL) is well formed, else
+   * KURA_EINVAL; `usage` is then the form it should take. */
+  int (*check_spec)(const char *spec);
+  const char *usage;
 } kr_backend_ops;
 
 extern const kr_backend_ops kr_backend_memory_ops;
@@ -166,15 +191,17 @@ int kr_client_fail(kr_client *c, int err, const char *fmt, ...)
 /* --- the client ------------------------------------------------------------ */
 
 /* loop may be NULL only for inline backends (no sweep timer then: the memory
- * backend sweeps from its calls). On failure *out is NULL and `err` (if not
- * NULL) holds a message; KURA_EINVAL for an unknown or unbuilt backend. */
+ * backend sweeps from its calls). What cfg leaves open comes from the
+ * environment (kr_client_config_env). On failure *out is NULL and `err` (if
+ * not NULL) holds a message; KURA_EINVAL for an unknown or unbuilt backend. */
 int kr_client_new(uv_loop_t *loop, const kr_client_config *cfg, kr_client **out,
                   char *err, size_t errlen);
 /* The same with an explicit backend (tests, hosts with their own backend). */
 int kr_client_new_with(uv_loop_t *loop, const kr_client_config *cfg,
                        const kr_backend_ops *ops, kr_client **out,
                        char *err, size_t errlen);
-/* Fails pending requests with KURA_ECANCELLED, then frees the client once its
+/* Fails pending requests with KURA_ECANCELLED (also those whose answer the
+ * backend reads after the close), then frees the client once its
  * handles have closed (at once for a loop-less client). Safe from inside a
  * completion callback. `closed` (may be NULL) runs when it is freed. */
 void kr_client_close(kr_client *c, void (*closed)(void *ud), void *ud);
@@ -222,6 +249,9 @@ int kr_preset_max_attempts(enum kr_preset p);
  * set_batch: the calls that may be sent again. */
 int kr_op_idempotent(enum kr_op op);
 const char *kr_op_name(enum kr_op op);
+/* The Lua API's name of the call r is: kr_op_name, with the condition of a
+ * set_if ("set_if_absent") and the mode of a TTL change ("increase_ttl"). */
+const char *kr_call_name(const kr_request *r);
 /* 1 for the errors worth another attempt: timeout, connection, unavailable,
  * internal. Not LIMIT_EXCEEDED: a size limit fails the same way again (an
  * oversized answer would be downloaded once per attempt), and a rate limit

@@ -3,6 +3,7 @@
  * wiped before they are freed; messages describe the shape, never bytes. */
 #include "core/credential.h"
 #include "core/json.h"
+#include "core/wipe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,16 +74,6 @@ size_t kr_base64_encode(const void *in, size_t len, char *out)
 
 /* --- helpers ---------------------------------------------------------------- */
 
-static void wipe_free(void *p, size_t n)
-{
-  if (!p)
-    return;
-  volatile unsigned char *v = p;
-  for (size_t i = 0; i < n; i++)
-    v[i] = 0;
-  free(p);
-}
-
 static int failf(char *err, size_t errlen, const char *why)
 {
   snprintf(err, errlen, "the Momento credential is malformed: %s", why);
@@ -98,7 +89,7 @@ static unsigned char *decode_alloc(const char *in, size_t len, size_t *outlen)
     return NULL;
   long n = kr_base64_decode(in, len, buf, cap);
   if (n < 0) {
-    wipe_free(buf, cap + 1);
+    kr_wipe_free(buf, cap + 1);
     return NULL;
   }
   buf[n] = '\0';
@@ -203,7 +194,7 @@ static int parse_v1(const char *json, size_t len, kr_credential *c, char *err, s
     c->kind = KR_CRED_V1;
     rc = set_secret(c, key, strlen(key));
   }
-  wipe_free(key, len + 1);
+  kr_wipe_free(key, len + 1);
   return rc;
 }
 
@@ -220,7 +211,7 @@ static int parse_jwt(const char *key, size_t len, const char *endpoint, kr_crede
   char cc[KR_CRED_HOST_MAX], cp[KR_CRED_HOST_MAX];
   jfield f[2] = {{"c", cc, sizeof cc, 0}, {"cp", cp, sizeof cp, 0}};
   int bad = json_fields((const char *)claims, strlen((const char *)claims), f, 2);
-  wipe_free(claims, blen);
+  kr_wipe_free(claims, blen);
   if (bad)
     return failf(err, errlen, "the token's claims are not a JSON object");
   int rc = 0;
@@ -253,7 +244,7 @@ static int parse_plain(const char *key, size_t len, const char *endpoint, kr_cre
       set_endpoints(c, endpoint);
     rc = set_secret(c, key, len);
   }
-  wipe_free(dec, blen);
+  kr_wipe_free(dec, blen);
   return rc;
 }
 
@@ -292,7 +283,7 @@ int kr_credential_parse(const char *key, size_t len, const char *endpoint,
 
 void kr_credential_free(kr_credential *cred)
 {
-  wipe_free(cred->secret, cred->secret_len);
+  kr_wipe_free(cred->secret, cred->secret_len);
   cred->secret = NULL;
   cred->secret_len = 0;
 }
@@ -308,15 +299,18 @@ int kr_credential_http_base(const kr_credential *cred, char *out, size_t cap)
   return 0;
 }
 
-int kr_credential_resolve(const char *key, size_t len, kr_credential *out,
-                          char *err, size_t errlen)
+int kr_credential_open(const char *who, const char *key, size_t len, const char *endpoint,
+                       kr_credential *out, char *err, size_t errlen)
 {
-  const char *env = NULL;
-  if (!key && (env = getenv("MOMENTO_API_KEY")) != NULL && *env)
-    key = env, len = strlen(env);
-  else if (!key && (env = getenv("MOMENTO_AUTH_TOKEN")) != NULL && *env)
-    key = env, len = strlen(env);
-  if (!key)
+  if (!key && endpoint && strncmp(endpoint, "http://", 7) == 0)
     return 1;
-  return kr_credential_parse(key, len, getenv("MOMENTO_ENDPOINT"), out, err, errlen);
+  if (!key) {
+    snprintf(err, errlen, "%s: %s", who, KR_CRED_MISSING_KEY);
+    return KURA_EAUTH;
+  }
+  char why[192];
+  int rc = kr_credential_parse(key, len, getenv("MOMENTO_ENDPOINT"), out, why, sizeof why);
+  if (rc)
+    snprintf(err, errlen, "%s: %s", who, why);
+  return rc;
 }

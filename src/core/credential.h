@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "kura.h"
+#include "kura_client.h"
 
 #define KR_CRED_HOST_MAX 256
 
@@ -41,13 +41,6 @@ typedef struct kr_credential {
  * KURA_ENOMEM. On success free *out with kr_credential_free. */
 int kr_credential_parse(const char *key, size_t len, const char *endpoint,
                         kr_credential *out, char *err, size_t errlen);
-/* The credential a Momento backend uses: `key` (the client's option) when
- * given, else MOMENTO_API_KEY, else MOMENTO_AUTH_TOKEN, with MOMENTO_ENDPOINT
- * for keys that carry no endpoint. Returns 1 when there is none, 0 with *out
- * filled (free it with kr_credential_free), or a KURA_E* code with a message
- * in err that never contains the key. */
-int kr_credential_resolve(const char *key, size_t len, kr_credential *out,
-                          char *err, size_t errlen);
 /* The messages of a Momento backend that has no key, or no endpoint for its
  * key: they name the variable to set (one wording for both backends). */
 #define KR_CRED_MISSING_KEY                                                        \
@@ -56,6 +49,16 @@ int kr_credential_resolve(const char *key, size_t len, kr_credential *out,
 #define KR_CRED_NO_ENDPOINT                                                       \
   "the key names no endpoint: set KURA_MOMENTO_ENDPOINT (kura run "             \
   "--momento-endpoint, the momento_endpoint option) or MOMENTO_ENDPOINT"
+
+/* The credential a Momento backend opens with (one set-up for both): `key`,
+ * the client's (its option, else MOMENTO_API_KEY or MOMENTO_AUTH_TOKEN:
+ * kr_client_config_env), parsed with MOMENTO_ENDPOINT for keys that carry no
+ * endpoint. With no key: 1 when `endpoint` is a plaintext emulator (http://,
+ * which needs none), else KURA_EAUTH with KR_CRED_MISSING_KEY. Messages go
+ * to err, prefixed with `who` ("momento: ..."), never with the key. On 0,
+ * free *out with kr_credential_free. */
+int kr_credential_open(const char *who, const char *key, size_t len, const char *endpoint,
+                       kr_credential *out, char *err, size_t errlen);
 
 /* Wipes and frees the secret. */
 void kr_credential_free(kr_credential *cred);

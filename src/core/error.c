@@ -1,5 +1,5 @@
 /* Error codes of the public API: names (Momento's), sentences, retryability. */
-#include "kura.h"
+#include "kura_client.h"
 
 #include <stddef.h>
 

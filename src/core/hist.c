@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kura.h"
+#include "kura_client.h"
 #include "core/hist.h"
 
 #define SUB_BITS 10                      /* half a bucket: 1024 slots */

@@ -480,7 +480,7 @@ kura_client *kura_client_get(kura_runtime *k)
   if (!k)
     return NULL;
   if (k->client)
-    return (kura_client *)k->client;
+    return k->client;
   const kr_lua_config *rc = kr_lua_config_get(k->L);
   kr_client_config cfg = {
     .backend = rc->backend ? rc->backend : "memory",
@@ -495,7 +495,7 @@ kura_client *kura_client_get(kura_runtime *k)
     fail(k, KURA_EINVAL, "kura_client: %s", err);
     return NULL;
   }
-  return (kura_client *)k->client;
+  return k->client;
 }
 
 /* --- for the host layer's other files -------------------------------------------- */
@@ -543,32 +543,28 @@ int kura_seconds_parse(const char *text, double *out, char *why, size_t cap)
   return kr_seconds_parse(text, out, why, cap) ? KURA_EINVAL : KURA_OK;
 }
 
-static const char *env_value(const char *name)
-{
-  const char *v = getenv(name);
-  return v && *v ? v : NULL;
-}
-
 int kura_options_check(const kura_options *opts, char *why, size_t cap)
 {
   static const kura_options none;
   char dummy[8], msg[256];
-  double ttl;
-  const char *env;
   if (!why || cap == 0)
     why = dummy, cap = sizeof dummy;
   if (!opts)
     opts = &none;
   if (check_fields(opts, why, cap))
     return KURA_EINVAL;
-  if (!opts->backend && (env = env_value("KURA_BACKEND")) &&
-      kr_backend_check(env, msg, sizeof msg)) {
+  /* what opts leave open, by the core's one rule for the environment */
+  kr_client_config env = {.backend = opts->backend, .default_ttl = opts->default_ttl,
+                          .momento_endpoint = opts->momento_endpoint};
+  char ttl_msg[256];
+  int ttl_bad = kr_client_config_env(&env, ttl_msg, sizeof ttl_msg); /* fills the rest too */
+  if (env.backend && env.backend != opts->backend &&
+      kr_backend_check(env.backend, msg, sizeof msg)) {
     snprintf(why, cap, "KURA_BACKEND: %s", msg);
     return KURA_EINVAL;
   }
-  if (!(opts->default_ttl > 0) && (env = env_value("MOMENTO_TTL_SECONDS")) &&
-      kr_seconds_parse(env, &ttl, msg, sizeof msg)) {
-    snprintf(why, cap, "MOMENTO_TTL_SECONDS: %s", msg);
+  if (ttl_bad) {
+    snprintf(why, cap, "%s", ttl_msg); /* names MOMENTO_TTL_SECONDS */
     return KURA_EINVAL;
   }
   return KURA_OK;

@@ -155,7 +155,7 @@ static int arg_ttl(lua_State *L, int idx, uint64_t *ms, char *msg, size_t cap)
 
 static int push_value(lua_State *L, const kr_result *res)
 {
-  if (res->outcome == KR_HIT)
+  if (res->outcome == KURA_HIT)
     lua_pushlstring(L, res->val, res->vlen);
   else
     lua_pushnil(L);
@@ -164,7 +164,7 @@ static int push_value(lua_State *L, const kr_result *res)
 
 static int push_ttl(lua_State *L, const kr_result *res)
 {
-  if (res->outcome != KR_HIT)
+  if (res->outcome != KURA_HIT)
     lua_pushnil(L);
   else if (res->ttl_ms == UINT64_MAX)
     lua_pushnumber(L, HUGE_VAL);
@@ -176,10 +176,10 @@ static int push_ttl(lua_State *L, const kr_result *res)
 /* update_ttl: true / nil; increase_ttl, decrease_ttl: true / false / nil. */
 static int push_ttl_set(lua_State *L, const kr_request *req, const kr_result *res)
 {
-  if (res->outcome == KR_MISS || (req->ttl_mode == KR_TTL_UPDATE && res->outcome != KR_HIT))
+  if (res->outcome == KURA_MISS || (req->ttl_mode == KURA_TTL_UPDATE && res->outcome != KURA_HIT))
     lua_pushnil(L);
   else
-    lua_pushboolean(L, res->outcome == KR_HIT);
+    lua_pushboolean(L, res->outcome == KURA_HIT);
   return 1;
 }
 
@@ -228,7 +228,7 @@ static int push_result(lua_State *L, const kr_request *req, const kr_result *res
   case KR_OP_SET_IF:
   case KR_OP_KEY_EXISTS:
   case KR_OP_CREATE_CACHE:
-    lua_pushboolean(L, res->outcome == KR_HIT);
+    lua_pushboolean(L, res->outcome == KURA_HIT);
     return 1;
   case KR_OP_INCREMENT:
     lua_pushinteger(L, (lua_Integer)res->integer);
@@ -401,10 +401,10 @@ static int op_increment(lua_State *L, lclient *lc, const char *cache, size_t cle
 
 /* The conditional sets: (key, value [, cmp], [ttl]). */
 static int op_set_if(lua_State *L, lclient *lc, const char *cache, size_t clen, int a,
-                     enum kr_set_cond cond)
+                     enum kura_set_cond cond)
 {
   char kb[NUMBUF], vb[NUMBUF], cb[NUMBUF], msg[128];
-  int has_cmp = cond != KR_SET_IF_ABSENT && cond != KR_SET_IF_PRESENT;
+  int has_cmp = cond != KURA_SET_IF_ABSENT && cond != KURA_SET_IF_PRESENT;
   REQ(KR_OP_SET_IF);
   req.cond = cond;
   req.key = arg_bytes(L, a, &req.klen, kb);
@@ -418,36 +418,36 @@ static int op_set_if(lua_State *L, lclient *lc, const char *cache, size_t clen, 
 
 static int op_set_if_absent(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
 {
-  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_ABSENT);
+  return op_set_if(L, lc, cache, clen, a, KURA_SET_IF_ABSENT);
 }
 
 static int op_set_if_present(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
 {
-  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_PRESENT);
+  return op_set_if(L, lc, cache, clen, a, KURA_SET_IF_PRESENT);
 }
 
 static int op_set_if_equal(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
 {
-  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_EQUAL);
+  return op_set_if(L, lc, cache, clen, a, KURA_SET_IF_EQUAL);
 }
 
 static int op_set_if_not_equal(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
 {
-  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_NOT_EQUAL);
+  return op_set_if(L, lc, cache, clen, a, KURA_SET_IF_NOT_EQUAL);
 }
 
 static int op_set_if_present_and_not_equal(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
 {
-  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_PRESENT_AND_NOT_EQUAL);
+  return op_set_if(L, lc, cache, clen, a, KURA_SET_IF_PRESENT_AND_NOT_EQUAL);
 }
 
 static int op_set_if_absent_or_equal(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
 {
-  return op_set_if(L, lc, cache, clen, a, KR_SET_IF_ABSENT_OR_EQUAL);
+  return op_set_if(L, lc, cache, clen, a, KURA_SET_IF_ABSENT_OR_EQUAL);
 }
 
 static int op_ttl_set(lua_State *L, lclient *lc, const char *cache, size_t clen, int a,
-                      enum kr_ttl_mode mode)
+                      enum kura_ttl_mode mode)
 {
   char kb[NUMBUF], msg[128];
   REQ(KR_OP_TTL_SET);
@@ -461,17 +461,17 @@ static int op_ttl_set(lua_State *L, lclient *lc, const char *cache, size_t clen,
 
 static int op_update_ttl(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
 {
-  return op_ttl_set(L, lc, cache, clen, a, KR_TTL_UPDATE);
+  return op_ttl_set(L, lc, cache, clen, a, KURA_TTL_UPDATE);
 }
 
 static int op_increase_ttl(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
 {
-  return op_ttl_set(L, lc, cache, clen, a, KR_TTL_INCREASE);
+  return op_ttl_set(L, lc, cache, clen, a, KURA_TTL_INCREASE);
 }
 
 static int op_decrease_ttl(lua_State *L, lclient *lc, const char *cache, size_t clen, int a)
 {
-  return op_ttl_set(L, lc, cache, clen, a, KR_TTL_DECREASE);
+  return op_ttl_set(L, lc, cache, clen, a, KURA_TTL_DECREASE);
 }
 
 /* --- batches --------------------------------------------------------------- */
@@ -1294,35 +1294,24 @@ static int read_options(lua_State *L, copts *o, char *msg, size_t cap)
   return read_numbers(L, o, msg, cap);
 }
 
-/* Fills what opts left open from the binding's configuration, then the
- * environment: backend, default_ttl, momento_endpoint. KURA_EINVAL with a
- * message naming the variable when MOMENTO_TTL_SECONDS is no number of
- * seconds (it used to become 60 without a word). */
-static int apply_defaults(lua_State *L, copts *o, char *msg, size_t cap)
+/* Fills what opts left open from the binding's configuration; the
+ * environment fills the rest in kr_client_new (kr_client_config_env: a
+ * MOMENTO_TTL_SECONDS that is no number of seconds is refused there). */
+static void apply_defaults(lua_State *L, copts *o)
 {
   const kr_lua_config *rc = kr_lua_config_get(L);
-  const char *env;
+  if (!rc)
+    return;
   if (!o->cfg.backend)
-    o->cfg.backend = rc && rc->backend ? rc->backend
-                     : (env = getenv("KURA_BACKEND")) && *env ? env
-                     : o->has_cred ? "momento" : "memory";
-  if (o->cfg.default_ttl <= 0) {
-    double ttl = rc && rc->default_ttl > 0 ? rc->default_ttl : 60;
-    if (!(rc && rc->default_ttl > 0) && (env = getenv("MOMENTO_TTL_SECONDS")) && *env) {
-      char why[160];
-      if (kr_seconds_parse(env, &ttl, why, sizeof why))
-        return snprintf(msg, cap, "MOMENTO_TTL_SECONDS: %s", why), KURA_EINVAL;
-    }
-    o->cfg.default_ttl = ttl;
-  }
+    o->cfg.backend = rc->backend;
+  if (o->cfg.default_ttl <= 0 && rc->default_ttl > 0)
+    o->cfg.default_ttl = rc->default_ttl;
   if (!o->cfg.momento_endpoint)
-    o->cfg.momento_endpoint = rc && rc->momento_endpoint ? rc->momento_endpoint
-                              : getenv("KURA_MOMENTO_ENDPOINT");
-  if (!o->cfg.store && rc)
+    o->cfg.momento_endpoint = rc->momento_endpoint;
+  if (!o->cfg.store)
     o->cfg.store = rc->store;
-  if (!o->cfg.max_memory && rc)
+  if (!o->cfg.max_memory)
     o->cfg.max_memory = rc->store_max_memory;
-  return 0;
 }
 
 /* In the sandbox a script uses the store the host gave the runtime, with the
@@ -1349,8 +1338,7 @@ static int new_client(lua_State *L, copts *o)
 {
   char err[256];
   kr_runtime *rt = kr_runtime_from_lua(L);
-  if (apply_defaults(L, o, err, sizeof err))
-    return push_error(L, KURA_EINVAL, err);
+  apply_defaults(L, o);
   lclient *lc = lua_newuserdatauv(L, sizeof *lc, 0);
   lc->c = NULL;
   lc->is_inline = 1;

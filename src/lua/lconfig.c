@@ -15,31 +15,30 @@
 
 static const char config_key = 'c'; /* registry: the binding's kr_lua_config */
 
-static char *dup_or_env(const char *s, const char *env)
+static char *dup_or_null(const char *s)
 {
-  if (!s)
-    s = getenv(env);
   return s && *s ? strdup(s) : NULL;
 }
 
+/* What src leaves open comes from the environment, by the core's one rule
+ * (kr_client_config_env). */
 static void config_copy(kr_lua_config *dst, const kr_lua_config *src)
 {
   kr_lua_config none = {0};
   if (!src)
     src = &none;
-  dst->backend = dup_or_env(src->backend, "KURA_BACKEND");
-  dst->momento_endpoint = dup_or_env(src->momento_endpoint, "KURA_MOMENTO_ENDPOINT");
-  dst->store = src->store && *src->store ? strdup(src->store) : NULL;
+  kr_client_config env = {.backend = src->backend, .default_ttl = src->default_ttl,
+                          .momento_endpoint = src->momento_endpoint};
+  char why[8];
+  /* A MOMENTO_TTL_SECONDS that is no number of seconds leaves 0 (unset):
+   * kura.client() then reads it again and says what is wrong. */
+  if (kr_client_config_env(&env, why, sizeof why))
+    env.default_ttl = 0;
+  dst->backend = dup_or_null(env.backend);
+  dst->momento_endpoint = dup_or_null(env.momento_endpoint);
+  dst->store = dup_or_null(src->store);
   dst->store_max_memory = src->store_max_memory;
-  dst->default_ttl = src->default_ttl;
-  if (!(dst->default_ttl > 0)) {
-    /* MOMENTO_TTL_SECONDS, else 60; when it is no number of seconds, 0
-     * (unset): kura.client() then reads it again and says what is wrong. */
-    const char *e = getenv("MOMENTO_TTL_SECONDS");
-    char why[8];
-    double v = 60;
-    dst->default_ttl = e && *e && kr_seconds_parse(e, &v, why, sizeof why) ? 0 : v;
-  }
+  dst->default_ttl = env.default_ttl;
 }
 
 static void config_free(kr_lua_config *c)

@@ -65,7 +65,7 @@ static void on_get(void *udata, const kr_request *req, const kr_result *res)
 {
   got *g = udata;
   g->nres = kr_lua_client_push_result(g->L, req, res);
-  g->hit = !res->err && res->outcome == KR_HIT;
+  g->hit = !res->err && res->outcome == KURA_HIT;
 }
 
 /* 1 when the key (argument 3) has a safe time still to come. */

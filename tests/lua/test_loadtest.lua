@@ -129,6 +129,8 @@ t.test("the report's cache figures: hit ratio and the store's evictions, from c:
   local text = loadtest.text(r)
   t.ok(text:find("cache: hit ratio %d+%.%d+%% %(") and text:find("evictions"), text)
   t.ok(loadtest.html(r):find("Cache: hit ratio", 1, true), "the HTML page shows it")
+  t.ok(loadtest.html(r):find("<td>get</td><td>%d%d?,%d%d%d</td>"),
+       "the latency table's counts have thousands separators")
   -- a client that is not kura's keeps no statistics: no figures, no error
   local handle = { get = function() return "v" end }
   local fake = { create_cache = function() return true end, cache = function() return handle end }
@@ -322,7 +324,9 @@ t.test("HTML report: self-contained, one latency chart per operation, legend, co
   t.ok(html:find("A &lt;test&gt; run", 1, true), "title escaped")
   t.ok(not html:find("<script", 1, true), "no script")
   t.ok(not html:find("src=", 1, true) and not html:find("href=", 1, true), "no external resource")
-  t.ok(html:find(string.format(">%d<", r.latency.get.count), 1, true), "table has the get count")
+  local count = string.format("%d", r.latency.get.count):reverse():gsub("(%d%d%d)", "%1,")
+  count = count:reverse():gsub("^,", "")
+  t.ok(html:find(">" .. count .. "<", 1, true), "table has the get count: " .. count)
   -- the run's context at the top: backend, configuration, date, version
   local head = html:sub(1, html:find("<svg", 1, true))
   for _, want in ipairs({ ">memory, in this process", "closed loop, 2 virtual users, 1.2 s",

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "core/client.h"
+#include "core/credential.h"
 #include "ktest.h"
 
 /* --- a recorder of completions ---------------------------------------------- */
@@ -262,7 +263,7 @@ KTEST(memory_completes_inline)
   kr_request q = {.op = KR_OP_CREATE_CACHE, .cache = "c", .cache_len = 1};
   KCHECK_EQ(kr_client_submit(c, &q, on_rec, &r), 0);
   KCHECK_EQ(r.calls, 1); /* before submit returned */
-  KCHECK_EQ(r.outcome, KR_HIT);
+  KCHECK_EQ(r.outcome, KURA_HIT);
   q = item(KR_OP_SET, "c", "k", "hello");
   KCHECK_EQ(kr_client_submit(c, &q, on_rec, &r), 0);
   KCHECK_EQ(r.calls, 2);
@@ -270,14 +271,14 @@ KTEST(memory_completes_inline)
   q = item(KR_OP_GET, "c", "k", NULL);
   KCHECK_EQ(kr_client_submit(c, &q, on_rec, &r), 0);
   KCHECK_EQ(r.calls, 3);
-  KCHECK_EQ(r.outcome, KR_HIT);
+  KCHECK_EQ(r.outcome, KURA_HIT);
   KCHECK(r.vlen == 5 && memcmp(r.val, "hello", 5) == 0);
   q = item(KR_OP_TTL_GET, "c", "k", NULL);
   KCHECK_EQ(kr_client_submit(c, &q, on_rec, &r), 0);
   KCHECK(r.ttl_ms > 29000 && r.ttl_ms <= 30000);
   q = item(KR_OP_GET, "c", "absent", NULL);
   KCHECK_EQ(kr_client_submit(c, &q, on_rec, &r), 0);
-  KCHECK_EQ(r.outcome, KR_MISS);
+  KCHECK_EQ(r.outcome, KURA_MISS);
   KCHECK_EQ(r.err, 0);
   kr_client_close(c, NULL, NULL);
 }
@@ -303,7 +304,7 @@ KTEST(memory_errors_name_cache_and_key)
   q = (kr_request){.op = KR_OP_CREATE_CACHE, .cache = "c", .cache_len = 1};
   KCHECK_EQ(kr_client_submit(c, &q, on_rec, &r), 0);
   KCHECK_EQ(r.err, 0);
-  KCHECK_EQ(r.outcome, KR_SKIPPED); /* already existed */
+  KCHECK_EQ(r.outcome, KURA_SKIPPED); /* already existed */
   kr_client_close(c, NULL, NULL);
 }
 
@@ -319,7 +320,7 @@ KTEST(memory_reresolves_recreated_cache)
   kr_client_submit(a, &q, on_rec, &r);
   q = item(KR_OP_GET, "c", "k", NULL);
   kr_client_submit(a, &q, on_rec, &r); /* a now holds a handle to c */
-  KCHECK_EQ(r.outcome, KR_HIT);
+  KCHECK_EQ(r.outcome, KURA_HIT);
   kr_client_submit(b, &del, on_rec, &r); /* deleted behind a's back */
   KCHECK_EQ(r.err, 0);
   q = item(KR_OP_GET, "c", "k", NULL);
@@ -329,12 +330,12 @@ KTEST(memory_reresolves_recreated_cache)
   q = item(KR_OP_GET, "c", "k", NULL);
   kr_client_submit(a, &q, on_rec, &r);
   KCHECK_EQ(r.err, 0);
-  KCHECK_EQ(r.outcome, KR_MISS);
+  KCHECK_EQ(r.outcome, KURA_MISS);
   q = item(KR_OP_SET, "c", "k", "v2");
   kr_client_submit(a, &q, on_rec, &r);
   q = item(KR_OP_GET, "c", "k", NULL);
   kr_client_submit(b, &q, on_rec, &r);
-  KCHECK(r.outcome == KR_HIT && memcmp(r.val, "v2", 2) == 0);
+  KCHECK(r.outcome == KURA_HIT && memcmp(r.val, "v2", 2) == 0);
   kr_client_close(a, NULL, NULL);
   kr_client_close(b, NULL, NULL);
 }
@@ -343,7 +344,7 @@ static void on_big(void *udata, const kr_request *req, const kr_result *res)
 {
   size_t *got = udata;
   (void)req;
-  *got = res->outcome == KR_HIT ? res->vlen : 0;
+  *got = res->outcome == KURA_HIT ? res->vlen : 0;
 }
 
 KTEST(memory_grows_value_buffer)
@@ -424,7 +425,7 @@ static void fake_finish(fake *f, int err)
   while (list) {
     fake_op *o = list;
     list = o->next;
-    kr_result res = {.err = err, .msg = err ? kura_strerror(err) : NULL, .outcome = KR_HIT,
+    kr_result res = {.err = err, .msg = err ? kura_strerror(err) : NULL, .outcome = KURA_HIT,
                      .unapplied = fake_unapplied};
     o->cb(o->udata, o->req, &res);
     free(o);
@@ -480,7 +481,8 @@ static void fake_close(void *state)
   uv_close((uv_handle_t *)&f->timer, fake_closed);
 }
 
-static const kr_backend_ops fake_ops = {"fake", 0, fake_open, fake_submit, fake_close, NULL};
+static const kr_backend_ops fake_ops = {.name = "fake", .supports = KR_OPS_ALL, .open = fake_open,
+                                        .submit = fake_submit, .close = fake_close};
 
 static kr_client *fake_client(uv_loop_t *loop, double timeout)
 {
@@ -593,6 +595,85 @@ KTEST(remote_deadline_then_close)
   fake_hold = 0;
 }
 
+/* The environment's defaults (kr_client_config_env): what the options
+ * leave open, and only that; empty variables are unset; a bad TTL is
+ * refused with the variable's name; a Momento key only for Momento. */
+static void env_clear(void)
+{
+  const char *names[] = {"KURA_BACKEND", "KURA_MOMENTO_ENDPOINT", "MOMENTO_TTL_SECONDS",
+                         "MOMENTO_API_KEY", "MOMENTO_AUTH_TOKEN"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    unsetenv(names[i]);
+}
+
+KTEST(environment_defaults)
+{
+  char msg[200] = "";
+  env_clear();
+  kr_client_config cfg = {0};
+  KCHECK_EQ(kr_client_config_env(&cfg, msg, sizeof msg), 0);
+  KCHECK(cfg.backend == NULL && cfg.momento_endpoint == NULL && cfg.credential == NULL);
+  KCHECK(cfg.default_ttl == 60);
+  setenv("KURA_BACKEND", "redis://127.0.0.1:1", 1);
+  setenv("MOMENTO_TTL_SECONDS", "2.5", 1);
+  setenv("KURA_MOMENTO_ENDPOINT", "localhost:1", 1);
+  setenv("MOMENTO_API_KEY", "key-a", 1);
+  setenv("MOMENTO_AUTH_TOKEN", "token-b", 1);
+  cfg = (kr_client_config){0};
+  KCHECK_EQ(kr_client_config_env(&cfg, msg, sizeof msg), 0);
+  KCHECK(strcmp(cfg.backend, "redis://127.0.0.1:1") == 0 && cfg.default_ttl == 2.5);
+  KCHECK(strcmp(cfg.momento_endpoint, "localhost:1") == 0);
+  KCHECK(cfg.credential == NULL); /* not a Momento backend: no key */
+  cfg = (kr_client_config){.backend = "momento-http", .default_ttl = 7,
+                           .momento_endpoint = "mine"};
+  KCHECK_EQ(kr_client_config_env(&cfg, msg, sizeof msg), 0);
+  KCHECK(cfg.default_ttl == 7 && strcmp(cfg.momento_endpoint, "mine") == 0);
+  KCHECK(cfg.credential && strcmp(cfg.credential, "key-a") == 0 && cfg.credential_len == 5);
+  unsetenv("MOMENTO_API_KEY");
+  setenv("KURA_BACKEND", "", 1); /* empty: unset */
+  cfg = (kr_client_config){.credential = "given", .credential_len = 5};
+  KCHECK_EQ(kr_client_config_env(&cfg, msg, sizeof msg), 0);
+  KCHECK(strcmp(cfg.backend, "momento") == 0 && strcmp(cfg.credential, "given") == 0);
+  cfg = (kr_client_config){.backend = "momento"};
+  KCHECK_EQ(kr_client_config_env(&cfg, msg, sizeof msg), 0);
+  KCHECK(strcmp(cfg.credential, "token-b") == 0);
+  setenv("MOMENTO_TTL_SECONDS", "soon", 1);
+  cfg = (kr_client_config){0};
+  KCHECK_EQ(kr_client_config_env(&cfg, msg, sizeof msg), KURA_EINVAL);
+  KCHECK(strstr(msg, "MOMENTO_TTL_SECONDS") && cfg.default_ttl == 0);
+  /* kr_client_new applies it: the refusal reaches whoever opens a client */
+  kr_client *c = NULL;
+  KCHECK_EQ(kr_client_new(NULL, &cfg, &c, msg, sizeof msg), KURA_EINVAL);
+  KCHECK(c == NULL && strstr(msg, "MOMENTO_TTL_SECONDS"));
+  unsetenv("MOMENTO_TTL_SECONDS");
+  setenv("KURA_BACKEND", "memory", 1);
+  KCHECK_EQ(kr_client_new(NULL, &cfg, &c, msg, sizeof msg), 0);
+  KCHECK(strcmp(kr_client_backend_name(c), "memory") == 0);
+  KCHECK_EQ(kr_client_default_ttl_ms(c), 60000);
+  kr_client_close(c, NULL, NULL);
+  env_clear();
+}
+
+/* The one credential set-up of the Momento backends. */
+KTEST(credential_open)
+{
+  char err[300] = "";
+  kr_credential cred;
+  unsetenv("MOMENTO_ENDPOINT");
+  KCHECK_EQ(kr_credential_open("momento", NULL, 0, NULL, &cred, err, sizeof err), KURA_EAUTH);
+  KCHECK(strncmp(err, "momento: MOMENTO_API_KEY is not set", 35) == 0);
+  KCHECK_EQ(kr_credential_open("momento-http", NULL, 0, "http://127.0.0.1:1", &cred, err,
+                               sizeof err), 1); /* a plaintext emulator needs no key */
+  const char *bad = "eyJzZWNyZXQtaW4taGVyZSI6MX0.bm90LWpzb24"; /* a JWT with no claims */
+  int rc = kr_credential_open("momento", bad, strlen(bad), NULL, &cred, err, sizeof err);
+  if (rc == 0)
+    kr_credential_free(&cred);
+  KCHECK(rc == 0 || (strncmp(err, "momento: ", 9) == 0 && !strstr(err, bad)));
+  KCHECK_EQ(kr_credential_open("momento", "opaque-key", 10, NULL, &cred, err, sizeof err), 0);
+  KCHECK(cred.secret_len == 10 && memcmp(cred.secret, "opaque-key", 10) == 0);
+  kr_credential_free(&cred);
+}
+
 KTEST_MAIN(KENTRY(presets), KENTRY(retry_policy_table), KENTRY(seconds_to_ms),
            KENTRY(format_key_escapes_and_truncates), KENTRY(cache_names),
            KENTRY(backend_strings), KENTRY(validation_refuses_without_callback),
@@ -600,4 +681,5 @@ KTEST_MAIN(KENTRY(presets), KENTRY(retry_policy_table), KENTRY(seconds_to_ms),
            KENTRY(memory_reresolves_recreated_cache), KENTRY(memory_grows_value_buffer),
            KENTRY(memory_close_from_callback_and_with_loop),
            KENTRY(remote_retries_idempotent_only), KENTRY(remote_deadline_then_close),
-           KENTRY(uncertain_outcomes))
+           KENTRY(uncertain_outcomes), KENTRY(environment_defaults),
+           KENTRY(credential_open))

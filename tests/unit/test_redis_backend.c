@@ -6,7 +6,7 @@
  * semantics of each call are covered by the conformance suite. */
 #include "core/client.h"
 #include "core/net/resp.h"
-#include "kura.h"
+#include "kura_client.h"
 #include "ktest.h"
 #include "redis_server.h"
 
@@ -135,16 +135,16 @@ static void layout(struct server *s, int *ktest_failed_)
   url_of(url, sizeof url, "", s->port);
   kr_client *c = open_client(loop, url, 5);
   KCHECK(c != NULL);
-  KCHECK(cache_op(loop, c, KR_OP_CREATE_CACHE, "a:b", &o) == 0 && o.outcome == KR_HIT);
-  KCHECK(cache_op(loop, c, KR_OP_CREATE_CACHE, "a", &o) == 0 && o.outcome == KR_HIT);
-  KCHECK(cache_op(loop, c, KR_OP_CREATE_CACHE, "a", &o) == 0 && o.outcome == KR_SKIPPED);
+  KCHECK(cache_op(loop, c, KR_OP_CREATE_CACHE, "a:b", &o) == 0 && o.outcome == KURA_HIT);
+  KCHECK(cache_op(loop, c, KR_OP_CREATE_CACHE, "a", &o) == 0 && o.outcome == KURA_HIT);
+  KCHECK(cache_op(loop, c, KR_OP_CREATE_CACHE, "a", &o) == 0 && o.outcome == KURA_SKIPPED);
   KCHECK(set(loop, c, "a:b", "c", "first", &o) == 0 && o.err == 0);
   KCHECK(set(loop, c, "a", "b:c", "second", &o) == 0 && o.err == 0);
   kr_request g = REQ(KR_OP_GET, "a:b", "c");
-  KCHECK(call(loop, c, &g, &o) == 0 && o.outcome == KR_HIT);
+  KCHECK(call(loop, c, &g, &o) == 0 && o.outcome == KURA_HIT);
   KCHECK(o.vlen == 5 && memcmp(o.val, "first", 5) == 0);
   g = REQ(KR_OP_GET, "a", "b:c");
-  KCHECK(call(loop, c, &g, &o) == 0 && o.outcome == KR_HIT);
+  KCHECK(call(loop, c, &g, &o) == 0 && o.outcome == KURA_HIT);
   KCHECK(o.vlen == 6 && memcmp(o.val, "second", 6) == 0);
   const char *ex[] = {"EXISTS", "kura:3:a:b:c", "kura:1:a:b:c"};
   KCHECK(raw(loop, s->port, 3, ex, &rr) == 0);
@@ -342,7 +342,7 @@ static void shared(struct server *s, int *ktest_failed_)
   KCHECK(run_turn(loop, c, t) == 0);
   for (int i = 0; i < 60; i++)
     KCHECK_EQ(t->call[i].out.err, i % 3 == 2 ? KURA_ENOTFOUND : 0);
-  KCHECK(t->call[rd_here].out.err == 0 && t->call[rd_here].out.outcome == KR_HIT);
+  KCHECK(t->call[rd_here].out.err == 0 && t->call[rd_here].out.outcome == KURA_HIT);
   KCHECK_EQ(t->call[rd_missing].out.err, KURA_ENOTFOUND);
   long long after = calls_of(loop, s->port, "sismember");
   KCHECK_EQ(after - before, 2); /* one per cache, not one per call */
@@ -381,7 +381,7 @@ static void shared(struct server *s, int *ktest_failed_)
   int f = add(t, KR_OP_KEY_EXISTS, "here", "x");
   KCHECK(run_turn(loop, c, t) == 0);
   KCHECK_EQ(t->call[a].out.err, KURA_ENOTFOUND);
-  KCHECK(t->call[cr].out.err == 0 && t->call[cr].out.outcome == KR_HIT);
+  KCHECK(t->call[cr].out.err == 0 && t->call[cr].out.outcome == KURA_HIT);
   KCHECK_EQ(t->call[b].out.err, 0);
   KCHECK_EQ(t->call[d].out.err, 0);
   KCHECK_EQ(t->call[dl].out.err, 0);

@@ -2,7 +2,7 @@
  * redis-server that each test starts on a free loopback port, plus a silent
  * TCP server in the test itself for the deadline cases. */
 #include "core/net/resp.h"
-#include "kura.h"
+#include "kura_client.h"
 #include "ktest.h"
 #include "redis_server.h"
 

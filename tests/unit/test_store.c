@@ -52,14 +52,14 @@ static int has(kr_cache *c, const char *k, const char *v)
   char buf[256];
   size_t n = 0;
   int r = kr_store_get(c, k, strlen(k), buf, sizeof buf, &n);
-  return r == KR_HIT && n == strlen(v) && memcmp(buf, v, n) == 0;
+  return r == KURA_HIT && n == strlen(v) && memcmp(buf, v, n) == 0;
 }
 
 static int absent(kr_cache *c, const char *k)
 {
   char buf[8];
   size_t n;
-  return kr_store_get(c, k, strlen(k), buf, sizeof buf, &n) == KR_MISS;
+  return kr_store_get(c, k, strlen(k), buf, sizeof buf, &n) == KURA_MISS;
 }
 
 KTEST(set_get_delete)
@@ -68,16 +68,16 @@ KTEST(set_get_delete)
   kr_cache *c = setup(&s, NULL);
   KCHECK(c);
   KCHECK(absent(c, "a"));
-  KCHECK_EQ(set_str(c, "a", "one", 0), KR_HIT);
+  KCHECK_EQ(set_str(c, "a", "one", 0), KURA_HIT);
   KCHECK(has(c, "a", "one"));
-  KCHECK_EQ(set_str(c, "a", "uno-overwritten", 0), KR_HIT);
+  KCHECK_EQ(set_str(c, "a", "uno-overwritten", 0), KURA_HIT);
   KCHECK(has(c, "a", "uno-overwritten"));
-  KCHECK_EQ(kr_store_exists(c, "a", 1), KR_HIT);
-  KCHECK_EQ(kr_store_exists(c, "b", 1), KR_MISS);
-  KCHECK_EQ(kr_store_delete(c, "a", 1), KR_HIT);
-  KCHECK_EQ(kr_store_delete(c, "a", 1), KR_MISS);
+  KCHECK_EQ(kr_store_exists(c, "a", 1), KURA_HIT);
+  KCHECK_EQ(kr_store_exists(c, "b", 1), KURA_MISS);
+  KCHECK_EQ(kr_store_delete(c, "a", 1), KURA_HIT);
+  KCHECK_EQ(kr_store_delete(c, "a", 1), KURA_MISS);
   KCHECK(absent(c, "a"));
-  KCHECK_EQ(set_str(c, "empty", "", 0), KR_HIT);
+  KCHECK_EQ(set_str(c, "empty", "", 0), KURA_HIT);
   KCHECK(has(c, "empty", ""));
   kr_store_stats st;
   kr_store_cache_stats(s, "c", 1, &st);
@@ -98,16 +98,16 @@ KTEST(binary_keys_values)
   KCHECK(c);
   const char k1[] = {'k', 0, 'x'}, k2[] = {'k', 0, 'y'};
   const char v1[] = {0, 1, 0, 2, 0};
-  KCHECK_EQ(kr_store_set(c, k1, 3, v1, 5, 0), KR_HIT);
-  KCHECK_EQ(kr_store_set(c, k2, 3, "y", 1, 0), KR_HIT);
+  KCHECK_EQ(kr_store_set(c, k1, 3, v1, 5, 0), KURA_HIT);
+  KCHECK_EQ(kr_store_set(c, k2, 3, "y", 1, 0), KURA_HIT);
   char buf[16];
   size_t n = 0;
-  KCHECK_EQ(kr_store_get(c, k1, 3, buf, sizeof buf, &n), KR_HIT);
+  KCHECK_EQ(kr_store_get(c, k1, 3, buf, sizeof buf, &n), KURA_HIT);
   KCHECK_EQ(n, 5);
   KCHECK(memcmp(buf, v1, 5) == 0);
-  KCHECK_EQ(kr_store_get(c, k2, 3, buf, sizeof buf, &n), KR_HIT);
+  KCHECK_EQ(kr_store_get(c, k2, 3, buf, sizeof buf, &n), KURA_HIT);
   KCHECK_EQ(n, 1);
-  KCHECK_EQ(kr_store_get(c, "k", 1, buf, sizeof buf, &n), KR_MISS);
+  KCHECK_EQ(kr_store_get(c, "k", 1, buf, sizeof buf, &n), KURA_MISS);
   teardown(s, c);
 }
 
@@ -116,12 +116,12 @@ KTEST(get_erange_retry)
   kr_store *s;
   kr_cache *c = setup(&s, NULL);
   KCHECK(c);
-  KCHECK_EQ(set_str(c, "k", "0123456789", 0), KR_HIT);
+  KCHECK_EQ(set_str(c, "k", "0123456789", 0), KURA_HIT);
   char small[4], big[16];
   size_t n = 0;
   KCHECK_EQ(kr_store_get(c, "k", 1, small, sizeof small, &n), KURA_ERANGE);
   KCHECK_EQ(n, 10);
-  KCHECK_EQ(kr_store_get(c, "k", 1, big, n, &n), KR_HIT);
+  KCHECK_EQ(kr_store_get(c, "k", 1, big, n, &n), KURA_HIT);
   KCHECK(memcmp(big, "0123456789", 10) == 0);
   kr_store_stats st;
   kr_store_cache_stats(s, "c", 1, &st);
@@ -136,13 +136,13 @@ KTEST(expiry_lazy)
   kr_store *s;
   kr_cache *c = setup(&s, &clk);
   KCHECK(c);
-  KCHECK_EQ(set_str(c, "t", "v", 100), KR_HIT);
-  KCHECK_EQ(set_str(c, "forever", "v", KR_TTL_NONE), KR_HIT);
+  KCHECK_EQ(set_str(c, "t", "v", 100), KURA_HIT);
+  KCHECK_EQ(set_str(c, "forever", "v", KR_TTL_NONE), KURA_HIT);
   clk.now = 1099;
   KCHECK(has(c, "t", "v"));
   clk.now = 1100;
   KCHECK(absent(c, "t"));
-  KCHECK_EQ(kr_store_exists(c, "t", 1), KR_MISS);
+  KCHECK_EQ(kr_store_exists(c, "t", 1), KURA_MISS);
   clk.now = 1000000000;
   KCHECK(has(c, "forever", "v"));
   kr_store_stats st;
@@ -159,11 +159,11 @@ KTEST(default_clock)
   kr_store *s;
   kr_cache *c = setup(&s, NULL);
   KCHECK(c);
-  KCHECK_EQ(set_str(c, "k", "v", 60000), KR_HIT);
+  KCHECK_EQ(set_str(c, "k", "v", 60000), KURA_HIT);
   KCHECK(has(c, "k", "v"));
-  KCHECK_EQ(kr_store_exists(c, "k", 1), KR_HIT);
+  KCHECK_EQ(kr_store_exists(c, "k", 1), KURA_HIT);
   uint64_t rem = 0;
-  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KURA_HIT);
   KCHECK(rem <= 60000 && rem > 50000);
   kr_store_set_clock(s, NULL, NULL);
   KCHECK(has(c, "k", "v"));
@@ -177,30 +177,30 @@ KTEST(ttl_calls)
   kr_cache *c = setup(&s, &clk);
   KCHECK(c);
   uint64_t rem = 0;
-  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KR_MISS);
-  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 10, KR_TTL_UPDATE), KR_MISS);
-  KCHECK_EQ(set_str(c, "k", "v", 1000), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KURA_MISS);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 10, KURA_TTL_UPDATE), KURA_MISS);
+  KCHECK_EQ(set_str(c, "k", "v", 1000), KURA_HIT);
   clk.now += 250;
-  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KURA_HIT);
   KCHECK_EQ(rem, 750);
-  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 500, KR_TTL_INCREASE), KR_SKIPPED);
-  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 900, KR_TTL_DECREASE), KR_SKIPPED);
-  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 2000, KR_TTL_INCREASE), KR_HIT);
-  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 500, KURA_TTL_INCREASE), KURA_SKIPPED);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 900, KURA_TTL_DECREASE), KURA_SKIPPED);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 2000, KURA_TTL_INCREASE), KURA_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KURA_HIT);
   KCHECK_EQ(rem, 2000);
-  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 100, KR_TTL_DECREASE), KR_HIT);
-  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 100, KURA_TTL_DECREASE), KURA_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &rem), KURA_HIT);
   KCHECK_EQ(rem, 100);
-  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 50000, KR_TTL_UPDATE), KR_HIT);
-  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 10, KR_TTL_UPDATE), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 50000, KURA_TTL_UPDATE), KURA_HIT);
+  KCHECK_EQ(kr_store_ttl_set(c, "k", 1, 10, KURA_TTL_UPDATE), KURA_HIT);
   clk.now += 10;
   KCHECK(absent(c, "k"));
-  KCHECK_EQ(set_str(c, "n", "v", KR_TTL_NONE), KR_HIT);
-  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KR_HIT);
+  KCHECK_EQ(set_str(c, "n", "v", KR_TTL_NONE), KURA_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KURA_HIT);
   KCHECK(rem == UINT64_MAX);
-  KCHECK_EQ(kr_store_ttl_set(c, "n", 1, 10, KR_TTL_INCREASE), KR_SKIPPED);
-  KCHECK_EQ(kr_store_ttl_set(c, "n", 1, 10, KR_TTL_DECREASE), KR_HIT);
-  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_set(c, "n", 1, 10, KURA_TTL_INCREASE), KURA_SKIPPED);
+  KCHECK_EQ(kr_store_ttl_set(c, "n", 1, 10, KURA_TTL_DECREASE), KURA_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KURA_HIT);
   KCHECK_EQ(rem, 10);
   teardown(s, c);
 }
@@ -212,28 +212,28 @@ KTEST(increment)
   kr_cache *c = setup(&s, &clk);
   KCHECK(c);
   int64_t v = 0;
-  KCHECK_EQ(kr_store_increment(c, "n", 1, 5, 100, &v), KR_HIT);
+  KCHECK_EQ(kr_store_increment(c, "n", 1, 5, 100, &v), KURA_HIT);
   KCHECK_EQ(v, 5);
   KCHECK(has(c, "n", "5"));
   uint64_t rem = 0;
-  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KURA_HIT);
   KCHECK_EQ(rem, 100);
-  KCHECK_EQ(kr_store_increment(c, "n", 1, 5, 99999, &v), KR_HIT);
+  KCHECK_EQ(kr_store_increment(c, "n", 1, 5, 99999, &v), KURA_HIT);
   KCHECK_EQ(v, 10);
   KCHECK(has(c, "n", "10"));
-  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "n", 1, &rem), KURA_HIT);
   KCHECK_EQ(rem, 100); /* an existing item keeps its TTL */
-  KCHECK_EQ(kr_store_increment(c, "n", 1, -25, 0, &v), KR_HIT);
+  KCHECK_EQ(kr_store_increment(c, "n", 1, -25, 0, &v), KURA_HIT);
   KCHECK_EQ(v, -15);
   KCHECK(has(c, "n", "-15"));
   const char *bad[] = {"abc", "", "-", "007", "-0", "+5", " 5", "5 ", "1.5", "00",
                        "99999999999999999999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    KCHECK_EQ(set_str(c, "b", bad[i], 0), KR_HIT);
+    KCHECK_EQ(set_str(c, "b", bad[i], 0), KURA_HIT);
     KCHECK_EQ(kr_store_increment(c, "b", 1, 1, 0, &v), KURA_EPRECOND);
   }
-  KCHECK_EQ(set_str(c, "z", "0", 0), KR_HIT);
-  KCHECK_EQ(kr_store_increment(c, "z", 1, 0, 0, &v), KR_HIT);
+  KCHECK_EQ(set_str(c, "z", "0", 0), KURA_HIT);
+  KCHECK_EQ(kr_store_increment(c, "z", 1, 0, 0, &v), KURA_HIT);
   KCHECK_EQ(v, 0);
   teardown(s, c);
 }
@@ -244,29 +244,29 @@ KTEST(increment_limits)
   kr_cache *c = setup(&s, NULL);
   KCHECK(c);
   int64_t v = 0;
-  KCHECK_EQ(set_str(c, "max", "9223372036854775807", 0), KR_HIT);
+  KCHECK_EQ(set_str(c, "max", "9223372036854775807", 0), KURA_HIT);
   KCHECK_EQ(kr_store_increment(c, "max", 3, 1, 0, &v), KURA_EPRECOND);
   KCHECK(has(c, "max", "9223372036854775807"));
-  KCHECK_EQ(kr_store_increment(c, "max", 3, 0, 0, &v), KR_HIT);
+  KCHECK_EQ(kr_store_increment(c, "max", 3, 0, 0, &v), KURA_HIT);
   KCHECK(v == INT64_MAX);
-  KCHECK_EQ(set_str(c, "min", "-9223372036854775808", 0), KR_HIT);
-  KCHECK_EQ(kr_store_increment(c, "min", 3, 0, 0, &v), KR_HIT);
+  KCHECK_EQ(set_str(c, "min", "-9223372036854775808", 0), KURA_HIT);
+  KCHECK_EQ(kr_store_increment(c, "min", 3, 0, 0, &v), KURA_HIT);
   KCHECK(v == INT64_MIN);
   KCHECK_EQ(kr_store_increment(c, "min", 3, -1, 0, &v), KURA_EPRECOND);
-  KCHECK_EQ(kr_store_increment(c, "min", 3, 1, 0, &v), KR_HIT);
+  KCHECK_EQ(kr_store_increment(c, "min", 3, 1, 0, &v), KURA_HIT);
   KCHECK(v == INT64_MIN + 1);
   KCHECK(has(c, "min", "-9223372036854775807"));
-  KCHECK_EQ(set_str(c, "over", "9223372036854775808", 0), KR_HIT);
+  KCHECK_EQ(set_str(c, "over", "9223372036854775808", 0), KURA_HIT);
   KCHECK_EQ(kr_store_increment(c, "over", 4, 0, 0, &v), KURA_EPRECOND);
-  KCHECK_EQ(set_str(c, "under", "-9223372036854775809", 0), KR_HIT);
+  KCHECK_EQ(set_str(c, "under", "-9223372036854775809", 0), KURA_HIT);
   KCHECK_EQ(kr_store_increment(c, "under", 5, 0, 0, &v), KURA_EPRECOND);
-  KCHECK_EQ(kr_store_increment(c, "new", 3, INT64_MIN, 0, &v), KR_HIT);
+  KCHECK_EQ(kr_store_increment(c, "new", 3, INT64_MIN, 0, &v), KURA_HIT);
   KCHECK(has(c, "new", "-9223372036854775808"));
   teardown(s, c);
 }
 
 /* One conditional set on key k (absent, or holding "old") with cmp. */
-static int cond_case(kr_cache *c, enum kr_set_cond cond, int present, const char *cmp)
+static int cond_case(kr_cache *c, enum kura_set_cond cond, int present, const char *cmp)
 {
   kr_store_delete(c, "k", 1);
   if (present)
@@ -281,24 +281,24 @@ KTEST(conditional_sets)
   KCHECK(c);
   /* Each row: absent, present & equal, present & not equal. */
   static const struct {
-    enum kr_set_cond cond;
+    enum kura_set_cond cond;
     int absent, equal, differ;
   } rows[] = {
-      {KR_SET_ALWAYS, KR_HIT, KR_HIT, KR_HIT},
-      {KR_SET_IF_ABSENT, KR_HIT, KR_SKIPPED, KR_SKIPPED},
-      {KR_SET_IF_PRESENT, KR_SKIPPED, KR_HIT, KR_HIT},
-      {KR_SET_IF_EQUAL, KR_SKIPPED, KR_HIT, KR_SKIPPED},
-      {KR_SET_IF_NOT_EQUAL, KR_HIT, KR_SKIPPED, KR_HIT},
-      {KR_SET_IF_PRESENT_AND_NOT_EQUAL, KR_SKIPPED, KR_SKIPPED, KR_HIT},
-      {KR_SET_IF_ABSENT_OR_EQUAL, KR_HIT, KR_HIT, KR_SKIPPED},
+      {KURA_SET_ALWAYS, KURA_HIT, KURA_HIT, KURA_HIT},
+      {KURA_SET_IF_ABSENT, KURA_HIT, KURA_SKIPPED, KURA_SKIPPED},
+      {KURA_SET_IF_PRESENT, KURA_SKIPPED, KURA_HIT, KURA_HIT},
+      {KURA_SET_IF_EQUAL, KURA_SKIPPED, KURA_HIT, KURA_SKIPPED},
+      {KURA_SET_IF_NOT_EQUAL, KURA_HIT, KURA_SKIPPED, KURA_HIT},
+      {KURA_SET_IF_PRESENT_AND_NOT_EQUAL, KURA_SKIPPED, KURA_SKIPPED, KURA_HIT},
+      {KURA_SET_IF_ABSENT_OR_EQUAL, KURA_HIT, KURA_HIT, KURA_SKIPPED},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     KCHECK_EQ(cond_case(c, rows[i].cond, 0, "old"), rows[i].absent);
-    KCHECK(rows[i].absent == KR_HIT ? has(c, "k", "new") : absent(c, "k"));
+    KCHECK(rows[i].absent == KURA_HIT ? has(c, "k", "new") : absent(c, "k"));
     KCHECK_EQ(cond_case(c, rows[i].cond, 1, "old"), rows[i].equal);
-    KCHECK(has(c, "k", rows[i].equal == KR_HIT ? "new" : "old"));
+    KCHECK(has(c, "k", rows[i].equal == KURA_HIT ? "new" : "old"));
     KCHECK_EQ(cond_case(c, rows[i].cond, 1, "other"), rows[i].differ);
-    KCHECK(has(c, "k", rows[i].differ == KR_HIT ? "new" : "old"));
+    KCHECK(has(c, "k", rows[i].differ == KURA_HIT ? "new" : "old"));
   }
   teardown(s, c);
 }
@@ -327,8 +327,8 @@ KTEST(caches)
   kr_cache *a, *b;
   KCHECK_EQ(kr_store_cache(s, "alpha", 5, &a), 0);
   KCHECK_EQ(kr_store_cache(s, "beta", 4, &b), 0);
-  KCHECK_EQ(set_str(a, "k", "in-alpha", 0), KR_HIT);
-  KCHECK_EQ(set_str(b, "k", "in-beta", 0), KR_HIT);
+  KCHECK_EQ(set_str(a, "k", "in-alpha", 0), KURA_HIT);
+  KCHECK_EQ(set_str(b, "k", "in-beta", 0), KURA_HIT);
   KCHECK(has(a, "k", "in-alpha") && has(b, "k", "in-beta"));
 
   KCHECK_EQ(kr_store_flush_cache(s, "alpha", 5), 0);
@@ -338,7 +338,7 @@ KTEST(caches)
   KCHECK_EQ(kr_store_cache_stats(s, "alpha", 5, &st), 0);
   KCHECK_EQ(st.items, 0);
   KCHECK_EQ(st.bytes, 0);
-  KCHECK_EQ(set_str(a, "k2", "v", 0), KR_HIT);
+  KCHECK_EQ(set_str(a, "k2", "v", 0), KURA_HIT);
   KCHECK(has(a, "k2", "v"));
 
   KCHECK_EQ(kr_store_delete_cache(s, "alpha", 5), 0);
@@ -357,7 +357,7 @@ KTEST(caches)
   KCHECK_EQ(kr_store_cache(s, "alpha", 5, &a2), 0);
   KCHECK(absent(a2, "k2"));
   KCHECK_EQ(kr_store_get(a, "k2", 2, buf, sizeof buf, &vl), KURA_ENOTFOUND);
-  KCHECK_EQ(set_str(a2, "k2", "again", 0), KR_HIT);
+  KCHECK_EQ(set_str(a2, "k2", "again", 0), KURA_HIT);
   KCHECK(has(a2, "k2", "again"));
   kr_cache_release(a);
   kr_cache_release(a2);
@@ -374,22 +374,22 @@ KTEST(size_limits)
   char *buf = calloc(1, big);
   char *out = malloc(big);
   KCHECK(buf && out);
-  KCHECK_EQ(kr_store_set(c, buf, KR_STORE_MAX_KEY, "v", 1, 0), KR_HIT);
+  KCHECK_EQ(kr_store_set(c, buf, KR_STORE_MAX_KEY, "v", 1, 0), KURA_HIT);
   size_t n = 0;
-  KCHECK_EQ(kr_store_get(c, buf, KR_STORE_MAX_KEY, out, big, &n), KR_HIT);
+  KCHECK_EQ(kr_store_get(c, buf, KR_STORE_MAX_KEY, out, big, &n), KURA_HIT);
   KCHECK_EQ(kr_store_set(c, buf, KR_STORE_MAX_KEY + 1, "v", 1, 0), KURA_EINVAL);
   KCHECK_EQ(kr_store_get(c, buf, KR_STORE_MAX_KEY + 1, out, big, &n), KURA_EINVAL);
   buf[100] = 7;
-  KCHECK_EQ(kr_store_set(c, "big", 3, buf, KR_STORE_MAX_ITEM - 3, 0), KR_HIT);
-  KCHECK_EQ(kr_store_get(c, "big", 3, out, big, &n), KR_HIT);
+  KCHECK_EQ(kr_store_set(c, "big", 3, buf, KR_STORE_MAX_ITEM - 3, 0), KURA_HIT);
+  KCHECK_EQ(kr_store_get(c, "big", 3, out, big, &n), KURA_HIT);
   KCHECK_EQ(n, KR_STORE_MAX_ITEM - 3);
   KCHECK(memcmp(out, buf, n) == 0);
   KCHECK_EQ(kr_store_set(c, "big", 3, buf, KR_STORE_MAX_ITEM - 2, 0), KURA_EINVAL);
-  KCHECK_EQ(kr_store_delete(c, "big", 3), KR_HIT);
+  KCHECK_EQ(kr_store_delete(c, "big", 3), KURA_HIT);
   kr_store_set_max_memory(s, 1 << 20);
   KCHECK_EQ(kr_store_set(c, "big", 3, buf, 2 << 20, 0), KURA_ELIMIT);
-  KCHECK_EQ(kr_store_set(c, "mid", 3, buf, 512 << 10, 0), KR_HIT);
-  KCHECK_EQ(kr_store_get(c, "mid", 3, out, big, &n), KR_HIT);
+  KCHECK_EQ(kr_store_set(c, "mid", 3, buf, 512 << 10, 0), KURA_HIT);
+  KCHECK_EQ(kr_store_get(c, "mid", 3, out, big, &n), KURA_HIT);
   free(buf);
   free(out);
   teardown(s, c);
@@ -413,11 +413,11 @@ KTEST(eviction_budget)
   unsigned total = 200000;
   for (unsigned i = 0; i < total; i++) {
     key_of(k, i);
-    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v, 0), KR_HIT);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v, 0), KURA_HIT);
     if (i % 16 == 0) /* a hot key read often must survive */
-      KCHECK_EQ(kr_store_get(c, "hot", 3, buf, sizeof buf, &n), i ? KR_HIT : KR_MISS);
+      KCHECK_EQ(kr_store_get(c, "hot", 3, buf, sizeof buf, &n), i ? KURA_HIT : KURA_MISS);
     if (i == 0)
-      KCHECK_EQ(set_str(c, "hot", "h", 0), KR_HIT);
+      KCHECK_EQ(set_str(c, "hot", "h", 0), KURA_HIT);
   }
   kr_store_stats st;
   kr_store_stats_get(s, &st);
@@ -426,9 +426,9 @@ KTEST(eviction_budget)
   KCHECK(st.items + st.evictions == total + 1);
   KCHECK(st.items > 20000); /* the budget is used, not wasted */
   key_of(k, total - 1);
-  KCHECK_EQ(kr_store_get(c, k, strlen(k), buf, sizeof buf, &n), KR_HIT);
+  KCHECK_EQ(kr_store_get(c, k, strlen(k), buf, sizeof buf, &n), KURA_HIT);
   key_of(k, 0);
-  KCHECK_EQ(kr_store_get(c, k, strlen(k), buf, sizeof buf, &n), KR_MISS);
+  KCHECK_EQ(kr_store_get(c, k, strlen(k), buf, sizeof buf, &n), KURA_MISS);
   kr_store_stats cs;
   kr_store_cache_stats(s, "c", 1, &cs);
   KCHECK_EQ(cs.items, st.items);
@@ -451,8 +451,8 @@ KTEST(eviction_large_items)
   for (unsigned i = 0; i < 200; i++) {
     key_of(k, i);
     v[0] = (char)i;
-    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, vlen, 0), KR_HIT);
-    KCHECK_EQ(kr_store_get(c, k, strlen(k), out, vlen, &n), KR_HIT);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, vlen, 0), KURA_HIT);
+    KCHECK_EQ(kr_store_get(c, k, strlen(k), out, vlen, &n), KURA_HIT);
     KCHECK(n == vlen && out[0] == (char)i);
   }
   kr_store_stats st;
@@ -463,11 +463,11 @@ KTEST(eviction_large_items)
   kr_store_set_max_memory(s, 2u << 20);
   for (unsigned i = 200; i < 230; i++) {
     key_of(k, i);
-    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, vlen, 0), KR_HIT);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, vlen, 0), KURA_HIT);
   }
   kr_store_stats_get(s, &st);
   KCHECK(st.bytes <= 2u << 20);
-  KCHECK_EQ(kr_store_get(c, k, strlen(k), out, vlen, &n), KR_HIT);
+  KCHECK_EQ(kr_store_get(c, k, strlen(k), out, vlen, &n), KURA_HIT);
   free(v);
   free(out);
   teardown(s, c);
@@ -485,12 +485,12 @@ KTEST(delete_frees_memory)
   char k[32], v[200] = {0};
   for (unsigned i = 0; i < 20000; i++) {
     key_of(k, i);
-    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v, 0), KR_HIT);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v, 0), KURA_HIT);
   }
   kr_store_stats_get(s, &full);
   for (unsigned i = 0; i < 20000; i++) {
     key_of(k, i);
-    KCHECK_EQ(kr_store_delete(c, k, strlen(k)), KR_HIT);
+    KCHECK_EQ(kr_store_delete(c, k, strlen(k)), KURA_HIT);
   }
   kr_store_stats_get(s, &after);
   KCHECK_EQ(after.items, 0);
@@ -512,7 +512,7 @@ KTEST(overwrites_stay_bounded)
   memset(v, 'v', sizeof v);
   for (unsigned i = 0; i < 2000; i++) {
     key_of(k, i);
-    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v, 0), KR_HIT);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v, 0), KURA_HIT);
   }
   kr_store_stats first, st;
   kr_store_stats_get(s, &first);
@@ -521,7 +521,7 @@ KTEST(overwrites_stay_bounded)
   for (unsigned r = 0; r < 200; r++)
     for (unsigned i = 0; i < 2000; i++) {
       key_of(k, i);
-      KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v - (r & 1), 0), KR_HIT);
+      KCHECK_EQ(kr_store_set(c, k, strlen(k), v, sizeof v - (r & 1), 0), KURA_HIT);
     }
   kr_store_stats_get(s, &st);
   KCHECK_EQ(st.items, 2000);
@@ -539,7 +539,7 @@ KTEST(sweep_bounded)
   char k[32];
   for (unsigned i = 0; i < 10000; i++) {
     key_of(k, i);
-    KCHECK_EQ(kr_store_set(c, k, strlen(k), "v", 1, i < 5000 ? 10 : 1000000), KR_HIT);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), "v", 1, i < 5000 ? 10 : 1000000), KURA_HIT);
   }
   KCHECK_EQ(kr_store_sweep(s, 1000), 0);
   clk.now = 10;
@@ -569,7 +569,7 @@ KTEST(flush_garbage_reclaimed)
   char k[32];
   for (unsigned i = 0; i < 5000; i++) {
     key_of(k, i);
-    KCHECK_EQ(kr_store_set(c, k, strlen(k), "v", 1, 0), KR_HIT);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), "v", 1, 0), KURA_HIT);
   }
   KCHECK_EQ(kr_store_flush_cache(s, "c", 1), 0);
   kr_store_stats st;
@@ -686,7 +686,7 @@ static void *hammer_run(void *arg)
     size_t kl = strlen(k);
     switch (i % 5) {
     case 0:
-      h->errors += kr_store_set(c, k, kl, v, strlen(v), 1000000) != KR_HIT;
+      h->errors += kr_store_set(c, k, kl, v, strlen(v), 1000000) != KURA_HIT;
       break;
     case 1:
       h->errors += kr_store_get(c, k, kl, buf, sizeof buf, &n) < 0;
@@ -695,11 +695,11 @@ static void *hammer_run(void *arg)
       h->errors += kr_store_delete(c, k, kl) < 0;
       break;
     default:
-      h->errors += kr_store_set_if(c, KR_SET_IF_ABSENT, k, kl, v, strlen(v), NULL, 0, 0) < 0;
+      h->errors += kr_store_set_if(c, KURA_SET_IF_ABSENT, k, kl, v, strlen(v), NULL, 0, 0) < 0;
       break;
     }
     snprintf(k, sizeof k, "counter-%u", i % HAMMER_COUNTERS);
-    h->errors += kr_store_increment(c, k, strlen(k), 1, 0, &out) != KR_HIT;
+    h->errors += kr_store_increment(c, k, strlen(k), 1, 0, &out) != KURA_HIT;
     if (i % 1000 == 0)
       kr_store_sweep(h->s, 100);
   }
@@ -725,7 +725,7 @@ KTEST(threads_hammer)
   for (unsigned i = 0; i < HAMMER_COUNTERS; i++) {
     char k[32];
     snprintf(k, sizeof k, "counter-%u", i);
-    KCHECK_EQ(kr_store_increment(c, k, strlen(k), 0, 0, &v), KR_HIT);
+    KCHECK_EQ(kr_store_increment(c, k, strlen(k), 0, 0, &v), KURA_HIT);
     sum += v;
   }
   for (int i = 0; i < 4; i++)
@@ -747,7 +747,7 @@ static void *evict_run(void *arg)
   size_t n;
   for (unsigned i = 0; i < HAMMER_N; i++) {
     snprintf(k, sizeof k, "t%u-%u", h->id, i);
-    h->errors += kr_store_set(c, k, strlen(k), v, sizeof v, 0) != KR_HIT;
+    h->errors += kr_store_set(c, k, strlen(k), v, sizeof v, 0) != KURA_HIT;
     /* Another thread may already have evicted it: only errors count. */
     h->errors += kr_store_get(c, k, strlen(k), buf, sizeof buf, &n) < 0;
   }
@@ -796,16 +796,16 @@ KTEST(key_lengths)
   size_t n = 0;
   for (size_t len = 1; len <= 41; len++) {
     size_t klen = len == 41 ? sizeof k : len, vlen = len % 2 ? 200 : sizeof val;
-    KCHECK_EQ(kr_store_set(c, k, klen, val, vlen, 0), KR_HIT);
+    KCHECK_EQ(kr_store_set(c, k, klen, val, vlen, 0), KURA_HIT);
     for (size_t at = 0; at < klen; at++) {
       k[at] = 'b'; /* same length, one byte different: never the stored key */
-      KCHECK_EQ(kr_store_get(c, k, klen, buf, sizeof buf, &n), KR_MISS);
+      KCHECK_EQ(kr_store_get(c, k, klen, buf, sizeof buf, &n), KURA_MISS);
       k[at] = 'a';
     }
-    KCHECK_EQ(kr_store_get(c, k, klen, buf, sizeof buf, &n), KR_HIT);
+    KCHECK_EQ(kr_store_get(c, k, klen, buf, sizeof buf, &n), KURA_HIT);
     KCHECK_EQ(n, vlen);
     KCHECK(memcmp(buf, val, vlen) == 0);
-    KCHECK_EQ(kr_store_delete(c, k, klen), KR_HIT);
+    KCHECK_EQ(kr_store_delete(c, k, klen), KURA_HIT);
   }
   teardown(s, c);
 }
@@ -818,11 +818,11 @@ KTEST(in_place_overwrite)
   fake_clock clk = {1000};
   kr_cache *c = setup(&s, &clk);
   KCHECK(c);
-  KCHECK_EQ(set_str(c, "k", "aaaa", 1000), KR_HIT);
+  KCHECK_EQ(set_str(c, "k", "aaaa", 1000), KURA_HIT);
   kr_store_stats before, after;
   kr_store_stats_get(s, &before);
   for (int i = 0; i < 10000; i++)
-    KCHECK_EQ(set_str(c, "k", i & 1 ? "bbbb" : "cccc", 5000), KR_HIT);
+    KCHECK_EQ(set_str(c, "k", i & 1 ? "bbbb" : "cccc", 5000), KURA_HIT);
   kr_store_stats_get(s, &after);
   KCHECK_EQ(after.items, before.items);
   KCHECK_EQ(after.bytes, before.bytes);
@@ -830,15 +830,15 @@ KTEST(in_place_overwrite)
   clk.now += 2000; /* past the first TTL, within the second */
   KCHECK(has(c, "k", "bbbb"));
   uint64_t left = 0;
-  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &left), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, "k", 1, &left), KURA_HIT);
   KCHECK_EQ(left, 3000);
-  KCHECK_EQ(kr_store_set_if(c, KR_SET_IF_EQUAL, "k", 1, "dddd", 4, "xxxx", 4, 5000), KR_SKIPPED);
+  KCHECK_EQ(kr_store_set_if(c, KURA_SET_IF_EQUAL, "k", 1, "dddd", 4, "xxxx", 4, 5000), KURA_SKIPPED);
   KCHECK(has(c, "k", "bbbb"));
-  KCHECK_EQ(kr_store_set_if(c, KR_SET_IF_EQUAL, "k", 1, "dddd", 4, "bbbb", 4, 5000), KR_HIT);
+  KCHECK_EQ(kr_store_set_if(c, KURA_SET_IF_EQUAL, "k", 1, "dddd", 4, "bbbb", 4, 5000), KURA_HIT);
   KCHECK(has(c, "k", "dddd"));
-  KCHECK_EQ(kr_store_set_if(c, KR_SET_IF_ABSENT, "k", 1, "eeee", 4, NULL, 0, 5000), KR_SKIPPED);
+  KCHECK_EQ(kr_store_set_if(c, KURA_SET_IF_ABSENT, "k", 1, "eeee", 4, NULL, 0, 5000), KURA_SKIPPED);
   KCHECK(has(c, "k", "dddd"));
-  KCHECK_EQ(set_str(c, "k", "", 5000), KR_HIT); /* a size change still works */
+  KCHECK_EQ(set_str(c, "k", "", 5000), KURA_HIT); /* a size change still works */
   KCHECK(has(c, "k", ""));
   clk.now += 6000;
   KCHECK(absent(c, "k"));
@@ -866,7 +866,7 @@ KTEST(value_copy_sizes)
   for (size_t i = 0; i < 303; i++) {
     size_t vlen = i < 301 ? i : sizes_extra[i - 301];
     int klen = snprintf(key, sizeof key, "copy-%zu", vlen);
-    KCHECK_EQ(kr_store_set(c, key, (size_t)klen, val + i % 16, vlen, 0), KR_HIT);
+    KCHECK_EQ(kr_store_set(c, key, (size_t)klen, val + i % 16, vlen, 0), KURA_HIT);
   }
   for (size_t i = 0; i < 303; i++) {
     size_t vlen = i < 301 ? i : sizes_extra[i - 301];
@@ -875,7 +875,7 @@ KTEST(value_copy_sizes)
     for (int k = 0; k < 3; k++) {
       memset(buf, 0xAA, sizeof buf);
       size_t n = 0;
-      KCHECK_EQ(kr_store_get(c, key, (size_t)klen, buf, caps[k], &n), KR_HIT);
+      KCHECK_EQ(kr_store_get(c, key, (size_t)klen, buf, caps[k], &n), KURA_HIT);
       KCHECK_EQ(n, vlen);
       KCHECK(memcmp(buf, val + i % 16, vlen) == 0);
       for (size_t j = caps[k]; j < caps[k] + 64 && j < sizeof buf; j++)
@@ -897,20 +897,20 @@ KTEST(in_place_overwrite_long)
   memset(key, 'k', sizeof key);
   memset(a, 'a', sizeof a);
   memset(b, 'b', sizeof b);
-  KCHECK_EQ(kr_store_set(c, key, sizeof key, a, sizeof a, 1000), KR_HIT);
-  KCHECK_EQ(kr_store_set(c, key, sizeof key, b, sizeof b, 5000), KR_HIT);
+  KCHECK_EQ(kr_store_set(c, key, sizeof key, a, sizeof a, 1000), KURA_HIT);
+  KCHECK_EQ(kr_store_set(c, key, sizeof key, b, sizeof b, 5000), KURA_HIT);
   size_t n = 0;
-  KCHECK_EQ(kr_store_get(c, key, sizeof key, buf, sizeof buf, &n), KR_HIT);
+  KCHECK_EQ(kr_store_get(c, key, sizeof key, buf, sizeof buf, &n), KURA_HIT);
   KCHECK_EQ(n, sizeof b);
   KCHECK(memcmp(buf, b, sizeof b) == 0);
   clk.now += 2000; /* past the first TTL, within the second */
   uint64_t left = 0;
-  KCHECK_EQ(kr_store_ttl_get(c, key, sizeof key, &left), KR_HIT);
+  KCHECK_EQ(kr_store_ttl_get(c, key, sizeof key, &left), KURA_HIT);
   KCHECK_EQ(left, 3000);
-  KCHECK_EQ(kr_store_get(c, key, sizeof key, buf, sizeof buf, &n), KR_HIT);
+  KCHECK_EQ(kr_store_get(c, key, sizeof key, buf, sizeof buf, &n), KURA_HIT);
   KCHECK(memcmp(buf, b, sizeof b) == 0);
   clk.now += 4000;
-  KCHECK_EQ(kr_store_get(c, key, sizeof key, buf, sizeof buf, &n), KR_MISS);
+  KCHECK_EQ(kr_store_get(c, key, sizeof key, buf, sizeof buf, &n), KURA_MISS);
   teardown(s, c);
 }
 
@@ -1005,7 +1005,7 @@ static void *stress_writer(void *arg)
     else if (op < 14)
       r = kr_store_delete(w->c, k, strlen(k));
     else if (op < 15)
-      r = kr_store_set_if(w->c, KR_SET_IF_PRESENT, k, strlen(k), v, len, NULL, 0, 0);
+      r = kr_store_set_if(w->c, KURA_SET_IF_PRESENT, k, strlen(k), v, len, NULL, 0, 0);
     else
       r = (int)kr_store_sweep(w->s, 200);
     w->errors += r < 0;
@@ -1063,17 +1063,17 @@ static void *stress_reader(void *arg)
     size_t n = 0, cap = x >> 60 ? sizeof buf - 16 : 100; /* sometimes too small */
     int g = kr_store_get(r->c, k, strlen(k), buf, cap, &n);
     r->reads++;
-    if (g == KR_HIT) {
+    if (g == KURA_HIT) {
       r->hits++;
       r->bad += !stress_ok(buf, n, key);
     } else if (g == KURA_ERANGE) {
       r->bad += n <= cap;
     } else {
-      r->errors += g != KR_MISS;
+      r->errors += g != KURA_MISS;
       r->bad += r->must_hit;
     }
     int e = kr_store_exists(r->c, k, strlen(k));
-    r->bad += r->must_hit && e != KR_HIT;
+    r->bad += r->must_hit && e != KURA_HIT;
     if ((x & 7) == 0)
       stress_read_batch(r, &x);
   }
@@ -1136,7 +1136,7 @@ static void *grow_writer(void *arg)
   for (uint32_t i = 0; !atomic_load(w->stop); i++) {
     snprintf(k, sizeof k, "grow-%u-%u", w->id, i);
     stress_val(v, i, 1, sizeof v);
-    w->errors += kr_store_set(w->c, k, strlen(k), v, sizeof v, 0) != KR_HIT;
+    w->errors += kr_store_set(w->c, k, strlen(k), v, sizeof v, 0) != KURA_HIT;
   }
   return NULL;
 }
@@ -1153,7 +1153,7 @@ KTEST(optimistic_reads_resize)
   for (uint32_t i = 0; i < STRESS_KEYS; i++) {
     stress_key(k, i);
     stress_val(v, i, 0, 16 + i % 280);
-    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, 16 + i % 280, 0), KR_HIT);
+    KCHECK_EQ(kr_store_set(c, k, strlen(k), v, 16 + i % 280, 0), KURA_HIT);
   }
   _Atomic int stop = 0;
   stress t[4];

@@ -191,7 +191,7 @@ static int do_get(membe *b, kr_cache *cache, const kr_request *r, kr_result *res
   if (rc < 0)
     return rc;
   res->outcome = rc;
-  if (rc == KR_HIT)
+  if (rc == KURA_HIT)
     res->val = b->buf, res->vlen = vlen;
   return 0;
 }
@@ -264,7 +264,7 @@ static void do_keys_exist(membe *b, kr_cache *cache, const kr_request *r,
     if (o < 0)
       rc = o;
     else
-      flags[i] = o == KR_HIT;
+      flags[i] = o == KURA_HIT;
   }
   if (rc) {
     complete_err(b, r, store_fail(b, r, rc), cb, ud);
@@ -275,15 +275,21 @@ static void do_keys_exist(membe *b, kr_cache *cache, const kr_request *r,
   free(flags);
 }
 
+/* The store's batch, which checks every item before it stores one: a batch
+ * with an item too large stores nothing. Its TTLs are per item, 0 never
+ * expiring; the request's 0 means the call's TTL. */
 static int do_set_batch(kr_cache *cache, const kr_request *r)
 {
-  for (size_t i = 0; i < r->n; i++) {
-    uint64_t ttl = r->ttls && r->ttls[i] ? r->ttls[i] : r->ttl_ms;
-    int rc = kr_store_set(cache, r->keys[i], r->klens[i], r->vals[i], r->vlens[i], ttl);
-    if (rc < 0)
-      return rc;
-  }
-  return KR_HIT;
+  uint64_t few[64];
+  uint64_t *ttls = r->n <= 64 ? few : malloc(r->n * sizeof *ttls);
+  if (!ttls)
+    return KURA_ENOMEM;
+  for (size_t i = 0; i < r->n; i++)
+    ttls[i] = r->ttls && r->ttls[i] ? r->ttls[i] : r->ttl_ms;
+  int rc = kr_store_set_batch(cache, r->n, r->keys, r->klens, r->vals, r->vlens, ttls);
+  if (ttls != few)
+    free(ttls);
+  return rc < 0 ? rc : KURA_HIT;
 }
 
 /* --- cache management ------------------------------------------------------ */
@@ -310,9 +316,9 @@ static int do_manage(membe *b, const kr_request *r, kr_result *res)
   case KR_OP_CREATE_CACHE:
     rc = kr_store_create_cache(b->store, r->cache, r->cache_len);
     if (rc == KURA_EEXIST)
-      rc = 0, res->outcome = KR_SKIPPED;
+      rc = 0, res->outcome = KURA_SKIPPED;
     else if (rc == 0)
-      res->outcome = KR_HIT;
+      res->outcome = KURA_HIT;
     break;
   case KR_OP_DELETE_CACHE:
     rc = kr_store_delete_cache(b->store, r->cache, r->cache_len);
@@ -505,6 +511,7 @@ static int mem_stats(void *state, const char *cache, size_t len, kr_store_stats 
 
 const kr_backend_ops kr_backend_memory_ops = {
   .name = "memory",
+  .supports = KR_OPS_ALL,
   .flags = KR_BACKEND_INLINE,
   .open = mem_open,
   .submit = mem_submit,

@@ -23,7 +23,7 @@
  * send it: authorization (the key), cache (data calls), agent.
  *
  * Results are the memory backend's: create of an existing cache
- * (ALREADY_EXISTS) is success with KR_SKIPPED, list is sorted. A gRPC status
+ * (ALREADY_EXISTS) is success with KURA_SKIPPED, list is sorted. A gRPC status
  * becomes the error code the SDKs give it (kr_grpc_status_error). Deadlines
  * and retries are the client core's; each call also carries the timeout.
  */
@@ -33,9 +33,11 @@
 
 #include "cacheclient.pb-c.h"
 #include "controlclient.pb-c.h"
+#include "core/backends/defer.h"
 #include "core/client.h"
 #include "core/credential.h"
 #include "core/net/grpc.h"
+#include "core/wipe.h"
 
 #define AGENT "agent: kura:" KURA_VERSION_STRING
 
@@ -53,7 +55,7 @@ struct mop {
   char msg[320];
   char **names;              /* list_caches: gathered over pages */
   size_t nnames, capnames;
-  mop *next;                 /* deferred list */
+  kr_deferred deferred;      /* in mbe.defer */
 };
 
 struct mbe {
@@ -61,8 +63,7 @@ struct mbe {
   kr_grpc *data;             /* cache_client.Scs */
   kr_grpc *control;          /* control_client.ScsControl */
   uint64_t timeout_ms;
-  uv_timer_t defer;          /* completes calls that failed before sending */
-  mop *deferred;
+  kr_defer defer;            /* completes calls that failed before sending */
   int closing;
   int open;                  /* data, control, defer: not yet closed */
 };
@@ -80,7 +81,7 @@ static void op_free(mop *o)
 /* Completes o with res, or with its error; res NULL: an empty success. */
 static void complete(mop *o, kr_result *res)
 {
-  kr_result empty = {.outcome = KR_HIT};
+  kr_result empty = {.outcome = KURA_HIT};
   if (!res)
     res = &empty;
   if (o->err) {
@@ -92,41 +93,17 @@ static void complete(mop *o, kr_result *res)
   op_free(o);
 }
 
-static void on_deferred(uv_timer_t *t)
+static void finish_deferred(kr_deferred *d)
 {
-  mbe *b = t->data;
-  mop *list = b->deferred;
-  b->deferred = NULL;
-  while (list) {
-    mop *o = list;
-    list = o->next;
-    complete(o, NULL);
-  }
+  complete(KR_DEFERRED_OF(d, mop, deferred), NULL);
 }
 
 static void defer(mop *o)
 {
-  mbe *b = o->b;
   o->unapplied = 1; /* it failed before it was sent */
-  o->next = b->deferred;
-  b->deferred = o;
-  if (!b->closing)
-    uv_timer_start(&b->defer, on_deferred, 0, 0);
+  kr_defer_push(&o->b->defer, &o->deferred);
 }
 
-/* The call's name as docs/lua-api.md spells it. */
-static const char *call_name(const kr_request *r)
-{
-  static const char *const conds[] = {
-    "set", "set_if_absent", "set_if_present", "set_if_equal", "set_if_not_equal",
-    "set_if_present_and_not_equal", "set_if_absent_or_equal"};
-  static const char *const ttls[] = {"update_ttl", "increase_ttl", "decrease_ttl"};
-  if (r->op == KR_OP_SET_IF && (size_t)r->cond < sizeof conds / sizeof conds[0])
-    return conds[r->cond];
-  if (r->op == KR_OP_TTL_SET && (size_t)r->ttl_mode < sizeof ttls / sizeof ttls[0])
-    return ttls[r->ttl_mode];
-  return kr_op_name(r->op);
-}
 
 static void set_err(mop *o, int err, const char *detail)
 {
@@ -134,11 +111,11 @@ static void set_err(mop *o, int err, const char *detail)
   o->err = err;
   if (err == KURA_ENOTFOUND && o->req->op != KR_OP_LIST_CACHES)
     snprintf(o->msg, sizeof o->msg, "cache '%.*s' does not exist (%s: %s)", cl,
-             o->req->cache, call_name(o->req), detail);
+             o->req->cache, kr_call_name(o->req), detail);
   else if (o->req->op == KR_OP_LIST_CACHES)
     snprintf(o->msg, sizeof o->msg, "list_caches: %s", detail);
   else
-    snprintf(o->msg, sizeof o->msg, "%s on cache '%.*s': %s", call_name(o->req), cl,
+    snprintf(o->msg, sizeof o->msg, "%s on cache '%.*s': %s", kr_call_name(o->req), cl,
              o->req->cache, detail);
 }
 
@@ -165,11 +142,11 @@ static void answer_get(mop *o, const kr_grpc_reply *rep, kr_result *res)
     return;
   }
   if (m->result == CACHE_CLIENT__ECACHE_RESULT__Hit) {
-    res->outcome = KR_HIT;
+    res->outcome = KURA_HIT;
     res->val = m->cache_body.data ? (const void *)m->cache_body.data : "";
     res->vlen = m->cache_body.len;
   } else if (m->result == CACHE_CLIENT__ECACHE_RESULT__Miss) {
-    res->outcome = KR_MISS;
+    res->outcome = KURA_MISS;
   } else {
     set_err(o, KURA_EINTERNAL, "get answered neither hit nor miss");
   }
@@ -182,9 +159,9 @@ static void answer_set_if(mop *o, const kr_grpc_reply *rep, kr_result *res)
   CacheClient__SetIfResponse *m = (CacheClient__SetIfResponse *)
     unpack_one(o, &cache_client____set_if_response__descriptor, rep);
   if (m && m->result_case == CACHE_CLIENT____SET_IF_RESPONSE__RESULT_STORED)
-    res->outcome = KR_HIT;
+    res->outcome = KURA_HIT;
   else if (m && m->result_case == CACHE_CLIENT____SET_IF_RESPONSE__RESULT_NOT_STORED)
-    res->outcome = KR_SKIPPED;
+    res->outcome = KURA_SKIPPED;
   else if (m)
     set_err(o, KURA_EINTERNAL, "SetIf answered neither stored nor not stored");
   complete(o, res);
@@ -205,7 +182,7 @@ static void answer_keys_exist(mop *o, const kr_grpc_reply *rep, kr_result *res)
   for (size_t i = 0; flags && i < n; i++)
     flags[i] = m->exists[i] ? 1 : 0;
   if (flags && o->req->op == KR_OP_KEY_EXISTS)
-    res->outcome = flags[0] ? KR_HIT : KR_MISS;
+    res->outcome = flags[0] ? KURA_HIT : KURA_MISS;
   res->count = n, res->flags = flags;
   complete(o, res);
   free(flags);
@@ -229,9 +206,9 @@ static void answer_ttl_get(mop *o, const kr_grpc_reply *rep, kr_result *res)
   CacheClient__ItemGetTtlResponse *m = (CacheClient__ItemGetTtlResponse *)
     unpack_one(o, &cache_client____item_get_ttl_response__descriptor, rep);
   if (m && m->result_case == CACHE_CLIENT____ITEM_GET_TTL_RESPONSE__RESULT_FOUND)
-    res->outcome = KR_HIT, res->ttl_ms = m->found->remaining_ttl_millis;
+    res->outcome = KURA_HIT, res->ttl_ms = m->found->remaining_ttl_millis;
   else if (m && m->result_case == CACHE_CLIENT____ITEM_GET_TTL_RESPONSE__RESULT_MISSING)
-    res->outcome = KR_MISS;
+    res->outcome = KURA_MISS;
   else if (m)
     set_err(o, KURA_EINTERNAL, "ItemGetTtl answered neither found nor missing");
   complete(o, res);
@@ -244,11 +221,11 @@ static void answer_ttl_set(mop *o, const kr_grpc_reply *rep, kr_result *res)
   CacheClient__UpdateTtlResponse *m = (CacheClient__UpdateTtlResponse *)
     unpack_one(o, &cache_client____update_ttl_response__descriptor, rep);
   if (m && m->result_case == CACHE_CLIENT____UPDATE_TTL_RESPONSE__RESULT_SET)
-    res->outcome = KR_HIT;
+    res->outcome = KURA_HIT;
   else if (m && m->result_case == CACHE_CLIENT____UPDATE_TTL_RESPONSE__RESULT_NOT_SET)
-    res->outcome = KR_SKIPPED;
+    res->outcome = KURA_SKIPPED;
   else if (m && m->result_case == CACHE_CLIENT____UPDATE_TTL_RESPONSE__RESULT_MISSING)
-    res->outcome = KR_MISS;
+    res->outcome = KURA_MISS;
   else if (m)
     set_err(o, KURA_EINTERNAL, "UpdateTtl answered neither set, not set nor missing");
   complete(o, res);
@@ -353,9 +330,9 @@ static void answer_list(mop *o, const kr_grpc_reply *rep, kr_result *res)
 static void on_reply(void *udata, const kr_grpc_reply *rep)
 {
   mop *o = udata;
-  kr_result res = {.outcome = KR_HIT};
+  kr_result res = {.outcome = KURA_HIT};
   if (rep->err == KURA_EEXIST && o->req->op == KR_OP_CREATE_CACHE) {
-    res.outcome = KR_SKIPPED;
+    res.outcome = KURA_SKIPPED;
     complete(o, &res);
     return;
   }
@@ -469,27 +446,27 @@ static int send_set_if(mop *o)
   m.cache_body = bin(r->val, r->vlen);
   m.ttl_milliseconds = r->ttl_ms;
   switch (r->cond) {
-  case KR_SET_IF_ABSENT:
+  case KURA_SET_IF_ABSENT:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_ABSENT, m.absent = &absent;
     break;
-  case KR_SET_IF_PRESENT:
+  case KURA_SET_IF_PRESENT:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_PRESENT, m.present = &present;
     break;
-  case KR_SET_IF_EQUAL:
+  case KURA_SET_IF_EQUAL:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_EQUAL, m.equal = &eq;
     break;
-  case KR_SET_IF_NOT_EQUAL:
+  case KURA_SET_IF_NOT_EQUAL:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_NOT_EQUAL, m.not_equal = &ne;
     break;
-  case KR_SET_IF_PRESENT_AND_NOT_EQUAL:
+  case KURA_SET_IF_PRESENT_AND_NOT_EQUAL:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_PRESENT_AND_NOT_EQUAL;
     m.present_and_not_equal = &pne;
     break;
-  case KR_SET_IF_ABSENT_OR_EQUAL:
+  case KURA_SET_IF_ABSENT_OR_EQUAL:
     m.condition_case = CACHE_CLIENT____SET_IF_REQUEST__CONDITION_ABSENT_OR_EQUAL;
     m.absent_or_equal = &aoe;
     break;
-  default: { /* KR_SET_ALWAYS: a plain set that answers "stored" */
+  default: { /* KURA_SET_ALWAYS: a plain set that answers "stored" */
     CacheClient__SetRequest s = CACHE_CLIENT____SET_REQUEST__INIT;
     s.cache_key = m.cache_key, s.cache_body = m.cache_body, s.ttl_milliseconds = r->ttl_ms;
     return send_msg(o, o->b->data, "/cache_client.Scs/Set", &s.base, 1);
@@ -597,10 +574,10 @@ static int send_item(mop *o)
   default: { /* KR_OP_TTL_SET */
     CacheClient__UpdateTtlRequest m = CACHE_CLIENT____UPDATE_TTL_REQUEST__INIT;
     m.cache_key = key;
-    if (r->ttl_mode == KR_TTL_INCREASE)
+    if (r->ttl_mode == KURA_TTL_INCREASE)
       m.update_ttl_case = CACHE_CLIENT____UPDATE_TTL_REQUEST__UPDATE_TTL_INCREASE_TO_MILLISECONDS,
       m.increase_to_milliseconds = r->ttl_ms;
-    else if (r->ttl_mode == KR_TTL_DECREASE)
+    else if (r->ttl_mode == KURA_TTL_DECREASE)
       m.update_ttl_case = CACHE_CLIENT____UPDATE_TTL_REQUEST__UPDATE_TTL_DECREASE_TO_MILLISECONDS,
       m.decrease_to_milliseconds = r->ttl_ms;
     else
@@ -667,17 +644,6 @@ static void mg_submit(void *state, const kr_request *req, kr_client_cb cb, void 
 
 /* --- open and close --------------------------------------------------------- */
 
-/* The credential: the option's, else MOMENTO_API_KEY, else MOMENTO_AUTH_TOKEN.
- * Returns 1 when there is none. */
-static int read_credential(mbe *b, const kr_client_config *cfg, kr_credential *cred)
-{
-  char err[192];
-  int rc = kr_credential_resolve(cfg->credential, cfg->credential_len, cred, err, sizeof err);
-  if (rc < 0)
-    return kr_client_fail(b->client, rc, "momento: %s", err);
-  return rc;
-}
-
 /* The targets of both services, from the option or the credential. */
 static int targets(mbe *b, const kr_client_config *cfg, const kr_credential *cred,
                    char *data, char *control, size_t cap)
@@ -719,27 +685,19 @@ static int open_channels(mbe *b, const char *data, const char *control, const kr
     kr_grpc_close(b->data, NULL, NULL), b->data = NULL;
   if (rc)
     kr_client_fail(b->client, rc, "momento: endpoint: %s", err);
-  if (auth) {
-    volatile char *p = auth;
-    for (size_t i = 0; i < alen; i++)
-      p[i] = 0;
-    free(auth);
-  }
+  kr_wipe_free(auth, alen);
   return rc;
 }
 
 static int setup(mbe *b, const kr_client_config *cfg)
 {
   kr_credential cred;
-  char data[600], control[600];
-  int none = read_credential(b, cfg, &cred);
+  char data[600], control[600], err[256];
+  /* No key: said first (not that the missing key names no endpoint). */
+  int none = kr_credential_open("momento", cfg->credential, cfg->credential_len,
+                                cfg->momento_endpoint, &cred, err, sizeof err);
   if (none < 0)
-    return none;
-  /* No key: say so first (not that the missing key names no endpoint),
-   * unless the endpoint is plaintext, a local emulator that needs none. */
-  const char *ep = cfg->momento_endpoint;
-  if (none && !(ep && strncmp(ep, "http://", 7) == 0))
-    return kr_client_fail(b->client, KURA_EAUTH, "momento: " KR_CRED_MISSING_KEY);
+    return kr_client_fail(b->client, none, "%s", err);
   int rc = targets(b, cfg, none ? NULL : &cred, data, control, sizeof data);
   if (!rc)
     rc = open_channels(b, data, control, none ? NULL : &cred);
@@ -760,8 +718,7 @@ static int mg_open(kr_client *c, const kr_client_config *cfg, void **state)
     free(b); /* open failed: the client does not expect a close */
     return rc;
   }
-  uv_timer_init(kr_client_loop(c), &b->defer);
-  b->defer.data = b;
+  kr_defer_init(&b->defer, kr_client_loop(c), finish_deferred);
   b->open = 3;
   *state = b;
   return 0;
@@ -777,7 +734,12 @@ static void part_closed(mbe *b)
 }
 
 static void on_channel_closed(void *ud) { part_closed(ud); }
-static void on_defer_closed(uv_handle_t *h) { part_closed(h->data); }
+static void cancel_deferred(kr_deferred *d)
+{
+  mop *o = KR_DEFERRED_OF(d, mop, deferred);
+  if (!o->err)
+    set_err(o, KURA_ECANCELLED, "the client is closed");
+}
 
 static void mg_close(void *state)
 {
@@ -786,16 +748,12 @@ static void mg_close(void *state)
   /* Cancels what is in flight: each call completes with KURA_ECANCELLED. */
   kr_grpc_close(b->data, on_channel_closed, b);
   kr_grpc_close(b->control, on_channel_closed, b);
-  for (mop *o = b->deferred; o; o = o->next)
-    if (!o->err)
-      set_err(o, KURA_ECANCELLED, "the client is closed");
-  on_deferred(&b->defer);
-  uv_timer_stop(&b->defer);
-  uv_close((uv_handle_t *)&b->defer, on_defer_closed);
+  kr_defer_close(&b->defer, cancel_deferred, on_channel_closed, b);
 }
 
 const kr_backend_ops kr_backend_momento_ops = {
   .name = "momento",
+  .supports = KR_OPS_ALL,
   .flags = 0,
   .open = mg_open,
   .submit = mg_submit,

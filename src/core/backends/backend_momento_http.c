@@ -36,9 +36,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backends/defer.h"
 #include "core/client.h"
 #include "core/credential.h"
 #include "core/net/http.h"
+#include "core/wipe.h"
 
 /* Connections per host: HTTP/2 multiplexes on one; over HTTP/1.1 (local
  * emulators) more transfers queue inside curl. */
@@ -65,7 +67,7 @@ struct mop {
   uint8_t *skip;           /* set_batch: items a later one of the same key supersedes */
   void **vals;             /* get_batch: copies of the hits */
   size_t *vlens;
-  mop *next;               /* deferred list */
+  kr_deferred deferred;    /* in mbe.defer */
   msub subs[];             /* one per HTTP call */
 };
 
@@ -76,8 +78,7 @@ struct mbe {
   char *auth;              /* "Authorization: <secret>", or NULL; wiped on free */
   size_t auth_len;
   uint64_t timeout_ms;
-  uv_timer_t defer;        /* completes calls that need no HTTP call */
-  mop *deferred;
+  kr_defer defer;          /* completes calls that need no HTTP call */
   int closing, http_closed, defer_closed;
 };
 
@@ -98,7 +99,7 @@ static void op_free(mop *o)
 /* Completes a batch (or an empty / failed call) from what o gathered. */
 static void op_complete(mop *o)
 {
-  kr_result res = {.err = o->err, .msg = o->err ? o->msg : NULL, .outcome = KR_HIT};
+  kr_result res = {.err = o->err, .msg = o->err ? o->msg : NULL, .outcome = KURA_HIT};
   if (!o->err) {
     res.count = o->req->n;
     res.flags = o->flags;
@@ -109,25 +110,14 @@ static void op_complete(mop *o)
   op_free(o);
 }
 
-static void on_deferred(uv_timer_t *t)
+static void finish_deferred(kr_deferred *d)
 {
-  mbe *b = t->data;
-  mop *list = b->deferred;
-  b->deferred = NULL;
-  while (list) {
-    mop *o = list;
-    list = o->next;
-    op_complete(o);
-  }
+  op_complete(KR_DEFERRED_OF(d, mop, deferred));
 }
 
 static void defer(mop *o)
 {
-  mbe *b = o->b;
-  o->next = b->deferred;
-  b->deferred = o;
-  if (!b->closing)
-    uv_timer_start(&b->defer, on_deferred, 0, 0);
+  kr_defer_push(&o->b->defer, &o->deferred);
 }
 
 static void set_err(mop *o, int err, const char *fmt, const char *a, const char *b2)
@@ -179,19 +169,6 @@ static void body_excerpt(char *out, size_t cap, const char *body, size_t len)
   out[o] = '\0';
 }
 
-/* The call's name as docs/lua-api.md spells it. */
-static const char *call_name(const kr_request *r)
-{
-  static const char *const conds[] = {
-    "set", "set_if_absent", "set_if_present", "set_if_equal", "set_if_not_equal",
-    "set_if_present_and_not_equal", "set_if_absent_or_equal"};
-  static const char *const ttls[] = {"update_ttl", "increase_ttl", "decrease_ttl"};
-  if (r->op == KR_OP_SET_IF && (size_t)r->cond < sizeof conds / sizeof conds[0])
-    return conds[r->cond];
-  if (r->op == KR_OP_TTL_SET && (size_t)r->ttl_mode < sizeof ttls / sizeof ttls[0])
-    return ttls[r->ttl_mode];
-  return kr_op_name(r->op);
-}
 
 /* Classifies an answer: 0 success, 1 a miss (404 for the item), or a
  * KURA_E* code with o->msg set. */
@@ -201,7 +178,7 @@ static int classify(mop *o, const kr_http_response *res)
   snprintf(cache, sizeof cache, "%.*s", (int)(o->req->cache_len < 64 ? o->req->cache_len : 64),
            o->req->cache);
   if (res->err) {
-    set_err(o, res->err, "%s: %s", call_name(o->req), res->msg);
+    set_err(o, res->err, "%s: %s", kr_call_name(o->req), res->msg);
     return res->err;
   }
   if (res->status >= 200 && res->status < 300)
@@ -209,7 +186,7 @@ static int classify(mop *o, const kr_http_response *res)
   if (res->status == 404 && !contains_ci(res->body, res->body_len, "cache not found"))
     return 1;
   if (res->status == 404) {
-    set_err(o, KURA_ENOTFOUND, "%s: cache '%s' does not exist", call_name(o->req), cache);
+    set_err(o, KURA_ENOTFOUND, "%s: cache '%s' does not exist", kr_call_name(o->req), cache);
     return KURA_ENOTFOUND;
   }
   int err = status_error(res->status);
@@ -217,7 +194,7 @@ static int classify(mop *o, const kr_http_response *res)
     body_excerpt(detail, sizeof detail, res->body, res->body_len);
     o->err = err;
     snprintf(o->msg, sizeof o->msg, "%s on cache '%s': HTTP %ld from Momento's HTTP API%s%s",
-             call_name(o->req), cache, res->status, detail[0] ? ": " : "", detail);
+             kr_call_name(o->req), cache, res->status, detail[0] ? ": " : "", detail);
   }
   return err;
 }
@@ -231,11 +208,11 @@ static void on_single(void *udata, const kr_http_response *res)
   msub *s = udata;
   mop *o = s->op;
   int c = classify(o, res);
-  kr_result r = {.err = c < 0 ? o->err : 0, .outcome = KR_HIT};
+  kr_result r = {.err = c < 0 ? o->err : 0, .outcome = KURA_HIT};
   if (r.err) {
     r.msg = o->msg;
   } else if (c == 1) {
-    r.outcome = o->req->op == KR_OP_DELETE ? KR_HIT : KR_MISS;
+    r.outcome = o->req->op == KR_OP_DELETE ? KURA_HIT : KURA_MISS;
   } else if (o->req->op == KR_OP_GET) {
     r.val = res->body;
     r.vlen = res->body_len;
@@ -323,7 +300,7 @@ static int send_call(mop *o, msub *s, const char *method, const void *key, size_
                         .body = val, .body_len = vlen, .timeout_ms = b->timeout_ms};
   int rc = kr_http_submit(b->http, &hr, cb, s);
   if (rc)
-    set_err(o, rc, "%s: %s", call_name(o->req), kr_http_errstr(b->http));
+    set_err(o, rc, "%s: %s", kr_call_name(o->req), kr_http_errstr(b->http));
   free(url);
   return rc;
 }
@@ -427,7 +404,7 @@ static void submit_batch(mop *o)
     return;
   }
   if (batch_arrays(o) || (o->skip && superseded_items(r, o->skip))) {
-    set_err(o, KURA_ENOMEM, "%s: %s", call_name(r), "out of memory");
+    set_err(o, KURA_ENOMEM, "%s: %s", kr_call_name(r), "out of memory");
     defer(o);
     return;
   }
@@ -463,17 +440,12 @@ static void mh_submit(void *state, const kr_request *req, kr_client_cb cb, void 
     return;
   }
   if (b->closing) {
-    set_err(o, KURA_ECANCELLED, "%s: %s", call_name(req), "the client is closed");
+    set_err(o, KURA_ECANCELLED, "%s: %s", kr_call_name(req), "the client is closed");
     defer(o);
   } else if (batch) {
     submit_batch(o);
-  } else if (req->op == KR_OP_GET || req->op == KR_OP_SET || req->op == KR_OP_DELETE ||
-             req->op == KR_OP_KEY_EXISTS) {
-    submit_single(b, o);
   } else {
-    set_err(o, KURA_EUNSUPPORTED, "%s is not part of Momento's HTTP API (backend "
-            "'momento-http'); the gRPC backend 'momento' has it%s", call_name(req), "");
-    defer(o);
+    submit_single(b, o); /* get, set, delete, key_exists: the client refuses the rest */
   }
 }
 
@@ -509,26 +481,10 @@ static int set_auth(mbe *b, const kr_credential *cred)
   return 0;
 }
 
-/* The credential: the option's, else MOMENTO_API_KEY, else MOMENTO_AUTH_TOKEN.
- * Returns 1 when there is none. */
-static int read_credential(mbe *b, const kr_client_config *cfg, kr_credential *cred)
-{
-  char err[192];
-  int rc = kr_credential_resolve(cfg->credential, cfg->credential_len, cred, err, sizeof err);
-  if (rc < 0)
-    return kr_client_fail(b->client, rc, "momento-http: %s", err);
-  return rc;
-}
-
 static void be_free(mbe *b)
 {
   kr_client *c = b->client;
-  if (b->auth) {
-    volatile char *p = b->auth;
-    for (size_t i = 0; i < b->auth_len; i++)
-      p[i] = 0;
-  }
-  free(b->auth);
+  kr_wipe_free(b->auth, b->auth_len);
   free(b->base);
   free(b);
   if (c)
@@ -538,13 +494,11 @@ static void be_free(mbe *b)
 static int setup(mbe *b, const kr_client_config *cfg)
 {
   kr_credential cred;
-  int none = read_credential(b, cfg, &cred);
+  char err[256];
+  int none = kr_credential_open("momento-http", cfg->credential, cfg->credential_len,
+                                cfg->momento_endpoint, &cred, err, sizeof err);
   if (none < 0)
-    return none;
-  /* No key: say so first, unless the endpoint is a plaintext emulator. */
-  const char *ep = cfg->momento_endpoint;
-  if (none && !(ep && strncmp(ep, "http://", 7) == 0))
-    return kr_client_fail(b->client, KURA_EAUTH, "momento-http: " KR_CRED_MISSING_KEY);
+    return kr_client_fail(b->client, none, "%s", err);
   int rc = set_base(b, cfg, none ? NULL : &cred);
   if (!rc && !none)
     rc = set_auth(b, &cred);
@@ -569,8 +523,7 @@ static int mh_open(kr_client *c, const kr_client_config *cfg, void **state)
     be_free(b);
     return rc;
   }
-  uv_timer_init(kr_client_loop(c), &b->defer);
-  b->defer.data = b;
+  kr_defer_init(&b->defer, kr_client_loop(c), finish_deferred);
   *state = b;
   return 0;
 }
@@ -588,9 +541,15 @@ static void on_http_closed(void *ud)
   maybe_done(b);
 }
 
-static void on_defer_closed(uv_handle_t *h)
+static void cancel_deferred(kr_deferred *d)
 {
-  mbe *b = h->data;
+  mop *o = KR_DEFERRED_OF(d, mop, deferred);
+  set_err(o, KURA_ECANCELLED, "%s: %s", kr_call_name(o->req), "the client is closed");
+}
+
+static void on_defer_closed(void *ud)
+{
+  mbe *b = ud;
   b->defer_closed = 1;
   maybe_done(b);
 }
@@ -601,15 +560,16 @@ static void mh_close(void *state)
   b->closing = 1;
   /* Cancels what is in flight: each call completes with KURA_ECANCELLED. */
   kr_http_close(b->http, on_http_closed, b);
-  for (mop *o = b->deferred; o; o = o->next)
-    set_err(o, KURA_ECANCELLED, "%s: %s", call_name(o->req), "the client is closed");
-  on_deferred(&b->defer);
-  uv_timer_stop(&b->defer);
-  uv_close((uv_handle_t *)&b->defer, on_defer_closed);
+  kr_defer_close(&b->defer, cancel_deferred, on_defer_closed, b);
 }
 
 const kr_backend_ops kr_backend_momento_http_ops = {
   .name = "momento-http",
+  .supports = KR_OP_BIT(KR_OP_GET) | KR_OP_BIT(KR_OP_SET) | KR_OP_BIT(KR_OP_DELETE) |
+              KR_OP_BIT(KR_OP_KEY_EXISTS) | KR_OP_BIT(KR_OP_KEYS_EXIST) |
+              KR_OP_BIT(KR_OP_GET_BATCH) | KR_OP_BIT(KR_OP_SET_BATCH),
+  .lacks = "Momento's HTTP API has get, set, delete and key_exists only (and batches "
+           "of them); the gRPC backend 'momento' has every call",
   .flags = 0,
   .open = mh_open,
   .submit = mh_submit,

@@ -25,6 +25,9 @@
  *
  * Batches: a pipeline of pairs in a cluster (each routed to its node), MGET
  * and one script on a single server.
+ *
+ * What a reply that is not an error means for the call's result:
+ * backend_redis_reply.c; the cache calls: backend_redis_caches.c.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -33,6 +36,7 @@
 
 #include "core/backends/backend_redis.h"
 #include "core/client.h"
+#include "core/wipe.h"
 
 /* Single server: one SISMEMBER shared by the requests that check the same
  * cache within one write batch (kr_resp_batch). Redis runs the commands of
@@ -110,9 +114,8 @@ void kr_rop_fail(kr_rop *o, int err, const char *fmt, const char *detail)
     snprintf(o->msg + n, sizeof o->msg - (size_t)n, fmt, detail);
 }
 
-/* A pointer to `len` bytes of a reply that stays valid until the request
- * completes: the reply itself when it is the last one awaited, else a copy. */
-static const void *keep(kr_rop *o, const char *p, size_t len)
+/* See backend_redis.h. */
+const void *kr_rop_keep(kr_rop *o, const char *p, size_t len)
 {
   if (o->pending == 0)
     return p;
@@ -128,27 +131,23 @@ static const void *keep(kr_rop *o, const char *p, size_t len)
   return c->data;
 }
 
-static void on_deferred(uv_timer_t *t)
+static void finish_deferred(kr_deferred *d)
 {
-  kr_rbe *b = t->data;
-  kr_rop *list = b->deferred;
-  b->deferred = NULL;
-  while (list) {
-    kr_rop *o = list;
-    list = o->next;
-    finish(o);
-  }
+  finish(KR_DEFERRED_OF(d, kr_rop, deferred));
+}
+
+static void cancel_deferred(kr_deferred *d)
+{
+  kr_rop *o = KR_DEFERRED_OF(d, kr_rop, deferred);
+  if (!o->err)
+    kr_rop_fail(o, KURA_ECANCELLED, "%s", "the client is closed");
 }
 
 /* A request that could not be sent completes from the loop, never from
  * inside submit. */
 static void defer(kr_rop *o)
 {
-  kr_rbe *b = o->b;
-  o->next = b->deferred;
-  b->deferred = o;
-  if (!b->closing)
-    uv_timer_start(&b->defer, on_deferred, 0, 0);
+  kr_defer_push(&o->b->defer, &o->deferred);
 }
 
 /* --- sending ---------------------------------------------------------------------- */
@@ -332,9 +331,8 @@ static int send_each(kr_rop *o, const char *cmd)
   return rc;
 }
 
-/* The cache turned out missing after a write was sent: delete what the write
- * may have created, on the connection it went to, before completing. */
-static void compensate(kr_rop *o)
+/* See backend_redis.h. */
+void kr_rop_compensate(kr_rop *o)
 {
   const kr_request *r = o->req;
   const void *const *keys;
@@ -606,131 +604,7 @@ static void on_error_reply(kr_rop *o, const redisReply *reply)
   }
 }
 
-/* --- delete_cache / flush_cache: SCAN + UNLINK ------------------------------------ */
-
-/* --- replies ------------------------------------------------------------------------ */
-
-/* A value of get_batch: the MGET array (k = -1) or the GET of key k. */
-static void on_batch_value(kr_rop *o, long k, const redisReply *r)
-{
-  o->res.count = o->req->n;
-  o->res.vals = o->vals;
-  o->res.vlens = o->vlens;
-  if (k < 0) {
-    for (size_t i = 0; i < o->req->n && i < r->elements; i++)
-      on_batch_value(o, (long)i, r->element[i]);
-    return;
-  }
-  if (r->type == REDIS_REPLY_STRING && (size_t)k < o->req->n) {
-    o->vals[k] = keep(o, r->str, r->len);
-    o->vlens[k] = r->len;
-  }
-}
-
-static void on_increment(kr_rop *o, const redisReply *r)
-{
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.*s", (int)(r->len < 31 ? r->len : 31), r->str ? r->str : "");
-  o->res.integer = strtoll(buf, NULL, 10);
-  o->res.outcome = KR_HIT;
-}
-
-static int outcome3(long long x)
-{
-  return x > 0 ? KR_HIT : x == 0 ? KR_SKIPPED : KR_MISS;
-}
-
-/* The cache is missing: the call fails with NOT_FOUND_ERROR, and a plain
- * set sent beside the check is undone first (once). */
-static void cache_missing(kr_rop *o)
-{
-  o->notfound = 1;
-  if ((o->req->op == KR_OP_SET || o->req->op == KR_OP_SET_BATCH) && !o->compensated) {
-    o->compensated = 1;
-    compensate(o);
-  }
-}
-
-/* The reply to SISMEMBER (command 0 of a checked request), or to EXISTS of
- * a marker (pairs). */
-static void on_check(kr_rop *o, const redisReply *r)
-{
-  if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
-    cache_missing(o);
-  else if (o->req->op == KR_OP_FLUSH_CACHE && !o->notfound)
-    kr_rop_scan_start(o);
-}
-
-/* Reply `i` of the request: k = i - checked is the data index. */
-static void on_value(kr_rop *o, int i, const redisReply *r)
-{
-  const kr_request *q = o->req;
-  long long x = r->integer;
-  if ((o->checked && i == 0) || (o->pairs && i % 2 == 0)) {
-    on_check(o, r);
-    return;
-  }
-  int k = o->pairs ? i / 2 : i - o->checked;
-  if (o->b->cl && (q->op == KR_OP_CREATE_CACHE || q->op == KR_OP_DELETE_CACHE)) {
-    kr_rop_on_cache_step(o, i, x);
-    return;
-  }
-  switch (q->op) {
-  case KR_OP_GET:
-    if (r->type == REDIS_REPLY_ARRAY) { /* MGET marker item */
-      if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING) {
-        o->notfound = 1;
-        return;
-      }
-      r = r->element[1];
-    }
-    o->res.outcome = r->type == REDIS_REPLY_STRING ? KR_HIT : KR_MISS;
-    o->res.vlen = r->type == REDIS_REPLY_STRING ? r->len : 0;
-    o->res.val = r->type == REDIS_REPLY_STRING ? keep(o, r->str, r->len) : NULL;
-    break;
-  case KR_OP_DELETE:
-  case KR_OP_KEY_EXISTS:
-    o->res.outcome = x > 0 ? KR_HIT : KR_MISS;
-    break;
-  case KR_OP_KEYS_EXIST:
-    if ((size_t)k < q->n)
-      o->flags[k] = x > 0;
-    o->res.flags = o->flags;
-    o->res.count = q->n;
-    break;
-  case KR_OP_GET_BATCH:
-    on_batch_value(o, o->b->cl ? k : -1, r);
-    break;
-  case KR_OP_TTL_GET:
-    o->res.outcome = x == -2 ? KR_MISS : KR_HIT;
-    o->res.ttl_ms = x == -1 ? UINT64_MAX : x >= 0 ? (uint64_t)x : 0;
-    break;
-  case KR_OP_SET:
-  case KR_OP_SET_BATCH:
-    o->res.outcome = KR_HIT;
-    break;
-  case KR_OP_SET_IF:
-  case KR_OP_TTL_SET:
-    o->res.outcome = outcome3(x);
-    break;
-  case KR_OP_INCREMENT:
-    on_increment(o, r);
-    break;
-  case KR_OP_CREATE_CACHE:
-    o->res.outcome = x > 0 ? KR_HIT : KR_SKIPPED;
-    break;
-  case KR_OP_DELETE_CACHE:
-    o->notfound = x == 0;
-    if (x > 0)
-      kr_rop_scan_start(o);
-    break;
-  case KR_OP_LIST_CACHES:
-    kr_rop_on_list(o, r);
-    break;
-  default:
-    break;
-  }
-}
+/* --- replies (their values: backend_redis_reply.c) ------------------------------- */
 
 /* Reply `i` of request `o` (see kr_rop_on_reply). */
 static void op_reply(kr_rop *o, int i, kr_resp *conn, int status, const redisReply *reply)
@@ -763,7 +637,7 @@ static void op_reply(kr_rop *o, int i, kr_resp *conn, int status, const redisRep
     if (i == KR_RI_SCAN)
       kr_rop_on_scan(o, reply);
     else if (i != KR_RI_MARK && !o->err && (!o->notfound || (o->checked && i == 0)))
-      on_value(o, i, reply); /* (a written marker is counted below) */
+      kr_rop_on_value(o, i, reply); /* (a written marker is counted below) */
   }
   if ((i == KR_RI_MARK || i == KR_RI_MARKS) && --o->marks_left == 0)
     kr_rop_marks_done(o);
@@ -865,9 +739,9 @@ static void on_cluster_closed(void *udata)
   on_conn_closed(NULL, udata);
 }
 
-static void on_defer_closed(uv_handle_t *h)
+static void on_defer_closed(void *ud)
 {
-  kr_rbe *b = h->data;
+  kr_rbe *b = ud;
   b->defer_closed = 1;
   maybe_closed(b);
 }
@@ -878,11 +752,7 @@ static void redis_close(void *state)
   if (b->closing)
     return;
   b->closing = 1;
-  for (kr_rop *o = b->deferred; o; o = o->next)
-    if (!o->err)
-      kr_rop_fail(o, KURA_ECANCELLED, "%s", "the client is closed");
-  on_deferred(&b->defer);
-  uv_close((uv_handle_t *)&b->defer, on_defer_closed);
+  kr_defer_close(&b->defer, cancel_deferred, on_defer_closed, b);
   if (b->cl)
     kr_rcl_close(b->cl, on_cluster_closed, b);
   else
@@ -901,8 +771,7 @@ static kr_rbe *rbe_new(kr_client *c)
 
 static void rbe_started(kr_rbe *b, void **state)
 {
-  uv_timer_init(kr_client_loop(b->client), &b->defer);
-  b->defer.data = b;
+  kr_defer_init(&b->defer, kr_client_loop(b->client), finish_deferred);
   *state = b;
 }
 
@@ -964,18 +833,33 @@ static int cluster_open(kr_client *c, const kr_client_config *cfg, void **state)
   return 0;
 }
 
+/* The URL's form, its password wiped from the stack. */
+static int check_spec(const char *spec)
+{
+  kr_rurl u;
+  int rc = kr_rurl_parse(spec, &u);
+  kr_wipe(u.pass, sizeof u.pass);
+  return rc ? KURA_EINVAL : 0;
+}
+
 const kr_backend_ops kr_backend_redis_ops = {
   .name = "redis",
+  .supports = KR_OPS_ALL,
   .flags = 0,
   .open = redis_open,
   .submit = redis_submit,
   .close = redis_close,
+  .check_spec = check_spec,
+  .usage = "redis://[[user]:password@]host[:port][/db] (a port is 1-65535, db a number)",
 };
 
 const kr_backend_ops kr_backend_redis_cluster_ops = {
   .name = "redis-cluster",
+  .supports = KR_OPS_ALL,
   .flags = 0,
   .open = cluster_open,
   .submit = redis_submit,
   .close = redis_close,
+  .check_spec = check_spec,
+  .usage = "redis-cluster://[[user]:password@]host[:port][,host[:port]]... (a port is 1-65535)",
 };

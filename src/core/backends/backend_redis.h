@@ -102,6 +102,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/backends/defer.h"
 #include "core/client.h"
 #include "core/net/resp.h"
 
@@ -262,8 +263,7 @@ typedef struct kr_rbe {
   char sha[KR_RS_COUNT_][48];   /* "" until SCRIPT LOAD answered */
   kr_rload loading[KR_RS_COUNT_]; /* a SCRIPT LOAD is on its way */
   char *slot_tags;          /* cluster: the markers' tags (kr_rslot_tags_build) */
-  uv_timer_t defer;         /* completes requests that failed in submit */
-  kr_rop *deferred;         /* their list */
+  kr_defer defer;           /* completes requests that failed in submit */
   kr_rchk *chk[KR_RCHK_SLOTS]; /* recent shared checks, NULL when answered */
   unsigned chk_victim;      /* the slot to reuse when none is free */
   int closing, conn_closed, defer_closed;
@@ -280,7 +280,7 @@ typedef struct kr_rsub {
 
 /* One request in flight: the commands it sent and what came back so far. */
 struct kr_rop {
-  kr_rop *next;             /* in kr_rbe.deferred */
+  kr_deferred deferred;     /* in kr_rbe.defer */
   kr_rop *chk_next;         /* in kr_rchk.subs */
   kr_rbe *b;
   const kr_request *req;    /* the client's copy: valid until we complete */
@@ -339,6 +339,16 @@ void kr_rop_send_failed(kr_rop *o, int rc);
 int kr_rop_script_head(kr_rop *o, kr_rargs *a, int s, int nkeys);
 /* Ends the sharing of checks in the write batch being filled. */
 void kr_rbe_chk_forget(kr_rbe *b);
+/* A pointer to `len` bytes of a reply that stays valid until the request
+ * completes: the reply itself when it is the last one awaited, else a copy
+ * (NULL, with the request failed, when there is no memory for it). */
+const void *kr_rop_keep(kr_rop *o, const char *p, size_t len);
+/* The cache turned out missing after a write was sent: deletes what the
+ * write may have created, on the connection it went to, before completing. */
+void kr_rop_compensate(kr_rop *o);
+/* backend_redis_reply.c: reply `i` of the request, not an error, into its
+ * result (k = i - checked is the data index; in pairs 2k is the check). */
+void kr_rop_on_value(kr_rop *o, int i, const redisReply *r);
 /* The reply callback of every tagged command (udata: its kr_rsub). */
 void kr_rop_on_reply(kr_resp *conn, int status, const redisReply *reply, void *udata);
 

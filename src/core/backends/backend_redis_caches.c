@@ -208,7 +208,7 @@ static void scan_next(kr_rop *o)
 /* The first SCAN, after the cache check (flush) or SREM (delete). */
 void kr_rop_scan_start(kr_rop *o)
 {
-  o->res.outcome = KR_HIT;
+  o->res.outcome = KURA_HIT;
   o->node = 0;
   if (o->b->cl && kr_rcl_masters(o->b->cl) == 0) {
     kr_rop_fail(o, KURA_EUNAVAIL, "%s", "the cluster's slot map is not known");
@@ -290,7 +290,7 @@ void kr_rop_on_list(kr_rop *o, const redisReply *r)
 void kr_rop_on_cache_step(kr_rop *o, int i, long long x)
 {
   if (o->req->op == KR_OP_CREATE_CACHE) {
-    o->res.outcome = x > 0 ? KR_HIT : KR_SKIPPED;
+    o->res.outcome = x > 0 ? KURA_HIT : KURA_SKIPPED;
     send_markers(o);
   } else if (i == 0) {
     if (x == 0)

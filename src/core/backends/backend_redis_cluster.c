@@ -41,7 +41,7 @@
 #include <string.h>
 
 #include "core/backends/backend_redis.h"
-#include "kura.h"
+#include "kura_client.h"
 
 #define NSLOTS KR_REDIS_SLOTS
 #define MAX_NODES 128

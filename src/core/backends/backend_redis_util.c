@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/backends/backend_redis.h"
-#include "kura.h"
+#include "kura_client.h"
 
 static int hexval(int ch)
 {

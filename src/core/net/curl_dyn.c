@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kura.h"
+#include "kura_client.h"
 
 struct kr_curl_api kr_curl;
 

@@ -6,7 +6,7 @@
  * scripts never touch HTTP, so http.c reaches libcurl through this table,
  * filled by kr_curl_load() with dlopen("libcurl.so.4") the first time a
  * kr_http is made. The macros below keep http.c written against curl's own
- * names. Only http.c includes this header.
+ * names. Only the HTTP client (http_int.h) includes this header.
  */
 #ifndef KR_CURL_DYN_H
 #define KR_CURL_DYN_H

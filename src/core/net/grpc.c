@@ -36,6 +36,7 @@
 #include <strings.h>
 
 #include "core/net/http.h"
+#include "core/wipe.h"
 
 #define DEFAULT_MAX_CONNECTIONS 4
 #define MAX_HEADERS 24
@@ -390,12 +391,8 @@ int kr_grpc_submit(kr_grpc *g, const kr_grpc_call *call, kr_grpc_cb cb, void *ud
 
 static void grpc_free(kr_grpc *g)
 {
-  for (size_t i = 0; i < g->nmeta; i++) {
-    volatile char *p = g->meta[i]; /* may hold the API key */
-    for (size_t j = 0; p[j]; j++)
-      p[j] = 0;
-    free(g->meta[i]);
-  }
+  for (size_t i = 0; i < g->nmeta; i++) /* may hold the API key */
+    kr_wipe_free(g->meta[i], g->meta[i] ? strlen(g->meta[i]) : 0);
   free(g->meta);
   free(g->target);
   free(g);

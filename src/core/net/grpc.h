@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "kura.h"
+#include "kura_client.h"
 
 typedef struct kr_grpc kr_grpc;
 

@@ -17,7 +17,7 @@
 #include <strings.h>
 
 #include "core/net/h2_server_int.h"
-#include "kura.h"
+#include "kura_client.h"
 
 enum { NEED_MORE = 0, DISPATCHED = 1, REJECTED = -1 };
 

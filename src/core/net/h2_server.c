@@ -20,7 +20,7 @@
 #include <strings.h>
 
 #include "core/net/h2_server_int.h"
-#include "kura.h"
+#include "kura_client.h"
 
 #define OUT_HIGH (1u << 20)           /* bytes queued before mem_send waits */
 #define STREAM_WINDOW (1u << 20)      /* per stream, for the peer's uploads */

@@ -1,7 +1,7 @@
 /* HTTP client on the libuv loop (see http.h).
  *
- * curl's multi-socket interface tells us which sockets to watch (on_socket)
- * and when to call it back (on_curl_timer); we watch with one uv_poll_t per
+ * curl's multi-socket interface tells us which sockets to watch (kr_http_on_socket)
+ * and when to call it back (kr_http_on_curl_timer); we watch with one uv_poll_t per
  * socket and one uv_timer_t, and hand events back with
  * curl_multi_socket_action. Finished transfers are collected with
  * curl_multi_info_read after every such call and completed from there, so a
@@ -23,124 +23,15 @@
  * (CURLOPT_CLOSESOCKETFUNCTION), and before it does: closing a poll handle
  * removes its descriptor number from the epoll set, which must not hit a
  * descriptor that someone else opened since.
+ *
+ * The sockets and the timer are in http_sock.c, the structures both files
+ * share in http_int.h.
  */
-#include "core/net/http.h"
-
-#include "core/net/curl_dyn.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-typedef struct xfer xfer;
-typedef struct sock sock;
-
-/* A parsed URL, shared by the transfers of the same URL string: a script
- * that gets one URL a thousand times parses it once. curl only reads a
- * CURLOPT_CURLU handle (it works on a copy), so one can serve transfers
- * running at the same time. Freed when no transfer holds it and the cache
- * has let it go. */
-typedef struct url_ent {
-  CURLU *u;
-  unsigned refs;             /* transfers holding it */
-  int cached;                /* in kr_http's url cache */
-  int tls;                   /* https */
-  size_t len;
-  char url[];                /* the string, as given */
-} url_ent;
-
-struct xfer {
-  xfer *prev, *next;         /* the transfers in flight */
-  kr_http *h;
-  CURL *easy;                /* NULL while queued: taken when handed to curl */
-  /* The request, owned, until the transfer is set up (queued ones later). */
-  url_ent *url;              /* the url, parsed (CURLOPT_CURLU), held */
-  struct curl_slist *hdrs;   /* request headers, freed with the transfer */
-  char *req_body;            /* sent when not NULL (CURLOPT_POSTFIELDS, no copy) */
-  size_t req_body_len;
-  char method[40];           /* "" when the request named none */
-  int h2_prior_knowledge, insecure;
-  kr_http_cb cb;
-  void *udata;
-  void (*on_header)(void *udata, const char *line, size_t len);
-  char *body;                /* response body, NUL-terminated */
-  size_t body_len, body_cap, max_body;
-  char *head;                /* response header lines */
-  size_t head_len, head_cap;
-  int too_large;             /* the body went over max_body */
-  int over_budget;           /* ... or over what kr_http may hold in all */
-  int queued;                /* waiting in kr_http's FIFO, not yet in curl */
-  uint64_t timeout_ms;       /* the whole transfer, queueing included */
-  uint64_t since;            /* uv_now() at submit */
-  int oom;
-  int fresh;                 /* sent again on a new connection (retry_fresh) */
-  char errbuf[CURL_ERROR_SIZE];
-};
-
-struct sock {
-  uv_poll_t poll;
-  kr_http *h;
-  curl_socket_t fd;
-  int events;                /* UV_READABLE | UV_WRITABLE being watched */
-  int parked;                /* curl stopped watching: kept for the next socket
-                                with this number (no epoll/ioctl setup, no malloc) */
-  sock *prev, *next;
-};
-
-/* Idle easy handles kept for the next transfers: curl_easy_reset keeps a
- * handle's buffers, which saves allocations on every request. */
-#define POOL_MAX 256
-
-/* Parsed URLs kept for the next requests (see url_ent). */
-#define URL_CACHE 8
-
-/* Finished transfers kept, with their response buffers when these are no
- * larger than SPARE_BUF_MAX, for the next ones: a 1 KB body or header block
- * is a "large" malloc request, which makes glibc consolidate its fast bins
- * every time. */
-#define SPARE_MAX 128
-#define SPARE_BUF_MAX 8192
-
-struct kr_http {
-  uv_loop_t *loop;
-  CURLM *multi;
-  CURL *pool[POOL_MAX];      /* idle easy handles */
-  uint8_t pool_shape[POOL_MAX];/* each one's option set (see xfer_shape) */
-  int npool;
-  url_ent *urls[URL_CACHE];  /* recently parsed URLs */
-  unsigned url_next;         /* the slot the next new one replaces */
-  xfer *spare;               /* finished transfers for reuse (linked by next) */
-  int nspare;
-  int h2c_no_reuse;          /* libcurl < 8.0.0: see set_options */
-  uv_timer_t timer;          /* curl's timeout */
-  uv_check_t starter;        /* starts queued transfers after the poll phase */
-  uv_idle_t kick;            /* active while there are some to start: the loop
-                                neither blocks in poll nor ends before then */
-  xfer *xfers;               /* in curl */
-  size_t nxfers;
-  xfer *qhead, *qtail;       /* waiting for room in curl (FIFO) */
-  size_t nqueued;
-  size_t max_buffered;       /* response bytes all transfers may hold */
-  size_t buffered;           /* what they hold now (their body buffers) */
-  unsigned max_active;       /* transfers in curl at once; 0: no limit */
-  unsigned min_active;       /* < max_active: the limit adapts (kr_http_next_active) */
-  unsigned cap;              /* the limit now: max_active, or adapting */
-  uint64_t adapt_at;         /* uv_now() of the last step */
-  uint64_t adapt_hr, adapt_idle;/* uv_hrtime(), uv_metrics_idle_time() then */
-  sock *socks;               /* every poll handle, watching or parked */
-  sock **byfd;               /* poll handles by descriptor number */
-  size_t nbyfd;
-  int open_handles;          /* the timer and the polls, until closed */
-  int in_callback;           /* completions running: close waits */
-  int close_requested;
-  int closing;
-  void (*closed)(void *ud);
-  void *closed_ud;
-  char *ca_file;              /* KURA_CA_FILE, or NULL: the system's CAs */
-  char *proxy[2];            /* for http, https (see read_proxy_env); NULL: none */
-  char *noproxy;             /* hosts reached directly; NULL: none */
-  char errstr[256];
-};
+#include "core/net/http_int.h"
 
 /* --- buffers --------------------------------------------------------------- */
 
@@ -159,175 +50,6 @@ static int buf_append(char **buf, size_t *len, size_t *cap, const char *p, size_
   memcpy(*buf + *len, p, n);
   *len += n;
   (*buf)[*len] = '\0';
-  return 0;
-}
-
-/* --- sockets and the timer -------------------------------------------------- */
-
-static void maybe_free(kr_http *h);
-
-static void on_handle_closed(uv_handle_t *hd)
-{
-  kr_http *h = hd->data;
-  if ((void *)hd != (void *)&h->timer && (void *)hd != (void *)&h->starter &&
-      (void *)hd != (void *)&h->kick) {
-    sock *s = (sock *)(void *)hd; /* poll is the first member */
-    free(s);
-  }
-  h->open_handles--;
-  maybe_free(h);
-}
-
-static void sock_close(kr_http *h, sock *s)
-{
-  if ((size_t)s->fd < h->nbyfd && h->byfd[s->fd] == s)
-    h->byfd[s->fd] = NULL;
-  if (s->prev)
-    s->prev->next = s->next;
-  else
-    h->socks = s->next;
-  if (s->next)
-    s->next->prev = s->prev;
-  uv_close((uv_handle_t *)&s->poll, on_handle_closed); /* stops it too */
-}
-
-/* CURLOPT_CLOSESOCKETFUNCTION: curl closes fd. */
-static int on_close_socket(void *ud, curl_socket_t fd)
-{
-  kr_http *h = ud;
-  if (fd >= 0 && (size_t)fd < h->nbyfd && h->byfd[fd])
-    sock_close(h, h->byfd[fd]);
-  return close(fd);
-}
-
-static void check_done(kr_http *h);
-static void on_kick(uv_idle_t *i);
-
-/* libuv reports a socket error (POLLERR) as a negative status and stops the
- * handle. curl is then told the socket is ready for what it waited for, so
- * that it meets the error in its own recv/send: that is how it tells a kept-
- * alive connection the server closed (and retries the request on a new one)
- * from a failure (CURL_CSELECT_ERR would fail the transfer outright). The
- * handle is started again if curl still wants the socket watched. */
-static void on_poll(uv_poll_t *p, int status, int events)
-{
-  sock *s = (sock *)(void *)p;
-  kr_http *h = s->h;
-  int running;
-  if (s->parked) { /* an idle connection the server closed, most likely: curl
-                      finds out when it next looks at it; stop the event */
-    uv_poll_stop(p);
-    s->events = 0;
-    return;
-  }
-  if (status < 0)
-    events = s->events;
-  int flags = ((events & UV_READABLE) ? CURL_CSELECT_IN : 0) |
-              ((events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0);
-  curl_multi_socket_action(h->multi, s->fd, flags, &running);
-  if (status < 0 && !uv_is_closing((uv_handle_t *)p) && !s->parked && s->events &&
-      !uv_is_active((uv_handle_t *)p))
-    uv_poll_start(p, s->events, on_poll);
-  check_done(h);
-}
-
-/* The parked handle for descriptor number fd, or a new one. */
-static sock *sock_get(kr_http *h, curl_socket_t fd)
-{
-  if (fd < 0)
-    return NULL;
-  if ((size_t)fd < h->nbyfd && h->byfd[fd]) {
-    sock *s = h->byfd[fd];
-    s->parked = 0;
-    uv_ref((uv_handle_t *)&s->poll);
-    curl_multi_assign(h->multi, fd, s);
-    return s;
-  }
-  if ((size_t)fd >= h->nbyfd) {
-    size_t n = h->nbyfd ? h->nbyfd : 64;
-    while (n <= (size_t)fd)
-      n *= 2;
-    sock **m = realloc(h->byfd, n * sizeof *m);
-    if (!m)
-      return NULL;
-    memset(m + h->nbyfd, 0, (n - h->nbyfd) * sizeof *m);
-    h->byfd = m, h->nbyfd = n;
-  }
-  sock *s = calloc(1, sizeof *s);
-  if (!s)
-    return NULL;
-  if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
-    free(s);
-    return NULL;
-  }
-  s->poll.data = h;
-  s->h = h;
-  s->fd = fd;
-  s->next = h->socks;
-  if (h->socks)
-    h->socks->prev = s;
-  h->socks = s;
-  h->byfd[fd] = s;
-  h->open_handles++;
-  curl_multi_assign(h->multi, fd, s);
-  return s;
-}
-
-/* CURLMOPT_SOCKETFUNCTION: watch fd for `what`, or stop watching it. */
-static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-  kr_http *h = userp;
-  sock *s = socketp;
-  (void)e;
-  if (h->closing && !s)
-    return 0;
-  if (what == CURL_POLL_REMOVE) {
-    if (s) { /* park it: curl may close fd, or reuse the connection soon */
-      curl_multi_assign(h->multi, fd, NULL);
-      s->parked = 1;
-      /* A connection back in curl's cache is reused for the next request
-       * mostly, and watched for reading again then: left watched (but not
-       * keeping the loop alive), it costs no epoll_ctl to stop and restart
-       * it on every request. An event while parked stops it (on_poll). */
-      if (s->events == UV_READABLE) {
-        uv_unref((uv_handle_t *)&s->poll);
-      } else {
-        uv_poll_stop(&s->poll);
-        s->events = 0;
-      }
-    }
-    return 0;
-  }
-  if (!s && !(s = sock_get(h, fd)))
-    return -1; /* curl fails the transfers on this socket */
-  int ev = ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
-  if (ev != s->events) { /* a restart costs epoll_ctl calls */
-    s->events = ev;
-    uv_poll_start(&s->poll, ev, on_poll);
-  }
-  return 0;
-}
-
-static void on_timer(uv_timer_t *t)
-{
-  kr_http *h = t->data;
-  int running;
-  curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  check_done(h);
-}
-
-/* CURLMOPT_TIMERFUNCTION: call curl back in ms (-1: never). Even 0 goes
- * through the loop: curl must not be re-entered from its own callback. */
-static int on_curl_timer(CURLM *m, long ms, void *userp)
-{
-  kr_http *h = userp;
-  (void)m;
-  if (h->closing)
-    return 0;
-  if (ms < 0)
-    uv_timer_stop(&h->timer);
-  else
-    uv_timer_start(&h->timer, on_timer, (uint64_t)ms, 0);
   return 0;
 }
 
@@ -871,7 +593,7 @@ static void on_kick(uv_idle_t *i)
 }
 
 /* Completes the transfers curl has finished. */
-static void check_done(kr_http *h)
+void kr_http_check_done(kr_http *h)
 {
   CURLMsg *m;
   int left;
@@ -1029,7 +751,7 @@ static int set_options(xfer *x, int ready)
   rc |= curl_easy_setopt(e, CURLOPT_PROXY, h->proxy[tls] ? h->proxy[tls] : "");
   rc |= curl_easy_setopt(e, CURLOPT_NOPROXY, h->noproxy ? h->noproxy : "");
   rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+  rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, kr_http_on_close_socket);
   rc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
   if (x->hdrs)
     rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
@@ -1179,9 +901,9 @@ int kr_http_new(uv_loop_t *loop, const kr_http_config *cfg, kr_http **out)
   uv_idle_init(loop, &h->kick);
   h->kick.data = h;
   h->open_handles = 3;
-  curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, kr_http_on_socket);
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-  curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, kr_http_on_curl_timer);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
   curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
   if (cfg && cfg->max_host_connections)
@@ -1203,7 +925,7 @@ int kr_http_new(uv_loop_t *loop, const kr_http_config *cfg, kr_http **out)
   return 0;
 }
 
-static void maybe_free(kr_http *h)
+void kr_http_maybe_free(kr_http *h)
 {
   if (!h->closing || h->open_handles > 0 || h->in_callback)
     return;
@@ -1234,13 +956,13 @@ static void do_close(kr_http *h)
     h->urls[i] = NULL;
   }
   while (h->socks) /* before curl closes the descriptors */
-    sock_close(h, h->socks);
+    kr_http_sock_close(h, h->socks);
   curl_multi_cleanup(h->multi);
   h->multi = NULL;
   uv_timer_stop(&h->timer);
-  uv_close((uv_handle_t *)&h->timer, on_handle_closed);
-  uv_close((uv_handle_t *)&h->starter, on_handle_closed);
-  uv_close((uv_handle_t *)&h->kick, on_handle_closed);
+  uv_close((uv_handle_t *)&h->timer, kr_http_on_handle_closed);
+  uv_close((uv_handle_t *)&h->starter, kr_http_on_handle_closed);
+  uv_close((uv_handle_t *)&h->kick, kr_http_on_handle_closed);
 }
 
 void kr_http_close(kr_http *h, void (*closed)(void *ud), void *ud)

@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "kura.h"
+#include "kura_client.h"
 
 typedef struct kr_http kr_http;
 

@@ -43,7 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kura.h"
+#include "kura_client.h"
 
 enum { RS_IDLE, RS_RESOLVING, RS_CONNECTING, RS_HANDSHAKE, RS_READY, RS_CLOSING };
 

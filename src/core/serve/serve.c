@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/serve/serve_int.h"
-#include "kura.h"
+#include "kura_client.h"
 
 #define DEFAULT_MAX_CALLS 16384
 

@@ -25,7 +25,7 @@
 #include "cacheclient.pb-c.h"
 #include "controlclient.pb-c.h"
 #include "core/serve/serve_int.h"
-#include "kura.h"
+#include "kura_client.h"
 
 enum {
   M_GET, M_SET, M_DELETE, M_SET_IF, M_KEYS_EXIST, M_INCREMENT, M_UPDATE_TTL,
@@ -293,9 +293,9 @@ static void send_update_ttl(kr_serve_call *call, int outcome)
   CacheClient__UpdateTtlResponse__Set set = CACHE_CLIENT____UPDATE_TTL_RESPONSE____SET__INIT;
   CacheClient__UpdateTtlResponse__NotSet ns = CACHE_CLIENT____UPDATE_TTL_RESPONSE____NOT_SET__INIT;
   CacheClient__UpdateTtlResponse__Missing mi = CACHE_CLIENT____UPDATE_TTL_RESPONSE____MISSING__INIT;
-  if (outcome == KR_HIT)
+  if (outcome == KURA_HIT)
     m.result_case = CACHE_CLIENT____UPDATE_TTL_RESPONSE__RESULT_SET, m.set = &set;
-  else if (outcome == KR_SKIPPED)
+  else if (outcome == KURA_SKIPPED)
     m.result_case = CACHE_CLIENT____UPDATE_TTL_RESPONSE__RESULT_NOT_SET, m.not_set = &ns;
   else
     m.result_case = CACHE_CLIENT____UPDATE_TTL_RESPONSE__RESULT_MISSING, m.missing = &mi;
@@ -307,7 +307,7 @@ static void send_item_ttl(kr_serve_call *call, const kr_result *res)
   CacheClient__ItemGetTtlResponse m = CACHE_CLIENT____ITEM_GET_TTL_RESPONSE__INIT;
   CacheClient__ItemGetTtlResponse__Found f = CACHE_CLIENT____ITEM_GET_TTL_RESPONSE____FOUND__INIT;
   CacheClient__ItemGetTtlResponse__Missing mi = CACHE_CLIENT____ITEM_GET_TTL_RESPONSE____MISSING__INIT;
-  if (res->outcome == KR_HIT) {
+  if (res->outcome == KURA_HIT) {
     f.remaining_ttl_millis = res->ttl_ms;
     m.result_case = CACHE_CLIENT____ITEM_GET_TTL_RESPONSE__RESULT_FOUND, m.found = &f;
   } else {
@@ -355,14 +355,14 @@ static void grpc_result(kr_serve_call *call, const kr_request *req, const kr_res
   }
   switch (call->method) {
   case M_GET:
-    if (res->outcome == KR_HIT)
+    if (res->outcome == KURA_HIT)
       send_get(call, res->vlen ? res->val : "", res->vlen);
     else if (call->s->on_miss)
       kr_serve_miss_join(call, req->cache, req->cache_len, req->key, req->klen);
     else
       send_get(call, NULL, 0);
     break;
-  case M_SET_IF: send_set_if(call, res->outcome == KR_HIT); break;
+  case M_SET_IF: send_set_if(call, res->outcome == KURA_HIT); break;
   case M_KEYS_EXIST: send_keys_exist(call, res); break;
   case M_UPDATE_TTL: send_update_ttl(call, res->outcome); break;
   case M_ITEM_GET_TTL: send_item_ttl(call, res); break;
@@ -370,7 +370,7 @@ static void grpc_result(kr_serve_call *call, const kr_request *req, const kr_res
   case M_SET_BATCH: send_set_batch(call, req->n); break;
   case M_LIST_CACHES: send_list(call, res); break;
   case M_CREATE_CACHE:
-    if (res->outcome == KR_SKIPPED) {
+    if (res->outcome == KURA_SKIPPED) {
       char msg[320];
       snprintf(msg, sizeof msg, "cache '%.*s' already exists",
                (int)(req->cache_len < 255 ? req->cache_len : 255), req->cache);
@@ -431,19 +431,19 @@ static int build_set_if(kr_serve_call *call, const CacheClient__SetIfRequest *m,
 {
   const Common__Equal *cmp = NULL;
   switch (m->condition_case) {
-  case CACHE_CLIENT____SET_IF_REQUEST__CONDITION_PRESENT: r->cond = KR_SET_IF_PRESENT; break;
-  case CACHE_CLIENT____SET_IF_REQUEST__CONDITION_ABSENT: r->cond = KR_SET_IF_ABSENT; break;
+  case CACHE_CLIENT____SET_IF_REQUEST__CONDITION_PRESENT: r->cond = KURA_SET_IF_PRESENT; break;
+  case CACHE_CLIENT____SET_IF_REQUEST__CONDITION_ABSENT: r->cond = KURA_SET_IF_ABSENT; break;
   case CACHE_CLIENT____SET_IF_REQUEST__CONDITION_EQUAL:
-    r->cond = KR_SET_IF_EQUAL, cmp = m->equal;
+    r->cond = KURA_SET_IF_EQUAL, cmp = m->equal;
     break;
   case CACHE_CLIENT____SET_IF_REQUEST__CONDITION_NOT_EQUAL: /* same shape as Equal */
-    r->cond = KR_SET_IF_NOT_EQUAL, cmp = (const Common__Equal *)m->not_equal;
+    r->cond = KURA_SET_IF_NOT_EQUAL, cmp = (const Common__Equal *)m->not_equal;
     break;
   case CACHE_CLIENT____SET_IF_REQUEST__CONDITION_PRESENT_AND_NOT_EQUAL:
-    r->cond = KR_SET_IF_PRESENT_AND_NOT_EQUAL, cmp = (const Common__Equal *)m->present_and_not_equal;
+    r->cond = KURA_SET_IF_PRESENT_AND_NOT_EQUAL, cmp = (const Common__Equal *)m->present_and_not_equal;
     break;
   case CACHE_CLIENT____SET_IF_REQUEST__CONDITION_ABSENT_OR_EQUAL:
-    r->cond = KR_SET_IF_ABSENT_OR_EQUAL, cmp = (const Common__Equal *)m->absent_or_equal;
+    r->cond = KURA_SET_IF_ABSENT_OR_EQUAL, cmp = (const Common__Equal *)m->absent_or_equal;
     break;
   default: return bad_field(call, "SetIf needs a condition");
   }
@@ -465,13 +465,13 @@ static int build_update_ttl(kr_serve_call *call, const CacheClient__UpdateTtlReq
   r->key = bytes(m->cache_key), r->klen = m->cache_key.len;
   switch (m->update_ttl_case) {
   case CACHE_CLIENT____UPDATE_TTL_REQUEST__UPDATE_TTL_INCREASE_TO_MILLISECONDS:
-    r->ttl_mode = KR_TTL_INCREASE, r->ttl_ms = m->increase_to_milliseconds;
+    r->ttl_mode = KURA_TTL_INCREASE, r->ttl_ms = m->increase_to_milliseconds;
     break;
   case CACHE_CLIENT____UPDATE_TTL_REQUEST__UPDATE_TTL_DECREASE_TO_MILLISECONDS:
-    r->ttl_mode = KR_TTL_DECREASE, r->ttl_ms = m->decrease_to_milliseconds;
+    r->ttl_mode = KURA_TTL_DECREASE, r->ttl_ms = m->decrease_to_milliseconds;
     break;
   case CACHE_CLIENT____UPDATE_TTL_REQUEST__UPDATE_TTL_OVERWRITE_TO_MILLISECONDS:
-    r->ttl_mode = KR_TTL_UPDATE, r->ttl_ms = m->overwrite_to_milliseconds;
+    r->ttl_mode = KURA_TTL_UPDATE, r->ttl_ms = m->overwrite_to_milliseconds;
     break;
   default: return bad_field(call, "UpdateTtl needs a TTL");
   }

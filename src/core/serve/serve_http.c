@@ -20,7 +20,7 @@
 
 #include "core/credential.h"
 #include "core/serve/serve_int.h"
-#include "kura.h"
+#include "kura_client.h"
 
 enum { H_GET, H_PUT, H_DELETE, H_OTHER };
 
@@ -95,7 +95,7 @@ static void http_result(kr_serve_call *call, const kr_request *req, const kr_res
     http_error(call, res->err, res->msg);
   else if (call->method != H_GET)
     kr_serve_respond(call, &(kr_h2s_response){.status = 204});
-  else if (res->outcome == KR_HIT)
+  else if (res->outcome == KURA_HIT)
     http_value(call, res->vlen ? res->val : "", res->vlen);
   else if (call->s->on_miss)
     kr_serve_miss_join(call, req->cache, req->cache_len, req->key, req->klen);

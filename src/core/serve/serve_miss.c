@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "core/serve/serve_int.h"
-#include "kura.h"
+#include "kura_client.h"
 
 struct kr_serve_flight {
   kr_serve *s;                /* NULL once detached */

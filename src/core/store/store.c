@@ -494,24 +494,24 @@ static int check_item(kr_cache *c, size_t klen, size_t vlen)
   return 0;
 }
 
-static int cond_holds(enum kr_set_cond cond, int found, const kr_item *it,
+static int cond_holds(enum kura_set_cond cond, int found, const kr_item *it,
                       const void *cmp, size_t cmplen)
 {
   int eq = found && it->vlen == cmplen && (cmplen == 0 || memcmp(it->val, cmp, cmplen) == 0);
   switch (cond) {
-  case KR_SET_ALWAYS:
+  case KURA_SET_ALWAYS:
     return 1;
-  case KR_SET_IF_ABSENT:
+  case KURA_SET_IF_ABSENT:
     return !found;
-  case KR_SET_IF_PRESENT:
+  case KURA_SET_IF_PRESENT:
     return found;
-  case KR_SET_IF_EQUAL:
+  case KURA_SET_IF_EQUAL:
     return eq;
-  case KR_SET_IF_NOT_EQUAL:
+  case KURA_SET_IF_NOT_EQUAL:
     return !eq;
-  case KR_SET_IF_PRESENT_AND_NOT_EQUAL:
+  case KURA_SET_IF_PRESENT_AND_NOT_EQUAL:
     return found && !eq;
-  case KR_SET_IF_ABSENT_OR_EQUAL:
+  case KURA_SET_IF_ABSENT_OR_EQUAL:
     return !found || eq;
   }
   return 0;
@@ -549,7 +549,7 @@ static int reserve_find(kr_op *o, const void *key, size_t klen, size_t vlen,
   return kr_shard_find(o->sh, o->h, o->cid, key, klen, pos, it);
 }
 
-int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
+int kr_store_set_if(kr_cache *c, enum kura_set_cond cond,
                     const void *key, size_t klen, const void *val, size_t vlen,
                     const void *cmp, size_t cmplen, uint64_t ttl_ms)
 {
@@ -568,16 +568,16 @@ int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
   int found = kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it);
   if (found > 0 && it.vlen == vlen) {
     if (!cond_holds(cond, 1, &it, cmp, cmplen))
-      return kr_op_end(&o, KR_SKIPPED);
+      return kr_op_end(&o, KURA_SKIPPED);
     kr_shard_write_val(&it, val);
     kr_shard_set_exp(o.sh, &it, exp_of(o.sh->now, ttl_ms));
-    return kr_op_end(&o, KR_HIT);
+    return kr_op_end(&o, KURA_HIT);
   }
   if (found) {
     found = reserve_find(&o, key, klen, vlen, &dst, &pos, &it);
   } else { /* absent stays absent: a reservation only evicts */
     if (!cond_holds(cond, 0, NULL, cmp, cmplen))
-      return kr_op_end(&o, KR_SKIPPED);
+      return kr_op_end(&o, KURA_SKIPPED);
     int rr = reserve(&o, klen, vlen, &dst);
     if (rr < 0)
       found = rr;
@@ -586,16 +586,16 @@ int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
     return kr_op_end(&o, found);
   if (!cond_holds(cond, found, &it, cmp, cmplen)) {
     kr_shard_discard(o.sh, dst);
-    return kr_op_end(&o, KR_SKIPPED);
+    return kr_op_end(&o, KURA_SKIPPED);
   }
   put_item(&o, dst, found, pos, &it, key, klen, val, vlen, exp_of(o.sh->now, ttl_ms));
-  return kr_op_end(&o, KR_HIT);
+  return kr_op_end(&o, KURA_HIT);
 }
 
 int kr_store_set(kr_cache *c, const void *key, size_t klen,
                  const void *val, size_t vlen, uint64_t ttl_ms)
 {
-  return kr_store_set_if(c, KR_SET_ALWAYS, key, klen, val, vlen, NULL, 0, ttl_ms);
+  return kr_store_set_if(c, KURA_SET_ALWAYS, key, klen, val, vlen, NULL, 0, ttl_ms);
 }
 
 int kr_store_set_batch(kr_cache *c, size_t n, const void *const *keys,
@@ -627,9 +627,9 @@ int kr_store_delete(kr_cache *c, const void *key, size_t klen)
   kr_item it;
   uint32_t pos;
   if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it))
-    return kr_op_end(&o, KR_MISS);
+    return kr_op_end(&o, KURA_MISS);
   kr_shard_delete(o.sh, pos, &it);
-  return kr_op_end(&o, KR_HIT);
+  return kr_op_end(&o, KURA_HIT);
 }
 
 /* Canonical base-10 int64: optional '-', digits, no leading zero except "0"
@@ -686,7 +686,7 @@ int kr_store_increment(kr_cache *c, const void *key, size_t klen,
     put_item(&o, dst, found, pos, &it, key, klen, text, n, exp);
   }
   *out = nv;
-  return kr_op_end(&o, KR_HIT);
+  return kr_op_end(&o, KURA_HIT);
 }
 
 int kr_store_ttl_get(kr_cache *c, const void *key, size_t klen, uint64_t *remaining_ms)
@@ -700,13 +700,13 @@ int kr_store_ttl_get(kr_cache *c, const void *key, size_t klen, uint64_t *remain
   kr_item it;
   uint32_t pos;
   if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it))
-    return kr_op_end(&o, KR_MISS);
+    return kr_op_end(&o, KURA_MISS);
   *remaining_ms = it.exp ? it.exp - o.sh->now : UINT64_MAX;
-  return kr_op_end(&o, KR_HIT);
+  return kr_op_end(&o, KURA_HIT);
 }
 
 int kr_store_ttl_set(kr_cache *c, const void *key, size_t klen,
-                     uint64_t ttl_ms, enum kr_ttl_mode mode)
+                     uint64_t ttl_ms, enum kura_ttl_mode mode)
 {
   if (klen > KR_STORE_MAX_KEY)
     return KURA_EINVAL;
@@ -717,12 +717,12 @@ int kr_store_ttl_set(kr_cache *c, const void *key, size_t klen,
   kr_item it;
   uint32_t pos;
   if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it))
-    return kr_op_end(&o, KR_MISS);
+    return kr_op_end(&o, KURA_MISS);
   uint64_t cur = it.exp ? it.exp - o.sh->now : UINT64_MAX;
   uint64_t want = ttl_ms == KR_TTL_NONE ? UINT64_MAX : ttl_ms;
-  if ((mode == KR_TTL_INCREASE && want <= cur) || (mode == KR_TTL_DECREASE && want >= cur))
-    return kr_op_end(&o, KR_SKIPPED);
+  if ((mode == KURA_TTL_INCREASE && want <= cur) || (mode == KURA_TTL_DECREASE && want >= cur))
+    return kr_op_end(&o, KURA_SKIPPED);
   kr_shard_set_exp(o.sh, &it, exp_of(o.sh->now, ttl_ms));
-  return kr_op_end(&o, KR_HIT);
+  return kr_op_end(&o, KURA_HIT);
 }
 

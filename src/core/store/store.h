@@ -6,8 +6,8 @@
  * Knows nothing of Lua or of the loop (the owner drives kr_store_sweep from a
  * timer).
  *
- * Return values: negative KURA_E* codes are errors (kura.h). Item calls that
- * have an outcome return one of enum kr_outcome (>= 0).
+ * Return values: negative KURA_E* codes are errors (kura_client.h). Item calls that
+ * have an outcome return one of enum kura_outcome (>= 0).
  *
  * Caches are reached through counted handles (kr_cache) so that the hot path
  * does not look the name up on every call. A handle stays valid after its
@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kura.h"
+#include "kura_client.h"
 
 typedef struct kr_store kr_store;
 typedef struct kr_cache kr_cache;
@@ -33,28 +33,8 @@ typedef struct kr_cache kr_cache;
 /* ttl_ms of 0 means "never expires" (for hosts; the client always sends one). */
 #define KR_TTL_NONE 0
 
-enum kr_outcome {
-  KR_MISS = 0,    /* no such item (or it expired) */
-  KR_HIT = 1,     /* found / stored / changed */
-  KR_SKIPPED = 2, /* present but the condition did not hold: not stored, not changed */
-};
-
-/* The six conditional sets of docs/lua-api.md. */
-enum kr_set_cond {
-  KR_SET_ALWAYS = 0,
-  KR_SET_IF_ABSENT,
-  KR_SET_IF_PRESENT,
-  KR_SET_IF_EQUAL,                   /* present and value == cmp */
-  KR_SET_IF_NOT_EQUAL,               /* absent, or value != cmp */
-  KR_SET_IF_PRESENT_AND_NOT_EQUAL,   /* present and value != cmp */
-  KR_SET_IF_ABSENT_OR_EQUAL,         /* absent, or value == cmp */
-};
-
-enum kr_ttl_mode {
-  KR_TTL_UPDATE = 0, /* set unconditionally */
-  KR_TTL_INCREASE,   /* only if the new TTL is longer than the remaining one */
-  KR_TTL_DECREASE,   /* only if the new TTL is shorter than the remaining one */
-};
+/* Outcomes, conditions of sets and TTL modes: kura_outcome, kura_set_cond
+ * and kura_ttl_mode of kura_client.h. */
 
 /* Milliseconds from an arbitrary monotonic origin. */
 typedef uint64_t (*kr_clock_fn)(void *ud);
@@ -122,36 +102,36 @@ int kr_cache_alive(const kr_cache *c);
 /* Key and value sizes are checked (KURA_EINVAL); a write of one item larger
  * than max_memory gives KURA_ELIMIT; a deleted cache gives KURA_ENOTFOUND. */
 
-/* KR_HIT with the value copied into buf (cap bytes) and *vlen set; KR_MISS;
+/* KURA_HIT with the value copied into buf (cap bytes) and *vlen set; KURA_MISS;
  * KURA_ERANGE when cap is too small (*vlen is then the size needed and the
  * hit is not counted twice when the caller retries). The bytes of buf past
  * *vlen may be overwritten (the copy goes in 16-byte blocks). */
 int kr_store_get(kr_cache *c, const void *key, size_t klen,
                  void *buf, size_t cap, size_t *vlen);
-/* KR_HIT (stored). */
+/* KURA_HIT (stored). */
 int kr_store_set(kr_cache *c, const void *key, size_t klen,
                  const void *val, size_t vlen, uint64_t ttl_ms);
-/* KR_HIT stored, KR_SKIPPED not stored. cmp is used by the EQUAL conditions. */
-int kr_store_set_if(kr_cache *c, enum kr_set_cond cond,
+/* KURA_HIT stored, KURA_SKIPPED not stored. cmp is used by the EQUAL conditions. */
+int kr_store_set_if(kr_cache *c, enum kura_set_cond cond,
                     const void *key, size_t klen, const void *val, size_t vlen,
                     const void *cmp, size_t cmplen, uint64_t ttl_ms);
-/* KR_HIT deleted, KR_MISS was absent. */
+/* KURA_HIT deleted, KURA_MISS was absent. */
 int kr_store_delete(kr_cache *c, const void *key, size_t klen);
-/* KR_HIT present, KR_MISS absent. */
+/* KURA_HIT present, KURA_MISS absent. */
 int kr_store_exists(kr_cache *c, const void *key, size_t klen);
 /* Adds amount to the base-10 int64 value (absent = 0; ttl_ms applies when
  * this call creates the item; an existing item keeps its TTL). *out is the
  * new value. KURA_EPRECOND for a non-canonical integer or an overflow.
  * Canonical (as Redis's string2ll): optional '-', then digits with no
  * leading zero ("0" itself is fine; "007", "-0", "+1", " 1" are not).
- * Returns KR_HIT on success. */
+ * Returns KURA_HIT on success. */
 int kr_store_increment(kr_cache *c, const void *key, size_t klen,
                        int64_t amount, uint64_t ttl_ms, int64_t *out);
-/* KR_HIT with *remaining_ms (UINT64_MAX if it never expires), or KR_MISS. */
+/* KURA_HIT with *remaining_ms (UINT64_MAX if it never expires), or KURA_MISS. */
 int kr_store_ttl_get(kr_cache *c, const void *key, size_t klen, uint64_t *remaining_ms);
-/* KR_HIT changed, KR_SKIPPED not changed (INCREASE/DECREASE rule), KR_MISS. */
+/* KURA_HIT changed, KURA_SKIPPED not changed (INCREASE/DECREASE rule), KURA_MISS. */
 int kr_store_ttl_set(kr_cache *c, const void *key, size_t klen,
-                     uint64_t ttl_ms, enum kr_ttl_mode mode);
+                     uint64_t ttl_ms, enum kura_ttl_mode mode);
 
 /* Batched get: looks up n keys (prefetching index slots) and calls fn once per
  * key, in order, with the value or NULL on a miss. fn runs without any store

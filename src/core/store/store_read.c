@@ -67,14 +67,14 @@ static __attribute__((noinline)) int get_locked(kr_cache *c, const void *key, si
   uint32_t pos;
   if (!kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it)) {
     count_get(&o, c, 0, 0);
-    return kr_op_end(&o, KR_MISS);
+    return kr_op_end(&o, KURA_MISS);
   }
   *vlen = it.vlen;
   if (it.vlen > cap)
     return kr_op_end(&o, KURA_ERANGE); /* counted when the caller retries */
   copy_value(buf, cap, it.val, it.vlen);
   count_get(&o, c, 1, pos);
-  return kr_op_end(&o, KR_HIT);
+  return kr_op_end(&o, KURA_HIT);
 }
 
 /* --- optimistic reads -------------------------------------------------------------
@@ -98,7 +98,7 @@ static __attribute__((noinline)) int get_locked(kr_cache *c, const void *key, si
  * single gets 10-15% (store_speed, 10 alternated runs: 0.41x against 0.47x
  * of the inline table per CPU-second without it). */
 
-enum { RD_NOMATCH = -1, RD_MISS = KR_MISS, RD_HIT = KR_HIT, RD_RANGE = 2, RD_LOCK = 3, RD_AGAIN = 4 };
+enum { RD_NOMATCH = -1, RD_MISS = KURA_MISS, RD_HIT = KURA_HIT, RD_RANGE = 2, RD_LOCK = 3, RD_AGAIN = 4 };
 
 /* A lock-free read of one key. */
 typedef struct rd {
@@ -580,7 +580,7 @@ int kr_store_exists(kr_cache *c, const void *key, size_t klen)
   kr_item it;
   uint32_t pos;
   int found = kr_shard_find(o.sh, o.h, o.cid, key, klen, &pos, &it);
-  return kr_op_end(&o, found ? KR_HIT : KR_MISS);
+  return kr_op_end(&o, found ? KURA_HIT : KURA_MISS);
 }
 
 /* One key of a batch under the lock: the value is copied into *buf (grown
