@@ -319,7 +319,11 @@ KURA_API int kura_spawn(kura_runtime *rt, const char *fn, const kura_value *args
  * during the callback only) or its error (KURA_EUNKNOWN it raised,
  * KURA_ELIMIT / KURA_ENOMEM a limit of the sandbox, which applies per resume
  * as for every task; kura_errmsg says more, as for kura_call; res NULL). The
- * task runs as the loop turns (kura_tick, kura_run, or the host's loop).
+ * task starts at once and runs until it first waits; the rest runs as the
+ * loop turns (kura_tick, kura_run, or the host's loop). So a handler that
+ * never waits (the memory backend) has called cb before kura_call_async
+ * returns, as kura_get does there; called from inside a callback of rt, the
+ * task starts as the loop turns.
  * KURA_OK means cb will be called exactly once: with KURA_ECANCELLED if the
  * runtime is freed first. Any other return refuses the call (no such global
  * function, bad arguments) and cb is never called. cb may call kura_* on rt. */

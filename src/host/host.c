@@ -610,7 +610,17 @@ int kura_call_async(kura_runtime *k, const char *fn, const kura_value *args, int
   if (k->calls)
     k->calls->prev = a;
   k->calls = a;
-  kr_task_spawn(k->rt, L, nargs + 2, 1);
+  kr_runtime *rt = k->rt;
+  /* Its errors go to cb, not to stderr as a task's that no one joined (a
+   * limit's stop still ends the task after async_done has answered). */
+  if (rt->current) { /* from inside a task (a callback): it runs as the loop turns */
+    kr_task_spawn(rt, L, nargs + 2, 1)->joined = 1;
+  } else { /* at once, as kura_load_* does: a handler that never waits answers now */
+    kr_task *t = kr_task_new(rt, L, nargs + 2, 1);
+    t->joined = 1;
+    kr_budget_host_entry(rt);
+    kr_task_resume(rt, t);
+  }
   lua_pop(L, 1);
   return KURA_OK;
 }

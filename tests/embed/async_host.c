@@ -194,6 +194,28 @@ static void limits(const char *backend)
   kura_runtime_free(rt); /* the sleepy main task and both calls in flight */
   CHECK(c.calls == 2 && c.last_err == KURA_ECANCELLED);
 
+  /* the sandbox's budget holds per resume: a handler that spins after a
+   * wait fails with KURA_ELIMIT, and the runtime answers the next call */
+  kura_options o = {0};
+  o.backend = backend;
+  o.sandbox = 1;
+  o.instruction_budget = 200000;
+  kura_runtime *boxed = NULL;
+  CHECK(kura_runtime_new(&o, &boxed) == KURA_OK);
+  if (boxed) {
+    CHECK(kura_load_string(boxed, "function spin() kura.sleep(0.01) while true do end end\n"
+                                  "function fine() kura.sleep(0) return 'fine' end", "=box")
+          == KURA_OK);
+    tally sp = {0}, ok = {0};
+    CHECK(kura_call_async(boxed, "spin", NULL, 0, on_text, &sp) == KURA_OK);
+    CHECK(kura_run(boxed) == KURA_OK);
+    CHECK(sp.calls == 1 && sp.last_err == KURA_ELIMIT);
+    CHECK(strstr(kura_errmsg(boxed), "instruction budget") != NULL);
+    CHECK(kura_call_async(boxed, "fine", NULL, 0, on_text, &ok) == KURA_OK);
+    CHECK(kura_run(boxed) == KURA_OK && ok.calls == 1 && strcmp(ok.text, "fine") == 0);
+    kura_runtime_free(boxed);
+  }
+
   kura_options bad = {0};
   bad.load_timeout = -1;
   kura_runtime *none = NULL;
