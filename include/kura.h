@@ -88,7 +88,13 @@ typedef struct kura_options {
                                 * momento or momento-http); http://host:port is
                                 * plaintext. NULL: $KURA_MOMENTO_ENDPOINT, else
                                 * the one the credential names */
+  double load_timeout;         /* seconds kura_load_* wait for the script's main
+                                * chunk to finish (it may wait on a remote
+                                * backend); past it KURA_ETIMEOUT. 0:
+                                * KURA_LOAD_TIMEOUT_DEFAULT */
 } kura_options;
+
+#define KURA_LOAD_TIMEOUT_DEFAULT 30.0
 
 /* The sandbox (sandbox = 1, with instruction_budget and memory_limit set).
  *
@@ -187,12 +193,18 @@ KURA_API size_t kura_lua_bytes(const kura_runtime *rt);
 /* Scripts                                                                    */
 /* ========================================================================= */
 
-/* Loads a script (a file, or a string with a name for messages) and runs it
- * as the main task until it finishes or first suspends (e.g. kura.sleep, or a
- * remote cache call); the rest, and tasks already waiting to run, run as the
- * loop turns. Typical scripts define
- * their handlers as globals and return at once.
- * Errors: KURA_EINVAL the script cannot be read or does not compile;
+/* Loads a script (a file, or a string with a name for messages) and runs its
+ * main chunk as the main task until it has finished, waits included: a chunk
+ * that awaits create_cache on Redis and then defines its handlers has them
+ * defined when this returns. While the chunk waits, these functions turn the
+ * runtime's loop, the host's loop when the runtime runs on it (its other
+ * handles run meanwhile too); so call them outside that loop's callbacks
+ * (from inside kura_tick, kura_run or a kura_call_async callback a chunk that
+ * waits fails with KURA_EINVAL). Tasks the chunk spawned go on as the loop
+ * turns. Typical scripts define their handlers as globals.
+ * Errors: KURA_ETIMEOUT the chunk still waits after load_timeout seconds (it
+ * goes on as the loop turns; kura_runtime_free ends it);
+ * KURA_EINVAL the script cannot be read or does not compile;
  * KURA_EUNKNOWN it raised an error; KURA_ELIMIT it ran out of its instruction
  * budget; KURA_ENOMEM out of memory. kura_errmsg says more. Binary (precompiled)
  * chunks are refused when the sandbox is on. */
@@ -236,8 +248,9 @@ KURA_API kura_value kura_str(const char *s); /* NUL-terminated; NULL is nil */
  * nres results into res (missing ones are nil; extra ones are dropped; res may
  * be NULL when nres is 0). The call runs synchronously and may not suspend:
  * cache calls on the memory backend work; a handler that must wait (a remote
- * backend, kura.sleep) starts a task with kura.spawn, or the host uses
- * kura_spawn. The instruction budget restarts for every call.
+ * backend, kura.sleep) fails at once with a message that names
+ * kura_call_async, which runs it as a task. The instruction budget restarts
+ * for every call.
  *
  * Ownership: string results (s) point into a buffer of rt that stays valid
  * until the next kura_call, kura_load_* or kura_runtime_free on rt. Copy what
@@ -254,6 +267,25 @@ KURA_API int kura_call(kura_runtime *rt, const char *fn, const kura_value *args,
  * kura_run; its results are dropped and an error it raises is printed on
  * stderr as an uncaught task error. String arguments are copied. */
 KURA_API int kura_spawn(kura_runtime *rt, const char *fn, const kura_value *args, int nargs);
+
+/* Runs the global `fn` with nargs arguments as a task that may wait (remote
+ * cache calls, kura.sleep), and once it has finished calls
+ *   cb(udata, err, res, nres)
+ * with its results (err KURA_OK; strings point into the Lua state: valid
+ * during the callback only) or its error (KURA_EUNKNOWN it raised,
+ * KURA_ELIMIT / KURA_ENOMEM a limit of the sandbox, which applies per resume
+ * as for every task; kura_errmsg says more, as for kura_call; res NULL). The
+ * task starts at once and runs until it first waits; the rest runs as the
+ * loop turns (kura_tick, kura_run, or the host's loop). So a handler that
+ * never waits (the memory backend) has called cb before kura_call_async
+ * returns, as kura_get does there; called from inside a callback of rt, the
+ * task starts as the loop turns.
+ * KURA_OK means cb will be called exactly once: with KURA_ECANCELLED if the
+ * runtime is freed first. Any other return refuses the call (no such global
+ * function, bad arguments) and cb is never called. cb may call kura_* on rt. */
+typedef void (*kura_call_cb)(void *udata, int err, const kura_value *res, int nres);
+KURA_API int kura_call_async(kura_runtime *rt, const char *fn, const kura_value *args, int nargs,
+                             kura_call_cb cb, void *udata);
 
 /* ========================================================================= */
 /* The loop                                                                   */

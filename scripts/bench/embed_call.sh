@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # scripts/bench/embed_call.sh: the cost of calling a Lua handler from C through
 # kura_call, printed beside a bare lua_pcall of the same function in the same
-# run (scripts/bench/embed_call.c). Goals: kura_call <= 1.5x the bare call,
-# <= 2x in a sandboxed runtime.
+# run (scripts/bench/embed_call.c), kura_call_async's round trip beside
+# them, and on a local Redis kura_call_async of a handler that waits beside
+# the Lua client's own calls. Goals: kura_call <= 1.5x the bare call, <= 2x
+# in a sandboxed runtime.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/setup.sh"
 
@@ -43,7 +45,18 @@ cmake -S "$KURA_ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Release -DKURA_SANITIZE=OFF
 cmake --build "$build" --target embed_call -j 2 >"$build/embed_call.build.log" 2>&1 || {
   cat "$build/embed_call.build.log" >&2; kura_log "building embed_call failed"; exit 1; }
 if [ $instructions = 0 ]; then
-  exec "$build/embed_call" "${calls:-2000000}" "$rounds"
+  "$build/embed_call" "${calls:-2000000}" "$rounds"
+  # On Redis: kura_call_async of a handler that waits, beside the same gets
+  # made by the script's own tasks.
+  command -v redis-server >/dev/null || kura_install redis-server
+  . "$KURA_ROOT/tests/redis/servers.sh"
+  port=$(redis_free_port)
+  dir=$(mktemp -d /tmp/kura-bench-embed.XXXXXX)
+  pids=()
+  trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+  start_redis "$dir" "$port"
+  "$build/embed_call" --backend "redis://127.0.0.1:$port" 200000 3
+  exit 0
 fi
 
 # Instructions per call of one variant and shape: callgrind's totals for

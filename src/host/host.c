@@ -32,7 +32,18 @@ struct kura_runtime {
   char *err;            /* the last error message (malloc'd), or NULL */
   char *rbuf;           /* the string results of the last kura_call */
   size_t rcap;
+  double load_timeout;  /* seconds kura_load_* waits for the main chunk */
+  int in_loop;          /* > 0 while kura_tick/kura_run turn the loop */
+  struct acall *calls;  /* kura_call_async calls not yet answered */
 };
+
+/* A kura_call_async call: its task holds it until it answers. */
+typedef struct acall {
+  struct acall *prev, *next;
+  kura_runtime *k;
+  kura_call_cb cb;
+  void *udata;
+} acall;
 
 /* --- errors ----------------------------------------------------------------- */
 
@@ -142,6 +153,7 @@ static int apply_options(kura_runtime *k, const kura_options *o, kr_lua_config *
     return KURA_EINTERNAL;
   }
   k->sandbox = o->sandbox != 0;
+  k->load_timeout = o->load_timeout > 0 ? o->load_timeout : KURA_LOAD_TIMEOUT_DEFAULT;
   /* kura_call reuses these instead of pushing them for every call. */
   lua_pushcfunction(k->L, traceback);
   k->msgh = lua_gettop(k->L);
@@ -157,6 +169,10 @@ static int apply_options(kura_runtime *k, const kura_options *o, kr_lua_config *
 static int check_fields(const kura_options *o, char *why, size_t cap)
 {
   char msg[256];
+  if (!(o->load_timeout >= 0 && o->load_timeout <= KURA_TTL_MAX_SECONDS)) {
+    snprintf(why, cap, "load_timeout: %g is not a number of seconds >= 0", o->load_timeout);
+    return KURA_EINVAL;
+  }
   if (!(o->default_ttl <= KURA_TTL_MAX_SECONDS)) {
     snprintf(why, cap, "default_ttl: %g is not a number of seconds <= %d (ten years)",
              o->default_ttl, KURA_TTL_MAX_SECONDS);
@@ -208,6 +224,8 @@ int kura_runtime_new(const kura_options *opts, kura_runtime **out)
   return KURA_OK;
 }
 
+static void cancel_calls(kura_runtime *k); /* kura_call_async's, below */
+
 static void client_closed(void *ud)
 {
   *(int *)ud = 1;
@@ -229,6 +247,7 @@ void kura_runtime_free(kura_runtime *k)
 {
   if (!k)
     return;
+  cancel_calls(k);
   if (k->client)
     close_client(k);
   kr_runtime_free(k->rt);
@@ -244,8 +263,53 @@ size_t kura_lua_bytes(const kura_runtime *k)
 
 /* --- scripts ------------------------------------------------------------------- */
 
+static int finished(const kr_task *t)
+{
+  return t->state == KR_TASK_DONE || t->state == KR_TASK_FAILED;
+}
+
+static void on_load_timeout(uv_timer_t *timer)
+{
+  *(int *)timer->data = 1;
+}
+
+static void free_handle(uv_handle_t *h)
+{
+  free(h);
+}
+
+/* Turns the loop until the main task t has finished, so that what its chunk
+ * defines after a wait (create_cache on Redis, say) exists when kura_load_*
+ * returns. At most load_timeout seconds: KURA_ETIMEOUT then, the task left
+ * waiting (it goes on as the loop turns; kura_runtime_free ends it). */
+static int wait_main(kura_runtime *k, kr_task *t)
+{
+  if (finished(t))
+    return KURA_OK;
+  if (k->in_loop)
+    return fail(k, KURA_EINVAL, "the script's main chunk waits, and kura_load_* was called from "
+                                "inside the runtime's loop (a callback), which it cannot turn");
+  uv_loop_t *loop = kr_runtime_loop(k->rt);
+  uv_timer_t *timer = malloc(sizeof *timer);
+  if (!timer)
+    return fail(k, KURA_ENOMEM, "out of memory");
+  int expired = 0, rc = KURA_OK;
+  uv_timer_init(loop, timer);
+  timer->data = &expired;
+  uv_timer_start(timer, on_load_timeout, (uint64_t)(k->load_timeout * 1000 + 0.5), 0);
+  k->in_loop++;
+  while (!finished(t) && !expired)
+    uv_run(loop, UV_RUN_ONCE);
+  k->in_loop--;
+  if (!finished(t))
+    rc = fail(k, KURA_ETIMEOUT, "the script's main chunk still waits after %g s (load_timeout): "
+                                "it goes on as the loop turns", k->load_timeout);
+  uv_close((uv_handle_t *)timer, free_handle);
+  return rc;
+}
+
 /* The chunk loaded with `status` is on top of the stack (or its error):
- * runs it as the main task until it finishes or first suspends. */
+ * runs it as the main task until it finishes (wait_main). */
 static int run_main(kura_runtime *k, int status)
 {
   lua_State *L = k->L;
@@ -257,8 +321,8 @@ static int run_main(kura_runtime *k, int status)
   kr_task *t = kr_task_new(rt, L, 0, 0); /* pushes the task object */
   kr_budget_host_entry(rt);
   kr_task_resume(rt, t); /* at once: tasks already queued wait for the loop */
-  int rc = KURA_OK;
-  if (t->state == KR_TASK_FAILED) {
+  int rc = wait_main(k, t);
+  if (rc == KURA_OK && t->state == KR_TASK_FAILED) {
     t->joined = 1; /* the error goes to the host: not an uncaught one */
     lua_getiuservalue(L, -1, 2);
     rc = code_of(k, LUA_ERRRUN);
@@ -415,6 +479,9 @@ int kura_call(kura_runtime *k, const char *fn, const kura_value *args, int nargs
     rc = code_of(k, st);
     take_error(k);
     name_the_limit(k, rc);
+    if (k->err && strstr(k->err, "cannot suspend here"))
+      fail(k, rc, "kura_call: '%s' waits (a remote cache call, kura.sleep...), which a "
+                  "synchronous call cannot: call it with kura_call_async. %.300s", fn, k->err);
   } else if (nres) {
     rc = copy_results(k, lua_gettop(L) - nres + 1, res, nres);
     lua_pop(L, nres);
@@ -434,6 +501,142 @@ int kura_spawn(kura_runtime *k, const char *fn, const kura_value *args, int narg
   return KURA_OK;
 }
 
+/* --- kura_call_async ---------------------------------------------------------------- */
+
+static void acall_unlink(acall *a)
+{
+  if (a->prev)
+    a->prev->next = a->next;
+  else
+    a->k->calls = a->next;
+  if (a->next)
+    a->next->prev = a->prev;
+}
+
+/* The results on L's stack from `first` on, as kura_values whose strings
+ * point into L (valid while they stay there: during the callback). */
+static void answer(acall *a, lua_State *L, int first)
+{
+  kura_value small[16];
+  int n = lua_gettop(L) - first + 1;
+  kura_value *res = n <= 16 ? small : malloc((size_t)n * sizeof *res);
+  if (!res) {
+    a->cb(a->udata, fail(a->k, KURA_ENOMEM, "kura_call_async: out of memory for the results"),
+          NULL, 0);
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    int idx = first + i;
+    kura_value *v = &res[i];
+    *v = kura_nil();
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: break;
+    case LUA_TBOOLEAN: *v = kura_bool(lua_toboolean(L, idx)); break;
+    case LUA_TNUMBER:
+      *v = lua_isinteger(L, idx) ? kura_int((int64_t)lua_tointeger(L, idx))
+                                 : kura_num((double)lua_tonumber(L, idx));
+      break;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      *v = kura_lstr(s, len);
+      break;
+    }
+    default:
+      v->type = KURA_TOTHER, v->s = luaL_typename(L, idx), v->len = strlen(v->s);
+    }
+  }
+  a->cb(a->udata, KURA_OK, res, n);
+  if (res != small)
+    free(res);
+}
+
+/* After fn returned or raised (at once, or after it waited). The stack:
+ * the record, the message handler, then fn's results or its error. */
+static int async_done(lua_State *L, int status, lua_KContext ctx)
+{
+  acall *a = (acall *)ctx;
+  kura_runtime *k = a->k;
+  acall_unlink(a);
+  int stop = kr_budget_stopped(k->rt);
+  if (status == LUA_OK || status == LUA_YIELD) {
+    if (stop) {
+      char why[96];
+      a->cb(a->udata, fail(k, stop == KR_STOP_MEMORY ? KURA_ENOMEM : KURA_ELIMIT, "%s",
+                           kr_budget_stop_message(k->rt, stop, why, sizeof why)), NULL, 0);
+    } else {
+      answer(a, L, 3);
+    }
+  } else {
+    int rc = code_of(k, status);
+    const char *msg = lua_tostring(L, -1);
+    fail(k, rc, "%s", msg ? msg : "(error object is not a string)");
+    name_the_limit(k, rc);
+    a->cb(a->udata, rc, NULL, 0);
+  }
+  free(a);
+  return 0;
+}
+
+/* The task's body: fn(args...) under a message handler, then the answer. */
+static int async_body(lua_State *L)
+{
+  acall *a = lua_touserdata(L, 1);
+  lua_pushcfunction(L, traceback);
+  lua_insert(L, 2);
+  int st = lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 2, (lua_KContext)a, async_done);
+  return async_done(L, st, (lua_KContext)a);
+}
+
+int kura_call_async(kura_runtime *k, const char *fn, const kura_value *args, int nargs,
+                    kura_call_cb cb, void *udata)
+{
+  if (!k || !fn || !cb || nargs < 0 || (nargs && !args))
+    return KURA_EINVAL;
+  acall *a = calloc(1, sizeof *a);
+  if (!a)
+    return fail(k, KURA_ENOMEM, "kura_call_async: out of memory");
+  lua_State *L = k->L;
+  lua_pushcfunction(L, async_body);
+  lua_pushlightuserdata(L, a);
+  int rc = push_call(k, fn, args, nargs);
+  if (rc) {
+    lua_pop(L, 2);
+    free(a);
+    return rc;
+  }
+  a->k = k, a->cb = cb, a->udata = udata;
+  a->next = k->calls;
+  if (k->calls)
+    k->calls->prev = a;
+  k->calls = a;
+  kr_runtime *rt = k->rt;
+  /* Its errors go to cb, not to stderr as a task's that no one joined (a
+   * limit's stop still ends the task after async_done has answered). */
+  if (rt->current) { /* from inside a task (a callback): it runs as the loop turns */
+    kr_task_spawn(rt, L, nargs + 2, 1)->joined = 1;
+  } else { /* at once, as kura_load_* does: a handler that never waits answers now */
+    kr_task *t = kr_task_new(rt, L, nargs + 2, 1);
+    t->joined = 1;
+    kr_budget_host_entry(rt);
+    kr_task_resume(rt, t);
+  }
+  lua_pop(L, 1);
+  return KURA_OK;
+}
+
+/* Calls still unanswered when the runtime goes: KURA_ECANCELLED, once. */
+static void cancel_calls(kura_runtime *k)
+{
+  while (k->calls) {
+    acall *a = k->calls;
+    acall_unlink(a);
+    fail(k, KURA_ECANCELLED, "the runtime was freed before the call answered");
+    a->cb(a->udata, KURA_ECANCELLED, NULL, 0);
+    free(a);
+  }
+}
+
 /* --- the loop -------------------------------------------------------------------------- */
 
 static int pending(kura_runtime *k)
@@ -448,7 +651,9 @@ int kura_tick(kura_runtime *k)
 {
   if (!k)
     return KURA_EINVAL;
+  k->in_loop++;
   uv_run(kr_runtime_loop(k->rt), UV_RUN_NOWAIT);
+  k->in_loop--;
   return pending(k);
 }
 
@@ -459,7 +664,10 @@ int kura_run(kura_runtime *k)
   kr_runtime *rt = k->rt;
   int uncaught = rt->uncaught, rc = KURA_OK;
   while (pending(k) > 0) {
-    if (uv_run(kr_runtime_loop(rt), UV_RUN_ONCE) == 0 && pending(k) > 0) {
+    k->in_loop++;
+    int alive = uv_run(kr_runtime_loop(rt), UV_RUN_ONCE);
+    k->in_loop--;
+    if (alive == 0 && pending(k) > 0) {
       rc = fail(k, KURA_ECANCELLED, "%d task(s) wait for something that can no longer "
                                     "happen (deadlock)", rt->ntasks);
       break;

@@ -5,11 +5,15 @@
  * cache. It plays a scripted match and checks the final state, both through
  * the script and straight from C with the cache API.
  *
+ * The handlers wait on the cache when it is remote (KURA_BACKEND=redis://...,
+ * redis-cluster://...), so the host calls them with kura_call_async and lets
+ * a tick's calls answer before the next tick starts.
+ *
  * The clock is fake: ticks run as fast as possible and the game time passed
  * to the script is tick / 60, so the result never depends on the machine.
  *
  * usage: game_server MATCH.lua [ticks]    exit status 0 when the match ended
- * as expected. */
+ * as expected. The backend: $KURA_BACKEND, else memory. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +43,7 @@ struct server {
   kura_runtime *rt;
   int online;        /* what on_tick last returned */
   int failures;
+  char summary[128]; /* what summary() returned */
 };
 
 static int check(struct server *s, int ok, const char *what)
@@ -50,43 +55,57 @@ static int check(struct server *s, int ok, const char *what)
   return ok;
 }
 
-static int player_event(struct server *s, const struct event *e)
+static void report(struct server *s, const char *fn, int err)
 {
-  kura_value args[4] = {kura_int(e->tick), kura_str(e->kind), kura_str(e->player),
-                        kura_int(e->points)};
-  kura_value res;
-  int rc = kura_call(s->rt, "on_player_event", args, 4, &res, 1);
+  fprintf(stderr, "game_server: %s: %s: %s\n", fn, kura_errname(err), kura_errmsg(s->rt));
+  s->failures++;
+}
+
+static void on_event_done(void *udata, int err, const kura_value *res, int nres)
+{
+  (void)res, (void)nres;
+  if (err != KURA_OK)
+    report(udata, "on_player_event", err);
+}
+
+static void on_tick_done(void *udata, int err, const kura_value *res, int nres)
+{
+  struct server *s = udata;
+  if (err != KURA_OK)
+    report(s, "on_tick", err);
+  else
+    s->online = nres == 1 && res[0].type == KURA_TINT ? (int)res[0].i : -1;
+}
+
+/* Each call returns at once; its callback runs when the handler is done. */
+static int call(struct server *s, const char *fn, const kura_value *args, int nargs,
+                kura_call_cb cb)
+{
+  int rc = kura_call_async(s->rt, fn, args, nargs, cb, s);
   if (rc != KURA_OK)
-    fprintf(stderr, "game_server: on_player_event: %s: %s\n", kura_errname(rc),
-            kura_errmsg(s->rt));
+    report(s, fn, rc);
   return rc;
 }
 
-static int tick(struct server *s, int t)
-{
-  kura_value args[2] = {kura_int(t), kura_num((double)t / TICK_HZ)}, res;
-  int rc = kura_call(s->rt, "on_tick", args, 2, &res, 1);
-  if (rc != KURA_OK) {
-    fprintf(stderr, "game_server: on_tick: %s: %s\n", kura_errname(rc), kura_errmsg(s->rt));
-    return rc;
-  }
-  s->online = res.type == KURA_TINT ? (int)res.i : -1;
-  kura_tick(s->rt); /* timers, tasks and I/O of the runtime: one turn */
-  return KURA_OK;
-}
-
-/* The main loop: events of this tick, then the tick itself. */
+/* The main loop: events of this tick, then the tick itself; the tick's calls
+ * answer (kura_run: they may wait on a remote cache) before the next tick. */
 static int play(struct server *s, int ticks)
 {
   size_t next = 0;
-  for (int t = 1; t <= ticks; t++) {
-    for (; next < NEVENTS && match[next].tick == t; next++)
-      if (player_event(s, &match[next]) != KURA_OK)
-        return 1;
-    if (tick(s, t) != KURA_OK)
-      return 1;
+  for (int t = 1; t <= ticks && !s->failures; t++) {
+    for (; next < NEVENTS && match[next].tick == t; next++) {
+      const struct event *e = &match[next];
+      kura_value args[4] = {kura_int(e->tick), kura_str(e->kind), kura_str(e->player),
+                            kura_int(e->points)};
+      call(s, "on_player_event", args, 4, on_event_done);
+    }
+    kura_value args[2] = {kura_int(t), kura_num((double)t / TICK_HZ)};
+    call(s, "on_tick", args, 2, on_tick_done);
+    int rc = kura_run(s->rt);
+    if (rc != KURA_OK)
+      report(s, "the tick", rc);
   }
-  return 0;
+  return s->failures ? 1 : 0;
 }
 
 /* --- checking the final state from C ------------------------------------------ */
@@ -129,6 +148,17 @@ static void check_counter(struct server *s, const char *name, long expect)
   check(s, got == expect, what);
 }
 
+static void on_summary(void *udata, int err, const kura_value *res, int nres)
+{
+  struct server *s = udata;
+  if (err != KURA_OK || nres != 2 || res[0].type != KURA_TSTR) {
+    report(s, "summary", err);
+    return;
+  }
+  snprintf(s->summary, sizeof s->summary, "%.*s", (int)res[0].len, res[0].s);
+  s->online = res[1].type == KURA_TINT ? (int)res[1].i : -1;
+}
+
 static void check_final(struct server *s, int ticks)
 {
   check_counter(s, "ticks", ticks);
@@ -144,14 +174,13 @@ static void check_final(struct server *s, int ticks)
   r = get(s, "leaderboard:top");
   check(s, r.err == 0 && r.outcome == KURA_HIT, "the leaderboard exists");
 
-  kura_value res[2];
-  int rc = kura_call(s->rt, "summary", NULL, 0, res, 2);
-  check(s, rc == KURA_OK, "summary() runs");
-  if (rc == KURA_OK) {
-    printf("leaderboard: %s; online: %lld\n", res[0].s, (long long)res[1].i);
-    check(s, res[0].type == KURA_TSTR && strcmp(res[0].s, "alice=45,dave=40,bob=35") == 0,
-          "the leaderboard is alice=45,dave=40,bob=35");
-  }
+  s->online = -1;
+  check(s, call(s, "summary", NULL, 0, on_summary) == KURA_OK && kura_run(s->rt) == KURA_OK,
+        "summary() runs");
+  printf("leaderboard: %s; online: %d\n", s->summary, s->online);
+  check(s, strcmp(s->summary, "alice=45,dave=40,bob=35") == 0,
+        "the leaderboard is alice=45,dave=40,bob=35");
+  check(s, s->online == 3, "summary() reports 3 players online");
 }
 
 int main(int argc, char **argv)

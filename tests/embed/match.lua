@@ -14,6 +14,7 @@ local SESSION_TTL = 3600
 local TOP = 3
 
 assert(c:create_cache(CACHE) ~= nil)
+assert(c:flush_cache(CACHE)) -- a new match (a remote cache keeps the last one)
 
 local function incr(name, by)
   return assert(c:increment(CACHE, "counters:" .. name, by or 1))
