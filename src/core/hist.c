@@ -231,3 +231,108 @@ uint64_t kr_hist_percentile(const kr_hist *h, double p)
   kr_hist_percentiles(h, &p, &v, 1);
   return v;
 }
+
+/* --- the histogram as bytes ------------------------------------------------- */
+
+#define WIRE_MAGIC "KH1"
+
+static size_t put_varint(uint8_t *out, uint64_t v)
+{
+  size_t n = 0;
+  while (v >= 0x80) {
+    out[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  out[n++] = (uint8_t)v;
+  return n;
+}
+
+/* 0, or -1 at the end of the bytes or past 10 bytes. */
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+  uint64_t r = 0;
+  for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+    uint8_t b = *(*p)++;
+    r |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *v = r;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+size_t kr_hist_encoded_max(const kr_hist *h)
+{
+  size_t used = h->count ? h->hi - h->lo + 1 : 0;
+  return 3 + 3 * 10 + 8 + used * 20;
+}
+
+size_t kr_hist_encode(const kr_hist *h, uint8_t *out)
+{
+  size_t n = 3;
+  memcpy(out, WIRE_MAGIC, 3);
+  n += put_varint(out + n, h->count);
+  if (!h->count)
+    return n;
+  n += put_varint(out + n, h->min);
+  n += put_varint(out + n, h->max);
+  memcpy(out + n, &h->sum, 8);
+  n += 8;
+  size_t last = 0; /* slot after the previous run's */
+  for (size_t i = h->lo; i <= h->hi; i++) {
+    if (!h->slots[i])
+      continue;
+    n += put_varint(out + n, i - last); /* zero slots skipped */
+    n += put_varint(out + n, h->slots[i]);
+    last = i + 1;
+  }
+  return n;
+}
+
+/* The slots of the encoded histogram into a scratch histogram, checked. */
+static int decode(kr_hist *t, const uint8_t *p, const uint8_t *end)
+{
+  uint64_t count, min, max, gap, k, seen = 0;
+  size_t at = 0;
+  if (get_varint(&p, end, &count))
+    return KURA_EINVAL;
+  if (!count)
+    return p == end ? 0 : KURA_EINVAL;
+  if (get_varint(&p, end, &min) || get_varint(&p, end, &max) || min > max || end - p < 8)
+    return KURA_EINVAL;
+  memcpy(&t->sum, p, 8);
+  p += 8;
+  if (!(t->sum >= 0) || isinf(t->sum))
+    return KURA_EINVAL;
+  while (p < end) {
+    if (get_varint(&p, end, &gap) || get_varint(&p, end, &k) || !k || gap >= SLOTS - at ||
+        k > count - seen)
+      return KURA_EINVAL;
+    at += (size_t)gap;
+    t->slots[at] = k;
+    if (t->lo == SLOTS)
+      t->lo = at;
+    t->hi = at;
+    at++;
+    seen += k;
+  }
+  if (seen != count || t->lo != slot_of(min) || t->hi != slot_of(max))
+    return KURA_EINVAL;
+  t->count = count, t->min = min, t->max = max;
+  return 0;
+}
+
+int kr_hist_merge_encoded(kr_hist *dst, const uint8_t *in, size_t len)
+{
+  if (len < 3 || memcmp(in, WIRE_MAGIC, 3) != 0)
+    return KURA_EINVAL;
+  kr_hist *t;
+  if (kr_hist_new(&t))
+    return KURA_ENOMEM;
+  int rc = decode(t, in + 3, in + len);
+  if (rc == 0)
+    kr_hist_merge(dst, t);
+  kr_hist_free(t);
+  return rc;
+}

@@ -53,4 +53,14 @@ uint64_t kr_hist_percentile(const kr_hist *h, double p);
 /* The same for n percentiles in ascending order, in one pass. */
 void kr_hist_percentiles(const kr_hist *h, const double *ps, uint64_t *out, size_t n);
 
+/* The histogram as bytes, to move it between threads or processes and merge
+ * it there exactly: at most kr_hist_encoded_max(h) bytes into out; returns
+ * the length. Only the slots in use are written (a few bytes each). */
+size_t kr_hist_encoded_max(const kr_hist *h);
+size_t kr_hist_encode(const kr_hist *h, uint8_t *out);
+/* dst += the histogram those bytes hold. KURA_EINVAL (dst unchanged) for
+ * bytes that are not one: wrong header, truncated, counts that do not add
+ * up, slots out of range or out of order, extremes outside the slots. */
+int kr_hist_merge_encoded(kr_hist *dst, const uint8_t *in, size_t len);
+
 #endif

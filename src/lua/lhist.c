@@ -185,10 +185,30 @@ static int l_max(lua_State *L)
   return 1;
 }
 
+/* h:merge(other): other is a histogram, or the string h:dump() made of one
+ * (in another Lua state, another thread). A string that is no dump raises. */
 static int l_merge(lua_State *L)
 {
-  kr_hist_merge(check_hist(L, 1), check_hist(L, 2));
+  kr_hist *h = check_hist(L, 1);
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, 2, &len);
+    if (kr_hist_merge_encoded(h, (const uint8_t *)s, len))
+      luaL_argerror(L, 2, "not a histogram's dump (h:dump())");
+  } else {
+    kr_hist_merge(h, check_hist(L, 2));
+  }
   lua_settop(L, 1);
+  return 1;
+}
+
+/* h:dump() -> the histogram as a string, for h:merge in another state. */
+static int l_dump(lua_State *L)
+{
+  kr_hist *h = check_hist(L, 1);
+  luaL_Buffer b;
+  size_t n = kr_hist_encode(h, (uint8_t *)luaL_buffinitsize(L, &b, kr_hist_encoded_max(h)));
+  luaL_pushresultsize(&b, n);
   return 1;
 }
 
@@ -216,7 +236,7 @@ void kr_lua_open_histogram(lua_State *L)
     {"time", l_time},
     {"percentile", l_percentile}, {"percentiles", l_percentiles},
     {"count", l_count}, {"mean", l_mean}, {"min", l_min}, {"max", l_max},
-    {"merge", l_merge}, {"reset", l_reset}, {NULL, NULL}};
+    {"merge", l_merge}, {"dump", l_dump}, {"reset", l_reset}, {NULL, NULL}};
   if (luaL_newmetatable(L, HIST_MT)) {
     luaL_newlibtable(L, methods);
     lua_pushvalue(L, -2);

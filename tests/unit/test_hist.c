@@ -254,6 +254,105 @@ KTEST(corrected_recording)
   kr_hist_free(naive);
 }
 
+/* Equal in everything a reader sees. */
+static int same(const kr_hist *a, const kr_hist *b)
+{
+  static const double ps[] = {0, 1, 25, 50, 75, 90, 99, 99.9, 99.99, 100};
+  if (kr_hist_count(a) != kr_hist_count(b) || kr_hist_min(a) != kr_hist_min(b) ||
+      kr_hist_max(a) != kr_hist_max(b) || kr_hist_mean(a) != kr_hist_mean(b))
+    return 0;
+  for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+    if (kr_hist_percentile(a, ps[i]) != kr_hist_percentile(b, ps[i]))
+      return 0;
+  return 1;
+}
+
+/* A dump merged into an empty histogram gives the histogram back; into a
+ * full one, what kr_hist_merge gives. */
+KTEST(dump_round_trip)
+{
+  kr_hist *a, *b, *m, *ref;
+  KCHECK_EQ(kr_hist_new(&a), 0);
+  KCHECK_EQ(kr_hist_new(&b), 0);
+  KCHECK_EQ(kr_hist_new(&m), 0);
+  KCHECK_EQ(kr_hist_new(&ref), 0);
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 200000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    kr_hist_record(a, x % 5000000000ull);
+    if (i % 3 == 0)
+      kr_hist_record(b, 1 + x % 2048);
+  }
+  kr_hist_record(b, UINT64_MAX); /* clamped into the highest slot */
+  uint8_t *buf = malloc(kr_hist_encoded_max(a) + kr_hist_encoded_max(b));
+  size_t n = kr_hist_encode(a, buf);
+  KCHECK(n <= kr_hist_encoded_max(a));
+  KCHECK_EQ(kr_hist_merge_encoded(m, buf, n), 0);
+  KCHECK(same(m, a));
+  size_t nb = kr_hist_encode(b, buf);
+  KCHECK_EQ(kr_hist_merge_encoded(m, buf, nb), 0);
+  kr_hist_merge(ref, a);
+  kr_hist_merge(ref, b);
+  KCHECK(same(m, ref));
+  /* an empty one */
+  kr_hist_reset(b);
+  nb = kr_hist_encode(b, buf);
+  KCHECK_EQ(kr_hist_merge_encoded(m, buf, nb), 0);
+  KCHECK(same(m, ref));
+  free(buf);
+  kr_hist_free(a), kr_hist_free(b), kr_hist_free(m), kr_hist_free(ref);
+}
+
+/* Bytes that are no dump are refused and change nothing: every truncation
+ * and every single-byte change of a real dump, and random bytes. */
+KTEST(dump_hostile_bytes)
+{
+  kr_hist *a, *dst, *copy;
+  KCHECK_EQ(kr_hist_new(&a), 0);
+  KCHECK_EQ(kr_hist_new(&dst), 0);
+  KCHECK_EQ(kr_hist_new(&copy), 0);
+  for (uint64_t v = 1; v < 100000000; v = v * 3 + 7)
+    kr_hist_record_n(a, v, v % 5 + 1);
+  kr_hist_record(dst, 12345);
+  kr_hist_merge(copy, dst);
+  uint8_t *buf = malloc(kr_hist_encoded_max(a)), *bad = malloc(kr_hist_encoded_max(a) + 16);
+  size_t n = kr_hist_encode(a, buf);
+  int accepted = 0;
+  for (size_t cut = 0; cut < n; cut++)
+    accepted += kr_hist_merge_encoded(dst, buf, cut) == 0;
+  KCHECK_EQ(accepted, 0);
+  KCHECK(same(dst, copy));
+  for (size_t i = 0; i < n; i++) {
+    for (int flip = 1; flip < 256; flip <<= 1) {
+      memcpy(bad, buf, n);
+      bad[i] ^= (uint8_t)flip;
+      kr_hist *t;
+      KCHECK_EQ(kr_hist_new(&t), 0);
+      if (kr_hist_merge_encoded(t, bad, n) == 0) {
+        /* a change that still decodes must still be a consistent histogram */
+        KCHECK(kr_hist_count(t) > 0 && kr_hist_min(t) <= kr_hist_max(t));
+        KCHECK(kr_hist_percentile(t, 0) == kr_hist_min(t));
+        KCHECK(kr_hist_percentile(t, 100) == kr_hist_max(t));
+      }
+      kr_hist_free(t);
+    }
+  }
+  uint64_t x = 2463534242u;
+  for (int round = 0; round < 20000; round++) {
+    size_t len = round % 64;
+    memcpy(bad, "KH1", 3);
+    for (size_t i = 3; i < len; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      bad[i] = (uint8_t)x;
+    }
+    if (kr_hist_merge_encoded(dst, bad, len) == 0)
+      kr_hist_reset(dst), kr_hist_merge(dst, copy); /* accepted: back to the start */
+  }
+  KCHECK(same(dst, copy));
+  free(buf), free(bad);
+  kr_hist_free(a), kr_hist_free(dst), kr_hist_free(copy);
+}
+
 int main(int argc, char **argv)
 {
   static const struct ktest tests[] = {
@@ -267,6 +366,8 @@ int main(int argc, char **argv)
     KENTRY(reset_then_reuse),
     KENTRY(record_n_and_batch_percentiles),
     KENTRY(corrected_recording),
+    KENTRY(dump_round_trip),
+    KENTRY(dump_hostile_bytes),
   };
   return ktest_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
