@@ -45,6 +45,9 @@ Target:
                         pipelined connection). redis-benchmark -c 50 is
                         -c 50 --connections 50
   --cache NAME          cache to use (default loadtest; created if missing)
+  --threads N|auto      run the load in N threads, each a runtime of its own
+                        with its share of the users, connections and rate;
+                        one merged report (default 1; auto: the cores)
 Checks:
   --threshold EXPR      fail the run (exit 99) unless EXPR holds; repeatable:
                         p99<2ms  get.p99<500us  errors<1%%  throughput>100000
@@ -71,6 +74,7 @@ local OPTS = {
   ["--ttl"] = { "ttl", "num" },
   ["--backend"] = { "backend", "str" }, ["--cache"] = { "cache", "str" },
   ["--connections"] = { "connections", "int" }, ["--threshold"] = { "thresholds", "list" },
+  ["--threads"] = { "threads", "threads" },
   ["--json"] = { "output", "str" }, ["--html"] = { "html", "str" },
   ["--no-prefill"] = { "prefill", false }, ["--progress"] = { "progress", true },
   ["--no-progress"] = { "progress", false },
@@ -104,8 +108,9 @@ local function convert(name, kind, v)
     if v == "" then return nil, name .. " wants a value, not an empty string" end
     return v
   end
+  if kind == "threads" and v == "auto" then return v end
   local n = tonumber(v)
-  if kind == "int" then n = n and math.tointeger(n) end
+  if kind == "int" or kind == "threads" then n = n and math.tointeger(n) end
   if not n then
     return nil, string.format("%s wants a%s number, not '%s'", name,
       kind == "int" and "n integer" or "", v)

@@ -75,7 +75,7 @@ local record_since = hist_methods.record_since
 local KNOWN = {}
 for name in ([[client backend connections cache duration ops rate concurrency mix workload
   keyspace distribution zipf_alpha value_size warmup ramp_up spin ttl prefill output html
-  progress print_report title thresholds stages]]):gmatch("%S+") do KNOWN[name] = true end
+  progress print_report title thresholds stages threads script thread progress_key]]):gmatch("%S+") do KNOWN[name] = true end
 
 local function finite(v)
   return type(v) == "number" and v == v and v ~= huge and v ~= -huge
@@ -202,6 +202,18 @@ local function check_types(o)
     local why, name = check_stages(o)
     if why then return why, name end
   end
+  if o.threads ~= nil and o.threads ~= "auto" and not (math.type(o.threads) == "integer"
+      and o.threads >= 1 and o.threads <= 256) then
+    return "an integer from 1 to 256, or \"auto\" (the cores)", "threads"
+  end
+  if o.script ~= nil and (type(o.script) ~= "string" or o.script == "") then
+    return "the path of a Lua file that defines workload(vu, n)", "script"
+  end
+  if o.script and (o.workload or o.mix) then return "script, or workload or mix, not both", "script" end
+  if o.threads and o.threads ~= 1 and (o.workload or o.client) then
+    return "threads run a mix or a script (workload and client cannot cross threads)",
+      o.workload and "workload" or "client"
+  end
   local vus = o.concurrency or 50
   if o.connections and o.connections > vus then
     return "at most one per virtual user (concurrency " .. vus .. ")", "connections"
@@ -225,6 +237,7 @@ function M.check_options(o)
     spin = o.spin or 0.001, prefill = o.prefill,
     workload = o.workload, output = o.output, html = o.html,
     print_report = o.print_report, title = o.title,
+    threads = o.threads, script = o.script, thread = o.thread, progress_key = o.progress_key,
   }
   if o.stages then
     cfg.stage_list = {}
@@ -241,7 +254,7 @@ function M.check_options(o)
     end
   end
   if o.progress == nil then cfg.progress = kura.isatty(2) else cfg.progress = o.progress end
-  if not cfg.workload then
+  if not cfg.workload and not cfg.script then
     local names, weights = parse_mix(o.mix or { get = 0.8, set = 0.2 })
     if not names then return nil, "mix: " .. weights, "mix" end
     cfg.names, cfg.weights = names, weights
@@ -398,10 +411,29 @@ local function start_counting(st)
   st.left = st.cfg.ops or huge
 end
 
+-- A threaded run's live figures: each thread adds its second's operations
+-- and errors to counters in a process-wide embedded store (whatever the
+-- backend under test), which the parent reads once a second.
+local PROGRESS_STORE, PROGRESS_CACHE = "kura-loadtest-progress", "run"
+
+local function progress_client()
+  local c = kura.client{ backend = "memory", store = PROGRESS_STORE }
+  if c then c:create_cache(PROGRESS_CACHE) end
+  return c
+end
+
 local function on_tick(st)
   if st.stop or not st.counting then return end
   local point = close_interval(st, now())
   if st.cfg.progress then progress_line(st, point) end
+  if st.cfg.progress_key then
+    st.progress_client = st.progress_client or progress_client()
+    local c, key = st.progress_client, st.cfg.progress_key
+    if c then
+      c:increment(PROGRESS_CACHE, key .. ":ops", point.ops)
+      c:increment(PROGRESS_CACHE, key .. ":errors", point.errors)
+    end
+  end
 end
 
 -- Waits until `due`; false when the run ends first.
@@ -1069,27 +1101,36 @@ local function config_of(cfg, backend)
   return c
 end
 
+-- A histogram's latency figures with the percentiles `extra` the
+-- thresholds read.
+local function figures_of(h, extra)
+  local l = latency_of(h)
+  if #extra > 0 then
+    local v = h:percentiles(extra)
+    for i, p in ipairs(extra) do l[threshold.percentile_field(p)] = v[i] end
+  end
+  return l
+end
+
+-- r.latency, r.distribution, r.overall and r.ops from named histograms.
+local function add_latency_of(r, named, extra)
+  local all = kura.histogram()
+  for _, e in ipairs(named) do
+    if e.h:count() > 0 then
+      r.latency[e.name] = figures_of(e.h, extra)
+      r.distribution[e.name] = distribution_of(e.h)
+      r.ops = r.ops + e.h:count()
+      all:merge(e.h)
+    end
+  end
+  r.overall = figures_of(all, extra)
+end
+
 -- Latency figures and the percentiles the thresholds read.
 local function add_latency(r, st)
-  local extra = threshold.percentiles(st.cfg.thresholds)
-  local all = kura.histogram()
-  local function figures(h)
-    local l = latency_of(h)
-    if #extra > 0 then
-      local v = h:percentiles(extra)
-      for i, p in ipairs(extra) do l[threshold.percentile_field(p)] = v[i] end
-    end
-    return l
-  end
-  for _, s in ipairs(st.stats) do
-    if s.total:count() > 0 then
-      r.latency[s.name] = figures(s.total)
-      r.distribution[s.name] = distribution_of(s.total)
-      r.ops = r.ops + s.total:count()
-      all:merge(s.total)
-    end
-  end
-  r.overall = figures(all)
+  local named = {}
+  for i, s in ipairs(st.stats) do named[i] = { name = s.name, h = s.total } end
+  add_latency_of(r, named, threshold.percentiles(st.cfg.thresholds))
 end
 
 local function build_report(st, backend)
@@ -1111,6 +1152,10 @@ local function build_report(st, backend)
   r.missed = cfg.rate and floor(st.missed * (r.iterations > 0 and r.ops / r.iterations or 1) + 0.5) or 0
   r.error_percent = error_percent(st, r)
   r.error_periods = error_periods(st.series)
+  if cfg.thread then -- a thread of a threaded run: its parent merges these
+    r.dumps = {}
+    for _, stat in ipairs(st.stats) do r.dumps[stat.name] = stat.total:dump() end
+  end
   local results, ok = threshold.evaluate(cfg.thresholds, r)
   for i, res in ipairs(results) do res.default = cfg.thresholds[i].default or nil end
   r.thresholds, r.ok = results, ok
@@ -1171,11 +1216,192 @@ local function drive(st, body)
   if not ok then error(err, 0) end
 end
 
+-- --- threads ----------------------------------------------------------------------------
+
+-- A script's workload(vu, n) and its optional setup(thread), teardown(thread).
+local function load_script(path)
+  local env = setmetatable({}, { __index = _G })
+  local chunk, err = loadfile(path, "t", env)
+  if not chunk then error("loadtest.run: script: " .. err, 0) end
+  chunk()
+  if type(env.workload) ~= "function" then
+    error("loadtest.run: script: " .. path .. " defines no function workload(vu, n)", 0)
+  end
+  return env
+end
+
+-- What each thread runs: its share of the run, then its report (JSON) and
+-- its histograms (h:dump()) for the parent to merge.
+local THREAD_MAIN = [=[
+function main(options, index)
+  local loadtest = require("kura.loadtest")
+  local o = kura.json.decode(options)
+  o.thread = index
+  local r = assert(loadtest.run(o))
+  local dumps = r.dumps
+  r.dumps = nil
+  local out = { kura.json.encode(r) }
+  for name, d in pairs(dumps) do out[#out + 1] = name; out[#out + 1] = d end
+  return table.unpack(out)
+end
+]=]
+
+-- n split in `parts` shares as even as integers allow (share i of them).
+local function share(n, parts, i)
+  if not n then return nil end
+  local base = n // parts
+  return base + ((i <= n % parts) and 1 or 0)
+end
+
+-- The options of thread i: its share of the users, connections, rate and
+-- operations; the parent prints, writes and judges.
+local function thread_options(o, cfg, i, n)
+  local t = {}
+  for k, v in pairs(o) do t[k] = v end
+  t.threads, t.progress, t.print_report, t.output, t.html, t.thresholds = nil, false, false, nil, nil, nil
+  t.prefill = false -- the parent filled the keys once
+  t.concurrency = math.max(1, share(math.tointeger(o.concurrency or 50), n, i))
+  t.connections = o.connections and math.max(1, share(o.connections, n, i)) or nil
+  t.ops = o.ops and math.max(1, share(math.tointeger(o.ops), n, i)) or nil
+  t.rate = o.rate and o.rate / n or nil
+  if o.stages then
+    t.stages = {}
+    for j, st in ipairs(o.stages) do t.stages[j] = { duration = st.duration, target = st.target / n } end
+  end
+  return t
+end
+
+-- The thread reports in one: counts add, histograms merge exactly, the series
+-- add second by second.
+local function merge_reports(cfg, parts, hists)
+  local r = parts[1]
+  r.threads = {}
+  local ops, iters, errs, nerr, missed, cpu, secs = 0, 0, {}, 0, 0, 0, 0
+  local series = {}
+  for i, p in ipairs(parts) do
+    r.threads[i] = { ops = p.ops, throughput = p.throughput, error_count = p.error_count,
+      seconds = p.seconds, iterations = p.iterations }
+    ops, iters, nerr = ops + p.ops, iters + p.iterations, nerr + p.error_count
+    -- os.clock() is the process's CPU: each thread's figure holds the others'
+    missed, cpu, secs = missed + (p.missed or 0), math.max(cpu, p.cpu_seconds or 0), math.max(secs, p.seconds)
+    for code, k in pairs(p.errors) do errs[code] = (errs[code] or 0) + k end
+    for j, pt in ipairs(p.series or {}) do
+      local s = series[j] or { t = pt.t, ops = 0, errors = 0, throughput = 0, latency = {} }
+      s.ops, s.errors, s.throughput = s.ops + pt.ops, s.errors + pt.errors, s.throughput + pt.throughput
+      for name, l in pairs(pt.latency or {}) do -- a second's percentiles: the worst thread's
+        local m = s.latency[name]
+        if not m then s.latency[name] = l
+        else for f, v in pairs(l) do if type(v) == "number" and v > (m[f] or -1) then m[f] = v end end end
+      end
+      series[j] = s
+    end
+  end
+  r.ops, r.iterations, r.errors, r.error_count, r.missed = ops, iters, errs, nerr, missed
+  r.cpu_seconds, r.seconds, r.series = cpu, secs, series
+  r.throughput = secs > 0 and ops / secs or 0
+  local fail_share = 0
+  for _, p in ipairs(parts) do fail_share = fail_share + (p.error_percent or 0) * p.ops end
+  r.error_percent = ops > 0 and fail_share / ops or 0
+  r.error_periods = error_periods(series)
+  return r
+end
+
+local function run_threads(o, cfg)
+  local n = cfg.threads == "auto" and kura.thread.cores() or cfg.threads
+  local clients, backend = make_clients(cfg)
+  if not clients then return nil, backend end
+  local handles, err = setup(cfg, clients) -- the cache and its keys, once
+  if not handles then return nil, err end
+  local st = { cfg = cfg, clients = clients }
+  local cache0 = cache_stats(st)
+  if cfg.progress then
+    local c = config_of(cfg, backend)
+    c.threads = n
+    io.stderr:write(render.header{ backend = backend, version = kura.version, config = c })
+  end
+  local threads, wall0, t0 = {}, os.time(), now()
+  local key, live = string.format("%x-%x", os.time(), math.random(0, 0x7fffffff)), nil
+  for i = 1, n do
+    local to = thread_options(o, cfg, i, n)
+    to.progress_key = cfg.progress and key or nil
+    threads[i] = kura.thread.run(THREAD_MAIN, kura.json.encode(to), i)
+  end
+  if cfg.progress then -- the whole run's line: every thread's second, added up
+    local c, last_ops, last_t = progress_client(), 0, now()
+    live = c and kura.every(1, function()
+      local ops = tonumber(c:get(PROGRESS_CACHE, key .. ":ops")) or 0
+      local errs = tonumber(c:get(PROGRESS_CACHE, key .. ":errors")) or 0
+      local t = now()
+      io.stderr:write(string.format("\r[%4ds] %10.0f ops/s  errors %d  (%d threads)\27[K",
+        floor(t - t0 + 0.5), (ops - last_ops) / math.max(t - last_t, 1e-9), errs, n))
+      last_ops, last_t = ops, t
+    end)
+  end
+  local parts, hists = {}, {}
+  for i, t in ipairs(threads) do
+    local res = table.pack(t:join())
+    if res[1] == nil then return nil, run_error("THREAD_ERROR", tostring(res[2])) end
+    parts[i] = kura.json.decode(res[1])
+    for j = 2, res.n, 2 do
+      local h = hists[res[j]] or kura.histogram()
+      hists[res[j]] = h:merge(res[j + 1])
+    end
+  end
+  if live then live:stop() end
+  if cfg.progress then io.stderr:write("\n") end
+  local r = merge_reports(cfg, parts, hists)
+  r.latency, r.distribution = {}, {}
+  local named = {}
+  for name, h in pairs(hists) do named[#named + 1] = { name = name, h = h } end
+  table.sort(named, function(a, b) return a.name < b.name end)
+  local ops = r.ops
+  r.ops = 0
+  add_latency_of(r, named, threshold.percentiles(cfg.thresholds))
+  r.ops = ops -- the threads' own count (equal: every call is recorded)
+  r.backend, r.date = backend, os.date("!%Y-%m-%dT%H:%M:%SZ", wall0)
+  r.config = config_of(cfg, backend)
+  r.config.threads = n
+  -- the store's figures from here; the gets' hits and misses from the threads' clients
+  local hits, misses = 0, 0
+  for _, p in ipairs(parts) do
+    if p.cache then hits, misses = hits + p.cache.hits, misses + p.cache.misses end
+  end
+  r.cache = cache_figures(cache0, cache_stats(st))
+  if r.cache then
+    r.cache.hits, r.cache.misses = hits, misses
+    r.cache.hit_ratio = hits + misses > 0 and hits / (hits + misses) or nil
+    r.units.hit_ratio = "fraction"
+  end
+  local results, ok = threshold.evaluate(cfg.thresholds, r)
+  for i, res in ipairs(results) do res.default = cfg.thresholds[i].default or nil end
+  r.thresholds, r.ok = results, ok
+  emit(cfg, r)
+  return r
+end
+
+local run_one -- below: one thread's run
+
 -- run{...} -> report, or nil, err when the clients or the cache cannot be
 -- set up. Raises on a bad option (see check_options).
 function M.run(o)
   local cfg, why = M.check_options(o)
   if not cfg then error("loadtest.run: " .. why, 2) end
+  if cfg.threads and cfg.threads ~= 1 then
+    if not kura.thread then error("loadtest.run: threads: this runtime has no threads (the sandbox)", 2) end
+    return run_threads(o, cfg)
+  end
+  local script
+  if cfg.script then
+    script = load_script(cfg.script)
+    cfg.workload = script.workload
+    if script.setup then script.setup(cfg.thread or 1) end
+  end
+  local report, rerr = run_one(cfg)
+  if script and script.teardown then script.teardown(cfg.thread or 1) end
+  return report, rerr
+end
+
+run_one = function(cfg)
   local clients, backend = make_clients(cfg)
   if not clients then return nil, backend end
   local handles, err = setup(cfg, clients)

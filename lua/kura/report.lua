@@ -87,6 +87,7 @@ local function load_text(c)
   end
   if c.ops then parts[#parts + 1] = plural(c.ops, "operation", "operations") end
   if c.duration then parts[#parts + 1] = seconds_text(c.duration) end
+  if c.threads and c.threads > 1 then parts[#parts + 1] = plural(c.threads, "thread", "threads") end
   if c.warmup and c.warmup > 0 then parts[#parts + 1] = seconds_text(c.warmup) .. " warm-up" end
   if c.ramp_up and c.ramp_up > 0 then parts[#parts + 1] = seconds_text(c.ramp_up) .. " ramp-up" end
   if c.stages then

@@ -35,6 +35,9 @@ struct kura_runtime {
   double load_timeout;  /* seconds kura_load_* waits for the main chunk */
   int in_loop;          /* > 0 while kura_tick/kura_run turn the loop */
   struct acall *calls;  /* kura_call_async calls not yet answered */
+  kura_options opts;    /* as made, strings in opt_strings (kura.thread) */
+  char *opt_strings;
+  kr_host_thread *threads; /* kura.thread threads not yet finished */
 };
 
 /* A kura_call_async call: its task holds it until it answers. */
@@ -128,6 +131,8 @@ static int setup(lua_State *L)
   const char *path = lua_tostring(L, 1);
   int sandbox = lua_toboolean(L, 2);
   kr_lua_open(L, lua_touserdata(L, 3));
+  if (!sandbox) /* threads are not for scripts the host does not trust */
+    kr_host_open_thread(L, lua_touserdata(L, 4));
   if (path) {
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
@@ -148,7 +153,8 @@ static int apply_options(kura_runtime *k, const kura_options *o, kr_lua_config *
   lua_pushstring(k->L, o->lua_path);
   lua_pushboolean(k->L, o->sandbox);
   lua_pushlightuserdata(k->L, cfg);
-  if (lua_pcall(k->L, 3, 0, 0) != LUA_OK) {
+  lua_pushlightuserdata(k->L, k);
+  if (lua_pcall(k->L, 4, 0, 0) != LUA_OK) {
     take_error(k);
     return KURA_EINTERNAL;
   }
@@ -199,8 +205,11 @@ int kura_runtime_new(const kura_options *opts, kura_runtime **out)
     return KURA_EINVAL;
   }
   kura_runtime *k = calloc(1, sizeof *k);
-  if (!k)
+  if (!k || kr_host_options_copy(opts, &k->opts, &k->opt_strings)) {
+    free(k);
     return KURA_ENOMEM;
+  }
+  k->opts.loop = opts->loop;
   kr_lua_config cfg = {
     .backend = opts->backend,
     .default_ttl = opts->default_ttl,
@@ -248,9 +257,12 @@ void kura_runtime_free(kura_runtime *k)
   if (!k)
     return;
   cancel_calls(k);
+  if (k->threads)
+    kr_host_threads_end(k->threads, kr_runtime_loop(k->rt));
   if (k->client)
     close_client(k);
   kr_runtime_free(k->rt);
+  free(k->opt_strings);
   free(k->err);
   free(k->rbuf);
   free(k);
@@ -707,6 +719,56 @@ kura_client *kura_client_get(kura_runtime *k)
 }
 
 /* --- for the host layer's other files -------------------------------------------- */
+
+const kura_options *kr_host_options(kura_runtime *k)
+{
+  return &k->opts;
+}
+
+static char *put_string(char **at, const char *s)
+{
+  if (!s)
+    return NULL;
+  size_t n = strlen(s) + 1;
+  memcpy(*at, s, n);
+  char *out = *at;
+  *at += n;
+  return out;
+}
+
+int kr_host_options_copy(const kura_options *in, kura_options *out, char **strings)
+{
+  const char *const parts[] = {in->backend, in->store, in->momento_endpoint, in->lua_path};
+  size_t bytes = 1;
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+    bytes += parts[i] ? strlen(parts[i]) + 1 : 0;
+  char *at = *strings = malloc(bytes);
+  if (!at)
+    return KURA_ENOMEM;
+  *out = *in;
+  out->loop = NULL;
+  out->backend = put_string(&at, in->backend);
+  out->store = put_string(&at, in->store);
+  out->momento_endpoint = put_string(&at, in->momento_endpoint);
+  out->lua_path = put_string(&at, in->lua_path);
+  return KURA_OK;
+}
+
+void kr_host_thread_remember(kura_runtime *k, kr_host_thread *t)
+{
+  *kr_host_thread_link(t) = k->threads;
+  k->threads = t;
+}
+
+void kr_host_thread_forget(kura_runtime *k, kr_host_thread *t)
+{
+  for (kr_host_thread **p = &k->threads; *p; p = kr_host_thread_link(*p)) {
+    if (*p == t) {
+      *p = *kr_host_thread_link(t);
+      return;
+    }
+  }
+}
 
 kr_runtime *kr_host_runtime(kura_runtime *k)
 {

@@ -140,6 +140,46 @@ t.test("the report's cache figures: hit ratio and the store's evictions, from c:
   t.ok(not loadtest.text(f):find("hit ratio"), "no cache line without figures")
 end)
 
+t.test("threads: a mix split over 2 threads, counts exact, histograms merged", function()
+  local r = assert(loadtest.run{ cache = "lt-threads", ops = 20000, concurrency = 8, threads = 2,
+    mix = { get = 0.9, set = 0.1 }, keyspace = 100, progress = false })
+  t.eq(r.ops, 20000)
+  t.eq(r.latency.get.count + r.latency.set.count, 20000)
+  t.eq(#r.threads, 2)
+  t.eq(r.threads[1].ops + r.threads[2].ops, 20000)
+  t.eq(r.threads[1].ops, 10000)
+  t.eq(r.config.threads, 2)
+  t.ok(r.cache and r.cache.hits + r.cache.misses == r.latency.get.count, "hits and misses of both")
+  t.ok(loadtest.text(r):find("2 threads", 1, true), "the header says so")
+  local l = r.latency.get
+  t.ok(l.min <= l.p50 and l.p50 <= l.p99 and l.p99 <= l.max, "percentiles ordered")
+  t.raises(function() loadtest.run{ threads = 0 } end, "threads")
+  t.raises(function() loadtest.run{ threads = 2, workload = function() end } end, "threads")
+  t.raises(function() loadtest.run{ threads = "many" } end, "threads")
+end)
+
+t.test("threads: a scripted workload in 2 threads, iterations counted per thread add up", function()
+  local here = debug and debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+  local script = here .. "/loadtest_script.lua"
+  local c = kura.client()
+  c:create_cache("lt-script")
+  for i = 1, 2 do c:delete("lt-script", "iterations:" .. i); c:delete("lt-script", "done:" .. i) end
+  local r = assert(loadtest.run{ cache = "lt-script", script = script, threads = 2, ops = 3000,
+    concurrency = 4, progress = false })
+  local a = tonumber(c:get("lt-script", "iterations:1"))
+  local b = tonumber(c:get("lt-script", "iterations:2"))
+  t.ok(a and a > 0 and b and b > 0, string.format("both threads ran: %s, %s", a, b))
+  t.eq(a + b, r.iterations)
+  t.eq(r.iterations, 3000)
+  t.eq(c:get("lt-script", "done:1"), "yes")
+  t.eq(c:get("lt-script", "done:2"), "yes")
+  -- the same script in this runtime alone
+  local one = assert(loadtest.run{ cache = "lt-script", script = script, ops = 100,
+    concurrency = 2, progress = false })
+  t.eq(one.iterations, 100)
+  t.raises(function() loadtest.run{ script = script, mix = { get = 1 } } end, "script")
+end)
+
 t.test("exact op count when calls suspend (a remote backend)", function()
   -- the first VU out of operations used to stop the others mid-batch, and
   -- the operations they had claimed were never made

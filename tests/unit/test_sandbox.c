@@ -56,7 +56,7 @@ KTEST(removed_globals)
     "return type(string.dump)", "return type(package.loadlib)",
     "return type(('').dump)", "return type(package.loaded.io)",
     "return type(package.loaded.debug)", "return type(package.loaded.os.execute)",
-    "return type(kura.on_signal)", "return type(kura.json.lines)",
+    "return type(kura.on_signal)", "return type(kura.json.lines)", "return type(kura.thread)",
     "return type(require(\"kura\").json.lines)",
   };
   char out[64];
