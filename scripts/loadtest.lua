@@ -2,13 +2,15 @@
 -- Each iteration of a virtual user is one request of a logged-in user:
 -- sometimes a log-in (create the session, load the profile into the cache),
 -- then read the session and the profile, bump two counters, and keep the
--- session alive by refreshing its TTL. Copy this file and change workload().
+-- session alive by refreshing its TTL. The workload is in
+-- scripts/workloads/session.lua: copy both and change workload() there.
 --
 -- usage: scripts/run scripts/loadtest.lua [options] [SECONDS [USERS [RATE]]]
 --
 --   -d, --duration S     seconds to measure, > 0 (default 3)
 --   -c, --users N        virtual users, 1 to 100000 (default 50)
 --   --rate R             open loop at R iterations/s (default: closed loop)
+--   --threads N|auto     run in N threads (auto: the cores), one merged report
 --   --threshold EXPR     fail (exit 99) unless EXPR holds, e.g. p99<5ms,
 --                        get.p99<2ms, errors<1%; repeatable
 --   --json FILE          the report as JSON (default loadtest.json)
@@ -33,6 +35,7 @@ local o = args.parse(arg, {
   { "--users", "int", nil, min = 1, max = loadtest.limits.concurrency },
   { "-c", "int", nil, min = 1, max = loadtest.limits.concurrency },
   { "--rate", "num", nil, above = 0 },
+  { "--threads", "str" },
   { "--threshold", "list" },
   { "--json", "str", "loadtest.json" }, { "--html", "str", "loadtest.html" },
   positional = { -- the older form: SECONDS USERS RATE
@@ -44,37 +47,20 @@ if not o then return end
 local seconds = o.duration or o.d or o.SECONDS or 3
 local users = o.users or o.c or o.USERS or 50
 local rate = o.rate or o.RATE
-
-local CACHE = "sessions"
-local SESSION_TTL = 30 * 60     -- seconds a session lives without activity
-local ACCOUNTS = 100000         -- distinct accounts that may log in
-local PROFILE = string.rep("p", 512)
-
--- One request of a user. vu.cache is the cache handle and vu.client the
--- client, both timed; vu.data is this virtual user's own state.
-local function workload(vu, n)
-  local s = vu.data
-  -- a new session every 20 requests: log in
-  if not s.session or n % 20 == 0 then
-    s.account = math.random(ACCOUNTS)
-    s.session = string.format("session:%d:%d", vu.id, n)
-    vu.cache:set(s.session, tostring(s.account), SESSION_TTL)
-    local key = "profile:" .. s.account
-    if not vu.cache:get(key) then                         -- cache miss: "load" it
-      vu.cache:set(key, PROFILE, 300)
-    end
-  end
-  -- an authenticated request: check the session, read the profile
-  local account = vu.cache:get(s.session)
-  if account then
-    vu.cache:get("profile:" .. account)
-    vu.cache:increment("requests:" .. account, 1, SESSION_TTL)
-    vu.cache:increment("requests:total", 1)
-    vu.cache:update_ttl(s.session, SESSION_TTL)           -- sliding expiry
-  else
-    s.session = nil                                        -- expired: log in again
+local threads = o.threads
+if threads and threads ~= "auto" then
+  threads = math.tointeger(tonumber(threads))
+  if not threads or threads < 1 or threads > 256 then
+    io.stderr:write("loadtest.lua: --threads: an integer from 1 to 256, or auto, not '",
+      o.threads, "' (see loadtest.lua --help)\n")
+    return kura.set_exit_status(2)
   end
 end
+
+local CACHE = "sessions"
+-- The workload lives in scripts/workloads/session.lua (every thread loads it).
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+local WORKLOAD = here .. "/workloads/session.lua"
 
 local options = {
   cache = CACHE,
@@ -82,7 +68,8 @@ local options = {
   concurrency = users,
   rate = rate,
   ramp_up = rate and math.min(1, seconds / 4) or 0,
-  workload = workload,
+  script = WORKLOAD,
+  threads = threads,
   title = "kura session workload",
   thresholds = o.threshold,
   output = o.json,

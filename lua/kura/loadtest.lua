@@ -1094,7 +1094,8 @@ local function config_of(cfg, backend)
     distribution = cfg.distribution, zipf_alpha = cfg.distribution == "zipf" and cfg.zipf_alpha or nil,
     value_size = cfg.value_size, warmup = cfg.warmup, ramp_up = cfg.ramp_up, ttl = cfg.ttl,
     spin = cfg.rate and cfg.spin or nil, cache = cfg.cache, prefill = cfg.prefill ~= false,
-    mix = cfg.names and {} or nil, scripted = cfg.workload ~= nil, thresholds = {},
+    mix = cfg.names and {} or nil, scripted = cfg.workload ~= nil or cfg.script ~= nil,
+    script = cfg.script, thresholds = {},
     stages = cfg.stage_list }
   for i, name in ipairs(cfg.names or {}) do c.mix[name] = cfg.weights[i] end
   for i, s in ipairs(cfg.thresholds) do c.thresholds[i] = s.expr end

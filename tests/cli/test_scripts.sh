@@ -84,6 +84,8 @@ usage "loadtest bad threshold" "^loadtest\.lua: threshold 'p99<2': give the late
   -- "$S/loadtest.lua" --threshold 'p99<2'
 usage "loadtest --json in a missing folder" "^loadtest\.lua: --json: $dir/no/l\.json: No such file" \
   -- "$S/loadtest.lua" --json "$dir/no/l.json"
+usage "loadtest --threads 0" "^loadtest\.lua: --threads: an integer from 1 to 256, or auto" \
+  -- "$S/loadtest.lua" --threads 0
 usage "cheatsheet stray argument" "^cheatsheet\.lua: unexpected argument 'x'" -- "$S/cheatsheet.lua" x
 
 # Warm-up: 4 of 7 lines rejected is a failure (exit 1), and says so.
@@ -122,6 +124,14 @@ grep -q '^  FAIL p99<1ns' "$dir/out" && ok "loadtest prints the failed threshold
   || fail "loadtest prints the failed threshold" "no FAIL line"
 check "loadtest thresholds hold: 0" 0 EMPTY -- "$S/loadtest.lua" 0.5 2 --json "$dir/l.json" \
   --html "$dir/l.html" --threshold 'p99<10s'
+
+# loadtest.lua --threads 2: the session workload file loaded by both threads,
+# one merged report that says so.
+check "loadtest --threads 2: 0" 0 EMPTY -- "$S/loadtest.lua" -d 0.5 -c 4 --threads 2 \
+  --json "$dir/l.json" --html "$dir/l.html"
+grep -q ', 2 threads$' "$dir/out" && grep -q 'iterations: [1-9]' "$dir/out" \
+  && ok "loadtest --threads 2: the report says 2 threads" \
+  || fail "loadtest --threads 2: the report says 2 threads" "$(head -4 "$dir/out")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
