@@ -26,8 +26,14 @@ local function client(pass)
   return kura.client{ backend = url(pass == nil and PASS or pass or nil), timeout = TIMEOUT }
 end
 
+-- os.execute stops the whole loop while it runs (the restart waits for the
+-- server to answer): no call can end meanwhile, so the seconds it took are
+-- counted and allowed on top of a call's timeout.
+local blocked = 0
 local function server(action)
+  local t0 = kura.now()
   local ok = os.execute(CTL .. " " .. action)
+  blocked = blocked + (kura.now() - t0)
   assert(ok, "server control failed: " .. action)
 end
 
@@ -80,6 +86,7 @@ end
 t.test("server killed mid-load: errors within the timeout, then success again", function()
   local c = client()
   local cache = "faults-kill"
+  blocked = 0
   t.ok(c:create_cache(cache) ~= nil, "create_cache")
   local state = { phase = "before", stop = false, worst = 0, bad_flags = 0,
                   ok = { before = 0, down = 0, up = 0 }, errs = { before = {}, down = {}, up = {} } }
@@ -105,8 +112,9 @@ t.test("server killed mid-load: errors within the timeout, then success again", 
              "after the restart")
   t.ok(state.ok.up >= 200, "calls succeed again after the restart: " .. state.ok.up)
   t.eq(state.bad_flags, 0, "errors both uncertain and retryable")
-  t.ok(state.worst <= TIMEOUT + SLACK,
-       string.format("slowest call took %.3f s (timeout %.1f s)", state.worst, TIMEOUT))
+  t.ok(state.worst <= TIMEOUT + SLACK + blocked,
+       string.format("slowest call took %.3f s (timeout %.1f s, the loop stood %.3f s in os.execute)",
+                     state.worst, TIMEOUT, blocked))
   t.eq(c:set(cache, "after", "yes"), true)
   t.eq(c:get(cache, "after"), "yes")
 end)
