@@ -134,6 +134,134 @@ KTEST(grpc_malformed_calls_get_statuses)
   fx_close(&f);
 }
 
+/* Requests whose header fields break RFC 9113's rules: each stream is reset
+ * with PROTOCOL_ERROR and never reaches the server's user, the connection
+ * goes on serving, and the server counts them. The fields are checked by
+ * kura (h2_fields.c), not by nghttp2: this is what holds them to the rules. */
+typedef struct bad_fields {
+  const char *what;
+  nghttp2_nv nv[10];
+  size_t n;
+  size_t body; /* bytes of body to send (a framed get needs 8) */
+} bad_fields;
+
+#define NVL(n, v, vl) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE}
+#define BASE NV(":method", "POST"), NV(":scheme", "http"), NV(":path", "/cache_client.Scs/Get")
+#define GRPC NV("content-type", "application/grpc"), NV("cache", "c")
+
+/* What a raw peer got on stream id: the RST_STREAM code (0: none) and
+ * whether a frame ended the stream (the trailers of an answer). */
+typedef struct stream_seen {
+  uint32_t rst;
+  int ended;
+} stream_seen;
+
+static stream_seen seen_on(const peer *p, uint32_t want)
+{
+  stream_seen r = {0};
+  for (size_t i = 0; i + 9 <= p->inlen;) {
+    const uint8_t *h = p->in + i;
+    size_t len = (size_t)h[0] << 16 | (size_t)h[1] << 8 | h[2];
+    uint32_t id = ((uint32_t)h[5] & 0x7f) << 24 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 8 | h[8];
+    if (i + 9 + len > p->inlen)
+      break;
+    if (id == want && h[3] == NGHTTP2_RST_STREAM && len == 4)
+      r.rst = (uint32_t)h[9] << 24 | (uint32_t)h[10] << 16 | (uint32_t)h[11] << 8 | h[12];
+    if (id == want && h[3] == NGHTTP2_HEADERS && (h[4] & NGHTTP2_FLAG_END_STREAM))
+      r.ended = 1;
+    i += 9 + len;
+  }
+  return r;
+}
+
+typedef struct last_stream {
+  peer *p;
+  uint32_t id;
+} last_stream;
+
+static int last_answered(void *arg)
+{
+  last_stream *l = arg;
+  return seen_on(l->p, l->id).ended || l->p->eof;
+}
+
+KTEST(malformed_header_fields_reset_the_stream)
+{
+  fx f;
+  peer p;
+  KCHECK(fx_open(&f, NULL) == 0);
+  KCHECK(peer_open(&p, &f, 0, 0, 0) == 0);
+  static const uint8_t get_k[] = {0, 0, 0, 0, 3, 0x0a, 1, 'k'};
+  bad_fields cases[] = {
+    {"uppercase name", {BASE, GRPC, NV("Agent", "x")}, 6, 8},
+    {"space in a name", {BASE, GRPC, NV("my agent", "x")}, 6, 8},
+    {"byte over 0x7f in a name", {BASE, GRPC, NV("agent\xc3\xa9", "x")}, 6, 8},
+    {"empty name", {BASE, GRPC, NVL("", "x", 1)}, 6, 8},
+    {"NUL in a value", {BASE, GRPC, NVL("agent", "a\0b", 3)}, 6, 8},
+    {"CR in a value", {BASE, GRPC, NV("agent", "a\rb")}, 6, 8},
+    {"LF in a value", {BASE, GRPC, NV("agent", "a\nb")}, 6, 8},
+    {"no :path", {NV(":method", "POST"), NV(":scheme", "http"), GRPC}, 4, 8},
+    {"no :method", {NV(":scheme", "http"), NV(":path", "/cache_client.Scs/Get"), GRPC}, 4, 8},
+    {"no :scheme", {NV(":method", "POST"), NV(":path", "/cache_client.Scs/Get"), GRPC}, 4, 8},
+    {"two :path", {BASE, NV(":path", "/cache_client.Scs/Get"), GRPC}, 6, 8},
+    {"pseudo-field after a regular one", {NV(":method", "POST"), NV(":scheme", "http"), GRPC,
+                                          NV(":path", "/cache_client.Scs/Get")}, 5, 8},
+    {"unknown pseudo-field", {BASE, NV(":foo", "x"), GRPC}, 6, 8},
+    {":status in a request", {BASE, NV(":status", "200"), GRPC}, 6, 8},
+    {"empty :path", {NV(":method", "POST"), NV(":scheme", "http"), NV(":path", ""), GRPC}, 5, 8},
+    {"connection", {BASE, GRPC, NV("connection", "keep-alive")}, 6, 8},
+    {"transfer-encoding", {BASE, GRPC, NV("transfer-encoding", "chunked")}, 6, 8},
+    {"upgrade", {BASE, GRPC, NV("upgrade", "h2c")}, 6, 8},
+    {"te other than trailers", {BASE, GRPC, NV("te", "gzip")}, 6, 8},
+    {"content-length not a number", {BASE, GRPC, NV("content-length", "8x")}, 6, 8},
+    {"content-length under the body", {BASE, GRPC, NV("content-length", "3")}, 6, 8},
+    {"content-length over the body", {BASE, GRPC, NV("content-length", "9")}, 6, 8},
+    {"content-length without a body", {BASE, GRPC, NV("content-length", "8")}, 6, 0},
+  };
+  size_t ncases = sizeof cases / sizeof cases[0];
+  /* then what is allowed still is: te: trailers, a matching content-length,
+   * tabs and bytes over 0x7f in values, a name of symbols */
+  bad_fields fine = {"allowed", {BASE, GRPC, NV("te", "trailers"), NV("content-length", "8"),
+                                 NV("agent", "a\tb \xc3\xa9"), NV("x-!#$%&'*+.^_`|~", "1")}, 9, 8};
+  nghttp2_hd_deflater *d;
+  KCHECK(nghttp2_hd_deflate_new(&d, 4096) == 0);
+  static buf b;
+  raw_start(&p, &b);
+  uint8_t blk[1024];
+  for (size_t i = 0; i <= ncases; i++) {
+    bad_fields *c = i < ncases ? &cases[i] : &fine;
+    uint32_t id = 2 * (uint32_t)i + 1;
+    size_t hl = hpack(d, blk, sizeof blk, c->nv, c->n);
+    KCHECK(hl > 0);
+    put_frame(&b, hl, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | (c->body ? 0 : NGHTTP2_FLAG_END_STREAM),
+              id, blk, hl);
+    if (c->body)
+      put_frame(&b, c->body, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, id, get_k, c->body);
+  }
+  nghttp2_hd_deflate_del(d);
+  peer_write(&p, b.p, b.len);
+  last_stream l = {&p, 2 * (uint32_t)ncases + 1};
+  run_until(&f, last_answered, &l, 30000);
+  for (size_t i = 0; i < ncases; i++) {
+    stream_seen got = seen_on(&p, 2 * (uint32_t)i + 1);
+    if (got.rst != NGHTTP2_PROTOCOL_ERROR || got.ended)
+      fprintf(stderr, "  %s: reset code %u, answered %d\n", cases[i].what, got.rst, got.ended);
+    KCHECK_EQ(got.rst, NGHTTP2_PROTOCOL_ERROR);
+    KCHECK(!got.ended);
+  }
+  stream_seen ok = seen_on(&p, l.id);
+  KCHECK_EQ(ok.rst, 0);
+  KCHECK(ok.ended);
+  KCHECK_EQ(scan(&p).goaways, 0);
+  kr_serve_stats st;
+  kr_serve_get_stats(f.srv, &st);
+  KCHECK_EQ(st.streams_malformed, ncases);
+  KCHECK_EQ(st.protocol_errors, 0);
+  KCHECK_EQ(st.in_flight, 0);
+  peer_close(&p);
+  fx_close(&f);
+}
+
 /* --- fuzz ----------------------------------------------------------------------------- */
 
 static uint32_t rnd(unsigned *seed, uint32_t n)
@@ -731,6 +859,7 @@ KTEST(large_values_both_ways)
 }
 
 KTEST_MAIN(KENTRY(grpc_calls), KENTRY(grpc_malformed_calls_get_statuses),
+           KENTRY(malformed_header_fields_reset_the_stream),
            KENTRY(h2_fuzz_frames), KENTRY(grpc_fuzz_messages),
            KENTRY(rst_flood_ends_the_connection), KENTRY(huge_headers),
            KENTRY(connection_limit_refuses_clearly),

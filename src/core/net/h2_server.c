@@ -84,6 +84,7 @@ kr_h2s_rq *kr_h2s_rq_new(kr_h2s_conn *c)
   r->hdrs = r->small_hdrs, r->caphdrs = KR_H2S_SMALL_HEADERS;
   r->body = r->small_body, r->bcap = sizeof r->small_body;
   r->method_off = r->path_off = SIZE_MAX;
+  kr_h2_fields_init(&r->fields);
   r->next = c->reqs;
   if (c->reqs)
     c->reqs->prev = r;
@@ -288,21 +289,36 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
   return 0;
 }
 
+/* A request that breaks RFC 9113's rules for its fields is reset with
+ * PROTOCOL_ERROR; the user never sees it, the connection goes on. */
+static int malformed(kr_h2s_conn *c, kr_h2s_rq *r)
+{
+  r->state = KR_H2S_DROPPED;
+  c->s->stats.streams_malformed++;
+  nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_PROTOCOL_ERROR);
+  return 0;
+}
+
 static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name,
                      size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *ud)
 {
   kr_h2s_conn *c = ud;
   kr_h2s_rq *r = stream_rq(c, f->hd.stream_id);
-  if (!r || r->state != KR_H2S_RECEIVING || f->headers.cat != NGHTTP2_HCAT_REQUEST)
-    return 0; /* trailers of a request: not used */
+  if (!r || r->state != KR_H2S_RECEIVING)
+    return 0;
+  if (f->headers.cat != NGHTTP2_HCAT_REQUEST) /* trailers: checked, not kept */
+    return kr_h2_trailer_ok(name, nl, value, vl) ? 0 : malformed(c, r);
+  enum kr_h2_field k = kr_h2_field_check(name, nl, value, vl);
+  if (kr_h2_fields_add(&r->fields, k, value, vl) == KR_H2F_BAD)
+    return malformed(c, r);
   r->header_bytes += nl + vl + 32;
   const char *n = (const char *)name, *v = (const char *)value;
-  if (nl == 7 && memcmp(n, ":method", 7) == 0)
+  if (k == KR_H2F_METHOD)
     return kr_h2s_rq_set_pseudo(r, &r->method_off, v, vl) ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
-  if (nl == 5 && memcmp(n, ":path", 5) == 0)
+  if (k == KR_H2F_PATH)
     return kr_h2s_rq_set_pseudo(r, &r->path_off, v, vl) ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
-  if (nl > 0 && n[0] == ':')
-    return 0; /* :scheme, :authority: nghttp2 has checked them */
+  if (k == KR_H2F_SCHEME || k == KR_H2F_AUTHORITY)
+    return 0;
   if (r->header_bytes > c->s->cfg.max_header_bytes) {
     r->pub.headers_too_large = 1; /* the rest is dropped; the user answers */
     return 0;
@@ -325,19 +341,34 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
   kr_h2s_rq *r = stream_rq(c, id);
   if (!r || r->state != KR_H2S_RECEIVING)
     return 0;
+  r->rx_body += len;
+  if (r->fields.content_length >= 0 && r->rx_body > (uint64_t)r->fields.content_length)
+    return malformed(c, r); /* more than it said */
   if (kr_h2s_rq_add_body(r, data, len) == KURA_ENOMEM)
     refuse_stream(c, r);
   return 0;
 }
 
+/* A whole header block or the end of the body: the request's fields are
+ * checked as a whole, and at its end it goes to the user. */
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
-  if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) ||
-      !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+  if (f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS)
     return 0;
+  int ends = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   kr_h2s_rq *r = stream_rq(ud, f->hd.stream_id);
-  if (r && r->state == KR_H2S_RECEIVING)
-    kr_h2s_rq_dispatch(r);
+  if (!r || r->state != KR_H2S_RECEIVING)
+    return 0;
+  if (f->hd.type == NGHTTP2_HEADERS) {
+    int request = f->headers.cat == NGHTTP2_HCAT_REQUEST;
+    if (request ? kr_h2_fields_complete(&r->fields) != 0 : !ends)
+      return malformed(ud, r); /* pseudo-fields missing; trailers that do not end it */
+  }
+  if (!ends)
+    return 0;
+  if (r->fields.content_length >= 0 && r->rx_body != (uint64_t)r->fields.content_length)
+    return malformed(ud, r);
+  kr_h2s_rq_dispatch(r);
   return 0;
 }
 
@@ -399,6 +430,8 @@ static int setup_callbacks(kr_h2s *s)
   nghttp2_option_set_max_outbound_ack(s->opt, 1000);
   nghttp2_option_set_max_continuations(s->opt, 16);
   nghttp2_option_set_stream_reset_rate_limit(s->opt, 1000, 100);
+  /* The fields' rules are checked in on_header (h2_fields.c), more cheaply. */
+  nghttp2_option_set_no_http_messaging(s->opt, 1);
   return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "core/net/h2_fields.h"
 #include "core/net/h2_pool.h"
 #include "core/net/h2_server.h"
 
@@ -51,6 +52,8 @@ struct kr_h2s_rq {
   kr_h2s_header *hdrs;       /* small_hdrs, then the heap */
   size_t nhdrs, caphdrs;
   size_t method_off, path_off; /* offsets into the arena, SIZE_MAX: none */
+  kr_h2_fields fields;       /* HTTP/2: the header block's rules so far */
+  uint64_t rx_body;          /* HTTP/2: DATA bytes received (against content-length) */
   /* The body: small_body, then the heap. */
   uint8_t *body;
   size_t blen, bcap;

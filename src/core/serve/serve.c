@@ -289,6 +289,7 @@ void kr_serve_get_stats(const kr_serve *s, kr_serve_stats *out)
   out->connections = hs.connections;
   out->accepted = hs.accepted, out->refused = hs.refused;
   out->protocol_errors = hs.protocol_errors, out->streams_refused = hs.streams_refused;
+  out->streams_malformed = hs.streams_malformed;
 }
 
 static void free_auth(kr_serve *s)
