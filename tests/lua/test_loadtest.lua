@@ -717,11 +717,15 @@ t.test("stages: the rate integral and its inverse agree", function()
 end)
 
 t.test("stages: a two-stage open loop meets each stage's rate within 10%", function()
+  -- Times from the first operation: the run's own start (the cache made,
+  -- the users started) takes a while on a busy machine, and counting from
+  -- before it moved a fifth of the first stage into the second (seen at load 8).
   local times = {}
-  local t0 = kura.now()
+  local t0
   local report = loadtest.run{ rate = 200, concurrency = 20, progress = false, cache = "lt-stages-open",
     stages = { { duration = 1, target = 600 }, { duration = 1, target = 600 } },
     workload = function(vu)
+      t0 = t0 or kura.now()
       times[#times + 1] = kura.now() - t0
       vu.cache:get(vu.key())
     end,
