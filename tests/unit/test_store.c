@@ -847,11 +847,40 @@ KTEST(in_place_overwrite)
 
 /* Gets copy in 16-byte blocks: every size from 0 to 300 bytes (and two
  * larger) comes back whole with buffers of exactly the value's size, of its
- * size rounded to 16, and larger; nothing is written past the buffer's
- * capacity. Under a small budget segments are small, and items over about
- * 120 bytes get a segment of their own that ends with the value, so the
- * sanitizers see a block read past it (this test fails there without
- * KR_SEG_PAD). */
+ * size rounded to 16, of 15 and 16 bytes where it fits them, and larger;
+ * nothing is written past the buffer's capacity. Keys of 6 to 8 bytes and of
+ * 16 (the get's fast path: 8 to 16) both. Under a small budget segments are
+ * small, and items over about 120 bytes get a segment of their own that
+ * ends with the value, so the sanitizers see a block read past it (this
+ * test fails there without KR_SEG_PAD). */
+static void copy_sizes_check(int *ktest_failed_, kr_cache *c, const char *fmt,
+                             const uint8_t *val, uint8_t *buf, size_t bufsize)
+{
+  const size_t sizes_extra[] = {1000, 4999};
+  char key[32];
+  for (size_t i = 0; i < 303; i++) {
+    size_t vlen = i < 301 ? i : sizes_extra[i - 301];
+    int klen = snprintf(key, sizeof key, fmt, vlen);
+    KCHECK_EQ(kr_store_set(c, key, (size_t)klen, val + i % 16, vlen, 0), KURA_HIT);
+  }
+  for (size_t i = 0; i < 303; i++) {
+    size_t vlen = i < 301 ? i : sizes_extra[i - 301];
+    int klen = snprintf(key, sizeof key, fmt, vlen);
+    const size_t caps[] = {vlen, (vlen + 15) & ~(size_t)15, 15, 16, bufsize - 64};
+    for (int k = 0; k < 5; k++) {
+      if (caps[k] < vlen)
+        continue;
+      memset(buf, 0xAA, bufsize);
+      size_t n = 0;
+      KCHECK_EQ(kr_store_get(c, key, (size_t)klen, buf, caps[k], &n), KURA_HIT);
+      KCHECK_EQ(n, vlen);
+      KCHECK(memcmp(buf, val + i % 16, vlen) == 0);
+      for (size_t j = caps[k]; j < caps[k] + 64 && j < bufsize; j++)
+        KCHECK_EQ(buf[j], 0xAA);
+    }
+  }
+}
+
 KTEST(value_copy_sizes)
 {
   kr_store *s;
@@ -861,27 +890,8 @@ KTEST(value_copy_sizes)
   static uint8_t val[5000 + 16], buf[5000 + 64];
   for (size_t i = 0; i < sizeof val; i++)
     val[i] = (uint8_t)(i * 31 + 7);
-  const size_t sizes_extra[] = {1000, 4999};
-  char key[32];
-  for (size_t i = 0; i < 303; i++) {
-    size_t vlen = i < 301 ? i : sizes_extra[i - 301];
-    int klen = snprintf(key, sizeof key, "copy-%zu", vlen);
-    KCHECK_EQ(kr_store_set(c, key, (size_t)klen, val + i % 16, vlen, 0), KURA_HIT);
-  }
-  for (size_t i = 0; i < 303; i++) {
-    size_t vlen = i < 301 ? i : sizes_extra[i - 301];
-    int klen = snprintf(key, sizeof key, "copy-%zu", vlen);
-    const size_t caps[] = {vlen, (vlen + 15) & ~(size_t)15, sizeof buf - 64};
-    for (int k = 0; k < 3; k++) {
-      memset(buf, 0xAA, sizeof buf);
-      size_t n = 0;
-      KCHECK_EQ(kr_store_get(c, key, (size_t)klen, buf, caps[k], &n), KURA_HIT);
-      KCHECK_EQ(n, vlen);
-      KCHECK(memcmp(buf, val + i % 16, vlen) == 0);
-      for (size_t j = caps[k]; j < caps[k] + 64 && j < sizeof buf; j++)
-        KCHECK_EQ(buf[j], 0xAA);
-    }
-  }
+  copy_sizes_check(ktest_failed_, c, "copy-%zu", val, buf, sizeof buf);
+  copy_sizes_check(ktest_failed_, c, "copy-value-%05zu", val, buf, sizeof buf);
   teardown(s, c);
 }
 
