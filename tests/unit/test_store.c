@@ -622,6 +622,76 @@ KTEST(batches)
   teardown(s, c);
 }
 
+/* Batches mixing what the fast path takes (keys of 8 to 16 bytes, values
+ * under 128 bytes) with what it leaves to the general read (short and long
+ * keys, values of 128 bytes and over, one over the batch's 512-byte stack
+ * buffer), over three groups of 16: every value comes back whole, in
+ * order, and hits and misses are counted exactly (a group's are added at
+ * once). */
+typedef struct mixed_batch {
+  int bad, hits;
+  size_t n;
+} mixed_batch;
+
+static size_t mixed_key(char *k, size_t i)
+{
+  if (i % 7 == 3)
+    return (size_t)snprintf(k, 40, "m%zu", i); /* short */
+  if (i % 7 == 5)
+    return (size_t)snprintf(k, 40, "mixed-batch-long-key-%zu", i);
+  return (size_t)snprintf(k, 40, "mixed-%04zu", i); /* 10 bytes */
+}
+
+static size_t mixed_vlen(size_t i)
+{
+  return i == 9 ? 1000 : i % 5 == 1 ? 130 + i : i % 40;
+}
+
+static void mixed_cb(void *ud, size_t i, const void *val, size_t vlen)
+{
+  mixed_batch *m = ud;
+  m->bad += i != m->n++;
+  if (i % 4 == 2) {
+    m->bad += val != NULL; /* never stored */
+    return;
+  }
+  m->hits++;
+  m->bad += !val || vlen != mixed_vlen(i);
+  for (size_t j = 0; val && j < vlen && j < mixed_vlen(i); j++)
+    m->bad += ((const uint8_t *)val)[j] != (uint8_t)(i * 7 + j);
+}
+
+KTEST(batches_mixed)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  enum { N = 40 };
+  static char kb[N][40];
+  static uint8_t val[1000];
+  const void *keys[N];
+  size_t klens[N];
+  for (size_t i = 0; i < N; i++) {
+    klens[i] = mixed_key(kb[i], i);
+    keys[i] = kb[i];
+    for (size_t j = 0; j < sizeof val; j++)
+      val[j] = (uint8_t)(i * 7 + j);
+    if (i % 4 != 2)
+      KCHECK_EQ(kr_store_set(c, kb[i], klens[i], val, mixed_vlen(i), 60000), KURA_HIT);
+  }
+  kr_store_stats st0, st1;
+  kr_store_stats_get(s, &st0);
+  mixed_batch m = {0, 0, 0};
+  KCHECK_EQ(kr_store_get_batch(c, N, keys, klens, mixed_cb, &m), 0);
+  KCHECK_EQ(m.bad, 0);
+  KCHECK_EQ(m.n, N);
+  KCHECK_EQ(m.hits, N - N / 4);
+  kr_store_stats_get(s, &st1);
+  KCHECK_EQ(st1.hits - st0.hits, (uint64_t)(N - N / 4));
+  KCHECK_EQ(st1.misses - st0.misses, (uint64_t)(N / 4));
+  teardown(s, c);
+}
+
 static void *open_default(void *arg)
 {
   kr_store *s = NULL;
@@ -1184,6 +1254,6 @@ KTEST_MAIN(KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(key_length
            KENTRY(increment_limits), KENTRY(conditional_sets), KENTRY(caches),
            KENTRY(size_limits), KENTRY(eviction_budget), KENTRY(eviction_large_items),
            KENTRY(delete_frees_memory), KENTRY(overwrites_stay_bounded), KENTRY(in_place_overwrite),
-           KENTRY(sweep_bounded), KENTRY(flush_garbage_reclaimed), KENTRY(batches),
+           KENTRY(sweep_bounded), KENTRY(flush_garbage_reclaimed), KENTRY(batches), KENTRY(batches_mixed),
            KENTRY(registry), KENTRY(threads_hammer), KENTRY(threads_evict),
            KENTRY(optimistic_reads), KENTRY(optimistic_reads_resize))
