@@ -622,6 +622,76 @@ KTEST(batches)
   teardown(s, c);
 }
 
+/* Batches mixing what the fast path takes (keys of 8 to 16 bytes, values
+ * under 128 bytes) with what it leaves to the general read (short and long
+ * keys, values of 128 bytes and over, one over the batch's 512-byte stack
+ * buffer), over three groups of 16: every value comes back whole, in
+ * order, and hits and misses are counted exactly (a group's are added at
+ * once). */
+typedef struct mixed_batch {
+  int bad, hits;
+  size_t n;
+} mixed_batch;
+
+static size_t mixed_key(char *k, size_t i)
+{
+  if (i % 7 == 3)
+    return (size_t)snprintf(k, 40, "m%zu", i); /* short */
+  if (i % 7 == 5)
+    return (size_t)snprintf(k, 40, "mixed-batch-long-key-%zu", i);
+  return (size_t)snprintf(k, 40, "mixed-%04zu", i); /* 10 bytes */
+}
+
+static size_t mixed_vlen(size_t i)
+{
+  return i == 9 ? 1000 : i % 5 == 1 ? 130 + i : i % 40;
+}
+
+static void mixed_cb(void *ud, size_t i, const void *val, size_t vlen)
+{
+  mixed_batch *m = ud;
+  m->bad += i != m->n++;
+  if (i % 4 == 2) {
+    m->bad += val != NULL; /* never stored */
+    return;
+  }
+  m->hits++;
+  m->bad += !val || vlen != mixed_vlen(i);
+  for (size_t j = 0; val && j < vlen && j < mixed_vlen(i); j++)
+    m->bad += ((const uint8_t *)val)[j] != (uint8_t)(i * 7 + j);
+}
+
+KTEST(batches_mixed)
+{
+  kr_store *s;
+  kr_cache *c = setup(&s, NULL);
+  KCHECK(c);
+  enum { N = 40 };
+  static char kb[N][40];
+  static uint8_t val[1000];
+  const void *keys[N];
+  size_t klens[N];
+  for (size_t i = 0; i < N; i++) {
+    klens[i] = mixed_key(kb[i], i);
+    keys[i] = kb[i];
+    for (size_t j = 0; j < sizeof val; j++)
+      val[j] = (uint8_t)(i * 7 + j);
+    if (i % 4 != 2)
+      KCHECK_EQ(kr_store_set(c, kb[i], klens[i], val, mixed_vlen(i), 60000), KURA_HIT);
+  }
+  kr_store_stats st0, st1;
+  kr_store_stats_get(s, &st0);
+  mixed_batch m = {0, 0, 0};
+  KCHECK_EQ(kr_store_get_batch(c, N, keys, klens, mixed_cb, &m), 0);
+  KCHECK_EQ(m.bad, 0);
+  KCHECK_EQ(m.n, N);
+  KCHECK_EQ(m.hits, N - N / 4);
+  kr_store_stats_get(s, &st1);
+  KCHECK_EQ(st1.hits - st0.hits, (uint64_t)(N - N / 4));
+  KCHECK_EQ(st1.misses - st0.misses, (uint64_t)(N / 4));
+  teardown(s, c);
+}
+
 static void *open_default(void *arg)
 {
   kr_store *s = NULL;
@@ -847,11 +917,40 @@ KTEST(in_place_overwrite)
 
 /* Gets copy in 16-byte blocks: every size from 0 to 300 bytes (and two
  * larger) comes back whole with buffers of exactly the value's size, of its
- * size rounded to 16, and larger; nothing is written past the buffer's
- * capacity. Under a small budget segments are small, and items over about
- * 120 bytes get a segment of their own that ends with the value, so the
- * sanitizers see a block read past it (this test fails there without
- * KR_SEG_PAD). */
+ * size rounded to 16, of 15 and 16 bytes where it fits them, and larger;
+ * nothing is written past the buffer's capacity. Keys of 6 to 8 bytes and of
+ * 16 (the get's fast path: 8 to 16) both. Under a small budget segments are
+ * small, and items over about 120 bytes get a segment of their own that
+ * ends with the value, so the sanitizers see a block read past it (this
+ * test fails there without KR_SEG_PAD). */
+static void copy_sizes_check(int *ktest_failed_, kr_cache *c, const char *fmt,
+                             const uint8_t *val, uint8_t *buf, size_t bufsize)
+{
+  const size_t sizes_extra[] = {1000, 4999};
+  char key[32];
+  for (size_t i = 0; i < 303; i++) {
+    size_t vlen = i < 301 ? i : sizes_extra[i - 301];
+    int klen = snprintf(key, sizeof key, fmt, vlen);
+    KCHECK_EQ(kr_store_set(c, key, (size_t)klen, val + i % 16, vlen, 0), KURA_HIT);
+  }
+  for (size_t i = 0; i < 303; i++) {
+    size_t vlen = i < 301 ? i : sizes_extra[i - 301];
+    int klen = snprintf(key, sizeof key, fmt, vlen);
+    const size_t caps[] = {vlen, (vlen + 15) & ~(size_t)15, 15, 16, bufsize - 64};
+    for (int k = 0; k < 5; k++) {
+      if (caps[k] < vlen)
+        continue;
+      memset(buf, 0xAA, bufsize);
+      size_t n = 0;
+      KCHECK_EQ(kr_store_get(c, key, (size_t)klen, buf, caps[k], &n), KURA_HIT);
+      KCHECK_EQ(n, vlen);
+      KCHECK(memcmp(buf, val + i % 16, vlen) == 0);
+      for (size_t j = caps[k]; j < caps[k] + 64 && j < bufsize; j++)
+        KCHECK_EQ(buf[j], 0xAA);
+    }
+  }
+}
+
 KTEST(value_copy_sizes)
 {
   kr_store *s;
@@ -861,27 +960,8 @@ KTEST(value_copy_sizes)
   static uint8_t val[5000 + 16], buf[5000 + 64];
   for (size_t i = 0; i < sizeof val; i++)
     val[i] = (uint8_t)(i * 31 + 7);
-  const size_t sizes_extra[] = {1000, 4999};
-  char key[32];
-  for (size_t i = 0; i < 303; i++) {
-    size_t vlen = i < 301 ? i : sizes_extra[i - 301];
-    int klen = snprintf(key, sizeof key, "copy-%zu", vlen);
-    KCHECK_EQ(kr_store_set(c, key, (size_t)klen, val + i % 16, vlen, 0), KURA_HIT);
-  }
-  for (size_t i = 0; i < 303; i++) {
-    size_t vlen = i < 301 ? i : sizes_extra[i - 301];
-    int klen = snprintf(key, sizeof key, "copy-%zu", vlen);
-    const size_t caps[] = {vlen, (vlen + 15) & ~(size_t)15, sizeof buf - 64};
-    for (int k = 0; k < 3; k++) {
-      memset(buf, 0xAA, sizeof buf);
-      size_t n = 0;
-      KCHECK_EQ(kr_store_get(c, key, (size_t)klen, buf, caps[k], &n), KURA_HIT);
-      KCHECK_EQ(n, vlen);
-      KCHECK(memcmp(buf, val + i % 16, vlen) == 0);
-      for (size_t j = caps[k]; j < caps[k] + 64 && j < sizeof buf; j++)
-        KCHECK_EQ(buf[j], 0xAA);
-    }
-  }
+  copy_sizes_check(ktest_failed_, c, "copy-%zu", val, buf, sizeof buf);
+  copy_sizes_check(ktest_failed_, c, "copy-value-%05zu", val, buf, sizeof buf);
   teardown(s, c);
 }
 
@@ -1174,6 +1254,6 @@ KTEST_MAIN(KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(key_length
            KENTRY(increment_limits), KENTRY(conditional_sets), KENTRY(caches),
            KENTRY(size_limits), KENTRY(eviction_budget), KENTRY(eviction_large_items),
            KENTRY(delete_frees_memory), KENTRY(overwrites_stay_bounded), KENTRY(in_place_overwrite),
-           KENTRY(sweep_bounded), KENTRY(flush_garbage_reclaimed), KENTRY(batches),
+           KENTRY(sweep_bounded), KENTRY(flush_garbage_reclaimed), KENTRY(batches), KENTRY(batches_mixed),
            KENTRY(registry), KENTRY(threads_hammer), KENTRY(threads_evict),
            KENTRY(optimistic_reads), KENTRY(optimistic_reads_resize))

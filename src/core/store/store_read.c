@@ -458,25 +458,35 @@ static __attribute__((noinline)) int get_general(kr_cache *c, uint64_t h, const 
 
 enum { RD_SLOW = 5 };
 
+/* What the fast path compares an item with, computed before its index slot
+ * arrives: every instruction left between one get's item miss and the next
+ * get's costs single gets (see store_int.h). */
+typedef struct fast_key {
+  uint64_t pre, mask;      /* the item's first bytes (cid and klen varints) */
+  uint64_t k0, k1;         /* the key's first and last 8 bytes */
+  size_t o, ko, kend;      /* offsets of vlen, of the key, of the value */
+  size_t klen;
+  uint64_t lim;            /* the largest vlen taken: one varint byte, whole 16-byte blocks in buf */
+  uint64_t below;          /* an expiry below this needs the locked path */
+} fast_key;
+
 /* fast_get's item: RD_HIT (value copied, *vlen set), RD_NOMATCH, or
- * RD_SLOW for anything the fast path does not take. Reads as rd_item. */
-static RD_RACY int fast_item(const uint8_t *p, uint64_t end, uint64_t head, uint64_t mask,
-                             size_t o, const uint8_t *key, size_t klen,
-                             uint64_t expire_below, uint8_t *buf, size_t cap, size_t *vlen)
+ * RD_SLOW for anything the fast path does not take. Reads as rd_item: one
+ * load gives vlen and the expiry after it; end (data left in the segment
+ * from p) bounds what follows. The first 16-byte block is copied whatever
+ * vlen is (buf has room for it, and the segment's pad for the read). */
+static RD_RACY int fast_item(const uint8_t *p, uint64_t end, fast_key k, uint8_t *buf,
+                             size_t *vlen)
 {
-  if ((RD_ONCE(p) ^ head) & mask)
+  if ((RD_ONCE(p) ^ k.pre) & k.mask)
     return RD_NOMATCH;
-  uint64_t v = RD_ONCE(p + o), n = v & 0x7f;
-  if (v & 0x80)
-    return RD_SLOW;
-  uint64_t exp = RD_ONCE(p + o + 1) & KR_EXP_MAX;
-  o += 6;
-  if (o + klen + n > end || exp - 1 < expire_below || n > 256 || ((n + 15) & ~15ull) > cap)
-    return RD_SLOW;
-  if ((RD64(p + o) ^ RD64(key)) | (RD64(p + o + klen - 8) ^ RD64(key + klen - 8)))
+  uint64_t v = RD_ONCE(p + k.o), n = (uint8_t)v, exp = (v << 16) >> 24;
+  if (n > k.lim || k.kend + n > end || exp - 1 < k.below)
+    return RD_SLOW; /* exp - 1: 0 (never) wraps to the largest value */
+  if ((RD64(p + k.ko) ^ k.k0) | (RD64(p + k.ko + k.klen - 8) ^ k.k1))
     return RD_NOMATCH;
-  const uint8_t *src = p + o + klen;
-  for (size_t i = 0; i < n; i += 16) {
+  const uint8_t *src = p + k.kend;
+  for (size_t i = 0; i == 0 || i < n; i += 16) {
     uint64_t a = RD64(src + i), b = RD64(src + i + 8);
     __builtin_memcpy(buf + i, &a, 8);
     __builtin_memcpy(buf + i + 8, &b, 8);
@@ -485,63 +495,76 @@ static RD_RACY int fast_item(const uint8_t *p, uint64_t end, uint64_t head, uint
   return RD_HIT;
 }
 
-/* A get's common case, whole and short (see store_int.h on why every
- * instruction on this path counts): a key of 8 to 16 bytes, a value under
- * 128 bytes that fits buf in 16-byte blocks, in a normal segment, no
- * expiry near, the shard unchanged during the pass. Else RD_SLOW. */
-static inline __attribute__((always_inline)) int fast_get(kr_cache *c, kr_shard *sh, uint64_t h,
-                                                          const uint8_t *key, size_t klen,
-                                                          uint64_t expire_below, uint8_t *buf,
-                                                          size_t cap, size_t *vlen)
+/* The probe from slot i of tab (tcap slots, read at counter s0) on, for
+ * fast_get. A map entry's block size bounds the item: an empty entry (0)
+ * and a dedicated segment's (SMAP_LOCKED, size bits 0) fail the same
+ * check. */
+static inline __attribute__((always_inline)) int fast_probe(kr_shard *sh, uint32_t s0,
+                                                            const uint64_t *tab,
+                                                            uint32_t tcap, uint32_t i,
+                                                            uint64_t fp, fast_key k,
+                                                            uint8_t *buf, size_t *vlen)
 {
-  uint64_t head = atomic_load_explicit(&c->head, memory_order_relaxed);
-  unsigned hl = (unsigned)(head >> 56);
-  if (klen - 8 > 8 || !head)
-    return RD_SLOW;
-  uint64_t pre = (head & ~(0xffull << 56)) | (uint64_t)klen << (8 * hl);
-  uint64_t mask = ~0ull >> (56 - 8 * hl), fp = h >> FP_SHIFT;
-  uint32_t s0 = kr_seq_read(sh);
-  uint64_t tw = __atomic_load_n(&sh->tabw, __ATOMIC_ACQUIRE);
   uint64_t hw = __atomic_load_n(&sh->hintw, __ATOMIC_ACQUIRE);
   const uint64_t *smap = __atomic_load_n(&sh->smap, __ATOMIC_ACQUIRE);
-  const uint64_t *tab = kr_span_ptr(tw);
-  uint32_t tcap = rd_bound(tw, __atomic_load_n(&sh->cap, __ATOMIC_RELAXED)), i = home(fp, tcap);
   uint64_t nseg = pm_ld(smap);
-  int v = RD_SLOW;
-  for (uint32_t n = 0; n < tcap && !(s0 & 1); n++) {
+  for (uint32_t n = 0; n < tcap; n++) {
+    uint64_t s = pm_ld(&tab[i]);
     uint32_t at = i;
-    uint64_t s = pm_ld(&tab[at]);
-    if (!s) {
-      v = RD_MISS;
-      break;
-    }
+    if (!s)
+      return kr_seq_same(sh, s0) ? RD_MISS : RD_SLOW;
     if (++i == tcap)
       i = 0;
     if ((s >> FP_SHIFT) != fp)
       continue;
     uint64_t idx = (s >> 16) & IDX_MAX, off = s & 0xffff;
     uint64_t e = idx < nseg ? pm_ld(&smap[idx]) : 0, bsize = (uint64_t)1 << (e & 0x3f);
-    if (!e || (e & SMAP_LOCKED) || off + KR_SEG_PAD >= bsize)
-      break;
-    __builtin_prefetch((const uint8_t *)kr_span_ptr(hw) + at / 4, 1); /* beside the item's miss */
-    v = fast_item((const uint8_t *)(uintptr_t)(e & ~(uint64_t)0xff) + off,
-                  bsize - KR_SEG_PAD - off, pre, mask, hl + 1, key, klen, expire_below, buf,
-                  cap, vlen);
+    if (off + KR_SEG_PAD >= bsize)
+      return RD_SLOW;
+    int v = fast_item((const uint8_t *)(uintptr_t)(e & ~(uint64_t)0xff) + off,
+                      bsize - KR_SEG_PAD - off, k, buf, vlen);
     if (v == RD_HIT) {
       if (!kr_seq_same(sh, s0))
         return RD_SLOW;
       hint_raise(kr_span_ptr(hw), kr_span_bytes(hw), at);
-      count_read(c, 1);
       return RD_HIT;
     }
     if (v == RD_SLOW)
-      break;
-  }
-  if (v == RD_MISS && kr_seq_same(sh, s0)) {
-    count_read(c, 0);
-    return RD_MISS;
+      return RD_SLOW;
   }
   return RD_SLOW;
+}
+
+/* A get's common case, whole and short: a key of 8 to 16 bytes, a cache id
+ * of up to 6 varint bytes, a value under 128 bytes that fits buf in 16-byte
+ * blocks (buf of 16 bytes or more), in a normal segment, no expiry near,
+ * the shard unchanged during the pass. Else RD_SLOW. The counter is read
+ * first, so the table the slot is prefetched from is the one searched. */
+static inline __attribute__((always_inline)) int fast_get(kr_cache *c, kr_shard *sh, uint64_t h,
+                                                          const uint8_t *key, size_t klen,
+                                                          uint8_t *buf, size_t cap, size_t *vlen,
+                                                          uint64_t *below)
+{
+  kr_store *s = c->store;
+  uint32_t s0 = kr_seq_read(sh);
+  uint64_t tw = __atomic_load_n(&sh->tabw, __ATOMIC_ACQUIRE), fp = h >> FP_SHIFT, slack;
+  const uint64_t *tab = kr_span_ptr(tw);
+  uint32_t tcap = rd_bound(tw, __atomic_load_n(&sh->cap, __ATOMIC_RELAXED)), i = home(fp, tcap);
+  __builtin_prefetch(tab + i);
+  *below = kr_op_clock(s, 0, &slack) + slack;
+  uint64_t head = atomic_load_explicit(&c->head, memory_order_relaxed);
+  unsigned hb = (unsigned)(head >> 53) & ~7u; /* 8 x the cid varint's bytes; 0: deleted */
+  if (klen - 8 > 8 || hb - 8 > 40 || cap < 16 || (s0 & 1))
+    return RD_SLOW;
+  /* head's top byte (its length) lies outside mask for up to 6 bytes */
+  fast_key k = {.pre = head | (uint64_t)klen << hb, .mask = ~0ull >> (56 - hb),
+                .k0 = rd64(key), .k1 = rd64(key + klen - 8), .o = hb / 8 + 1,
+                .ko = hb / 8 + 7, .kend = hb / 8 + 7 + klen, .klen = klen,
+                .lim = cap < 128 ? cap & ~(size_t)15 : 127, .below = *below};
+  int v = fast_probe(sh, s0, tab, tcap, i, fp, k, buf, vlen);
+  if (v != RD_SLOW)
+    count_read(c, v == RD_HIT);
+  return v;
 }
 
 int kr_store_get(kr_cache *c, const void *key, size_t klen,
@@ -549,13 +572,9 @@ int kr_store_get(kr_cache *c, const void *key, size_t klen,
 {
   if (klen > KR_STORE_MAX_KEY)
     return KURA_EINVAL;
-  kr_store *s = c->store;
-  uint64_t h = kr_hash(key, klen, c->seed), slack;
-  kr_shard *sh = &s->shards[h & (KR_NSHARDS - 1)];
-  kr_shard_prefetch(sh, h);
-  uint64_t below = kr_op_clock(s, 0, &slack);
-  below += slack;
-  int v = fast_get(c, sh, h, key, klen, below, buf, cap, vlen);
+  uint64_t h = kr_hash(key, klen, c->seed), below;
+  kr_shard *sh = &c->store->shards[h & (KR_NSHARDS - 1)];
+  int v = fast_get(c, sh, h, key, klen, buf, cap, vlen, &below);
   if (v != RD_SLOW)
     return v;
   return get_general(c, h, key, klen, below, buf, cap, vlen);
