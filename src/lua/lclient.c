@@ -278,7 +278,7 @@ static int run_remote(lua_State *L, lclient *lc, kr_request *req)
     return refuse(L, lc, req, kr_client_errstr(lc->c));
   /* Raises when L cannot yield: before anything is allocated or sent. */
   kr_task *t = kr_task_prepare_wait(L, kr_op_name(req->op));
-  int rc = kr_client_submit(lc->c, req, on_remote_done, t);
+  int rc = kr_client_submit_valid(lc->c, req, on_remote_done, t);
   if (rc) /* the task was prepared: it must still be woken, with the error */
     kr_task_wake(t, push_error(kr_task_state(t), rc, kr_client_errstr(lc->c)));
   return lua_yield(L, 0);
