@@ -462,6 +462,41 @@ KTEST(batch_larger_than_the_socket_takes)
   big_batch(ktest_failed_);
 }
 
+/* A write the server's reset refuses: the command fails with KURA_ECONN and
+ * the connection's error says why in the system's words, as a failed
+ * queued write does (not a bare "write failed"). */
+static void write_refused(int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  struct silent srv;
+  int port = silent_start(loop, &srv);
+  KCHECK(port > 0);
+  kr_resp *c = open_conn(loop, port, NULL, 0);
+  KCHECK(c != NULL);
+  for (int i = 0; i < 2000 && !(kr_resp_ready(c) && srv.accepted); i++)
+    uv_run(loop, UV_RUN_ONCE);
+  KCHECK(kr_resp_ready(c) && srv.accepted);
+  KCHECK(uv_tcp_close_reset(&srv.peer, NULL) == 0); /* RST now, before the flush */
+  srv.accepted = 0;
+  struct result r;
+  memset(&r, 0, sizeof r);
+  const char *ping[] = {"PING"};
+  KCHECK(kr_resp_command(c, 1, ping, NULL, 5000, on_result, &r) == 0);
+  KCHECK(run_until(loop, &r.done) == 0);
+  KCHECK_EQ(r.status, KURA_ECONN);
+  KCHECK(strstr(c->errstr, "write failed") == NULL);
+  KCHECK(strstr(c->errstr, uv_strerror(UV_ECONNRESET)) != NULL ||
+         strstr(c->errstr, uv_strerror(UV_EPIPE)) != NULL);
+  silent_stop(&srv);
+  KCHECK(close_and_drain(loop, c));
+}
+
+KTEST(write_refused_by_a_reset_says_why)
+{
+  write_refused(ktest_failed_);
+}
+
 /* Closing fails everything pending with KURA_ECANCELLED, also from inside a
  * callback, and refuses new commands. */
 struct closer {
@@ -847,6 +882,7 @@ KTEST(array_cut_by_a_protocol_error)
 KTEST_MAIN(KENTRY(set_get_binary), KENTRY(replies_of_every_shape), KENTRY(pipeline_10k_one_write),
            KENTRY(close_with_replies_waiting_for_the_next_turn),
            KENTRY(deadline_silent_server), KENTRY(batch_larger_than_the_socket_takes),
+           KENTRY(write_refused_by_a_reset_says_why),
            KENTRY(close_fails_pending),
            KENTRY(server_killed_then_restarted), KENTRY(auth_wrong_password),
            KENTRY(select_db), KENTRY(connection_refused),

@@ -277,7 +277,9 @@ static int write_buf(kr_resp *c, char *buf, size_t off, size_t len)
  * one write() right here (uv_try_write): no write request, no completion
  * callback, so the loop neither takes an extra turn nor re-registers the
  * socket with epoll for it, and the buffer is reused for the next batch.
- * Only what the socket does not take at once is queued with uv_write. */
+ * Only what the socket does not take at once is queued with uv_write. A
+ * failed write fails the connection here, with the system's reason (as
+ * on_write does); the return value is an error of the queueing. */
 static int write_out(kr_resp *c)
 {
   size_t len = c->out_len;
@@ -285,7 +287,8 @@ static int write_out(kr_resp *c)
   int n = uv_try_write((uv_stream_t *)&c->link->tcp, &b, 1);
   if (n < 0 && n != UV_EAGAIN) {
     c->out_len = 0;
-    return KURA_ECONN;
+    conn_failed(c, KURA_ECONN, uv_strerror(n)); /* as a failed uv_write says */
+    return 0;
   }
   c->stats.writes++;
   c->stats.bytes_written += len;
