@@ -646,6 +646,13 @@ int kr_client_submit(kr_client *c, kr_request *req, kr_client_cb cb, void *udata
     count_error(c, req, rc);
     return rc;
   }
+  return kr_client_submit_valid(c, req, cb, udata);
+}
+
+int kr_client_submit_valid(kr_client *c, kr_request *req, kr_client_cb cb, void *udata)
+{
+  if (c->closing)
+    return kr_client_fail(c, KURA_ECANCELLED, "the client is closed");
   if (!(c->ops->supports & KR_OP_BIT(req->op))) {
     count_error(c, req, KURA_EUNSUPPORTED);
     return kr_client_fail(c, KURA_EUNSUPPORTED, "%s is not supported by the %s backend: %s",
@@ -658,7 +665,7 @@ int kr_client_submit(kr_client *c, kr_request *req, kr_client_cb cb, void *udata
     c->ops->submit(c->be, req, on_inline_done, &ic);
     return 0;
   }
-  rc = submit_remote(c, req, cb, udata);
+  int rc = submit_remote(c, req, cb, udata);
   if (rc)
     count_error(c, req, rc);
   return rc;

@@ -213,6 +213,10 @@ void kr_client_close(kr_client *c, void (*closed)(void *ud), void *ud);
 int kr_client_submit(kr_client *c, kr_request *req, kr_client_cb cb, void *udata);
 /* Only the validation of kr_client_submit (same codes and message). */
 int kr_client_validate(kr_client *c, const kr_request *req);
+/* kr_client_submit of a request kr_client_validate has just accepted (a
+ * binding that validates first, to refuse before it suspends its caller):
+ * the same, without validating twice. */
+int kr_client_submit_valid(kr_client *c, kr_request *req, kr_client_cb cb, void *udata);
 /* 1 when requests complete before kr_client_submit returns. */
 int kr_client_is_inline(const kr_client *c);
 /* The message of the last refused request or failed call. */

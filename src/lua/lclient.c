@@ -52,11 +52,10 @@ typedef struct lcred {
   char secret[]; /* the key as given; zeroed on __gc */
 } lcred;
 
-/* A request in flight: on the C stack for inline clients, malloc'd for
- * remote ones (the C stack is gone once the task yields). */
+/* An inline client's request, on the C stack (a remote one's completion
+ * gets the waiting task instead: on_remote_done). */
 typedef struct call {
-  lua_State *L;  /* inline: where the results go */
-  kr_task *task; /* remote: the waiting task */
+  lua_State *L; /* where the results go */
   int nres;
 } call;
 
@@ -254,12 +253,13 @@ static int push_result(lua_State *L, const kr_request *req, const kr_result *res
 static void on_done(void *udata, const kr_request *req, const kr_result *res)
 {
   call *k = udata;
-  if (!k->task) {
-    k->nres = push_result(k->L, req, res);
-    return;
-  }
-  kr_task *t = k->task;
-  free(k);
+  k->nres = push_result(k->L, req, res);
+}
+
+/* A remote call's completion: udata is the waiting task itself. */
+static void on_remote_done(void *udata, const kr_request *req, const kr_result *res)
+{
+  kr_task *t = udata;
   kr_task_wake(t, push_result(kr_task_state(t), req, res));
 }
 
@@ -278,18 +278,9 @@ static int run_remote(lua_State *L, lclient *lc, kr_request *req)
     return refuse(L, lc, req, kr_client_errstr(lc->c));
   /* Raises when L cannot yield: before anything is allocated or sent. */
   kr_task *t = kr_task_prepare_wait(L, kr_op_name(req->op));
-  call *k = malloc(sizeof *k);
-  int rc = KURA_ENOMEM;
-  const char *msg = "out of memory";
-  if (k) {
-    k->L = NULL, k->task = t, k->nres = 0;
-    if ((rc = kr_client_submit(lc->c, req, on_done, k)) != 0) {
-      free(k);
-      msg = kr_client_errstr(lc->c);
-    }
-  }
+  int rc = kr_client_submit_valid(lc->c, req, on_remote_done, t);
   if (rc) /* the task was prepared: it must still be woken, with the error */
-    kr_task_wake(t, push_error(kr_task_state(t), rc, msg));
+    kr_task_wake(t, push_error(kr_task_state(t), rc, kr_client_errstr(lc->c)));
   return lua_yield(L, 0);
 }
 

@@ -352,6 +352,151 @@ KTEST(deadline_silent_server)
   deadline(ktest_failed_);
 }
 
+/* A batch the socket does not take whole: the silent server reads nothing
+ * until both batches are flushed, so the first (a 24 MB value) goes out in
+ * part at once and the rest through a queued write; the second batch, and
+ * the one after it, must follow it byte for byte. */
+struct sink {
+  char *buf;
+  size_t len, cap;
+};
+
+static void sink_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+  struct sink *k = h->data;
+  if (k->cap - k->len < 65536) {
+    k->cap = k->cap ? k->cap * 2 : 1 << 20;
+    k->buf = realloc(k->buf, k->cap);
+  }
+  *b = uv_buf_init(k->buf + k->len, (unsigned)(k->cap - k->len));
+  (void)hint;
+}
+
+static void sink_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+  struct sink *k = s->data;
+  if (n > 0)
+    k->len += (size_t)n;
+  (void)b;
+}
+
+/* The RESP form of a command, appended to `want` (what the server must see). */
+static void expect_cmd(struct sink *want, int argc, const char **argv, const size_t *lens)
+{
+  size_t need = 32;
+  for (int i = 0; i < argc; i++)
+    need += lens[i] + 32;
+  if (want->cap - want->len < need) {
+    want->cap = want->len + need;
+    want->buf = realloc(want->buf, want->cap);
+  }
+  want->len += (size_t)sprintf(want->buf + want->len, "*%d\r\n", argc);
+  for (int i = 0; i < argc; i++) {
+    want->len += (size_t)sprintf(want->buf + want->len, "$%zu\r\n", lens[i]);
+    memcpy(want->buf + want->len, argv[i], lens[i]);
+    want->len += lens[i];
+    memcpy(want->buf + want->len, "\r\n", 2);
+    want->len += 2;
+  }
+}
+
+static void on_ignore(kr_resp *c, int status, const redisReply *reply, void *udata)
+{
+  (void)c, (void)status, (void)reply, (void)udata;
+}
+
+static int send_expect(kr_resp *c, struct sink *want, int argc, const char **argv,
+                       const size_t *lens)
+{
+  expect_cmd(want, argc, argv, lens);
+  return kr_resp_command(c, argc, argv, lens, 60000, on_ignore, NULL);
+}
+
+static void big_batch(int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  struct silent srv;
+  int port = silent_start(loop, &srv);
+  KCHECK(port > 0);
+  kr_resp *c = open_conn(loop, port, NULL, 0);
+  KCHECK(c != NULL);
+  for (int i = 0; i < 2000 && !(kr_resp_ready(c) && srv.accepted); i++)
+    uv_run(loop, UV_RUN_ONCE);
+  KCHECK(kr_resp_ready(c) && srv.accepted);
+  size_t big = 24u << 20;
+  char *value = malloc(big);
+  KCHECK(value != NULL);
+  for (size_t i = 0; i < big; i++)
+    value[i] = (char)(i * 131 + (i >> 16));
+  struct sink want = {0}, got = {0};
+  const char *set[] = {"SET", "big", value}, *echo[] = {"ECHO", "after"};
+  size_t setl[] = {3, 3, big}, echol[] = {4, 5};
+  KCHECK(send_expect(c, &want, 3, set, setl) == 0);
+  KCHECK(send_expect(c, &want, 2, echo, echol) == 0);
+  uint64_t writes = c->stats.writes;
+  uv_run(loop, UV_RUN_NOWAIT); /* flushed: the kernel takes a part only */
+  KCHECK_EQ(c->stats.writes - writes, 1);
+  const char *echo2[] = {"ECHO", "second batch"}, *set2[] = {"SET", "k", value};
+  size_t echo2l[] = {4, 12}, set2l[] = {3, 1, 1000};
+  KCHECK(send_expect(c, &want, 2, echo2, echo2l) == 0);
+  KCHECK(send_expect(c, &want, 3, set2, set2l) == 0);
+  uv_run(loop, UV_RUN_NOWAIT); /* behind the queued rest of the first */
+  KCHECK_EQ(c->stats.writes - writes, 2);
+  KCHECK(send_expect(c, &want, 2, echo, echol) == 0);
+  srv.peer.data = &got;
+  KCHECK(uv_read_start((uv_stream_t *)&srv.peer, sink_alloc, sink_read) == 0);
+  for (int i = 0; i < 200000 && got.len < want.len; i++)
+    uv_run(loop, UV_RUN_ONCE);
+  KCHECK_EQ(got.len, want.len);
+  KCHECK(got.len == want.len && memcmp(got.buf, want.buf, want.len) == 0);
+  silent_stop(&srv);
+  KCHECK(close_and_drain(loop, c));
+  free(value);
+  free(want.buf);
+  free(got.buf);
+}
+
+KTEST(batch_larger_than_the_socket_takes)
+{
+  big_batch(ktest_failed_);
+}
+
+/* A write the server's reset refuses: the command fails with KURA_ECONN and
+ * the connection's error says why in the system's words, as a failed
+ * queued write does (not a bare "write failed"). */
+static void write_refused(int *ktest_failed_)
+{
+  uv_loop_t lp, *loop = &lp;
+  uv_loop_init(loop);
+  struct silent srv;
+  int port = silent_start(loop, &srv);
+  KCHECK(port > 0);
+  kr_resp *c = open_conn(loop, port, NULL, 0);
+  KCHECK(c != NULL);
+  for (int i = 0; i < 2000 && !(kr_resp_ready(c) && srv.accepted); i++)
+    uv_run(loop, UV_RUN_ONCE);
+  KCHECK(kr_resp_ready(c) && srv.accepted);
+  KCHECK(uv_tcp_close_reset(&srv.peer, NULL) == 0); /* RST now, before the flush */
+  srv.accepted = 0;
+  struct result r;
+  memset(&r, 0, sizeof r);
+  const char *ping[] = {"PING"};
+  KCHECK(kr_resp_command(c, 1, ping, NULL, 5000, on_result, &r) == 0);
+  KCHECK(run_until(loop, &r.done) == 0);
+  KCHECK_EQ(r.status, KURA_ECONN);
+  KCHECK(strstr(c->errstr, "write failed") == NULL);
+  KCHECK(strstr(c->errstr, uv_strerror(UV_ECONNRESET)) != NULL ||
+         strstr(c->errstr, uv_strerror(UV_EPIPE)) != NULL);
+  silent_stop(&srv);
+  KCHECK(close_and_drain(loop, c));
+}
+
+KTEST(write_refused_by_a_reset_says_why)
+{
+  write_refused(ktest_failed_);
+}
+
 /* Closing fails everything pending with KURA_ECANCELLED, also from inside a
  * callback, and refuses new commands. */
 struct closer {
@@ -736,7 +881,9 @@ KTEST(array_cut_by_a_protocol_error)
 
 KTEST_MAIN(KENTRY(set_get_binary), KENTRY(replies_of_every_shape), KENTRY(pipeline_10k_one_write),
            KENTRY(close_with_replies_waiting_for_the_next_turn),
-           KENTRY(deadline_silent_server), KENTRY(close_fails_pending),
+           KENTRY(deadline_silent_server), KENTRY(batch_larger_than_the_socket_takes),
+           KENTRY(write_refused_by_a_reset_says_why),
+           KENTRY(close_fails_pending),
            KENTRY(server_killed_then_restarted), KENTRY(auth_wrong_password),
            KENTRY(select_db), KENTRY(connection_refused),
            KENTRY(small_arrays_made_in_place), KENTRY(array_cut_by_the_end_of_the_connection),

@@ -70,7 +70,34 @@ static void op_free(kr_rop *o)
   free(o->flags);
   free(o->vals);
   free(o->vlens);
-  free(o);
+  kr_rbe *b = o->b;
+  if (b->nspare < KR_ROP_SPARE && !b->closing) {
+    o->chk_next = b->spare;
+    b->spare = o;
+    b->nspare++;
+  } else {
+    free(o);
+  }
+}
+
+static kr_rop *op_new(kr_rbe *b)
+{
+  kr_rop *o = b->spare;
+  if (!o)
+    return malloc(sizeof *o);
+  b->spare = o->chk_next;
+  b->nspare--;
+  return o;
+}
+
+static void spares_free(kr_rbe *b)
+{
+  while (b->spare) {
+    kr_rop *o = b->spare;
+    b->spare = o->chk_next;
+    free(o);
+  }
+  b->nspare = 0;
 }
 
 static void finish(kr_rop *o)
@@ -673,7 +700,7 @@ static void on_shared_check(kr_resp *conn, int status, const redisReply *reply, 
 static void redis_submit(void *state, const kr_request *req, kr_client_cb cb, void *udata)
 {
   kr_rbe *b = state;
-  kr_rop *o = malloc(sizeof *o);
+  kr_rop *o = op_new(b);
   if (!o) {
     kr_result res = {.err = KURA_ENOMEM, .msg = "out of memory"};
     cb(udata, req, &res); /* nothing else can be done without memory */
@@ -721,6 +748,7 @@ static void maybe_closed(kr_rbe *b)
 {
   if (b->conn_closed && b->defer_closed) {
     kr_client *c = b->client;
+    spares_free(b);
     free(b->slot_tags);
     free(b);
     kr_client_backend_closed(c);

@@ -267,7 +267,15 @@ typedef struct kr_rbe {
   kr_rchk *chk[KR_RCHK_SLOTS]; /* recent shared checks, NULL when answered */
   unsigned chk_victim;      /* the slot to reuse when none is free */
   int closing, conn_closed, defer_closed;
+  kr_rop *spare;            /* finished records kept for the next requests
+                               (linked by chk_next), KR_ROP_SPARE at most */
+  int nspare;
 } kr_rbe;
+
+/* Records kept: at least the requests a usual client has in flight, so that
+ * each turn's requests reuse the last turn's (malloc keeps only 7 of a size
+ * at hand; the rest went through its slower bins, cache-cold). */
+#define KR_ROP_SPARE 256
 
 /* The tag of one command of a request: its index (0 is the cache check when
  * the request sends one; in a cluster's pairs, 2k is key k's check and

@@ -3,13 +3,13 @@
  * Auto-pipelining. A submitted command is formatted in place into the out
  * buffer (out_command: no sprintf, no allocation) and its request goes to the
  * `wait` queue; a uv_idle_t handle is started. The idle callback writes the
- * whole buffer with one uv_write and moves the requests to the `sent` queue.
+ * whole buffer and moves the requests to the `sent` queue.
  * We chose write-on-idle over uv_prepare/uv_check because an active idle
  * handle also makes the loop poll with a zero timeout: whatever phase a
  * command was submitted in (a timer, an I/O callback, another idle or prepare
  * callback), the loop cannot block before the buffer is written, and
- * everything submitted in the same turn still leaves together. The out buffer
- * is handed to the write request (no copy); the next turn starts a new one.
+ * everything submitted in the same turn still leaves together, in one
+ * write() made at once (write_out); the out buffer is then reused.
  * Each buffer is a numbered batch (kr_resp_batch), so that a caller can let
  * the commands of one write share work, such as one check that runs before
  * all of them.
@@ -250,8 +250,13 @@ static void on_write(uv_write_t *req, int status)
     conn_failed(link->c, KURA_ECONN, uv_strerror(status));
 }
 
-/* Write `buf` (ownership moves here) on the current link. */
-static int write_buf(kr_resp *c, char *buf, size_t len)
+/* The out buffer kept between writes at most: a larger one (a batch of big
+ * values) is given back once it has been written. */
+#define OUT_KEEP (256 * 1024)
+
+/* Queue bytes [off, len) of `buf` as a uv_write on the current link;
+ * `buf` moves here (freed when the write completes). */
+static int write_buf(kr_resp *c, char *buf, size_t off, size_t len)
 {
   struct wreq *w = malloc(sizeof *w);
   if (!w) {
@@ -259,15 +264,47 @@ static int write_buf(kr_resp *c, char *buf, size_t len)
     return KURA_ENOMEM;
   }
   w->buf = buf;
-  uv_buf_t b = uv_buf_init(buf, (unsigned)len);
-  int rc = uv_write(&w->req, (uv_stream_t *)&c->link->tcp, &b, 1, on_write);
-  if (rc < 0) {
+  uv_buf_t b = uv_buf_init(buf + off, (unsigned)(len - off));
+  if (uv_write(&w->req, (uv_stream_t *)&c->link->tcp, &b, 1, on_write) < 0) {
     free(buf);
     free(w);
     return KURA_ECONN;
   }
+  return 0;
+}
+
+/* Write the out buffer on the current link. Most batches go out whole in
+ * one write() right here (uv_try_write): no write request, no completion
+ * callback, so the loop neither takes an extra turn nor re-registers the
+ * socket with epoll for it, and the buffer is reused for the next batch.
+ * Only what the socket does not take at once is queued with uv_write. A
+ * failed write fails the connection here, with the system's reason (as
+ * on_write does); the return value is an error of the queueing. */
+static int write_out(kr_resp *c)
+{
+  size_t len = c->out_len;
+  uv_buf_t b = uv_buf_init(c->out, (unsigned)len);
+  int n = uv_try_write((uv_stream_t *)&c->link->tcp, &b, 1);
+  if (n < 0 && n != UV_EAGAIN) {
+    c->out_len = 0;
+    conn_failed(c, KURA_ECONN, uv_strerror(n)); /* as a failed uv_write says */
+    return 0;
+  }
   c->stats.writes++;
   c->stats.bytes_written += len;
+  size_t done = n > 0 ? (size_t)n : 0;
+  c->out_len = 0; /* these bytes belong to `sent` now, whatever happens */
+  if (done < len) {
+    char *buf = c->out;
+    c->out = NULL;
+    c->out_cap = 0;
+    return write_buf(c, buf, done, len);
+  }
+  if (c->out_cap > OUT_KEEP) {
+    free(c->out);
+    c->out = NULL;
+    c->out_cap = 0;
+  }
   return 0;
 }
 
@@ -299,16 +336,12 @@ static void flush_now(kr_resp *c)
     compact_wait(c);
   if (c->wait.n == 0 || fifo_reserve(&c->sent, c->wait.n))
     return;
-  char *buf = c->out; /* moved to the write request */
-  size_t len = c->out_len;
-  c->out = NULL;
-  c->out_len = c->out_cap = 0;
   c->batch++;
   while (c->wait.n) {
     struct kr_resp_req r = fifo_pop(&c->wait);
     fifo_push(&c->sent, &r); /* cannot fail: reserved */
   }
-  int rc = write_buf(c, buf, len);
+  int rc = write_out(c);
   if (rc)
     conn_failed(c, rc, "write failed");
 }
@@ -780,7 +813,7 @@ static void start_handshake(kr_resp *c)
     rc = handshake_cmd(c, &buf, &len, 2, a, NULL);
   }
   if (!rc && len)
-    rc = write_buf(c, buf, len);
+    rc = write_buf(c, buf, 0, len);
   else
     free(buf);
   if (rc)

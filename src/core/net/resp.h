@@ -58,8 +58,8 @@ typedef struct kr_resp_opts {
 
 /* Counters for tests and benchmarks. */
 typedef struct kr_resp_stats {
-  uint64_t writes;        /* uv_write calls (one per flushed batch) */
-  uint64_t bytes_written; /* bytes handed to uv_write */
+  uint64_t writes;        /* flushed batches (one write each) */
+  uint64_t bytes_written; /* bytes of those batches */
   uint64_t commands;      /* commands submitted */
   uint64_t replies;       /* replies parsed */
   uint64_t connects;      /* connections that became ready */
