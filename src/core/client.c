@@ -181,8 +181,11 @@ int kr_seconds_to_ms(double seconds, uint64_t *out)
 int kr_seconds_parse(const char *text, double *out, char *msg, size_t cap)
 {
   kr_json j;
-  kr_json_init(&j, text, strlen(text));
-  kr_json_tok tok = *text == ' ' ? KR_JSON_ERROR : kr_json_next(&j);
+  size_t n = strlen(text);
+  kr_json_init(&j, text, n);
+  /* the number alone: the JSON reader would skip white space on either side */
+  int padded = n && (strchr(" \t\r\n", text[0]) || strchr(" \t\r\n", text[n - 1]));
+  kr_json_tok tok = padded ? KR_JSON_ERROR : kr_json_next(&j);
   double s = tok == KR_JSON_INT ? (double)j.i : j.d;
   uint64_t ms;
   if ((tok != KR_JSON_INT && tok != KR_JSON_FLOAT) || kr_json_next(&j) != KR_JSON_END ||

@@ -114,7 +114,7 @@ check "rediss: TLS to Redis is not supported" 2 EMPTY \
 check "a password in a bad URL is not shown" 2 EMPTY "'redis://\*\*\*@host:0'" \
   -- "$KURA" run --backend redis://user:hunter2@host:0 "$dir/ran.lua"
 if grep -q hunter2 "$dir/err"; then failed=$((failed + 1)); echo "FAIL the password was shown"; fi
-for bad in inf nan -1 abc 0 1e10 0x10 " 5" ""; do
+for bad in inf nan -1 abc 0 1e10 0x10 " 5" "5 " ""; do
   check "--default-ttl '$bad': status 2, not run" 2 EMPTY \
     "^kura: --default-ttl: '$bad' is not a number of seconds > 0 and <= 315360000" \
     -- "$KURA" run --default-ttl "$bad" "$dir/ran.lua"

@@ -285,8 +285,9 @@ KTEST(options_checked_before_anything_runs)
   KCHECK_EQ(kura_options_check(NULL, NULL, 0), KURA_OK);
   KCHECK_EQ(kura_seconds_parse("0.5", &s, why, sizeof why), KURA_OK);
   KCHECK(s == 0.5);
-  static const char *const bad_seconds[] = {"", " 5", "-3", "0", "1e300", "nan",
-                                            "inf", "0x10", "5s", "315360001", "\x01\xff"};
+  static const char *const bad_seconds[] = {"", " 5", "5 ", "\t5", "5\n", "-3", "0",
+                                            "1e300", "nan", "inf", "0x10", "5s", "315360001",
+                                            "\x01\xff"};
   for (size_t i = 0; i < sizeof bad_seconds / sizeof bad_seconds[0]; i++) {
     KCHECK_EQ(kura_seconds_parse(bad_seconds[i], &s, why, sizeof why), KURA_EINVAL);
     KCHECK(strstr(why, "is not a number of seconds") != NULL);
