@@ -412,18 +412,24 @@ static int send_expect(kr_resp *c, struct sink *want, int argc, const char **arg
   return kr_resp_command(c, argc, argv, lens, 60000, on_ignore, NULL);
 }
 
+/* A connection to a silent server, once both ends are up (NULL when the
+ * server or the connection cannot start). */
+static kr_resp *open_to_silent(uv_loop_t *loop, struct silent *srv)
+{
+  int port = silent_start(loop, srv);
+  kr_resp *c = port > 0 ? open_conn(loop, port, NULL, 0) : NULL;
+  for (int i = 0; c && i < 2000 && !(kr_resp_ready(c) && srv->accepted); i++)
+    uv_run(loop, UV_RUN_ONCE);
+  return c;
+}
+
 static void big_batch(int *ktest_failed_)
 {
   uv_loop_t lp, *loop = &lp;
   uv_loop_init(loop);
   struct silent srv;
-  int port = silent_start(loop, &srv);
-  KCHECK(port > 0);
-  kr_resp *c = open_conn(loop, port, NULL, 0);
-  KCHECK(c != NULL);
-  for (int i = 0; i < 2000 && !(kr_resp_ready(c) && srv.accepted); i++)
-    uv_run(loop, UV_RUN_ONCE);
-  KCHECK(kr_resp_ready(c) && srv.accepted);
+  kr_resp *c = open_to_silent(loop, &srv);
+  KCHECK(c && kr_resp_ready(c) && srv.accepted);
   size_t big = 24u << 20;
   char *value = malloc(big);
   KCHECK(value != NULL);
@@ -470,13 +476,8 @@ static void write_refused(int *ktest_failed_)
   uv_loop_t lp, *loop = &lp;
   uv_loop_init(loop);
   struct silent srv;
-  int port = silent_start(loop, &srv);
-  KCHECK(port > 0);
-  kr_resp *c = open_conn(loop, port, NULL, 0);
-  KCHECK(c != NULL);
-  for (int i = 0; i < 2000 && !(kr_resp_ready(c) && srv.accepted); i++)
-    uv_run(loop, UV_RUN_ONCE);
-  KCHECK(kr_resp_ready(c) && srv.accepted);
+  kr_resp *c = open_to_silent(loop, &srv);
+  KCHECK(c && kr_resp_ready(c) && srv.accepted);
   KCHECK(uv_tcp_close_reset(&srv.peer, NULL) == 0); /* RST now, before the flush */
   srv.accepted = 0;
   struct result r;
