@@ -12,6 +12,7 @@
  *   kura.thread.cores() -> the CPUs this process may use
  *
  * Not in the sandbox. A runtime freed while its threads run waits for them. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,13 +92,29 @@ static void push_values(lua_State *L, const kura_value *v, int n)
 
 /* --- the thread -------------------------------------------------------------- */
 
+/* A result that cannot be copied fails the join rather than arrive as nil. */
+static int refuse_other(kr_host_thread *t, const kura_value *res, int nres)
+{
+  for (int i = 0; i < nres; i++)
+    if (res[i].type == KURA_TOTHER) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "main's result #%d is a table or a function, which does not "
+                                "cross threads: encode it (kura.json.encode, h:dump())", i + 1);
+      t->msg = strdup(msg);
+      return KURA_EINVAL;
+    }
+  return KURA_OK;
+}
+
 static void on_main_done(void *udata, int err, const kura_value *res, int nres)
 {
   kr_host_thread *t = udata;
-  t->err = err;
-  if (!err && copy_values(res, nres, &t->res, &t->resbuf) == 0)
+  t->err = err ? err : refuse_other(t, res, nres);
+  if (t->err)
+    return;
+  if (copy_values(res, nres, &t->res, &t->resbuf) == 0)
     t->nres = nres;
-  else if (!err)
+  else
     t->err = KURA_ENOMEM;
 }
 
@@ -116,7 +133,8 @@ static void thread_main(void *arg)
   if (rc != KURA_OK || t->err != KURA_OK) {
     if (t->err == KURA_OK)
       t->err = rc;
-    t->msg = strdup(rt ? kura_errmsg(rt) : "cannot create the thread's runtime");
+    if (!t->msg)
+      t->msg = strdup(rt ? kura_errmsg(rt) : "cannot create the thread's runtime");
   }
   kura_runtime_free(rt);
   uv_async_send(&t->done);
