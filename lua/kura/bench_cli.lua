@@ -112,8 +112,9 @@ local function convert(name, kind, v)
   local n = tonumber(v)
   if kind == "int" or kind == "threads" then n = n and math.tointeger(n) end
   if not n then
-    return nil, string.format("%s wants a%s number, not '%s'", name,
-      kind == "int" and "n integer" or "", v)
+    local what = kind == "int" and "an integer" or kind == "threads" and 'an integer or "auto"'
+                 or "a number"
+    return nil, string.format("%s wants %s, not '%s'", name, what, v)
   end
   return n
 end

@@ -101,7 +101,9 @@ usage_error() {
 usage_error "bad option" "unknown option '--frobnicate'" -- bench --frobnicate
 usage_error "bad mix" "--mix: unknown operation 'fly'" -- bench --mix fly:10
 usage_error "empty mix" "--mix" -- bench --mix ,
-usage_error "bad number" "-c wants an integer number, not 'many'" -- bench -c many
+usage_error "bad number" "-c wants an integer, not 'many'" -- bench -c many
+usage_error "--threads 2.5" "--threads wants an integer or \"auto\", not '2.5'" -- bench --threads 2.5
+usage_error "--threads 0" "--threads: an integer from 1 to 256, or \"auto\"" -- bench --threads 0
 usage_error "-c 0" "-c: an integer from 1 to 100000, not 0" -- bench -c 0
 usage_error "-c over the bound" "-c: an integer from 1 to 100000, not 100001" -- bench -c 100001
 usage_error "--dist zipfy" "--dist: uniform, zipf, gaussian or sequential, not 'zipfy'" -- bench --dist zipfy -d 1
