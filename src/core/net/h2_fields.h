@@ -1,10 +1,10 @@
 /* The rules an HTTP/2 request's header fields must follow (RFC 9113,
  * section 8.2 and 8.3), checked by the server itself.
  *
- * nghttp2 can check them ("HTTP messaging"), but its checks went over every
- * byte twice and cost a sixth of a whole gRPC call's instructions in kura
- * serve; the server turns them off and calls these instead, once per field,
- * on the bytes it reads anyway. The rules are nghttp2's: a field name is
+ * nghttp2 can check them ("HTTP messaging"), but its checks cost a sixth of
+ * a whole gRPC call's instructions in kura serve (3.3k of 20.7k, callgrind);
+ * the server turns them off and calls these instead, once per field, eight
+ * bytes at a time where it can. The rules are nghttp2's: a field name is
  * lowercase token characters, a value holds no NUL, CR or LF, pseudo-fields
  * come first, once each, and only the four of a request; fields that belong
  * to a single HTTP/1.1 hop are not allowed, and `te` may only be "trailers".
