@@ -234,12 +234,19 @@ static int check_bytes(kura_client *c, const void *p, size_t len, const char *wh
   return 0;
 }
 
+/* A call that names a key and nothing else. */
+static int key_only(kura_client *c, enum kr_op op, const char *cache, const void *key,
+                    size_t klen, kura_cb cb, void *udata)
+{
+  kr_request req;
+  int rc = start_item(c, &req, op, cache, key, klen);
+  return rc ? rc : submit(c, &req, cb, udata);
+}
+
 int kura_get(kura_client *c, const char *cache, const void *key, size_t klen,
              kura_cb cb, void *udata)
 {
-  kr_request req;
-  int rc = start_item(c, &req, KR_OP_GET, cache, key, klen);
-  return rc ? rc : submit(c, &req, cb, udata);
+  return key_only(c, KR_OP_GET, cache, key, klen, cb, udata);
 }
 
 int kura_set(kura_client *c, const char *cache, const void *key, size_t klen,
@@ -258,9 +265,7 @@ int kura_set(kura_client *c, const char *cache, const void *key, size_t klen,
 int kura_delete(kura_client *c, const char *cache, const void *key, size_t klen,
                 kura_cb cb, void *udata)
 {
-  kr_request req;
-  int rc = start_item(c, &req, KR_OP_DELETE, cache, key, klen);
-  return rc ? rc : submit(c, &req, cb, udata);
+  return key_only(c, KR_OP_DELETE, cache, key, klen, cb, udata);
 }
 
 int kura_increment(kura_client *c, const char *cache, const void *key, size_t klen,
@@ -298,17 +303,13 @@ int kura_set_if(kura_client *c, const char *cache, const void *key, size_t klen,
 int kura_key_exists(kura_client *c, const char *cache, const void *key, size_t klen,
                     kura_cb cb, void *udata)
 {
-  kr_request req;
-  int rc = start_item(c, &req, KR_OP_KEY_EXISTS, cache, key, klen);
-  return rc ? rc : submit(c, &req, cb, udata);
+  return key_only(c, KR_OP_KEY_EXISTS, cache, key, klen, cb, udata);
 }
 
 int kura_item_get_ttl(kura_client *c, const char *cache, const void *key, size_t klen,
                       kura_cb cb, void *udata)
 {
-  kr_request req;
-  int rc = start_item(c, &req, KR_OP_TTL_GET, cache, key, klen);
-  return rc ? rc : submit(c, &req, cb, udata);
+  return key_only(c, KR_OP_TTL_GET, cache, key, klen, cb, udata);
 }
 
 static int ttl_set(kura_client *c, const char *cache, const void *key, size_t klen,
