@@ -880,6 +880,118 @@ KTEST(array_cut_by_a_protocol_error)
   broken_arrays(ktest_failed_, 1);
 }
 
+
+/* --- the reply budget's tuner (resp_tune.h), driven by a made-up server ---
+ * One turn per ms; a turn hands out min(budget, in_flight) replies and the
+ * connection completes rate(budget) replies per ms. */
+struct sim {
+  kr_resp_tune t;
+  uint64_t now, replies;
+  unsigned in_flight;           /* replies a read brings: > 16 contests the budget */
+  uint64_t at_small, at_large;  /* ms spent on each budget */
+  unsigned bad;                 /* turns with any other budget */
+};
+
+static void sim_run(struct sim *m, uint64_t ms, double small_rate, double large_rate)
+{
+  for (uint64_t i = 0; i < ms; i++) {
+    uint32_t b = m->t.budget;
+    m->bad += b != KR_TUNE_SMALL && b != KR_TUNE_LARGE;
+    m->now++;
+    m->replies += (uint64_t)(b == KR_TUNE_SMALL ? small_rate : large_rate);
+    *(b == KR_TUNE_SMALL ? &m->at_small : &m->at_large) += 1;
+    unsigned handed = m->in_flight < b ? m->in_flight : b;
+    kr_resp_tune_turn(&m->t, m->now, m->replies, handed, m->in_flight > b);
+  }
+}
+
+static void sim_init(struct sim *m, unsigned in_flight)
+{
+  memset(m, 0, sizeof *m);
+  m->now = 1000;
+  m->in_flight = in_flight;
+  kr_resp_tune_init(&m->t, m->now, 0);
+}
+
+KTEST(tune_takes_the_small_budget_where_it_is_faster)
+{
+  struct sim m;
+  sim_init(&m, 50);
+  KCHECK_EQ(m.t.budget, KR_TUNE_LARGE); /* what a busy machine wants, until measured */
+  sim_run(&m, 10000, 400, 200);         /* an idle machine: 16 twice as fast */
+  KCHECK_EQ(m.t.chosen, KR_TUNE_SMALL);
+  KCHECK_EQ(m.t.switches, 1);           /* the probes of 128 lost: no flapping */
+  KCHECK(m.at_small > 9 * m.at_large);  /* probing cost: under a tenth of the time */
+  KCHECK(m.t.windows == KR_TUNE_MAX_WINDOWS); /* a settled choice probes rarely */
+  KCHECK_EQ(m.bad, 0);
+}
+
+KTEST(tune_keeps_the_large_budget_where_it_is_faster)
+{
+  struct sim m;
+  sim_init(&m, 50);
+  sim_run(&m, 10000, 100, 140); /* a busy machine: 128 1.4x faster */
+  KCHECK_EQ(m.t.chosen, KR_TUNE_LARGE);
+  KCHECK_EQ(m.t.switches, 0);
+  KCHECK(m.at_large > 20 * m.at_small);
+}
+
+KTEST(tune_ignores_differences_within_its_margin)
+{
+  struct sim m;
+  sim_init(&m, 50);
+  sim_run(&m, 10000, 210, 200); /* 5%: noise, not a reason to switch */
+  KCHECK_EQ(m.t.chosen, KR_TUNE_LARGE);
+  KCHECK_EQ(m.t.switches, 0);
+}
+
+KTEST(tune_follows_the_machine_when_it_changes)
+{
+  struct sim m;
+  sim_init(&m, 50);
+  sim_run(&m, 5000, 400, 200);
+  KCHECK_EQ(m.t.chosen, KR_TUNE_SMALL);
+  /* The machine gets busy: within one longest cycle (and its probe) the
+   * large budget is back. */
+  sim_run(&m, (KR_TUNE_MAX_WINDOWS + 2) * KR_TUNE_WINDOW_MS, 100, 140);
+  KCHECK_EQ(m.t.chosen, KR_TUNE_LARGE);
+  KCHECK_EQ(m.t.switches, 2);
+  sim_run(&m, (KR_TUNE_MAX_WINDOWS + 2) * KR_TUNE_WINDOW_MS, 400, 200);
+  KCHECK_EQ(m.t.chosen, KR_TUNE_SMALL);
+}
+
+KTEST(tune_leaves_uncontested_or_light_traffic_alone)
+{
+  /* Reads of up to 16 replies: the budget never binds, so nothing is
+   * measured and nothing probed, even if the rates differ. */
+  struct sim m;
+  sim_init(&m, 16);
+  sim_run(&m, 10000, 400, 200);
+  KCHECK_EQ(m.at_small, 0);
+  KCHECK_EQ(m.t.switches, 0);
+  /* A trickle (one reply per ms < KR_TUNE_MIN_REPLIES per window). */
+  sim_init(&m, 50);
+  sim_run(&m, 10000, 1, 0);
+  KCHECK_EQ(m.t.switches, 0);
+  KCHECK_EQ(m.at_small, 0);
+}
+
+KTEST(tune_decides_nothing_across_a_stall)
+{
+  struct sim m;
+  sim_init(&m, 50);
+  sim_run(&m, 3 * KR_TUNE_WINDOW_MS, 400, 200); /* up to the probe */
+  KCHECK_EQ(m.t.budget, KR_TUNE_SMALL);
+  /* The loop stalls for a second: the window that spans it measures a
+   * rate of nothing in particular, and the cycle starts again. */
+  m.now += 1000;
+  m.replies += 10;
+  kr_resp_tune_turn(&m.t, m.now, m.replies, 50, 1);
+  KCHECK_EQ(m.t.budget, KR_TUNE_LARGE);
+  KCHECK_EQ(m.t.window, 0);
+  KCHECK_EQ(m.t.switches, 0);
+}
+
 KTEST_MAIN(KENTRY(set_get_binary), KENTRY(replies_of_every_shape), KENTRY(pipeline_10k_one_write),
            KENTRY(close_with_replies_waiting_for_the_next_turn),
            KENTRY(deadline_silent_server), KENTRY(batch_larger_than_the_socket_takes),
@@ -888,4 +1000,10 @@ KTEST_MAIN(KENTRY(set_get_binary), KENTRY(replies_of_every_shape), KENTRY(pipeli
            KENTRY(server_killed_then_restarted), KENTRY(auth_wrong_password),
            KENTRY(select_db), KENTRY(connection_refused),
            KENTRY(small_arrays_made_in_place), KENTRY(array_cut_by_the_end_of_the_connection),
-           KENTRY(array_cut_by_a_protocol_error))
+           KENTRY(array_cut_by_a_protocol_error),
+           KENTRY(tune_takes_the_small_budget_where_it_is_faster),
+           KENTRY(tune_keeps_the_large_budget_where_it_is_faster),
+           KENTRY(tune_ignores_differences_within_its_margin),
+           KENTRY(tune_follows_the_machine_when_it_changes),
+           KENTRY(tune_leaves_uncontested_or_light_traffic_alone),
+           KENTRY(tune_decides_nothing_across_a_stall))

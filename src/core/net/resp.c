@@ -600,30 +600,27 @@ static void dispatch(struct kr_resp_link *link, redisReply *reply)
   reply_free(link, reply); /* the link outlives a drop until its close callback */
 }
 
-/* Replies handed out per loop turn; the rest wait in the reader for the
- * next turns. The commands that the callers of a turn's replies send go out
- * at the end of that turn (still one write per turn), so the server works on
- * them while this side handles the rest of a large batch, instead of the two
- * taking turns to be idle. At 16 (with 50 tasks on one local server, sets
- * went from ~285k to ~465k/s and gets from ~317k to ~475k/s against no
- * budget, on a quiet machine) every turn of 16 replies paid a loop turn of
- * its own (a poll, the runtime's check, a write): on this 2-core machine at
- * load 6-7, 128 (50 in flight fit in one turn) against 16, 5 alternated
- * rounds, medians: `kura bench -c 50 --mix get:100` 83k -> 118k requests/s,
- * 314k -> 420k per client CPU-second; redis_tasks.lua's 50 tasks 190k ->
- * 297k/s. 128 still bounds a turn when thousands of replies arrive. */
-#define REPLY_BUDGET 128
-
+/* Replies handed out per loop turn: c->tune.budget, 16 or 128, chosen per
+ * connection by measuring both (resp_tune.h). The rest wait in the reader
+ * for the next turns. The commands that the callers of a turn's replies send
+ * go out at the end of that turn (still one write per turn). Earlier fixed
+ * budgets, measured: 16 took sets from ~285k to ~465k/s and gets from ~317k
+ * to ~475k/s against no budget on a quiet machine (50 tasks, one local
+ * server); at load 6-7, 128 against 16, 5 alternated rounds, medians: `kura
+ * bench -c 50 --mix get:100` 83k -> 118k requests/s. Either bounds a turn
+ * when thousands of replies arrive. */
 static void on_more(uv_idle_t *h);
 
-/* Hands out the parsed replies, up to REPLY_BUDGET. */
+/* Hands out the parsed replies, up to the budget. */
 static void drain_replies(struct kr_resp_link *link)
 {
   kr_resp *c = link->c;
-  for (int n = 0; !link->dead; n++) {
-    if (n == REPLY_BUDGET) {
+  unsigned n = 0;
+  for (; !link->dead; n++) {
+    if (n == c->tune.budget) {
       if (c->state != RS_CLOSING && !uv_is_active((uv_handle_t *)&c->more))
         uv_idle_start(&c->more, on_more);
+      kr_resp_tune_turn(&c->tune, uv_now(c->loop), c->stats.replies, n, 1);
       return;
     }
     void *reply = NULL;
@@ -635,6 +632,8 @@ static void drain_replies(struct kr_resp_link *link)
       break;
     dispatch(link, reply); /* a callback may drop the link or close c */
   }
+  if (n)
+    kr_resp_tune_turn(&c->tune, uv_now(c->loop), c->stats.replies, n, 0);
   if (uv_is_active((uv_handle_t *)&c->more))
     uv_idle_stop(&c->more);
 }
@@ -949,6 +948,7 @@ int kr_resp_open(uv_loop_t *loop, const kr_resp_opts *opts, kr_resp **out)
   c->loop = loop;
   c->backoff = c->opts.backoff_min_ms;
   c->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)c) | 1;
+  kr_resp_tune_init(&c->tune, uv_now(loop), 0);
   uv_idle_init(loop, &c->flush);
   uv_idle_init(loop, &c->more);
   uv_timer_init(loop, &c->timer);

@@ -33,6 +33,8 @@
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
+#include "core/net/resp_tune.h"
+
 typedef struct kr_resp kr_resp;
 
 /* Completion of one command. status is 0 and `reply` the server's reply
@@ -100,6 +102,7 @@ struct kr_resp {
   struct kr_resp_gai *gai;   /* the current name resolution, NULL if none */
   uv_idle_t flush;        /* active while the out buffer holds commands */
   uv_idle_t more;         /* active while read replies wait for the next turn */
+  kr_resp_tune tune;      /* how many replies a turn hands out */
   uv_timer_t timer;       /* fires at the earliest command deadline */
   uint64_t timer_due;     /* when it is armed, else 0 */
   uv_timer_t retry;       /* connect deadline, then reconnect backoff */
