@@ -185,6 +185,129 @@ static int last_answered(void *arg)
   return seen_on(l->p, l->id).ended || l->p->eof;
 }
 
+static int last_reset(void *arg)
+{
+  last_stream *l = arg;
+  return seen_on(l->p, l->id).rst != 0 || l->p->eof;
+}
+
+/* A gRPC call whose stream stays open after its one message is answered at
+ * once: grpc-js often sends a stream's end in a later write, and the call
+ * must not wait for it. The message comes in two DATA frames (whole only
+ * after the second); the end, after the answer, is fine; a call sent the
+ * usual way still works on the same connection. Fails when the server
+ * waits for END_STREAM: nothing is answered until the end is sent. */
+KTEST(grpc_call_answered_before_its_stream_ends)
+{
+  fx f;
+  peer p;
+  KCHECK(fx_open(&f, NULL) == 0);
+  KCHECK(peer_open(&p, &f, 0, 0, 0) == 0);
+  static const uint8_t get_k[] = {0, 0, 0, 0, 3, 0x0a, 1, 'k'};
+  nghttp2_hd_deflater *d;
+  KCHECK(nghttp2_hd_deflate_new(&d, 4096) == 0);
+  static buf b;
+  uint8_t blk[512];
+  raw_start(&p, &b);
+  size_t hl = get_headers(d, blk, sizeof blk);
+  put_frame(&b, hl, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1, blk, hl);
+  put_frame(&b, 3, NGHTTP2_DATA, 0, 1, get_k, 3);
+  put_frame(&b, 5, NGHTTP2_DATA, 0, 1, get_k + 3, 5);
+  peer_write(&p, b.p, b.len);
+  last_stream l = {&p, 1};
+  run_until(&f, last_answered, &l, 30000);
+  stream_seen got = seen_on(&p, 1);
+  KCHECK(got.ended);
+  KCHECK_EQ(got.rst, 0);
+  b.len = 0;
+  put_frame(&b, 0, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, NULL, 0);
+  hl = get_headers(d, blk, sizeof blk);
+  put_frame(&b, hl, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 3, blk, hl);
+  put_frame(&b, sizeof get_k, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 3, get_k, sizeof get_k);
+  nghttp2_hd_deflate_del(d);
+  peer_write(&p, b.p, b.len);
+  l.id = 3;
+  run_until(&f, last_answered, &l, 30000);
+  got = seen_on(&p, 3);
+  KCHECK(got.ended);
+  KCHECK_EQ(got.rst, 0);
+  KCHECK_EQ(seen_on(&p, 1).rst, 0);
+  KCHECK_EQ(scan(&p).goaways, 0);
+  kr_serve_stats st;
+  kr_serve_get_stats(f.srv, &st);
+  KCHECK_EQ(st.streams_malformed, 0);
+  KCHECK_EQ(st.protocol_errors, 0);
+  KCHECK_EQ(st.in_flight, 0);
+  peer_close(&p);
+  fx_close(&f);
+}
+
+/* A call answered before its stream ended whose stream then goes on
+ * against the rules: more body, trailers that do not end it, trailers with
+ * a pseudo-field. Each stream is reset with PROTOCOL_ERROR and counted;
+ * one whose answer is still pending (held in the miss hook) is cancelled,
+ * and its late answer goes nowhere; the connection goes on serving. */
+KTEST(grpc_body_after_a_whole_call_resets_the_stream)
+{
+  fx f;
+  peer p;
+  KCHECK(fx_open(&f, NULL) == 0);
+  f.hold = 1; /* a get that misses waits in the hook */
+  KCHECK(peer_open(&p, &f, 0, 0, 0) == 0);
+  static const uint8_t get_k[] = {0, 0, 0, 0, 3, 0x0a, 1, 'k'};
+  static const uint8_t get_m[] = {0, 0, 0, 0, 3, 0x0a, 1, 'm'};
+  static const uint8_t get_n[] = {0, 0, 0, 0, 3, 0x0a, 1, 'n'};
+  nghttp2_hd_deflater *d;
+  KCHECK(nghttp2_hd_deflate_new(&d, 4096) == 0);
+  static buf b;
+  uint8_t blk[512], tr[256];
+  raw_start(&p, &b);
+  /* stream 1: whole call, held in the hook, then a second message */
+  size_t hl = get_headers(d, blk, sizeof blk);
+  put_frame(&b, hl, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1, blk, hl);
+  put_frame(&b, sizeof get_k, NGHTTP2_DATA, 0, 1, get_k, sizeof get_k);
+  put_frame(&b, sizeof get_k, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, get_k, sizeof get_k);
+  /* stream 3: trailers that do not end the stream */
+  hl = get_headers(d, blk, sizeof blk);
+  put_frame(&b, hl, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 3, blk, hl);
+  put_frame(&b, sizeof get_m, NGHTTP2_DATA, 0, 3, get_m, sizeof get_m);
+  nghttp2_nv t1[] = {NV("x-trailer", "1")};
+  size_t tl = hpack(d, tr, sizeof tr, t1, 1);
+  put_frame(&b, tl, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 3, tr, tl);
+  /* stream 5: trailers with a pseudo-field */
+  hl = get_headers(d, blk, sizeof blk);
+  put_frame(&b, hl, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 5, blk, hl);
+  put_frame(&b, sizeof get_n, NGHTTP2_DATA, 0, 5, get_n, sizeof get_n);
+  nghttp2_nv t2[] = {NV(":path", "/x")};
+  tl = hpack(d, tr, sizeof tr, t2, 1);
+  put_frame(&b, tl, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 5, tr,
+            tl);
+  nghttp2_hd_deflate_del(d);
+  peer_write(&p, b.p, b.len);
+  last_stream l = {&p, 5};
+  run_until(&f, last_reset, &l, 30000);
+  for (uint32_t id = 1; id <= 5; id += 2) {
+    stream_seen got = seen_on(&p, id);
+    if (got.rst != NGHTTP2_PROTOCOL_ERROR)
+      fprintf(stderr, "  stream %u: reset code %u, answered %d\n", id, got.rst, got.ended);
+    KCHECK_EQ(got.rst, NGHTTP2_PROTOCOL_ERROR);
+  }
+  KCHECK_EQ(scan(&p).goaways, 0);
+  KCHECK_EQ(f.nheld, 3); /* each call (its own key) reached the hook before its stream went wrong */
+  kr_serve_stats st;
+  kr_serve_get_stats(f.srv, &st);
+  KCHECK_EQ(st.streams_malformed, 3);
+  KCHECK_EQ(st.protocol_errors, 0);
+  KCHECK_EQ(st.cancelled, 3);
+  KCHECK_EQ(st.in_flight, 0);
+  for (int i = 0; i < 3; i++)
+    hook_answer(&f, i, "late"); /* nobody waits: stored, sent nowhere */
+  f.hold = 0;
+  KCHECK(server_alive(&f));
+  peer_close(&p);
+  fx_close(&f);
+}
+
 KTEST(malformed_header_fields_reset_the_stream)
 {
   fx f;
@@ -859,6 +982,8 @@ KTEST(large_values_both_ways)
 }
 
 KTEST_MAIN(KENTRY(grpc_calls), KENTRY(grpc_malformed_calls_get_statuses),
+           KENTRY(grpc_call_answered_before_its_stream_ends),
+           KENTRY(grpc_body_after_a_whole_call_resets_the_stream),
            KENTRY(malformed_header_fields_reset_the_stream),
            KENTRY(h2_fuzz_frames), KENTRY(grpc_fuzz_messages),
            KENTRY(rst_flood_ends_the_connection), KENTRY(huge_headers),

@@ -220,10 +220,9 @@ int kr_h2s_rq_add_body(kr_h2s_rq *r, const uint8_t *p, size_t len)
   return 0;
 }
 
-/* The request is complete: hand it to the user. */
-void kr_h2s_rq_dispatch(kr_h2s_rq *r)
+/* The user's view of the request so far. */
+static void rq_publish(kr_h2s_rq *r)
 {
-  kr_h2s *s = r->c->s;
   kr_h2s_req *q = &r->pub;
   q->http_version = r->c->proto == KR_H2S_HTTP2 ? 2 : 1;
   q->method = r->method_off != SIZE_MAX ? r->arena + r->method_off : "";
@@ -232,8 +231,15 @@ void kr_h2s_rq_dispatch(kr_h2s_rq *r)
   q->headers = r->hdrs, q->nheaders = r->nhdrs;
   q->body = r->pub.body_too_large ? (const uint8_t *)"" : r->body;
   q->body_len = r->pub.body_too_large ? 0 : r->blen;
+}
+
+/* The request is complete: hand it to the user. */
+void kr_h2s_rq_dispatch(kr_h2s_rq *r)
+{
+  kr_h2s *s = r->c->s;
+  rq_publish(r);
   r->state = KR_H2S_WITH_USER;
-  s->cfg.on_request(s->cfg.udata, q);
+  s->cfg.on_request(s->cfg.udata, &r->pub);
 }
 
 const char *kr_h2s_header_get(const kr_h2s_req *req, const char *name, size_t *len)
@@ -299,11 +305,24 @@ static int malformed(kr_h2s_conn *c, kr_h2s_rq *r)
   return 0;
 }
 
+/* The same for a request handed over early (config.whole) whose stream then
+ * breaks the rules: its state stays, so that closing the stream tells the
+ * user (on_cancel) if it still has it; reset once. */
+static int malformed_late(kr_h2s_conn *c, kr_h2s_rq *r)
+{
+  r->early = 0;
+  c->s->stats.streams_malformed++;
+  nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_PROTOCOL_ERROR);
+  return 0;
+}
+
 static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name,
                      size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *ud)
 {
   kr_h2s_conn *c = ud;
   kr_h2s_rq *r = stream_rq(c, f->hd.stream_id);
+  if (r && r->early && f->headers.cat != NGHTTP2_HCAT_REQUEST)
+    return kr_h2_trailer_ok(name, nl, value, vl) ? 0 : malformed_late(c, r);
   if (!r || r->state != KR_H2S_RECEIVING)
     return 0;
   if (f->headers.cat != NGHTTP2_HCAT_REQUEST) /* trailers: checked, not kept */
@@ -339,6 +358,8 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
 {
   kr_h2s_conn *c = ud;
   kr_h2s_rq *r = stream_rq(c, id);
+  if (r && r->early && len)
+    return malformed_late(c, r); /* a body taken whole goes on */
   if (!r || r->state != KR_H2S_RECEIVING)
     return 0;
   r->rx_body += len;
@@ -356,18 +377,34 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
   if (f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS)
     return 0;
   int ends = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-  kr_h2s_rq *r = stream_rq(ud, f->hd.stream_id);
+  kr_h2s_conn *c = ud;
+  kr_h2s_rq *r = stream_rq(c, f->hd.stream_id);
+  if (r && r->early) {
+    if (f->hd.type == NGHTTP2_HEADERS && !ends)
+      return malformed_late(c, r); /* trailers that do not end it */
+    return 0;
+  }
   if (!r || r->state != KR_H2S_RECEIVING)
     return 0;
   if (f->hd.type == NGHTTP2_HEADERS) {
     int request = f->headers.cat == NGHTTP2_HCAT_REQUEST;
     if (request ? kr_h2_fields_complete(&r->fields) != 0 : !ends)
-      return malformed(ud, r); /* pseudo-fields missing; trailers that do not end it */
+      return malformed(c, r); /* pseudo-fields missing; trailers that do not end it */
   }
-  if (!ends)
+  if (!ends) {
+    kr_h2s *s = c->s;
+    if (f->hd.type == NGHTTP2_DATA && s->cfg.whole && r->fields.content_length < 0 &&
+        !r->pub.body_too_large) {
+      rq_publish(r);
+      if (s->cfg.whole(s->cfg.udata, &r->pub)) {
+        r->early = 1;
+        kr_h2s_rq_dispatch(r);
+      }
+    }
     return 0;
+  }
   if (r->fields.content_length >= 0 && r->rx_body != (uint64_t)r->fields.content_length)
-    return malformed(ud, r);
+    return malformed(c, r);
   kr_h2s_rq_dispatch(r);
   return 0;
 }

@@ -82,6 +82,16 @@ typedef struct kr_h2s_config {
   /* The request ended before a response: the peer reset the stream or the
    * connection closed. Drop every reference to req. */
   void (*on_cancel)(void *udata, kr_h2s_req *req);
+  /* Optional: is an HTTP/2 request whole before its stream ends? Asked
+   * after each DATA frame of a request without a content-length whose
+   * stream the peer keeps open, with its method, path, headers and body so
+   * far; 1 hands it to on_request at once. For gRPC: a unary call is whole
+   * once its one message is in, and grpc-js often sends the stream's end
+   * in a later write, so the call would wait for another read. The body is
+   * then final: more DATA on the stream, or trailers that break RFC 9113's
+   * rules, reset it with PROTOCOL_ERROR (counted as malformed; the user gets
+   * on_cancel if it has not answered); its end is only waited for. */
+  int (*whole)(void *udata, const kr_h2s_req *req);
   void *udata;
 } kr_h2s_config;
 

@@ -44,6 +44,7 @@ struct kr_h2s_rq {
   kr_h2s_rq *prev, *next;    /* the connection's live requests */
   int32_t stream_id;         /* HTTP/2 */
   int state;                 /* enum kr_h2s_rq_state */
+  int early;                 /* HTTP/2: handed over before its stream ended (config.whole) */
   size_t accounted;          /* bytes counted in the server's `buffered` */
   size_t header_bytes;       /* as HTTP/2 counts them (name + value + 32) */
   /* Header strings, NUL-terminated, in one arena (small, then the heap). */

@@ -256,6 +256,12 @@ static void on_request(void *ud, kr_h2s_req *req)
     kr_serve_http(s, req);
 }
 
+static int whole(void *ud, const kr_h2s_req *req)
+{
+  (void)ud;
+  return kr_serve_grpc_whole(req);
+}
+
 static void on_cancel(void *ud, kr_h2s_req *req)
 {
   kr_serve *s = ud;
@@ -382,7 +388,8 @@ int kr_serve_new(uv_loop_t *loop, kr_client *client, const kr_serve_config *cfg,
                       .max_streams = cfg->max_streams,
                       .max_body = s->max_message + 5, /* the gRPC message prefix */
                       .max_buffered = cfg->max_buffered,
-                      .on_request = on_request, .on_cancel = on_cancel, .udata = s};
+                      .on_request = on_request, .on_cancel = on_cancel, .whole = whole,
+                      .udata = s};
   int rc = kr_h2s_new(loop, &hc, &s->h2s, err, errlen);
   if (rc) {
     free_auth(s);

@@ -624,6 +624,15 @@ int kr_serve_is_grpc(const kr_h2s_req *req)
          (n == 16 || ct[16] == '+' || ct[16] == ';');
 }
 
+int kr_serve_grpc_whole(const kr_h2s_req *req)
+{
+  const uint8_t *b = req->body;
+  size_t n = req->body_len;
+  if (n < 5 || ((size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4]) != n - 5)
+    return 0;
+  return kr_serve_is_grpc(req);
+}
+
 static int find_method(const kr_h2s_req *req)
 {
   for (int i = 0; i < M_COUNT; i++)

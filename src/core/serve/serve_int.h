@@ -87,6 +87,10 @@ void kr_serve_set_deadline(kr_serve_call *call, uint64_t ms);
 
 /* serve_grpc.c */
 int kr_serve_is_grpc(const kr_h2s_req *req);
+/* 1 when req is a gRPC call whose body so far is one whole message: a
+ * unary call, answered without waiting for its stream's end (grpc-js often
+ * sends that in a later write). */
+int kr_serve_grpc_whole(const kr_h2s_req *req);
 void kr_serve_grpc(kr_serve *s, kr_h2s_req *req);
 /* The gRPC status Momento's servers answer a KURA_E* code with. */
 int kr_serve_grpc_status(int err);
