@@ -19,7 +19,8 @@ Builds store_mem, store_speed and store_hitratio (Release, in build-bench/ or
                   table; 2-thread scaling; gets alone, single and batched,
                   vs a bare table of 64-byte inline slots (one cache line per
                   key: the memory system's limit), median of 3 alternated
-                  rounds.
+                  rounds; then the latency of one dependent load (pointer
+                  chase) and how many gets each side overlaps.
   store_hitratio  Zipf(1.0), 10M requests over 1M keys, store at 10% of its
                   accounted working set vs an exact LRU at equal items.
 --quick runs smaller sizes (a smoke test; the figures are not the targets').
@@ -169,6 +170,8 @@ row "batched gets (16) M/s" "$(val get_batch_mops)" \
   "$(verdict "$(val $BRATIO)" ">=" 1.0)$GBY"
 row "" "" "per CPU-second: single $(val get_ratio_cpu)x, batched $(val batch_ratio_cpu)x" "" \
   "$([ -n "$GBY" ] && echo "busy machine: verdicts above use these" || echo "(info)")"
+row "" "" "gets in flight: inline $(val inflight_inline), kura $(val inflight_kura) (DRAM $(val dram_ns) ns)" "" \
+  "(info: see 'memory:')"
 row "hit ratio Zipf 1.0, 10%" "$(pct "$(val hit_kura)")" \
   "LRU $(pct "$(val hit_lru_same)") at $(val kura_avg_items) items" ">= LRU" \
   "$(verdict "$(val hit_kura)" ">=" "$(val hit_lru_same)")"

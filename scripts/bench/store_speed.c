@@ -367,6 +367,7 @@ static int check_inline(void) {
 /* What a timed loop runs against: the store or the reference. */
 typedef struct target {
   kr_cache *cache; /* NULL: use a reference table */
+  kr_store *store; /* the cache's */
   btable *table;
   itable *inl;     /* the bare inline table (gets only) */
   const char *keys;
@@ -664,6 +665,57 @@ static double median(const double *v, int n) {
   return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/* Nanoseconds per dependent load over `bytes` of memory (huge pages where
+ * the system gives them, as the inline table has): a pointer chase through
+ * one 64-byte line per step in a random cycle, so no load can start before
+ * the one before it ends. */
+static double chase_ns(size_t bytes) {
+  size_t n = bytes / 64;
+  uint64_t *a = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  uint32_t *perm = malloc(n * sizeof *perm);
+  if (a == MAP_FAILED || !perm) abort();
+#ifdef MADV_HUGEPAGE
+  madvise(a, bytes, MADV_HUGEPAGE);
+#endif
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
+  for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates with xorshift */
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    size_t j = x % (i + 1);
+    uint32_t t = perm[i];
+    perm[i] = perm[j], perm[j] = t;
+  }
+  for (size_t i = 0; i < n; i++) a[(size_t)perm[i] * 8] = (uint64_t)perm[(i + 1) % n] * 8;
+  free(perm);
+  uint64_t p = 0, steps = 4000000;
+  for (uint64_t i = 0; i < n; i++) p = a[p]; /* once round: pages touched, TLB warm */
+  double t0 = bu_now();
+  for (uint64_t i = 0; i < steps; i++) p = a[p];
+  double ns = (bu_now() - t0) / (double)steps * 1e9;
+  munmap(a, bytes);
+  return p == 1 ? ns + 1e-9 : ns; /* p kept alive */
+}
+
+/* What the memory allows, beside the figures of compare_gets: a get whose
+ * key is not in cache waits for its misses, so single gets run at most
+ * 1 / (misses x latency) one at a time, and faster only by overlapping gets
+ * (the CPU running ahead into the next get while one waits). */
+static void memory_bounds(double inline_mops, double kura_mops, double kura_index_mib) {
+  double idx_mib = kura_index_mib * 1.25 + 1;
+  double idx = chase_ns((size_t)idx_mib << 20), dram = chase_ns((size_t)128 << 20);
+  double in_flight_inline = inline_mops * dram / 1000, in_flight_kura = kura_mops * (idx + dram) / 1000;
+  double need = 0.6 * inline_mops * (idx + dram) / 1000;
+  printf("  memory: a dependent load takes %.0f ns over 128 MiB and %.0f ns over %.0f MiB (the\n"
+         "  store's index is %.1f MiB); the inline table's get is one miss, kura's two in a row\n"
+         "  (its index slot, then the item): one get at a time, %.1f and %.1f M/s; measured %.1f\n"
+         "  and %.1f M/s, so %.2f and %.2f gets overlap; kura at 0.6x the inline table needs %.2f\n"
+         "  of its gets in flight: %.1fx what the inline table reaches\n",
+         dram, idx, idx_mib, kura_index_mib, 1000 / dram, 1000 / (idx + dram), inline_mops,
+         kura_mops, in_flight_inline, in_flight_kura, need, need / in_flight_inline);
+  printf("RESULT dram_ns %.0f\nRESULT index_chase_ns %.0f\nRESULT inflight_inline %.2f\n"
+         "RESULT inflight_kura %.2f\n", dram, idx, in_flight_inline, in_flight_kura);
+}
+
 /* Gets alone, the store against the bare inline table: single and batched,
  * the four runs alternated in each round; medians of the per-round ratios
  * (by wall time, and by CPU time for a busy machine). */
@@ -707,6 +759,10 @@ static void compare_gets(target *inl, target *kura, const opts *o) {
          median(ratio_cpu[SINGLE], n));
   printf("RESULT batch_ratio %.2f\nRESULT batch_ratio_cpu %.2f\n", median(ratio[BATCHED], n),
          median(ratio_cpu[BATCHED], n));
+  kr_store_stats st;
+  kr_store_stats_get(kura->store, &st);
+  memory_bounds(median(mops[SINGLE][0], n), median(mops[SINGLE][1], n),
+                (double)st.index_bytes / (1 << 20));
 }
 
 int main(int argc, char **argv) {
@@ -725,7 +781,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   target ref = {.table = &table, .keys = keys, .nkeys = o.keys, .o = &o};
-  target kura = {.cache = c, .keys = keys, .nkeys = o.keys, .o = &o};
+  target kura = {.cache = c, .store = s, .keys = keys, .nkeys = o.keys, .o = &o};
   target inl = {.inl = &inline_table, .keys = keys, .nkeys = o.keys, .o = &o};
   if (!o.gets_only) populate(&ref);
   populate(&kura);

@@ -194,6 +194,7 @@ void kr_store_stats_get(kr_store *s, kr_store_stats *out)
     out->misses += sh->misses;
     out->evictions += sh->evictions;
     out->expirations += sh->expirations;
+    out->index_bytes += sh->cap * sizeof(uint64_t);
     kr_lock_release(&sh->lock);
   }
 }

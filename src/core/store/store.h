@@ -46,6 +46,7 @@ typedef struct kr_store_stats {
   uint64_t misses;
   uint64_t evictions;   /* items removed to stay within max_memory */
   uint64_t expirations; /* items removed because their TTL ran out */
+  uint64_t index_bytes; /* of the index tables (whole store only; in bytes) */
 } kr_store_stats;
 
 /* --- stores ---------------------------------------------------------------- */
