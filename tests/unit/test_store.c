@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/store/store.h"
+#include "core/store/store_int.h"
 #include "ktest.h"
 
 typedef struct fake_clock {
@@ -1248,7 +1249,52 @@ KTEST(optimistic_reads_resize)
   teardown(s, c);
 }
 
-KTEST_MAIN(KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(key_lengths),
+/* Bytes of v as a varint. */
+static unsigned varint_bytes(uint64_t v)
+{
+  unsigned n = 1;
+  for (; v >= 0x80; v >>= 7)
+    n++;
+  return n;
+}
+
+/* Cache ids (kr_cid): every slot and generation comes back out of its id;
+ * distinct caches have distinct ids; the first 8 slots with generations
+ * under 8 make one-byte ids, under 1024 two; no id takes more than one
+ * byte over gen << 12 | slot (the layout before). */
+KTEST(cache_ids_round_trip_and_stay_short)
+{
+  size_t pairs = 0;
+  for (uint32_t slot = 0; slot < KR_MAX_CACHES; slot += slot < 64 ? 1 : 37) {
+    for (uint64_t g = 1; g <= UINT32_MAX; g = g < 1100 ? g + 1 : g * 3 + 1) {
+      uint32_t gen = (uint32_t)g;
+      uint64_t cid = kr_cid(gen, slot);
+      KCHECK_EQ(kr_cid_slot(cid), slot);
+      KCHECK_EQ(kr_cid_gen(cid), gen);
+      unsigned was = varint_bytes((uint64_t)gen << 12 | slot);
+      KCHECK(varint_bytes(cid) <= was + 1);
+      if (slot < 8)
+        KCHECK(varint_bytes(cid) <= was);
+      if (slot < 8 && gen < 1024)
+        KCHECK(varint_bytes(cid) <= 2);
+      pairs++;
+    }
+    KCHECK_EQ(kr_cid_gen(kr_cid(UINT32_MAX, slot)), UINT32_MAX);
+    KCHECK_EQ(kr_cid_slot(kr_cid(UINT32_MAX, slot)), slot);
+  }
+  KCHECK(pairs > 100000);
+  for (uint32_t gen = 0; gen < 8; gen++)
+    for (uint32_t slot = 0; slot < 8; slot++)
+      KCHECK(kr_cid(gen, slot) < 0x80);
+  /* one id, one cache: across slots of a generation and generations of a slot */
+  for (uint32_t a = 0; a < 4096; a += 7)
+    for (uint32_t b = a + 1; b < 4096; b += 331)
+      KCHECK(kr_cid(5, a) != kr_cid(5, b) && kr_cid(a + 1, 5) != kr_cid(b + 1, 5) &&
+             kr_cid(a, 3) != kr_cid(b, 300));
+}
+
+KTEST_MAIN(KENTRY(cache_ids_round_trip_and_stay_short),
+           KENTRY(set_get_delete), KENTRY(binary_keys_values), KENTRY(key_lengths),
            KENTRY(value_copy_sizes), KENTRY(in_place_overwrite_long), KENTRY(get_erange_retry),
            KENTRY(expiry_lazy), KENTRY(default_clock), KENTRY(ttl_calls), KENTRY(increment),
            KENTRY(increment_limits), KENTRY(conditional_sets), KENTRY(caches),

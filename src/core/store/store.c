@@ -300,7 +300,7 @@ static void set_generation(kr_store *s, kr_cache *c, uint32_t gen, int clear_all
     kr_stripes_reset(s, c->slot);
   atomic_store_explicit(&s->slot_gen[c->slot], gen, memory_order_relaxed);
   atomic_store_explicit(&c->gen, gen, memory_order_relaxed);
-  atomic_store_explicit(&c->head, gen ? kr_cid_head((uint64_t)gen << KR_SLOT_BITS | c->slot) : 0,
+  atomic_store_explicit(&c->head, gen ? kr_cid_head(kr_cid(gen, c->slot)) : 0,
                         memory_order_relaxed);
   for (unsigned i = 0; i < KR_NSHARDS; i++) {
     kr_shard *sh = &s->shards[i];

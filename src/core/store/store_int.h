@@ -187,7 +187,7 @@ typedef struct kr_item {
   uint8_t *p;                   /* header start */
   uint8_t *expp;                /* the 5-byte expiry */
   uint8_t *key, *val;
-  uint64_t cid;                 /* gen << KR_SLOT_BITS | slot */
+  uint64_t cid;                 /* kr_cid(gen, slot) */
   uint64_t exp;                 /* 0 = never */
   uint32_t klen, vlen, size;
   uint32_t seg;                 /* number of its segment */
@@ -447,6 +447,32 @@ static inline int key_eq(const uint8_t *a, const uint8_t *b, size_t n)
   return (d | (rd64(a + n - 8) ^ rd64(b + n - 8))) == 0;
 }
 
+/* A cache id: the generation and the slot of the cache an item belongs to.
+ * Every item starts with it as a varint, so the ids of most stores should
+ * be small: slots are taken lowest first, so a store of up to 8 caches has
+ * slots 0-7 only, and those take 3 bits instead of KR_SLOT_BITS:
+ *   slot < 8:  (gen << 3 | slot) << 1
+ *   else:      (gen << KR_SLOT_BITS | slot) << 1 | 1
+ * Generations under 8 then make one-byte ids where gen << KR_SLOT_BITS |
+ * slot took two (one byte of 57 per item with 16-byte keys and 32-byte
+ * values), and under 1024 two where it took up to three; the other slots
+ * pay one bit more than that did. */
+#define KR_CID_SMALL 3u /* bits of a small slot */
+static inline uint64_t kr_cid(uint32_t gen, uint32_t slot)
+{
+  if (slot < (1u << KR_CID_SMALL))
+    return ((uint64_t)gen << KR_CID_SMALL | slot) << 1;
+  return ((uint64_t)gen << KR_SLOT_BITS | slot) << 1 | 1;
+}
+static inline uint32_t kr_cid_slot(uint64_t cid)
+{
+  return (uint32_t)(cid >> 1) & (cid & 1 ? (1u << KR_SLOT_BITS) - 1 : (1u << KR_CID_SMALL) - 1);
+}
+static inline uint32_t kr_cid_gen(uint64_t cid)
+{
+  return (uint32_t)(cid >> (cid & 1 ? KR_SLOT_BITS + 1 : KR_CID_SMALL + 1));
+}
+
 /* The first bytes of the items of cache id cid, for readers to compare in
  * one go: its varint in the low bytes, their number in the top byte. */
 static inline uint64_t kr_cid_head(uint64_t cid)
@@ -575,9 +601,8 @@ static inline void kr_shard_prefetch(kr_shard *sh, uint64_t h)
 
 static inline int kr_cid_live(struct kr_store *s, uint64_t cid)
 {
-  uint32_t slot = (uint32_t)(cid & (KR_MAX_CACHES - 1));
-  return atomic_load_explicit(&s->slot_gen[slot], memory_order_relaxed) ==
-         (uint32_t)(cid >> KR_SLOT_BITS);
+  return atomic_load_explicit(&s->slot_gen[kr_cid_slot(cid)], memory_order_relaxed) ==
+         kr_cid_gen(cid);
 }
 
 /* --- store.c: one locked item call ------------------------------------------- */
@@ -614,7 +639,7 @@ static inline __attribute__((always_inline)) int kr_op_begin_hashed(kr_cache *c,
     kr_shard_unlock(o->sh);
     return KURA_ENOTFOUND;
   }
-  o->cid = (uint64_t)gen << KR_SLOT_BITS | c->slot;
+  o->cid = kr_cid(gen, c->slot);
   return 0;
 }
 

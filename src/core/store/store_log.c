@@ -137,7 +137,7 @@ static void account(kr_shard *sh, uint64_t cid, uint32_t size, int sign)
 {
   if (!kr_cid_live(sh->store, cid))
     return;
-  kr_cstat *c = kr_shard_cst_fast(sh, (uint32_t)(cid & (KR_MAX_CACHES - 1)));
+  kr_cstat *c = kr_shard_cst_fast(sh, kr_cid_slot(cid));
   if (!c)
     return;
   c->items += (uint64_t)(int64_t)sign;
@@ -147,7 +147,7 @@ static void account(kr_shard *sh, uint64_t cid, uint32_t size, int sign)
 static void count_drop(kr_shard *sh, uint64_t cid, int why)
 {
   kr_cstat *c = kr_cid_live(sh->store, cid)
-                    ? kr_shard_cst(sh, (uint32_t)(cid & (KR_MAX_CACHES - 1)))
+                    ? kr_shard_cst(sh, kr_cid_slot(cid))
                     : NULL;
   if (why == DROP_EXPIRED) {
     sh->expirations++;
@@ -459,7 +459,7 @@ static uint32_t index_find_loc(kr_shard *sh, uint64_t fp, uint64_t loc)
 static uint64_t item_hash(kr_shard *sh, const kr_item *it)
 {
   uint64_t seed[2];
-  kr_seeds(sh->store, (uint32_t)(it->cid & (KR_MAX_CACHES - 1)), seed);
+  kr_seeds(sh->store, kr_cid_slot(it->cid), seed);
   return kr_hash(it->key, it->klen, seed);
 }
 
