@@ -75,7 +75,8 @@ local record_since = hist_methods.record_since
 local KNOWN = {}
 for name in ([[client backend connections cache duration ops rate concurrency mix workload
   keyspace distribution zipf_alpha value_size warmup ramp_up spin ttl prefill output html
-  progress print_report title thresholds stages threads script thread progress_key]]):gmatch("%S+") do KNOWN[name] = true end
+  progress print_report title thresholds stages threads script thread progress_key
+  series_key]]):gmatch("%S+") do KNOWN[name] = true end
 
 local function finite(v)
   return type(v) == "number" and v == v and v ~= huge and v ~= -huge
@@ -238,6 +239,7 @@ function M.check_options(o)
     workload = o.workload, output = o.output, html = o.html,
     print_report = o.print_report, title = o.title,
     threads = o.threads, script = o.script, thread = o.thread, progress_key = o.progress_key,
+    series_key = o.series_key,
   }
   if o.stages then
     cfg.stage_list = {}
@@ -338,20 +340,27 @@ end
 
 -- End of one interval (a second, or the rest at the end): fold the current
 -- histograms into the run's and add a point to the series.
+local publish_second -- below, with the progress store
+
 local function close_interval(st, t)
   local point = { t = t - st.t0, latency = {}, ops = 0, errors = st.nerrors - (st.last_errors or 0) }
   local dt = t - (st.last_tick or st.t0)
+  local names, dumps = {}, st.cfg.series_key and {} or nil
   for _, s in ipairs(st.stats) do
     if s.cur:count() > 0 then
       point.latency[s.name] = latency_of(s.cur)
       point.ops = point.ops + s.cur:count()
+      if dumps then names[#names + 1], dumps[s.name] = s.name, s.cur:dump() end
       s.total:merge(s.cur)
       s.cur:reset()
     end
   end
   point.throughput = dt > 0 and point.ops / dt or 0
   st.last_tick, st.last_errors = t, st.nerrors
-  if dt > 0.05 or point.ops > 0 or point.errors > 0 then st.series[#st.series + 1] = point end
+  if dt > 0.05 or point.ops > 0 or point.errors > 0 then
+    st.series[#st.series + 1] = point
+    if dumps then publish_second(st, #st.series, names, dumps) end
+  end
   return point
 end
 
@@ -420,6 +429,62 @@ local function progress_client()
   local c = kura.client{ backend = "memory", store = PROGRESS_STORE }
   if c then c:create_cache(PROGRESS_CACHE) end
   return c
+end
+
+-- A thread's second j of the series, for its parent to merge exactly: each
+-- operation's histogram of that second (h:dump()), then the list of their
+-- names, which says the second is all there. Kept an hour at most.
+local SERIES_TTL = 3600
+
+publish_second = function(st, j, names, dumps)
+  st.progress_client = st.progress_client or progress_client()
+  local c = st.progress_client
+  if not c then return end
+  local base = string.format("%s:s:%d:%d", st.cfg.series_key, st.cfg.thread or 1, j)
+  for _, name in ipairs(names) do c:set(PROGRESS_CACHE, base .. ":" .. name, dumps[name], SERIES_TTL) end
+  c:set(PROGRESS_CACHE, base, kura.json.encode(names), SERIES_TTL)
+end
+
+-- The parent's side: once every thread's second j is there (or, at the end,
+-- whatever is), merges each operation's histograms into one and keeps its
+-- figures; one scratch histogram per operation, so memory does not grow
+-- with the run. A second missing a histogram is not merged (the report then
+-- keeps the worst thread's figures for it).
+local function series_collector(key, n)
+  local c = progress_client()
+  return c and { c = c, key = key, n = n, next = 1, merged = {}, scratch = {} } or nil
+end
+
+local function collect_seconds(col, last)
+  if not col then return end
+  local c = col.c
+  while not last or col.next <= last do
+    local j, lists = col.next, {}
+    for i = 1, col.n do
+      lists[i] = c:get(PROGRESS_CACHE, string.format("%s:s:%d:%d", col.key, i, j))
+      if lists[i] == nil and not last then return end
+    end
+    local seen, whole = {}, true
+    for i = 1, col.n do
+      local base = string.format("%s:s:%d:%d", col.key, i, j)
+      for _, name in ipairs(lists[i] and kura.json.decode(lists[i]) or {}) do
+        local d = c:get(PROGRESS_CACHE, base .. ":" .. name)
+        local h = col.scratch[name] or kura.histogram()
+        col.scratch[name], seen[name] = h, true
+        if d then h:merge(d) else whole = false end
+        c:delete(PROGRESS_CACHE, base .. ":" .. name)
+      end
+      if lists[i] then c:delete(PROGRESS_CACHE, base) end
+    end
+    local lat = {}
+    for name in pairs(seen) do
+      local h = col.scratch[name]
+      if h:count() > 0 then lat[name] = latency_of(h) end
+      h:reset()
+    end
+    col.merged[j] = whole and lat or nil
+    col.next = j + 1
+  end
 end
 
 local function on_tick(st)
@@ -1274,7 +1339,7 @@ end
 
 -- The thread reports in one: counts add, histograms merge exactly, the series
 -- add second by second.
-local function merge_reports(cfg, parts, hists)
+local function merge_reports(cfg, parts, hists, merged)
   local r = parts[1]
   r.threads = {}
   local ops, iters, errs, nerr, missed, cpu, secs = 0, 0, {}, 0, 0, 0, 0
@@ -1289,13 +1354,16 @@ local function merge_reports(cfg, parts, hists)
     for j, pt in ipairs(p.series or {}) do
       local s = series[j] or { t = pt.t, ops = 0, errors = 0, throughput = 0, latency = {} }
       s.ops, s.errors, s.throughput = s.ops + pt.ops, s.errors + pt.errors, s.throughput + pt.throughput
-      for name, l in pairs(pt.latency or {}) do -- a second's percentiles: the worst thread's
+      for name, l in pairs(pt.latency or {}) do -- without the threads' histograms: the worst thread's
         local m = s.latency[name]
         if not m then s.latency[name] = l
         else for f, v in pairs(l) do if type(v) == "number" and v > (m[f] or -1) then m[f] = v end end end
       end
       series[j] = s
     end
+  end
+  for j, s in ipairs(series) do -- a second's latencies: its histograms merged (collect_seconds)
+    if merged and merged[j] then s.latency = merged[j] end
   end
   r.ops, r.iterations, r.errors, r.error_count, r.missed = ops, iters, errs, nerr, missed
   r.cpu_seconds, r.seconds, r.series = cpu, secs, series
@@ -1325,8 +1393,11 @@ local function run_threads(o, cfg)
   for i = 1, n do
     local to = thread_options(o, cfg, i, n)
     to.progress_key = cfg.progress and key or nil
+    to.series_key = key
     threads[i] = kura.thread.run(THREAD_MAIN, kura.json.encode(to), i)
   end
+  local col = series_collector(key, n)
+  local gather = col and kura.every(1, function() collect_seconds(col) end)
   if cfg.progress then -- the whole run's line: every thread's second, added up
     local c, last_ops, last_t = progress_client(), 0, now()
     live = c and kura.every(1, function()
@@ -1338,19 +1409,27 @@ local function run_threads(o, cfg)
       last_ops, last_t = ops, t
     end)
   end
-  local parts, hists = {}, {}
+  local parts, hists, failed = {}, {}, nil
   for i, t in ipairs(threads) do
     local res = table.pack(t:join())
-    if res[1] == nil then return nil, run_error("THREAD_ERROR", tostring(res[2])) end
-    parts[i] = kura.json.decode(res[1])
-    for j = 2, res.n, 2 do
-      local h = hists[res[j]] or kura.histogram()
-      hists[res[j]] = h:merge(res[j + 1])
+    if res[1] == nil then
+      failed = failed or tostring(res[2])
+    else
+      parts[i] = kura.json.decode(res[1])
+      for j = 2, res.n, 2 do
+        local h = hists[res[j]] or kura.histogram()
+        hists[res[j]] = h:merge(res[j + 1])
+      end
     end
   end
   if live then live:stop() end
+  if gather then gather:stop() end
   if cfg.progress then io.stderr:write("\n") end
-  local r = merge_reports(cfg, parts, hists)
+  if failed then return nil, run_error("THREAD_ERROR", failed) end
+  local last = 0
+  for _, p in ipairs(parts) do last = math.max(last, #(p.series or {})) end
+  collect_seconds(col, last)
+  local r = merge_reports(cfg, parts, hists, col and col.merged)
   r.latency, r.distribution = {}, {}
   local named = {}
   for name, h in pairs(hists) do named[#named + 1] = { name = name, h = h } end

@@ -180,6 +180,49 @@ t.test("threads: a scripted workload in 2 threads, iterations counted per thread
   t.raises(function() loadtest.run{ script = script, mix = { get = 1 } } end, "script")
 end)
 
+t.test("threads: a second's latencies are the threads' histograms merged, not the worst thread's", function()
+  local here = debug and debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+  local script = here .. "/loadtest_series_script.lua"
+  kura.client():create_cache("lt-series")
+  local r = assert(loadtest.run{ cache = "lt-series", script = script, threads = 2, duration = 2.5,
+    concurrency = 2, progress = false })
+  t.eq(r.error_count, 0) -- the slow sets are stored, not refused
+  t.ok(r.threads[2].ops > 0 and r.threads[1].ops > 10 * r.threads[2].ops,
+    string.format("ops: thread 1 %d, thread 2 %d", r.threads[1].ops, r.threads[2].ops))
+  -- thread 1 makes thousands of fast sets a second, thread 2 a few hundred slow ones
+  local seconds = 0
+  for _, p in ipairs(r.series) do
+    local l = p.latency.set
+    if l and p.ops >= 100 then
+      seconds = seconds + 1
+      t.ok(l.p50 < 0.00003, string.format("second %.1f: p50 %.6f s is thread 1's", p.t, l.p50))
+      t.ok(l.max > 4 * l.p50, string.format("second %.1f: max %.6f s has thread 2's", p.t, l.max))
+      t.eq(l.count, p.ops)
+    end
+  end
+  t.ok(seconds >= 2, "seconds with both threads' sets: " .. seconds)
+  t.ok(r.latency.set.p50 < 0.00003, "the run's p50 " .. r.latency.set.p50)
+end)
+
+t.test("threads: a thread that fails makes the run return THREAD_ERROR, after the others end", function()
+  local script = os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write([[
+function setup(thread) if thread == 2 then error("thread 2's setup fails on purpose") end end
+function workload(vu, n) vu.cache:set("k" .. n % 10, "v") end
+]])
+  f:close()
+  kura.client():create_cache("lt-fail")
+  local t0 = kura.now()
+  local r, err = loadtest.run{ cache = "lt-fail", script = script, threads = 2, duration = 1,
+    concurrency = 2, progress = false }
+  os.remove(script)
+  t.eq(r, nil)
+  t.eq(err and err.code, "THREAD_ERROR")
+  t.ok(err and tostring(err.message):find("fails on purpose", 1, true), tostring(err and err.message))
+  t.ok(kura.now() - t0 >= 0.9, "thread 1 ran its second before the run returned")
+end)
+
 t.test("exact op count when calls suspend (a remote backend)", function()
   -- the first VU out of operations used to stop the others mid-batch, and
   -- the operations they had claimed were never made
