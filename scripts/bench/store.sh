@@ -14,7 +14,9 @@ Builds store_mem, store_speed and store_hitratio (Release, in build-bench/ or
   store_mem       1M items (16 B keys, 32 B values, TTL) into a fresh store:
                   RSS and accounted bytes per item, beside Redis (a throwaway
                   redis-server on 127.0.0.1, free port from 6399) and memcached
-                  (when installed; free port from 11299).
+                  (when installed; free port from 11299); then kura alone
+                  at 0.6M to 1.4M items, and the mean (one count moves in
+                  steps of several bytes per item).
   store_speed     90/10 get/set over 1M uniform keys vs a plain chained hash
                   table; 2-thread scaling; gets alone, single and batched,
                   vs a bare table of 64-byte inline slots (one cache line per
