@@ -73,7 +73,7 @@ static void close_server(serve_run *v)
   kr_serve_get_stats(v->srv, &st);
   fprintf(stderr, "kura serve: stopped after %llu call(s) (%llu with an error) on %llu "
                   "connection(s); %llu refused over the limit, %llu closed for malformed input, "
-                  "%llu request(s) reset for malformed header fields\n",
+                  "%llu request(s) reset as malformed\n",
           (unsigned long long)st.calls, (unsigned long long)st.errors,
           (unsigned long long)st.accepted, (unsigned long long)st.refused,
           (unsigned long long)st.protocol_errors, (unsigned long long)st.streams_malformed);

@@ -233,13 +233,19 @@ static void rq_publish(kr_h2s_rq *r)
   q->body_len = r->pub.body_too_large ? 0 : r->blen;
 }
 
+/* The published request goes to the user. */
+static void rq_hand_over(kr_h2s_rq *r)
+{
+  kr_h2s *s = r->c->s;
+  r->state = KR_H2S_WITH_USER;
+  s->cfg.on_request(s->cfg.udata, &r->pub);
+}
+
 /* The request is complete: hand it to the user. */
 void kr_h2s_rq_dispatch(kr_h2s_rq *r)
 {
-  kr_h2s *s = r->c->s;
   rq_publish(r);
-  r->state = KR_H2S_WITH_USER;
-  s->cfg.on_request(s->cfg.udata, &r->pub);
+  rq_hand_over(r);
 }
 
 const char *kr_h2s_header_get(const kr_h2s_req *req, const char *name, size_t *len)
@@ -295,22 +301,17 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
   return 0;
 }
 
-/* A request that breaks RFC 9113's rules for its fields is reset with
- * PROTOCOL_ERROR; the user never sees it, the connection goes on. */
+/* A request that breaks RFC 9113's rules for its fields or its body is
+ * reset with PROTOCOL_ERROR; the connection goes on. One still receiving
+ * never reaches the user; one handed over early (config.whole) keeps its
+ * state, so that closing the stream tells the user (on_cancel) if it still
+ * has it, and is reset once. */
 static int malformed(kr_h2s_conn *c, kr_h2s_rq *r)
 {
-  r->state = KR_H2S_DROPPED;
-  c->s->stats.streams_malformed++;
-  nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_PROTOCOL_ERROR);
-  return 0;
-}
-
-/* The same for a request handed over early (config.whole) whose stream then
- * breaks the rules: its state stays, so that closing the stream tells the
- * user (on_cancel) if it still has it; reset once. */
-static int malformed_late(kr_h2s_conn *c, kr_h2s_rq *r)
-{
-  r->early = 0;
+  if (r->early)
+    r->early = 0;
+  else
+    r->state = KR_H2S_DROPPED;
   c->s->stats.streams_malformed++;
   nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_PROTOCOL_ERROR);
   return 0;
@@ -322,7 +323,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
   kr_h2s_conn *c = ud;
   kr_h2s_rq *r = stream_rq(c, f->hd.stream_id);
   if (r && r->early && f->headers.cat != NGHTTP2_HCAT_REQUEST)
-    return kr_h2_trailer_ok(name, nl, value, vl) ? 0 : malformed_late(c, r);
+    return kr_h2_trailer_ok(name, nl, value, vl) ? 0 : malformed(c, r);
   if (!r || r->state != KR_H2S_RECEIVING)
     return 0;
   if (f->headers.cat != NGHTTP2_HCAT_REQUEST) /* trailers: checked, not kept */
@@ -359,7 +360,7 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
   kr_h2s_conn *c = ud;
   kr_h2s_rq *r = stream_rq(c, id);
   if (r && r->early && len)
-    return malformed_late(c, r); /* a body taken whole goes on */
+    return malformed(c, r); /* a body taken whole goes on */
   if (!r || r->state != KR_H2S_RECEIVING)
     return 0;
   r->rx_body += len;
@@ -381,7 +382,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
   kr_h2s_rq *r = stream_rq(c, f->hd.stream_id);
   if (r && r->early) {
     if (f->hd.type == NGHTTP2_HEADERS && !ends)
-      return malformed_late(c, r); /* trailers that do not end it */
+      return malformed(c, r); /* trailers that do not end it */
     return 0;
   }
   if (!r || r->state != KR_H2S_RECEIVING)
@@ -398,7 +399,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
       rq_publish(r);
       if (s->cfg.whole(s->cfg.udata, &r->pub)) {
         r->early = 1;
-        kr_h2s_rq_dispatch(r);
+        rq_hand_over(r);
       }
     }
     return 0;

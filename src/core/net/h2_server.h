@@ -145,7 +145,7 @@ typedef struct kr_h2s_stats {
   uint64_t refused;       /* connections refused (over the limit) */
   uint64_t streams_refused; /* streams reset for lack of buffer space */
   uint64_t protocol_errors; /* connections closed for malformed input */
-  uint64_t streams_malformed; /* HTTP/2 requests reset for malformed header fields */
+  uint64_t streams_malformed; /* HTTP/2 requests reset for breaking the rules (fields, body) */
 } kr_h2s_stats;
 void kr_h2s_get_stats(const kr_h2s *s, kr_h2s_stats *out);
 

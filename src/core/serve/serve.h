@@ -96,7 +96,7 @@ typedef struct kr_serve_stats {
   uint64_t refused;             /* connections refused past the limit */
   uint64_t protocol_errors;     /* connections closed for malformed input */
   uint64_t streams_refused;     /* HTTP/2 streams refused for lack of room */
-  uint64_t streams_malformed;   /* HTTP/2 requests reset for malformed header fields */
+  uint64_t streams_malformed;   /* HTTP/2 requests reset for breaking the rules (fields, body) */
 } kr_serve_stats;
 void kr_serve_get_stats(const kr_serve *s, kr_serve_stats *out);
 

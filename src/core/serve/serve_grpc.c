@@ -624,13 +624,16 @@ int kr_serve_is_grpc(const kr_h2s_req *req)
          (n == 16 || ct[16] == '+' || ct[16] == ';');
 }
 
+/* 1 when body (n >= 5 bytes) is one framed gRPC message: its length prefix
+ * names the rest. */
+static int one_message(const uint8_t *b, size_t n)
+{
+  return ((size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4]) == n - 5;
+}
+
 int kr_serve_grpc_whole(const kr_h2s_req *req)
 {
-  const uint8_t *b = req->body;
-  size_t n = req->body_len;
-  if (n < 5 || ((size_t)b[1] << 24 | (size_t)b[2] << 16 | (size_t)b[3] << 8 | b[4]) != n - 5)
-    return 0;
-  return kr_serve_is_grpc(req);
+  return req->body_len >= 5 && one_message(req->body, req->body_len) && kr_serve_is_grpc(req);
 }
 
 static int find_method(const kr_h2s_req *req)
@@ -668,8 +671,7 @@ static int check_call(kr_serve_call *call, const uint8_t **msg, size_t *len)
     st = STATUS_INTERNAL, fail = "malformed gRPC message (a 5-byte prefix, then the message)";
   else if (req->body[0] == 1)
     st = STATUS_UNIMPLEMENTED, fail = "compressed messages are not supported";
-  else if (((size_t)req->body[1] << 24 | (size_t)req->body[2] << 16 |
-            (size_t)req->body[3] << 8 | req->body[4]) != n - 5)
+  else if (!one_message(req->body, n))
     st = STATUS_INTERNAL, fail = "the gRPC length prefix does not match the request body "
                                  "(one message per call)";
   if (fail) {
