@@ -616,12 +616,11 @@ static void drain_replies(struct kr_resp_link *link)
 {
   kr_resp *c = link->c;
   unsigned n = 0;
+  int more = 0;
   for (; !link->dead; n++) {
     if (n == c->tune.budget) {
-      if (c->state != RS_CLOSING && !uv_is_active((uv_handle_t *)&c->more))
-        uv_idle_start(&c->more, on_more);
-      kr_resp_tune_turn(&c->tune, uv_now(c->loop), c->stats.replies, n, 1);
-      return;
+      more = 1;
+      break;
     }
     void *reply = NULL;
     if (redisReaderGetReply(link->reader, &reply) != REDIS_OK) {
@@ -633,8 +632,10 @@ static void drain_replies(struct kr_resp_link *link)
     dispatch(link, reply); /* a callback may drop the link or close c */
   }
   if (n)
-    kr_resp_tune_turn(&c->tune, uv_now(c->loop), c->stats.replies, n, 0);
-  if (uv_is_active((uv_handle_t *)&c->more))
+    kr_resp_tune_turn(&c->tune, uv_now(c->loop), c->stats.replies, n, more);
+  if (more && c->state != RS_CLOSING && !uv_is_active((uv_handle_t *)&c->more))
+    uv_idle_start(&c->more, on_more);
+  else if (!more && uv_is_active((uv_handle_t *)&c->more))
     uv_idle_stop(&c->more);
 }
 
