@@ -446,24 +446,25 @@ publish_second = function(st, j, names, dumps)
 end
 
 -- The parent's side: once every thread's second j is there (or, at the end,
--- whatever is), merges each operation's histograms into one and keeps its
+-- whatever is, until no thread has a second j), merges each operation's histograms into one and keeps its
 -- figures; one scratch histogram per operation, so memory does not grow
 -- with the run. A second missing a histogram is not merged (the report then
 -- keeps the worst thread's figures for it).
-local function series_collector(key, n)
-  local c = progress_client()
+local function series_collector(c, key, n)
   return c and { c = c, key = key, n = n, next = 1, merged = {}, scratch = {} } or nil
 end
 
-local function collect_seconds(col, last)
+local function collect_seconds(col, final)
   if not col then return end
   local c = col.c
-  while not last or col.next <= last do
-    local j, lists = col.next, {}
+  while true do
+    local j, lists, any = col.next, {}, false
     for i = 1, col.n do
       lists[i] = c:get(PROGRESS_CACHE, string.format("%s:s:%d:%d", col.key, i, j))
-      if lists[i] == nil and not last then return end
+      if lists[i] == nil and not final then return end
+      any = any or lists[i] ~= nil
     end
+    if not any then return end -- (final) no thread has a second j: all are in
     local seen, whole = {}, true
     for i = 1, col.n do
       local base = string.format("%s:s:%d:%d", col.key, i, j)
@@ -1354,16 +1355,17 @@ local function merge_reports(cfg, parts, hists, merged)
     for j, pt in ipairs(p.series or {}) do
       local s = series[j] or { t = pt.t, ops = 0, errors = 0, throughput = 0, latency = {} }
       s.ops, s.errors, s.throughput = s.ops + pt.ops, s.errors + pt.errors, s.throughput + pt.throughput
-      for name, l in pairs(pt.latency or {}) do -- without the threads' histograms: the worst thread's
-        local m = s.latency[name]
-        if not m then s.latency[name] = l
-        else for f, v in pairs(l) do if type(v) == "number" and v > (m[f] or -1) then m[f] = v end end end
+      if merged and merged[j] then -- a second's latencies: its histograms merged (collect_seconds)
+        s.latency = merged[j]
+      else -- without them: the worst thread's
+        for name, l in pairs(pt.latency or {}) do
+          local m = s.latency[name]
+          if not m then s.latency[name] = l
+          else for f, v in pairs(l) do if type(v) == "number" and v > (m[f] or -1) then m[f] = v end end end
+        end
       end
       series[j] = s
     end
-  end
-  for j, s in ipairs(series) do -- a second's latencies: its histograms merged (collect_seconds)
-    if merged and merged[j] then s.latency = merged[j] end
   end
   r.ops, r.iterations, r.errors, r.error_count, r.missed = ops, iters, errs, nerr, missed
   r.cpu_seconds, r.seconds, r.series = cpu, secs, series
@@ -1396,10 +1398,11 @@ local function run_threads(o, cfg)
     to.series_key = key
     threads[i] = kura.thread.run(THREAD_MAIN, kura.json.encode(to), i)
   end
-  local col = series_collector(key, n)
+  local pc = progress_client()
+  local col = series_collector(pc, key, n)
   local gather = col and kura.every(1, function() collect_seconds(col) end)
   if cfg.progress then -- the whole run's line: every thread's second, added up
-    local c, last_ops, last_t = progress_client(), 0, now()
+    local c, last_ops, last_t = pc, 0, now()
     live = c and kura.every(1, function()
       local ops = tonumber(c:get(PROGRESS_CACHE, key .. ":ops")) or 0
       local errs = tonumber(c:get(PROGRESS_CACHE, key .. ":errors")) or 0
@@ -1425,10 +1428,8 @@ local function run_threads(o, cfg)
   if live then live:stop() end
   if gather then gather:stop() end
   if cfg.progress then io.stderr:write("\n") end
+  collect_seconds(col, true) -- the threads' seconds left in the progress store (also on failure)
   if failed then return nil, run_error("THREAD_ERROR", failed) end
-  local last = 0
-  for _, p in ipairs(parts) do last = math.max(last, #(p.series or {})) end
-  collect_seconds(col, last)
   local r = merge_reports(cfg, parts, hists, col and col.merged)
   r.latency, r.distribution = {}, {}
   local named = {}
